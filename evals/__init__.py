@@ -1,0 +1,1 @@
+"""heron.evals: hallucination and bias measurements on public data, with reports."""

@@ -1,0 +1,224 @@
+"""``heron doctor``: what heron will use on this machine, each line ok / problem with the fix."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import heron
+from heron.config import Settings
+from heron.errors import HeronError
+
+Status = Literal["ok", "warn", "problem"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every doctor check, in display order. Never raises: a failure is a 'problem' line."""
+    return [
+        _check_python(),
+        Check("heron", "ok", f"{heron.__version__} ({Path(heron.__file__).parent})"),
+        *_check_llama_cpp(settings),
+        _check_model(settings),
+        _check_embedding(settings),
+        _check_chroma(settings),
+        _check_data_dir(settings),
+        _check_sandbox(settings),
+        _check_config_files(settings),
+    ]
+
+
+def _check_python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check(
+        "python",
+        "ok" if ok else "problem",
+        f"{platform.python_version()} ({sys.executable})",
+        "" if ok else "heron needs Python >= 3.11",
+    )
+
+
+def _check_llama_cpp(settings: Settings) -> list[Check]:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        return [
+            Check(
+                "llama.cpp",
+                "problem",
+                f"llama-cpp-python not importable: {exc}",
+                "run `make setup` (builds llama-cpp-python from source, about 8 minutes)",
+            )
+        ]
+    checks = [Check("llama.cpp", "ok", f"llama-cpp-python {llama_cpp.__version__}")]
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    devices = ", ".join(llama_devices()) or "none listed"
+    if gpu:
+        layers = "all layers" if settings.gpu_layers == "auto" else f"{settings.gpu_layers} layers"
+        checks.append(
+            Check("gpu offload", "ok", f"built with GPU offload; devices: {devices}; using {layers}")
+        )
+    else:
+        checks.append(
+            Check(
+                "gpu offload",
+                "ok",
+                f"CPU-only build (devices: {devices}); runs on the CPU",
+                "for a GPU: CMAKE_ARGS='-DGGML_CUDA=on' pip install --force-reinstall --no-cache-dir "
+                "llama-cpp-python",
+            )
+        )
+    return checks
+
+
+def llama_devices() -> list[str]:
+    """Compute backends llama.cpp was built with, from ``llama_print_system_info`` (CPU, CUDA, Metal...)."""
+    import llama_cpp
+
+    info = _text(llama_cpp.llama_print_system_info())
+    # The info reads like "CPU : SSE3 = 1 | AVX2 = 1 | ... | CUDA : ARCHS = 890 | ..."; backends head sections.
+    backends = []
+    for section in info.split("|"):
+        if ":" in section:
+            backends.append(section.split(":", 1)[0].strip())
+    return [b for b in dict.fromkeys(backends) if b]
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _check_model(settings: Settings) -> Check:
+    try:
+        path = settings.llm_model_path()
+    except HeronError as exc:
+        problem = getattr(exc, "problem", str(exc))
+        return Check("model", "problem", f"not found: {problem}", getattr(exc, "hint", "") or "")
+    size_mb = path.stat().st_size / 2**20
+    source = "HERON_MODEL_PATH / model_path" if settings.model_path else "bundled SmolLM2-135M-Instruct"
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":
+        return Check(
+            "model",
+            "problem",
+            f"{path} is not a GGUF file (starts with {magic!r})",
+            "point HERON_MODEL_PATH at a .gguf file",
+        )
+    return Check("model", "ok", f"{path} ({size_mb:.1f} MiB, {source}); context {settings.context_size}")
+
+
+def _check_embedding(settings: Settings) -> Check:
+    try:
+        model = settings.embedding_model_path()
+    except HeronError as exc:
+        return Check(
+            "embeddings", "problem", str(getattr(exc, "problem", exc)), getattr(exc, "hint", "") or ""
+        )
+    if Path(model).exists():
+        return Check("embeddings", "ok", f"{model} (sentence-transformers, loaded offline)")
+    return Check(
+        "embeddings",
+        "warn",
+        f"{model!r} is not a local folder",
+        "heron never downloads models: set HERON_EMBEDDING_MODEL to a local model folder",
+    )
+
+
+def _check_chroma(settings: Settings) -> Check:
+    if settings.chroma.mode == "embedded":
+        return Check("chroma", "ok", f"embedded database at {settings.chroma_path()}")
+    url = f"http://{settings.chroma.host}:{settings.chroma.port}/api/v2/heartbeat"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            resp.read()
+        return Check("chroma", "ok", f"server at {settings.chroma.host}:{settings.chroma.port} answers")
+    except OSError as exc:
+        return Check(
+            "chroma",
+            "problem",
+            f"server at {settings.chroma.host}:{settings.chroma.port} does not answer ({exc})",
+            f"start it: chroma run --host {settings.chroma.host} --port {settings.chroma.port} "
+            "--path DIR, or set HERON_CHROMA__MODE=embedded",
+        )
+
+
+def _check_data_dir(settings: Settings) -> Check:
+    path = settings.data_dir.expanduser()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_dir() and _writable(probe):
+        return Check("data dir", "ok", f"{path}" + ("" if path.exists() else " (created on first use)"))
+    return Check("data dir", "problem", f"{path} is not writable", "set HERON_DATA_DIR to a writable folder")
+
+
+def _writable(path: Path) -> bool:
+    import os
+
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _check_sandbox(settings: Settings) -> Check:
+    if settings.sandbox.unsafe_no_sandbox:
+        return Check(
+            "sandbox",
+            "warn",
+            "UNSAFE: sandbox.unsafe_no_sandbox is on; model code runs on the host",
+            "unset HERON_SANDBOX__UNSAFE_NO_SANDBOX",
+        )
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return Check(
+            "sandbox",
+            "problem",
+            "bubblewrap (bwrap) not found: the python tool will refuse to run",
+            "apt-get install bubblewrap (or your distribution's package)",
+        )
+    cmd = [
+        bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "true",
+    ]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check(
+            "sandbox", "problem", f"bwrap failed to start: {exc}", "check that user namespaces are enabled"
+        )
+    if result.returncode != 0:
+        return Check(
+            "sandbox",
+            "problem",
+            f"bwrap cannot create namespaces: {result.stderr.strip()}",
+            "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+        )
+    return Check("sandbox", "ok", f"bubblewrap works ({bwrap}; user, pid, net, mount namespaces)")
+
+
+def _check_config_files(settings: Settings) -> Check:
+    if settings.config_files:
+        return Check("config", "ok", "read " + ", ".join(str(p) for p in settings.config_files))
+    return Check("config", "ok", "no heron.toml found; defaults and HERON_* variables in use")

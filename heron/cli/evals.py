@@ -1,0 +1,1 @@
+"""`heron eval`: filled by the evals issue."""

@@ -1,0 +1,1 @@
+"""`heron ingest`: filled by the memory issue."""

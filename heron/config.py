@@ -1,0 +1,236 @@
+"""Settings: defaults < user ``heron.toml`` < project ``heron.toml`` < ``HERON_*`` environment < code.
+
+Top-level keys are the ones people change most (``model_path``, ``context_size``, ...); groups
+(``[chroma]``, ``[sandbox]``) nest, and their environment names use a double underscore:
+``HERON_SANDBOX__MEMORY_MB=512``. Example ``heron.toml``::
+
+    model_path = "~/models/qwen2.5-3b-instruct-q4_k_m.gguf"
+    gpu_layers = "auto"
+
+    [chroma]
+    mode = "server"
+    port = 8000
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from heron.bundled import INSTALL_HINT, bundled_embedding_path, bundled_gguf_path
+from heron.errors import ConfigError, ModelLoadError
+
+CONFIG_FILE_NAME = "heron.toml"
+CONFIG_ENV = "HERON_CONFIG"  # an explicit config file; replaces the project and user files
+
+
+class ChromaSettings(BaseModel):
+    """Where vector memory lives: an embedded database under the data dir, or a ``chroma run`` server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["embedded", "server"] = "embedded"
+    path: Path | None = Field(None, description="embedded database folder; default <data_dir>/chroma")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class SandboxSettings(BaseModel):
+    """Limits for the code-execution sandbox (one per session, like a notebook kernel)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_seconds: int = Field(30, ge=1, description="CPU time per cell")
+    wall_seconds: float = Field(60.0, gt=0, description="wall-clock time per cell")
+    memory_mb: int = Field(1024, ge=64, description="address space of the sandbox")
+    max_processes: int = Field(64, ge=4, description="processes and threads inside the sandbox")
+    max_file_mb: int = Field(64, ge=1, description="largest file a cell may write")
+    max_open_files: int = Field(256, ge=32)
+    workspace_max_mb: int = Field(256, ge=1, description="all files in the workspace together")
+    output_max_chars: int = Field(20_000, ge=200, description="captured output kept per cell")
+    unsafe_no_sandbox: bool = Field(
+        False, description="run model-written code directly on the host. Dangerous: only for debugging."
+    )
+
+
+class AgentSettings(BaseModel):
+    """Default budgets for agent runs (a task file or the SDK can override them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(12, ge=1)
+    max_tokens: int = Field(20_000, ge=64)
+    max_seconds: float = Field(600.0, gt=0)
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("heron", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """All of heron's settings. Build with :func:`load_settings`, which reads the config files."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HERON_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    model_path: Path | None = Field(
+        None, description="GGUF file of the planner LLM; default: bundled SmolLM2"
+    )
+    context_size: int = Field(4096, ge=256, description="tokens; capped by the model's trained context")
+    gpu_layers: int | Literal["auto"] = Field(
+        "auto", description="'auto' = all when llama.cpp has GPU offload"
+    )
+    threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; default: all cores")
+    seed: int = Field(0, description="sampling seed, for repeatable runs")
+    embedding_model: str | None = Field(
+        None, description="sentence-transformers model folder; default: bundled all-MiniLM-L6-v2"
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="runs, traces, Chroma, history")
+    chroma: ChromaSettings = Field(default_factory=lambda: ChromaSettings())
+    sandbox: SandboxSettings = Field(default_factory=lambda: SandboxSettings())
+    agent: AgentSettings = Field(default_factory=lambda: AgentSettings())
+
+    config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
+
+    def llm_model_path(self) -> Path:
+        """The GGUF to load: ``model_path`` if set, else the bundled one. Raises if neither exists."""
+        if self.model_path is not None:
+            path = self.model_path.expanduser()
+            if not path.is_file():
+                raise ModelLoadError(
+                    f"model file not found: {path}",
+                    "set HERON_MODEL_PATH (or model_path in heron.toml) to an existing .gguf file, "
+                    "or unset it to use the bundled SmolLM2-135M",
+                )
+            return path
+        bundled = bundled_gguf_path()
+        if bundled is None:
+            raise ModelLoadError("the bundled SmolLM2-135M GGUF is not installed", INSTALL_HINT)
+        return bundled
+
+    def embedding_model_path(self) -> str:
+        """The sentence-transformers model to load: ``embedding_model`` if set, else the bundled one."""
+        if self.embedding_model:
+            return (
+                str(Path(self.embedding_model).expanduser())
+                if _looks_like_path(self.embedding_model)
+                else (self.embedding_model)
+            )
+        bundled = bundled_embedding_path()
+        if bundled is None:
+            raise ModelLoadError(
+                "the bundled all-MiniLM-L6-v2 embedding model is not installed", INSTALL_HINT
+            )
+        return str(bundled)
+
+    def chroma_path(self) -> Path:
+        return (self.chroma.path or self.data_dir / "chroma").expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Config files are merged by load_settings and passed as init values with lower priority
+        # than the environment; see _FileValues.
+        return (init_settings, env_settings, _FileValues(settings_cls))
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "~", ".")) or Path(value).expanduser().exists()
+
+
+class _FileValues(PydanticBaseSettingsSource):
+    """Values read from heron.toml files; set by load_settings for the duration of one load."""
+
+    values: dict[str, Any] = {}  # noqa: RUF012 - replaced per load, never mutated
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def config_file_candidates(cwd: Path | None = None) -> list[Path]:
+    """Config files in increasing priority: user config dir, then project (current) dir."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return [Path(explicit).expanduser()]
+    user = Path(platformdirs.user_config_dir("heron", appauthor=False)) / CONFIG_FILE_NAME
+    project = (cwd or Path.cwd()) / CONFIG_FILE_NAME
+    return [user, project]
+
+
+def load_settings(cwd: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from files, environment and ``overrides``; invalid values raise ConfigError."""
+    merged: dict[str, Any] = {}
+    used: list[Path] = []
+    explicit = bool(os.environ.get(CONFIG_ENV))
+    for path in config_file_candidates(cwd):
+        if not path.is_file():
+            if explicit:
+                raise ConfigError(f"config file not found: {path}", f"create it or unset {CONFIG_ENV}")
+            continue
+        _deep_merge(merged, _read_toml(path))
+        used.append(path)
+    _FileValues.values = merged
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, used), _CONFIG_HINT) from exc
+    finally:
+        _FileValues.values = {}
+    settings.config_files = used
+    return settings
+
+
+_CONFIG_HINT = "fix the value in heron.toml or the HERON_* variable named above (`heron doctor` shows both)"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the syntax at the line shown") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}", "check the file's permissions") from exc
+
+
+def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _describe_validation_error(exc: ValidationError, files: list[Path]) -> str:
+    # A union field (gpu_layers: int | "auto") reports one error per member: merge them per key.
+    problems: dict[str, tuple[object, list[str]]] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not str(p).startswith(("int", "literal[", "function-"))]
+        key = ".".join(loc) or "(settings)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key: not a heron setting (check the spelling; `heron config` lists them)"
+        else:
+            msg = f"{err['msg']} (environment: HERON_{'__'.join(p.upper() for p in loc)})"
+        problems.setdefault(key, (err.get("input"), []))[1].append(msg)
+    lines = ["invalid heron settings:"]
+    for key, (value, msgs) in problems.items():
+        lines.append(f"  - `{key}` = {value!r}: " + "; or ".join(msgs))
+    if files:
+        lines.append("  config files read: " + ", ".join(str(f) for f in files))
+    return "\n".join(lines)

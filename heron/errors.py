@@ -1,0 +1,83 @@
+"""Every error heron raises, split by who has to act on it.
+
+- ``ModelRetry``: goes back to the model as a hint (bad tool arguments, unknown tool); the run goes on.
+- ``UsageError`` and subclasses: the developer's or user's mistake (config, paths, task files, tool
+  declarations). The message says what was wrong and how to fix it.
+- ``RunError`` and subclasses: something failed while running (model, tool, sandbox, budget).
+
+Keep the cause: ``raise ConfigError(...) from exc``.
+"""
+
+from __future__ import annotations
+
+
+class HeronError(Exception):
+    """Base of every error heron raises on purpose."""
+
+
+class ModelRetry(HeronError):
+    """A message for the model: what it did wrong and what to do instead. The run continues."""
+
+
+class UsageError(HeronError):
+    """A mistake by the person using heron; ``hint`` says how to fix it."""
+
+    def __init__(self, problem: str, hint: str | None = None) -> None:
+        self.problem = problem
+        self.hint = hint
+        super().__init__(f"{problem}\n  fix: {hint}" if hint else problem)
+
+
+class ConfigError(UsageError):
+    """A setting has a value heron cannot use."""
+
+
+class ModelLoadError(UsageError):
+    """A model file is missing, truncated or not in the expected format."""
+
+
+class ToolDeclarationError(UsageError):
+    """A function cannot become a tool (missing type hints, docstring, ...)."""
+
+
+class TaskFileError(UsageError):
+    """A task file is malformed; the message names the file and line."""
+
+
+class DatasetError(UsageError):
+    """An evaluation data file is missing or malformed; the message names the file and line."""
+
+
+class IngestionError(UsageError):
+    """A path given for ingestion cannot be read."""
+
+
+class RunError(HeronError):
+    """A failure while running: the inputs were fine, something at run time was not."""
+
+
+class ModelError(RunError):
+    """The language model failed to produce output."""
+
+
+class ToolExecutionError(RunError):
+    """A tool raised while running."""
+
+
+class SandboxError(RunError):
+    """The code sandbox could not start, or a cell broke a limit and the sandbox was reset."""
+
+
+class SandboxUnavailableError(SandboxError, UsageError):
+    """No working sandbox on this machine (bubblewrap missing or blocked)."""
+
+    def __init__(self, problem: str, hint: str | None = None) -> None:
+        UsageError.__init__(self, problem, hint)
+
+
+class BudgetExhaustedError(RunError):
+    """A step, token or time budget ran out."""
+
+
+class ApprovalDeniedError(RunError):
+    """A risky tool call was denied by the approval policy."""

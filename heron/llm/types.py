@@ -1,0 +1,80 @@
+"""Values that cross the LLM boundary: messages, generation options, usage, completions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class Message(BaseModel):
+    """One chat message. ``name`` is the tool's name for ``role="tool"`` messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+    name: str | None = None
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        return cls(role="system", content=content)
+
+    @classmethod
+    def user(cls, content: str) -> Message:
+        return cls(role="user", content=content)
+
+    @classmethod
+    def assistant(cls, content: str) -> Message:
+        return cls(role="assistant", content=content)
+
+
+class GenerationOptions(BaseModel):
+    """Sampling settings for one call. Temperature 0 is greedy and repeatable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(40, ge=0)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+
+
+class Usage(BaseModel):
+    """Token and time accounting of one call; ``cached_prompt_tokens`` were reused from the KV cache."""
+
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_prompt_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            seconds=self.seconds + other.seconds,
+        )
+
+
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+
+
+class Completion(BaseModel):
+    """The result of a chat call."""
+
+    text: str
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: Literal["stop", "length"] = "stop"
+    logprobs: list[TokenLogprob] | None = None

@@ -1,0 +1,1 @@
+"""heron.memory: Chroma vector memory, ingestion, embeddings and conversation memory."""

@@ -1,0 +1,80 @@
+"""The four top-level folders install as heron.agents/tools/memory/evals, never as top-level modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FOLDERS = {
+    "heron": "heron",
+    "heron.agents": "agents",
+    "heron.tools": "tools",
+    "heron.memory": "memory",
+    "heron.evals": "evals",
+}
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_generic_names_are_not_importable_at_top_level(tmp_path: Path) -> None:
+    # cwd outside the checkout, so only what is installed in the venv can be found
+    for name in ("agents", "tools", "memory", "evals"):
+        result = _python(f"import {name}", tmp_path)
+        assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr, name
+
+
+def test_namespaced_packages_import_from_the_checkout(tmp_path: Path) -> None:
+    code = "import heron.agents, heron.tools, heron.memory, heron.evals; print(heron.agents.__file__)"
+    result = _python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == REPO / "agents" / "__init__.py"
+
+
+def test_every_package_folder_is_declared() -> None:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"] == FOLDERS
+    declared = set(config["packages"])
+    on_disk = set()
+    for package, folder in FOLDERS.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder).parts
+            on_disk.add(".".join((package, *rel)))
+    assert on_disk == declared
+
+
+def test_wheel_holds_only_the_heron_namespace(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheel = next(tmp_path.glob("heron-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert tops == {"heron", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
+    for module in (
+        "heron/agents/__init__.py",
+        "heron/tools/__init__.py",
+        "heron/memory/__init__.py",
+        "heron/evals/__init__.py",
+        "heron/config.py",
+    ):
+        assert module in names

@@ -1,0 +1,1 @@
+"""The code-execution sandbox: a persistent Python worker inside bubblewrap."""
