@@ -15,14 +15,64 @@ except PackageNotFoundError:  # running from a source tree without an install
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY = {
+    "Agent": "heron.agents",
+    "AgentConfig": "heron.agents",
+    "Budget": "heron.agents",
+    "PlanStep": "heron.agents",
+    "RunResult": "heron.agents",
+    "ApprovalRequest": "heron.agents",
+    "ApprovalResult": "heron.agents",
+    "tool": "heron.tools",
+    "Tool": "heron.tools",
+    "ToolContext": "heron.tools",
+    "ToolResult": "heron.tools",
+    "Risk": "heron.tools",
+    "LocalLLM": "heron.llm",
+    "ScriptedLLM": "heron.llm",
+    "Message": "heron.llm",
+    "GenerationOptions": "heron.llm",
+    "VectorMemory": "heron.memory",
     "Settings": "heron.config",
     "load_settings": "heron.config",
 }
 
 if TYPE_CHECKING:
+    from heron.agents import (
+        Agent,
+        AgentConfig,
+        ApprovalRequest,
+        ApprovalResult,
+        Budget,
+        PlanStep,
+        RunResult,
+    )
     from heron.config import Settings, load_settings
+    from heron.llm import GenerationOptions, LocalLLM, Message, ScriptedLLM
+    from heron.memory import VectorMemory
+    from heron.tools import Risk, Tool, ToolContext, ToolResult, tool
 
-__all__ = ["Settings", "__version__", "load_settings"]
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "ApprovalRequest",
+    "ApprovalResult",
+    "Budget",
+    "GenerationOptions",
+    "LocalLLM",
+    "Message",
+    "PlanStep",
+    "Risk",
+    "RunResult",
+    "ScriptedLLM",
+    "Settings",
+    "Tool",
+    "ToolContext",
+    "ToolResult",
+    "VectorMemory",
+    "__version__",
+    "load_settings",
+    "tool",
+]
 
 
 def __getattr__(name: str) -> Any:

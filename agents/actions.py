@@ -1,0 +1,143 @@
+"""What the model may do in one turn, as one JSON schema: call one of the tools, or answer.
+
+The schema becomes a llama.cpp grammar, so the model's output always parses: it picks ``action``
+first (a tool name or ``final_answer``), then fills that tool's arguments. Citations are limited to
+the passage ids the run has actually retrieved, so an answer cannot cite a passage it never saw.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+FINAL_ANSWER = "final_answer"
+STEP_DONE = "step_done"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A tool as the model sees it: name, description and the JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ToolCallAction(BaseModel):
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    thought: str = ""
+
+
+class FinalAction(BaseModel):
+    """The run's answer (``final_answer``) or the result of one plan step (``step_done``)."""
+
+    kind: str = FINAL_ANSWER
+    answer: str
+    citations: list[str] = Field(default_factory=list)
+    thought: str = ""
+
+
+Action = ToolCallAction | FinalAction
+
+
+def action_schema(
+    specs: Sequence[ActionSpec],
+    *,
+    final: str | None = FINAL_ANSWER,
+    citable_ids: Sequence[str] = (),
+    min_citations: int = 0,
+    thought_chars: int = 0,
+    answer_chars: int = 600,
+) -> dict[str, Any]:
+    """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only).
+
+    ``thought_chars`` > 0 puts a short free-text reasoning field before the choice.
+    """
+    if not specs and final is None:
+        raise ValueError("a turn needs at least one tool or the final action")
+    defs: dict[str, Any] = {}
+    alternatives = []
+    for spec in specs:
+        parameters = _hoist_defs(spec.parameters, _safe(spec.name), defs)
+        alternatives.append(_alternative(spec.name, {"arguments": parameters}, thought_chars))
+    if final is not None:
+        citations: dict[str, Any] = {"type": "array", "maxItems": 0, "items": {"type": "string"}}
+        if citable_ids:
+            citations = {
+                "type": "array",
+                "minItems": min_citations,
+                "maxItems": 5,
+                "items": {"enum": list(dict.fromkeys(citable_ids))},
+            }
+        fields = {"answer": {"type": "string", "maxLength": answer_chars}, "citations": citations}
+        alternatives.append(_alternative(final, fields, thought_chars))
+    schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+    if defs:
+        schema = {**schema, "$defs": defs}
+    return schema
+
+
+def parse_action(value: Any, final: str | None = FINAL_ANSWER) -> Action:
+    """Turn the decoded JSON into an action (the grammar already guarantees its shape)."""
+    if not isinstance(value, dict) or "action" not in value:
+        raise ValueError(f"not an action: {json.dumps(value)[:200]}")
+    thought = str(value.get("thought", ""))
+    if final is not None and value["action"] == final:
+        return FinalAction(
+            kind=final,
+            answer=value.get("answer", ""),
+            citations=list(value.get("citations", [])),
+            thought=thought,
+        )
+    return ToolCallAction(tool=value["action"], arguments=dict(value.get("arguments") or {}), thought=thought)
+
+
+def _alternative(name: str, fields: dict[str, Any], thought_chars: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    if thought_chars:
+        properties["thought"] = {"type": "string", "maxLength": thought_chars}
+    properties["action"] = {"const": name}
+    properties.update(fields)
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "-", name)
+
+
+def _hoist_defs(schema: dict[str, Any], prefix: str, into: dict[str, Any]) -> dict[str, Any]:
+    """Move a tool schema's ``$defs`` to the root under prefixed names and rewrite its ``$ref``s.
+
+    Pydantic puts nested models in ``$defs``; once the schema sits inside ``anyOf`` its local refs
+    would point at the wrong root, and two tools may define a model of the same name.
+    """
+    schema = copy.deepcopy(schema)
+    local = schema.pop("$defs", {})
+    renamed = {name: f"{prefix}--{name}" for name in local}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
+                    target = value.removeprefix("#/$defs/")
+                    out[key] = f"#/$defs/{renamed.get(target, target)}"
+                elif key == "title":
+                    continue  # noise for the grammar
+                else:
+                    out[key] = rewrite(value)
+            return out
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    for name, definition in local.items():
+        into[renamed[name]] = rewrite(definition)
+    return rewrite(schema)  # type: ignore[no-any-return]

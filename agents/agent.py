@@ -1,0 +1,407 @@
+"""The SDK entry point: ``Agent(model=..., tools=[...], memory=...).run(goal)``.
+
+Example::
+
+    from heron import Agent, tool
+
+    @tool
+    def add(a: int, b: int) -> int:
+        \"\"\"Add two integers.\"\"\"
+        return a + b
+
+    with Agent(tools=[add]) as agent:
+        result = agent.run("What is 2 + 40?")
+        print(result.answer, result.trace_path)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction
+from heron.agents.approval import ApprovalCallback, deny_all
+from heron.agents.budget import Budget, BudgetTracker
+from heron.agents.config import AgentConfig
+from heron.agents.loop import StepLoop, StoppedBy, tool_signature
+from heron.agents.planner import make_plan
+from heron.agents.result import Citation, RunResult
+from heron.agents.state import PlanStep, RunState
+from heron.config import Settings, load_settings
+from heron.errors import ToolDeclarationError, UsageError
+from heron.llm.base import LLM
+from heron.llm.types import Message
+from heron.prompts import render
+from heron.tools import Tool, ToolContext, tool
+from heron.tracing import (
+    AnswerEvent,
+    EventCallback,
+    PlanEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+    Tracer,
+    trace_path,
+)
+
+if TYPE_CHECKING:
+    from heron.memory import VectorMemory
+
+_DONE = object()
+
+
+class Agent:
+    """A planner LLM with tools. One agent holds one model and one tool session (sandbox, workspace).
+
+    ``model``: an :class:`~heron.llm.base.LLM`, a path to a GGUF file, or None for the configured one.
+    ``tools``: :class:`Tool` objects or typed functions (turned into tools with ``@tool``).
+    ``memory``: a :class:`~heron.memory.VectorMemory`; adds the ``retrieve`` and ``remember`` tools.
+    ``approve``: decides risky tool calls (code, file writes); the default denies them.
+    """
+
+    def __init__(
+        self,
+        model: LLM | str | Path | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        memory: VectorMemory | None = None,
+        *,
+        config: AgentConfig | None = None,
+        approve: ApprovalCallback = deny_all,
+        deps: Any = None,
+        workspace: Path | str | None = None,
+        settings: Settings | None = None,
+        callbacks: Sequence[EventCallback] = (),
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.config = config or AgentConfig(budget=Budget.from_settings(self.settings.agent))
+        self.approve = approve
+        self.callbacks = list(callbacks)
+        self.memory = memory
+        self._model_arg = model
+        self._llm: LLM | None = model if isinstance(model, LLM) else None
+        self._owns_llm = self._llm is None
+        self.tools: list[Tool] = [t if isinstance(t, Tool) else tool(t) for t in tools]
+        if memory is not None:
+            from heron.memory.tools import memory_tools
+
+            self.tools.extend(memory_tools(memory))
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise ToolDeclarationError(f"two tools share the name(s) {dupes}", "give each tool a unique name")
+        if self.config.tool_choice not in ("auto", "none", "required", *names):
+            raise UsageError(
+                f"tool_choice {self.config.tool_choice!r} is not a tool of this agent",
+                f'use "auto", "none", "required" or one of: {", ".join(names)}',
+            )
+        self.context: ToolContext[Any] = ToolContext(
+            workspace or self.settings.data_dir / "workspace", settings=self.settings, deps=deps
+        )
+
+    # -- resources ----------------------------------------------------------------------------------
+
+    @property
+    def llm(self) -> LLM:
+        """The model, loaded on first use."""
+        if self._llm is None:
+            from heron.llm import LocalLLM, open_llm
+
+            if isinstance(self._model_arg, (str, Path)):
+                self._llm = LocalLLM.from_settings(
+                    self.settings.model_copy(update={"model_path": Path(self._model_arg)})
+                )
+            else:
+                self._llm = open_llm(self.settings)
+        return self._llm
+
+    def close(self) -> None:
+        """Stop the tool session (sandbox processes) and free the model if this agent loaded it."""
+        self.context.close()
+        if self._owns_llm and self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def new_state(self, goal: str, run_id: str | None = None) -> RunState:
+        """A fresh run: the frozen system prompt, then the goal."""
+        system = render(
+            "agent_system",
+            final=FINAL_ANSWER,
+            tools=[
+                {"name": t.name, "description": t.description, "signature": tool_signature(t)}
+                for t in self.tools
+            ],
+            instructions=self.config.instructions,
+        )
+        return RunState(
+            run_id=run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6],
+            goal=goal,
+            messages=[Message.system(system), Message.user(goal)],
+        )
+
+    def run(
+        self,
+        goal: str,
+        *,
+        plan: Sequence[PlanStep | str | dict[str, Any]] | None = None,
+        budget: Budget | None = None,
+        callbacks: Sequence[EventCallback] = (),
+        on_step: Callable[[RunState], None] | None = None,
+    ) -> RunResult:
+        """Run ``goal`` to an answer. Budgets end the run with a best-effort answer, never an exception.
+
+        ``plan``: your own steps (text, or ``PlanStep(do=..., tool=...)`` to make a step start with
+        that tool); otherwise ``config.planning`` decides whether the model plans first.
+        """
+        state = self.new_state(goal)
+        if plan:
+            state.plan = [self._plan_step(p) for p in plan]
+        return self.continue_run(state, budget=budget, callbacks=callbacks, on_step=on_step)
+
+    def _plan_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
+        step = PlanStep(do=step) if isinstance(step, str) else PlanStep.model_validate(step)
+        if step.tool is not None and step.tool not in {t.name for t in self.tools}:
+            raise UsageError(
+                f"plan step {step.do!r} names the tool {step.tool!r}, which this agent does not have",
+                f"use one of: {', '.join(t.name for t in self.tools)}",
+            )
+        return step
+
+    def continue_run(
+        self,
+        state: RunState,
+        *,
+        budget: Budget | None = None,
+        callbacks: Sequence[EventCallback] = (),
+        on_step: Callable[[RunState], None] | None = None,
+    ) -> RunResult:
+        """Run, or resume from a checkpointed ``state`` (finished tool calls are not repeated)."""
+        budget = budget or self.config.budget
+        tracker = BudgetTracker(
+            budget, steps=state.step, tokens=state.tokens_spent, earlier_seconds=state.seconds_spent
+        )
+        path = trace_path(self.settings.data_dir, state.run_id)
+        started = time.perf_counter()
+        with Tracer(path, [*self.callbacks, *callbacks]) as tracer:
+            if state.step == 0 and state.plan_index == 0 and not state.step_results:
+                tracer.emit(
+                    RunStartedEvent(
+                        run_id=state.run_id,
+                        goal=state.goal,
+                        model=self._model_name(),
+                        tools=[t.name for t in self.tools],
+                        budget=budget.model_dump(),
+                    )
+                )
+            loop = StepLoop(
+                self.llm, self.tools, self.context, tracer, tracker, self.config, self.approve, on_step
+            )
+            try:
+                final, stopped_by = self._execute(state, loop, tracer)
+            except Exception as exc:
+                tracer.emit(
+                    RunFinishedEvent(
+                        run_id=state.run_id,
+                        step=state.step,
+                        status="failed",
+                        usage=state.usage.model_dump(),
+                        seconds=time.perf_counter() - started,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                )
+                raise
+            state.finished = True
+            if on_step is not None:
+                on_step(state)
+            citations = [self._citation(state, cid) for cid in final.citations]
+            tracer.emit(
+                AnswerEvent(
+                    run_id=state.run_id,
+                    step=state.step,
+                    text=final.answer,
+                    citations=final.citations,
+                    stopped_by=stopped_by,
+                    retrieved=list(state.passages.values()),
+                )
+            )
+            status = "succeeded" if stopped_by == "answer" else "budget_exhausted"
+            tracer.emit(
+                RunFinishedEvent(
+                    run_id=state.run_id,
+                    step=state.step,
+                    status=status,
+                    usage=state.usage.model_dump(),
+                    seconds=time.perf_counter() - started,
+                )
+            )
+        return RunResult(
+            run_id=state.run_id,
+            answer=final.answer,
+            citations=citations,
+            steps=state.step,
+            usage=state.usage,
+            trace_path=path,
+            stopped_by=stopped_by,
+            artifacts=state.artifacts,
+            plan=state.plan,
+        )
+
+    def _execute(self, state: RunState, loop: StepLoop, tracer: Tracer) -> tuple[FinalAction, StoppedBy]:
+        if self.config.planning == "never" and not state.plan:
+            return loop.run(state, FINAL_ANSWER)
+        if not state.plan:
+            state.plan = make_plan(self.llm, state.goal, self.tools, self.config.max_plan_steps)
+            tracer.emit(
+                PlanEvent(
+                    run_id=state.run_id,
+                    step=state.step,
+                    steps=[p.do for p in state.plan],
+                    tools=[p.tool for p in state.plan],
+                )
+            )
+        elif state.plan_index == 0 and state.step == 0:
+            tracer.emit(
+                PlanEvent(
+                    run_id=state.run_id,
+                    step=0,
+                    steps=[p.do for p in state.plan],
+                    tools=[p.tool for p in state.plan],
+                    reason="given by the caller",
+                )
+            )
+        while True:
+            index, total = state.plan_index, len(state.plan)
+            current, last = state.plan[index], index == total - 1
+            final_kind = FINAL_ANSWER if last else STEP_DONE
+            if not state.step_started:
+                state.messages.append(
+                    Message.user(
+                        render(
+                            "agent_step",
+                            number=index + 1,
+                            total=total,
+                            step=current.do,
+                            last=last,
+                            final=FINAL_ANSWER,
+                            step_done=STEP_DONE,
+                        )
+                    )
+                )
+                state.step_started = True
+                state.step_errors_before = state.tool_errors
+            first_tool = current.tool if state.step_calls == 0 else None
+            final, stopped_by = loop.run(state, final_kind, first_tool=first_tool)
+            if last or stopped_by != "answer":
+                return final, stopped_by
+            state.step_results.append(f"{current.do} -> {final.answer}")
+            state.plan_index += 1
+            state.step_started, state.step_calls = False, 0
+            if state.tool_errors > state.step_errors_before and self.config.planning == "always":
+                # the step hit errors: plan the rest again from what is known now
+                remaining = make_plan(
+                    self.llm, state.goal, self.tools, self.config.max_plan_steps, progress=state.step_results
+                )
+                state.plan = state.plan[: state.plan_index] + remaining
+                state.plan_revision += 1
+                tracer.emit(
+                    PlanEvent(
+                        run_id=state.run_id,
+                        step=state.step,
+                        steps=[p.do for p in state.plan],
+                        tools=[p.tool for p in state.plan],
+                        revision=state.plan_revision,
+                        reason="a step failed",
+                    )
+                )
+
+    def _citation(self, state: RunState, cid: str) -> Citation:
+        passage = state.passages.get(cid, {})
+        location = {k: v for k, v in passage.items() if k not in ("id", "source", "text")}
+        return Citation(
+            id=cid,
+            source=str(passage.get("source", "")),
+            text=str(passage.get("text", "")),
+            location=location,
+        )
+
+    def _model_name(self) -> str:
+        return getattr(self.llm, "name", type(self.llm).__name__)
+
+    # -- async and streaming -------------------------------------------------------------------------
+
+    async def arun(self, goal: str, *, budget: Budget | None = None) -> RunResult:
+        """``run`` for asyncio: the model runs in a worker thread (llama.cpp calls block)."""
+        return await asyncio.to_thread(self.run, goal, budget=budget)
+
+    def stream(self, goal: str, *, budget: Budget | None = None) -> Iterator[Any]:
+        """Yield trace events as they happen (model turns, tool calls, results, the answer), then the
+        :class:`RunResult`."""
+        events: queue.Queue[Any] = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["result"] = self.run(goal, budget=budget, callbacks=[events.put])
+            except BaseException as exc:  # handed to the consumer below
+                outcome["error"] = exc
+            finally:
+                events.put(_DONE)
+
+        thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
+        thread.start()
+        while (event := events.get()) is not _DONE:
+            yield event
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        yield outcome["result"]
+
+    async def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:
+        iterator = self.stream(goal, budget=budget)
+        while True:
+            item = await asyncio.to_thread(next, iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item
+
+    def chat(self) -> ChatSession:
+        """A multi-turn session: each message sees the earlier turns (and memory, if given)."""
+        return ChatSession(self)
+
+
+class ChatSession:
+    """Turns that share one history; the system prompt stays first so the KV cache carries over."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.state: RunState | None = None
+        self.results: list[RunResult] = []
+
+    def send(self, text: str, *, callbacks: Sequence[EventCallback] = ()) -> RunResult:
+        if self.state is None:
+            self.state = self.agent.new_state(text)
+        else:
+            self.state.messages.append(Message.user(text))
+            self.state.goal = text
+            self.state.finished = False
+        # each turn gets the full budget again; the history carries over
+        self.state.step, self.state.tokens_spent, self.state.seconds_spent = 0, 0, 0.0
+        self.state.call_counts.clear()
+        result = self.agent.continue_run(self.state, callbacks=callbacks)
+        self.results.append(result)
+        return result
+
+    def reset(self) -> None:
+        self.state = None

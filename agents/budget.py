@@ -1,0 +1,63 @@
+"""Budgets of a run: steps, tokens, wall time. The model sees what is left; running out ends the loop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from heron.config import AgentSettings
+
+BudgetLimit = Literal["max_steps", "max_tokens", "max_seconds"]
+
+
+class Budget(BaseModel):
+    """Limits of one run. Defaults come from ``[agent]`` in heron.toml."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_steps: int = Field(12, ge=1)
+    max_tokens: int = Field(20_000, ge=64)
+    max_seconds: float = Field(600.0, gt=0)
+
+    @classmethod
+    def from_settings(cls, agent: AgentSettings) -> Budget:
+        return cls(max_steps=agent.max_steps, max_tokens=agent.max_tokens, max_seconds=agent.max_seconds)
+
+
+@dataclass
+class BudgetTracker:
+    """Counts what a run has spent; ``exhausted()`` names the first limit reached, if any."""
+
+    budget: Budget
+    steps: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    # seconds spent before this process (a resumed run carries its earlier time)
+    earlier_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.earlier_seconds + time.monotonic() - self.started
+
+    def spend(self, *, steps: int = 0, tokens: int = 0) -> None:
+        self.steps += steps
+        self.tokens += tokens
+
+    def exhausted(self) -> BudgetLimit | None:
+        if self.steps >= self.budget.max_steps:
+            return "max_steps"
+        if self.tokens >= self.budget.max_tokens:
+            return "max_tokens"
+        if self.seconds >= self.budget.max_seconds:
+            return "max_seconds"
+        return None
+
+    def remaining_text(self) -> str:
+        """One line for the model, e.g. 'budget left: 3 steps, 1200 tokens, 40 s'."""
+        steps = self.budget.max_steps - self.steps
+        tokens = max(0, self.budget.max_tokens - self.tokens)
+        seconds = max(0.0, self.budget.max_seconds - self.seconds)
+        return f"budget left: {steps} steps, {tokens} tokens, {seconds:.0f} s"

@@ -1,0 +1,35 @@
+"""How an agent behaves, grouped in one model instead of a long constructor."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from heron.agents.budget import Budget
+
+
+class AgentConfig(BaseModel):
+    """Behaviour of an :class:`~heron.agents.agent.Agent`.
+
+    ``planning``: "never" runs one loop (simple questions); "always" first makes a structured plan
+    and runs it step by step, re-planning when a step fails.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    budget: Budget = Field(default_factory=lambda: Budget())
+    planning: Literal["never", "always"] = "never"
+    max_plan_steps: int = Field(4, ge=1, le=10)
+    thought_chars: int = Field(0, ge=0, le=400, description="0: no reasoning field before the action")
+    turn_max_tokens: int = Field(384, ge=16, description="tokens per model turn")
+    answer_chars: int = Field(600, ge=20)
+    temperature: float = Field(0.0, ge=0.0)
+    tool_choice: str = Field(
+        "auto",
+        description='"auto": tool or answer; "required": a tool every turn until a budget ends; '
+        '"none": answer only; or a tool name: that tool every turn',
+    )
+    require_citations: bool = Field(False, description="once passages were retrieved, cite at least one")
+    instructions: str = Field("", description="extra system-prompt text, e.g. the task's own rules")
+    result_chars: int = Field(2000, ge=100, description="tool output shown to the model per call")

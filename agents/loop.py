@@ -1,0 +1,303 @@
+"""The step loop: one grammar-constrained model turn, then the chosen tool, until an answer.
+
+The system prompt and tool list stay frozen at the front of the history and every turn only
+appends, so llama.cpp reuses its KV cache from step to step. What changes per turn (budget left,
+citable passage ids) goes into the newest message or the grammar, never into the prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from heron.agents.actions import FINAL_ANSWER, ActionSpec, FinalAction, action_schema, parse_action
+from heron.agents.approval import ApprovalCallback, ApprovalRequest
+from heron.agents.budget import BudgetTracker
+from heron.agents.config import AgentConfig
+from heron.agents.state import RunState
+from heron.errors import ModelError, ModelRetry, ToolExecutionError
+from heron.llm.base import LLM
+from heron.llm.types import GenerationOptions, Message
+from heron.prompts import render
+from heron.tools import Risk, Tool, ToolContext, ToolResult
+from heron.tracing import (
+    ApprovalEvent,
+    HintEvent,
+    ModelTurnEvent,
+    RetrievalEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    Tracer,
+)
+
+StoppedBy = Literal["answer", "max_steps", "max_tokens", "max_seconds", "repeated_call", "error"]
+REPEAT_LIMIT = 3  # the third identical call ends the loop
+
+
+def tool_signature(tool: Tool) -> str:
+    """``expression: string, precision?: integer`` from the tool's argument schema, for the prompt."""
+    schema = tool.json_schema()
+    required = set(schema.get("required", []))
+    parts = []
+    for name, prop in schema.get("properties", {}).items():
+        kind = prop.get("type") or ("enum" if "enum" in prop else "value")
+        if "enum" in prop:
+            kind = "|".join(json.dumps(v) for v in prop["enum"])
+        parts.append(f"{name}{'' if name in required else '?'}: {kind}")
+    return ", ".join(parts)
+
+
+class StepLoop:
+    """Runs turns on a :class:`RunState` until the model gives the final action or a budget ends."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        tools: Sequence[Tool],
+        context: ToolContext,
+        tracer: Tracer,
+        tracker: BudgetTracker,
+        config: AgentConfig,
+        approve: ApprovalCallback,
+        on_step: Callable[[RunState], None] | None = None,
+    ) -> None:
+        self.llm = llm
+        self.tools = {t.name: t for t in tools}
+        self.specs = [ActionSpec(t.name, t.description, t.json_schema()) for t in tools]
+        self.context = context
+        self.tracer = tracer
+        self.tracker = tracker
+        self.config = config
+        self.approve = approve
+        self.on_step = on_step or (lambda state: None)
+
+    def run(
+        self, state: RunState, final: str = FINAL_ANSWER, first_tool: str | None = None
+    ) -> tuple[FinalAction, StoppedBy]:
+        """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step.
+
+        ``first_tool``: the first turn must call this tool (a plan step that names its tool).
+        """
+        forced = first_tool
+        while True:
+            limit = self.tracker.exhausted()
+            if limit is not None:
+                return self._forced_final(state, final, limit), limit
+            try:
+                action = self._model_turn(state, final, only_tool=forced)
+            except ModelError as exc:  # output cut by the turn's token limit: tell the model, go on
+                self._hint(
+                    state, render("agent_retry", tool="output", problem=str(exc), budget=self._budget())
+                )
+                self._finish_step(state)
+                continue
+            forced = None
+            if isinstance(action, FinalAction):
+                return action, "answer"
+            key = json.dumps([action.tool, action.arguments], sort_keys=True)
+            state.call_counts[key] = state.call_counts.get(key, 0) + 1
+            repeats = state.call_counts[key]
+            if repeats >= REPEAT_LIMIT:
+                self._hint(
+                    state, render("agent_repeat", tool=action.tool, final=final, budget=self._budget())
+                )
+                return self._forced_final(state, final, "repeated_call"), "repeated_call"
+            if repeats == 2:
+                self._hint(
+                    state, render("agent_repeat", tool=action.tool, final=final, budget=self._budget())
+                )
+            else:
+                self._call_tool(state, action.tool, action.arguments, final)
+            self._finish_step(state)
+
+    # -- one model turn ---------------------------------------------------------------------------
+
+    def _model_turn(
+        self, state: RunState, final: str | None, *, tools: bool = True, only_tool: str | None = None
+    ) -> Any:
+        specs, final_kind = self._choices(final, tools, only_tool)
+        min_citations = 1 if self.config.require_citations and state.passages else 0
+        schema = action_schema(
+            specs,
+            final=final_kind,
+            citable_ids=list(state.passages),
+            min_citations=min_citations,
+            thought_chars=self.config.thought_chars if specs else 0,
+            answer_chars=self.config.answer_chars,
+        )
+        options = GenerationOptions(
+            max_tokens=self.config.turn_max_tokens, temperature=self.config.temperature, seed=state.step
+        )
+        started = time.perf_counter()
+        value = self.llm.structured_json(state.messages, schema, options)
+        usage = self.llm.last_usage
+        output = json.dumps(value, ensure_ascii=False)
+        state.messages.append(Message.assistant(output))
+        state.usage = state.usage + usage
+        spent = usage.evaluated_prompt_tokens + usage.completion_tokens
+        state.tokens_spent += spent
+        self.tracker.spend(tokens=spent)
+        self.tracer.emit(
+            ModelTurnEvent(
+                run_id=state.run_id,
+                step=state.step + 1,
+                output=output,
+                prompt_tokens=usage.prompt_tokens,
+                cached_prompt_tokens=usage.cached_prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        )
+        return parse_action(value, final)
+
+    def _choices(
+        self, final: str | None, tools: bool, only_tool: str | None
+    ) -> tuple[list[ActionSpec], str | None]:
+        """Which actions this turn's grammar admits, from ``tool_choice`` and the step's forced tool."""
+        if not tools:
+            return [], final
+        choice = only_tool or self.config.tool_choice
+        if choice == "auto":
+            return self.specs, final
+        if choice == "none":
+            return [], final
+        if choice == "required":
+            return self.specs, None
+        return [s for s in self.specs if s.name == choice], None
+
+    def _forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
+        """The budget ended: one more turn whose grammar admits only the final action."""
+        self._hint(state, render("agent_budget_end", limit=limit))
+        action = self._model_turn(state, final, tools=False)
+        assert isinstance(action, FinalAction)  # the grammar admits nothing else
+        self._finish_step(state)
+        return action
+
+    # -- tools -------------------------------------------------------------------------------------
+
+    def _call_tool(self, state: RunState, name: str, arguments: dict[str, Any], final: str) -> None:
+        tool = self.tools[name]  # the grammar only admits known names
+        state.step_calls += 1
+        call_id = uuid.uuid4().hex[:12]
+        step = state.step + 1
+        self.tracer.emit(
+            ToolCallEvent(run_id=state.run_id, step=step, call_id=call_id, tool=name, arguments=arguments)
+        )
+        if tool.risk == Risk.HIGH:
+            decision = self.approve(ApprovalRequest(name, arguments, tool.risk.value, step))
+            self.tracer.emit(
+                ApprovalEvent(
+                    run_id=state.run_id,
+                    step=step,
+                    call_id=call_id,
+                    tool=name,
+                    decision=decision.decision,
+                    arguments=decision.arguments,
+                    reason=decision.reason,
+                )
+            )
+            if decision.decision == "denied":
+                self._tool_message(
+                    state,
+                    render(
+                        "agent_denied",
+                        tool=name,
+                        reason=decision.reason or "denied",
+                        final=final,
+                        budget=self._budget(),
+                    ),
+                    name,
+                )
+                return
+            arguments = decision.arguments
+        started = time.perf_counter()
+        try:
+            result = tool.invoke(arguments, self.context)
+        except ModelRetry as exc:
+            state.tool_errors += 1
+            result = ToolResult(text=str(exc), is_error=True)
+            self._emit_result(state, call_id, name, result, started)
+            self._tool_message(
+                state, render("agent_retry", tool=name, problem=str(exc), budget=self._budget()), name
+            )
+            return
+        except ToolExecutionError as exc:
+            result = ToolResult(text=f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc), is_error=True)
+        state.tool_errors += int(result.is_error)
+        self._emit_result(state, call_id, name, result, started)
+        self._record_citations(state, result, arguments)
+        text = result.text
+        if len(text) > self.config.result_chars:
+            text = text[: self.config.result_chars] + f"\n... ({len(result.text) - self.config.result_chars} "
+            text += "more characters cut)"
+        files = [a.path or a.uri for a in result.artifacts if a.kind in ("file", "image")]
+        self._tool_message(
+            state,
+            render(
+                "agent_tool_result",
+                tool=name,
+                is_error=result.is_error,
+                text=text,
+                artifacts=[str(f) for f in files if f],
+                budget=self._budget(),
+            ),
+            name,
+        )
+
+    def _emit_result(
+        self, state: RunState, call_id: str, name: str, result: ToolResult, started: float
+    ) -> None:
+        artifacts = [a.model_dump(mode="json") for a in result.artifacts]
+        state.artifacts.extend(a for a in artifacts if a.get("kind") in ("file", "image"))
+        self.tracer.emit(
+            ToolResultEvent(
+                run_id=state.run_id,
+                step=state.step + 1,
+                call_id=call_id,
+                tool=name,
+                text=result.text,
+                is_error=result.is_error,
+                artifacts=artifacts,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        )
+
+    def _record_citations(self, state: RunState, result: ToolResult, arguments: dict[str, Any]) -> None:
+        passages = []
+        for artifact in result.artifacts:
+            if artifact.kind != "citation":
+                continue
+            passage = {"id": artifact.uri, **artifact.metadata}
+            state.passages[str(artifact.uri)] = passage
+            passages.append(passage)
+        if passages:
+            query = str(arguments.get("query", ""))
+            self.tracer.emit(
+                RetrievalEvent(run_id=state.run_id, step=state.step + 1, query=query, passages=passages)
+            )
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def _tool_message(self, state: RunState, text: str, tool: str) -> None:
+        state.messages.append(Message(role="tool", content=text, name=tool))
+
+    def _hint(self, state: RunState, text: str) -> None:
+        state.messages.append(Message.user(text))
+        self.tracer.emit(HintEvent(run_id=state.run_id, step=state.step + 1, text=text))
+
+    def _finish_step(self, state: RunState) -> None:
+        state.step += 1
+        self.tracker.spend(steps=1)
+        state.seconds_spent = self.tracker.seconds
+        self.on_step(state)
+
+    def _budget(self) -> str:
+        # the step being finished counts as spent
+        self.tracker.spend(steps=1)
+        try:
+            return self.tracker.remaining_text()
+        finally:
+            self.tracker.spend(steps=-1)

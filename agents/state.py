@@ -1,0 +1,42 @@
+"""The resumable state of a run: everything needed to continue after a crash, as one pydantic model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from heron.llm.types import Message, Usage
+
+
+class PlanStep(BaseModel):
+    """One step of a plan. With ``tool`` set, the step's first turn must call that tool (its grammar
+    admits nothing else), so a workflow runs in order even on a small model that only fills arguments."""
+
+    do: str
+    tool: str | None = None
+
+
+class RunState(BaseModel):
+    """Checkpointed after every finished step. A resumed run continues from here and never repeats
+    a tool call recorded in ``messages``."""
+
+    run_id: str
+    goal: str
+    messages: list[Message] = Field(default_factory=list)
+    step: int = 0
+    plan: list[PlanStep] = Field(default_factory=list)
+    plan_index: int = 0
+    step_started: bool = False  # the current plan step's instruction is in the history
+    step_calls: int = 0  # tool calls made in the current plan step
+    step_errors_before: int = 0
+    plan_revision: int = 0
+    step_results: list[str] = Field(default_factory=list)
+    passages: dict[str, dict[str, Any]] = Field(default_factory=dict)  # citable id -> passage
+    call_counts: dict[str, int] = Field(default_factory=dict)  # repeated-call detection
+    tool_errors: int = 0  # failed or rejected tool calls so far (a plan step that adds some is re-planned)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    tokens_spent: int = 0
+    seconds_spent: float = 0.0
+    finished: bool = False

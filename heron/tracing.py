@@ -1,0 +1,193 @@
+"""Typed run events, streamed to callbacks and written as JSON lines, one file per run.
+
+Every event has ``type`` (its discriminator), ``run_id``, ``step`` and ``time``. A trace file is
+``<data_dir>/traces/<run_id>.jsonl``; :func:`read_trace` turns it back into events. Evals read these
+files (answer vs retrieved passages) without importing the agents package.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from heron.errors import DatasetError
+
+
+class _Event(BaseModel):
+    run_id: str
+    step: int = 0
+    time: float = Field(default_factory=time.time)
+
+
+class RunStartedEvent(_Event):
+    type: Literal["run_started"] = "run_started"
+    goal: str
+    model: str
+    tools: list[str]
+    budget: dict[str, float]
+
+
+class PlanEvent(_Event):
+    type: Literal["plan"] = "plan"
+    steps: list[str]
+    tools: list[str | None] = Field(default_factory=list)  # the tool each step starts with, if any
+    revision: int = 0
+    reason: str = ""
+
+
+class ModelTurnEvent(_Event):
+    type: Literal["model_turn"] = "model_turn"
+    output: str
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+class ToolCallEvent(_Event):
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class ToolResultEvent(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    tool: str
+    text: str
+    is_error: bool = False
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+class RetrievalEvent(_Event):
+    type: Literal["retrieval"] = "retrieval"
+    query: str
+    passages: list[dict[str, Any]]  # id, source, location, score, text
+
+
+class ApprovalEvent(_Event):
+    type: Literal["approval"] = "approval"
+    call_id: str
+    tool: str
+    decision: Literal["approved", "denied", "edited"]
+    arguments: dict[str, Any]
+    reason: str = ""
+
+
+class HintEvent(_Event):
+    """A message heron sent back to the model: a retry hint, a repeated-call warning, a budget note."""
+
+    type: Literal["hint"] = "hint"
+    text: str
+
+
+class TokenEvent(_Event):
+    """A streamed text delta of the final answer; streamed to callbacks, not written to the file."""
+
+    type: Literal["token"] = "token"
+    text: str
+
+
+class AnswerEvent(_Event):
+    type: Literal["answer"] = "answer"
+    text: str
+    citations: list[str] = Field(default_factory=list)
+    stopped_by: Literal["answer", "max_steps", "max_tokens", "max_seconds", "repeated_call", "error"] = (
+        "answer"
+    )
+    retrieved: list[dict[str, Any]] = Field(default_factory=list)  # every passage the run saw
+
+
+class RunFinishedEvent(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: Literal["succeeded", "failed", "budget_exhausted", "cancelled"]
+    usage: dict[str, float]
+    seconds: float
+    error: str = ""
+
+
+TraceEvent = Annotated[
+    RunStartedEvent
+    | PlanEvent
+    | ModelTurnEvent
+    | ToolCallEvent
+    | ToolResultEvent
+    | RetrievalEvent
+    | ApprovalEvent
+    | HintEvent
+    | TokenEvent
+    | AnswerEvent
+    | RunFinishedEvent,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
+_NOT_WRITTEN = {"token"}
+
+EventCallback = Callable[[Any], None]
+
+
+def trace_path(data_dir: Path, run_id: str) -> Path:
+    return data_dir / "traces" / f"{run_id}.jsonl"
+
+
+class Tracer:
+    """Fans events out to callbacks and appends them to the run's JSON-lines file.
+
+    Use as a context manager so the file is closed at the end of the run.
+    """
+
+    def __init__(self, path: Path | None, callbacks: list[EventCallback] | None = None) -> None:
+        self.path = path
+        self.callbacks = list(callbacks or [])
+        self._file = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")
+
+    def emit(self, event: BaseModel) -> None:
+        if self._file is not None and getattr(event, "type", "") not in _NOT_WRITTEN:
+            self._file.write(event.model_dump_json() + "\n")
+            self._file.flush()  # a crash must not lose the events before it
+        for callback in self.callbacks:
+            callback(event)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Tracer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_trace(path: Path) -> list[Any]:
+    """The events of a trace file; a malformed line raises DatasetError naming file and line."""
+    return list(iter_trace(path))
+
+
+def iter_trace(path: Path) -> Iterator[Any]:
+    if not path.is_file():
+        raise DatasetError(
+            f"trace not found: {path}", "list runs with `heron runs`; traces live in <data_dir>/traces"
+        )
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield _EVENT_ADAPTER.validate_python(json.loads(line))
+            except (json.JSONDecodeError, ValidationError) as exc:
+                raise DatasetError(
+                    f"{path}:{number}: not a heron trace event ({exc.__class__.__name__}: {str(exc)[:200]})",
+                    "the file may be truncated by a crash; remove the broken line",
+                ) from exc

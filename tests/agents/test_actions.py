@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from heron.agents.actions import ActionSpec, FinalAction, ToolCallAction, action_schema, parse_action
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+class Shape(BaseModel):
+    name: str
+    corners: list[Point]
+
+
+def test_union_of_tools_and_final_answer() -> None:
+    specs = [
+        ActionSpec("calculator", "math", {"type": "object", "properties": {"expression": {"type": "string"}},
+                                          "required": ["expression"]}),
+        ActionSpec("draw", "draw a shape", Shape.model_json_schema()),
+    ]
+    schema = action_schema(specs, citable_ids=["doc1#0", "doc2#3"])
+    names = [alt["properties"]["action"]["const"] for alt in schema["anyOf"]]
+    assert names == ["calculator", "draw", "final_answer"]
+    # the nested model moved to the root and the reference follows it
+    assert "draw--Point" in schema["$defs"]
+    assert "draw--Point" in json.dumps(schema["anyOf"][1])
+    final = schema["anyOf"][2]["properties"]
+    assert final["citations"]["items"]["enum"] == ["doc1#0", "doc2#3"]
+
+
+def test_no_retrieval_means_no_citations_allowed() -> None:
+    schema = action_schema([], citable_ids=[])
+    assert schema["properties"]["citations"]["maxItems"] == 0
+
+
+def test_tools_only_turn_and_thought_field_first() -> None:
+    spec = ActionSpec("calculator", "math", {"type": "object", "properties": {}})
+    schema = action_schema([spec], final=None, thought_chars=80)
+    assert list(schema["properties"]) == ["thought", "action", "arguments"]
+    with pytest.raises(ValueError):
+        action_schema([], final=None)
+
+
+def test_parse_action() -> None:
+    call = parse_action({"action": "calculator", "arguments": {"expression": "1+2"}})
+    assert call == ToolCallAction(tool="calculator", arguments={"expression": "1+2"})
+    final = parse_action({"action": "final_answer", "answer": "3", "citations": ["d#1"]})
+    assert isinstance(final, FinalAction) and final.citations == ["d#1"]
+    with pytest.raises(ValueError):
+        parse_action(["not", "a", "dict"])

@@ -1,0 +1,208 @@
+"""The agent's orchestration with the scripted fake LLM: no model, exact control of every turn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from heron.agents.agent import Agent
+from heron.agents.approval import ApprovalRequest, ApprovalResult, approve_all
+from heron.agents.budget import Budget
+from heron.agents.config import AgentConfig
+from heron.agents.state import PlanStep, RunState
+from heron.errors import UsageError
+from heron.llm import ScriptedLLM
+from heron.tracing import AnswerEvent, read_trace
+
+
+def call(tool: str, **arguments: object) -> dict:
+    return {"action": tool, "arguments": arguments}
+
+
+def answer(text: str, *citations: str) -> dict:
+    return {"action": "final_answer", "answer": text, "citations": list(citations)}
+
+
+def _agent(llm: ScriptedLLM, tools: list, **config: object) -> Agent:
+    return Agent(llm, tools=tools, config=AgentConfig(**config))  # type: ignore[arg-type]
+
+
+def test_tool_call_then_answer(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("add", a=2, b=40), answer("42")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("What is 2 + 40?")
+    assert result.answer == "42" and result.stopped_by == "answer" and result.steps == 1
+    assert ledger.read_text() == "add 2 40\n"
+    # the tool result reached the model in the second turn, after the frozen prefix
+    second = llm.calls[1].messages
+    assert second[0] == llm.calls[0].messages[0] and second[1] == llm.calls[0].messages[1]
+    assert second[-1].role == "tool" and "42" in second[-1].content and "budget left" in second[-1].content
+    kinds = [e.type for e in read_trace(result.trace_path)]
+    assert kinds == ["run_started", "model_turn", "tool_call", "tool_result", "model_turn", "answer",
+                     "run_finished"]
+
+
+def test_grammar_admits_each_tool_and_the_answer(demo_tools: list) -> None:
+    llm = ScriptedLLM([answer("hi")])
+    with _agent(llm, demo_tools) as agent:
+        agent.run("hello")
+    schema = llm.calls[0].schema
+    assert [alt["properties"]["action"]["const"] for alt in schema["anyOf"]] == [
+        "add", "delete_everything", "final_answer"]
+    assert schema["anyOf"][0]["properties"]["arguments"]["required"] == ["a", "b"]
+
+
+def test_invalid_arguments_get_a_retry_hint_naming_the_field(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("add", a="two", b=3), call("add", a=2, b=3), answer("5")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("2+3?")
+    hint = llm.calls[1].messages[-1].content
+    assert "invalid call" in hint and "a" in hint
+    assert ledger.read_text() == "add 2 3\n"  # the invalid call never ran
+    assert result.answer == "5"
+
+
+def test_repeated_call_gets_a_hint_then_the_third_ends_the_loop(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=1)] * 3 + [answer("2")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("1+1?")
+    assert ledger.read_text() == "add 1 1\n"  # ran once; the repeats were answered with hints
+    assert "repeated call" in llm.calls[2].messages[-1].content
+    assert result.stopped_by == "repeated_call" and result.answer == "2"
+    final_schema = llm.calls[3].schema
+    assert final_schema["properties"]["action"]["const"] == "final_answer"  # only an answer was possible
+
+
+def test_budget_end_forces_a_flagged_final_answer(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=2), call("add", a=3, b=4), answer("best effort: 7")])
+    with _agent(llm, demo_tools, budget=Budget(max_steps=2)) as agent:
+        result = agent.run("sum things")
+    assert result.stopped_by == "max_steps" and result.budget_exhausted
+    assert result.answer == "best effort: 7"
+    assert "stopping: max_steps" in llm.calls[2].messages[-1].content
+    assert "anyOf" not in llm.calls[2].schema  # tools were no longer admitted
+    events = read_trace(result.trace_path)
+    assert events[-1].status == "budget_exhausted"
+
+
+def test_risky_tool_denied_by_default(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("delete_everything", path="/"), answer("I could not.")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("clean up")
+    assert not ledger.exists()
+    assert "did not approve" in llm.calls[1].messages[-1].content
+    approval = next(e for e in read_trace(result.trace_path) if e.type == "approval")
+    assert approval.decision == "denied"
+
+
+def test_approval_can_edit_arguments(demo_tools: list, ledger: Path) -> None:
+    seen: list[ApprovalRequest] = []
+
+    def safer(request: ApprovalRequest) -> ApprovalResult:
+        seen.append(request)
+        return ApprovalResult.edit({"path": "/tmp/scratch"})
+
+    llm = ScriptedLLM([call("delete_everything", path="/"), answer("done")])
+    with Agent(llm, tools=demo_tools, approve=safer) as agent:
+        agent.run("clean up")
+    assert seen[0].arguments == {"path": "/"} and seen[0].risk == "high"
+    assert ledger.read_text() == "delete /tmp/scratch\n"
+
+
+def test_low_risk_tools_do_not_ask(demo_tools: list) -> None:
+    def never(request: ApprovalRequest) -> ApprovalResult:
+        raise AssertionError("asked for a low-risk tool")
+
+    llm = ScriptedLLM([call("add", a=1, b=2), answer("3")])
+    with Agent(llm, tools=demo_tools, approve=never) as agent:
+        assert agent.run("1+2").answer == "3"
+
+
+def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([
+        call("add", a=1, b=2), {"action": "step_done", "answer": "3", "citations": []},
+        call("delete_everything", path="x"), answer("all done"),
+    ])
+    plan = [PlanStep(do="add", tool="add"), PlanStep(do="delete", tool="delete_everything")]
+    with Agent(llm, tools=demo_tools, approve=approve_all) as agent:
+        result = agent.run("add then delete", plan=plan)
+    assert result.answer == "all done" and [p.tool for p in result.plan] == ["add", "delete_everything"]
+    first = llm.calls[0].schema
+    assert first["properties"]["action"]["const"] == "add"  # only the step's tool was admitted
+    assert "Step 1 of 2" in llm.calls[0].messages[-1].content
+    assert ledger.read_text() == "add 1 2\ndelete x\n"
+    plan_event = next(e for e in read_trace(result.trace_path) if e.type == "plan")
+    assert plan_event.tools == ["add", "delete_everything"]
+
+
+def test_model_plan_then_replan_after_a_failed_step(demo_tools: list) -> None:
+    llm = ScriptedLLM([
+        {"steps": [{"do": "add numbers", "tool": "add"}, {"do": "answer", "tool": None}]},
+        call("add", a="x", b=1),  # invalid: a tool error inside step 1
+        {"action": "step_done", "answer": "failed", "citations": []},
+        {"steps": [{"do": "try again and answer", "tool": None}]},
+        answer("gave up politely"),
+    ])
+    with _agent(llm, demo_tools, planning="always") as agent:
+        result = agent.run("add x and 1")
+    plans = [e for e in read_trace(result.trace_path) if e.type == "plan"]
+    assert [p.revision for p in plans] == [0, 1]
+    assert result.plan[-1].do == "try again and answer"
+    assert result.answer == "gave up politely"
+
+
+def test_plan_naming_unknown_tool_is_a_usage_error(demo_tools: list) -> None:
+    with _agent(ScriptedLLM(), demo_tools) as agent, pytest.raises(UsageError, match="does not have"):
+        agent.run("x", plan=[{"do": "search", "tool": "web_search"}])
+
+
+def test_tool_choice_required_and_named(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=1), answer("forced")])
+    with _agent(llm, demo_tools, tool_choice="add", budget=Budget(max_steps=1)) as agent:
+        result = agent.run("x")
+    assert llm.calls[0].schema["properties"]["action"]["const"] == "add"
+    assert result.stopped_by == "max_steps"
+    with pytest.raises(UsageError, match="tool_choice"):
+        _agent(ScriptedLLM(), demo_tools, tool_choice="nope")
+
+
+def test_checkpointed_state_resumes_without_repeating_tool_calls(demo_tools: list, ledger: Path) -> None:
+    checkpoints: list[str] = []
+    llm = ScriptedLLM([call("add", a=1, b=2), RuntimeError("killed mid-run")])
+    with _agent(llm, demo_tools) as agent, pytest.raises(RuntimeError):
+        agent.run("1+2 then answer", on_step=lambda s: checkpoints.append(s.model_dump_json()))
+    state = RunState.model_validate_json(checkpoints[-1])
+    assert state.step == 1 and ledger.read_text() == "add 1 2\n"
+    llm2 = ScriptedLLM([answer("3")])
+    with _agent(llm2, demo_tools) as agent:
+        result = agent.continue_run(state)
+    assert result.answer == "3"
+    assert ledger.read_text() == "add 1 2\n"  # not run again
+    assert llm2.calls[0].messages[-1].role == "tool"  # resumed with the recorded result
+    events = read_trace(result.trace_path)
+    assert [e.type for e in events].count("run_started") == 1  # one run, one trace
+
+
+def test_stream_and_arun(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=2), answer("3"), answer("async")])
+    with _agent(llm, demo_tools) as agent:
+        items = list(agent.stream("1+2"))
+        assert items[-1].answer == "3"
+        assert any(getattr(e, "type", "") == "tool_result" for e in items)
+        assert isinstance(items[-3], AnswerEvent) and items[-2].type == "run_finished"
+        assert asyncio.run(agent.arun("again")).answer == "async"
+
+
+def test_chat_session_keeps_history(demo_tools: list) -> None:
+    llm = ScriptedLLM([answer("hello Ada"), answer("your name is Ada")])
+    with _agent(llm, demo_tools) as agent:
+        session = agent.chat()
+        session.send("I am Ada")
+        second = session.send("What is my name?")
+    assert second.answer == "your name is Ada"
+    texts = [m.content for m in llm.calls[1].messages]
+    assert "I am Ada" in texts and "What is my name?" in texts
+    assert json.loads(texts[-2])["answer"] == "hello Ada"
