@@ -34,7 +34,7 @@ from heron.agents.planner import make_plan
 from heron.agents.result import Citation, RunResult
 from heron.agents.state import PlanStep, RunState
 from heron.config import Settings, load_settings
-from heron.errors import ToolDeclarationError, UsageError
+from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.prompts import render
@@ -167,15 +167,30 @@ class Agent:
         """
         state = self.new_state(goal)
         if plan:
-            state.plan = [self._plan_step(p) for p in plan]
+            state.plan = [self.validate_step(p) for p in plan]
         return self.continue_run(state, budget=budget, callbacks=callbacks, on_step=on_step)
 
-    def _plan_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
+    def validate_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
+        """A plan step checked against this agent's tools (UsageError if it names what is not there)."""
         step = PlanStep(do=step) if isinstance(step, str) else PlanStep.model_validate(step)
-        if step.tool is not None and step.tool not in {t.name for t in self.tools}:
+        tools = {t.name: t for t in self.tools}
+        if step.args and step.tool is None:
+            raise UsageError(
+                f"plan step {step.do!r} fixes arguments but names no tool", "add `tool:` to the step"
+            )
+        if step.tool is None:
+            return step
+        if step.tool not in tools:
             raise UsageError(
                 f"plan step {step.do!r} names the tool {step.tool!r}, which this agent does not have",
-                f"use one of: {', '.join(t.name for t in self.tools)}",
+                f"use one of: {', '.join(tools)}",
+            )
+        known = set(tools[step.tool].json_schema().get("properties", {}))
+        unknown = sorted(set(step.args) - known)
+        if unknown:
+            raise UsageError(
+                f"plan step {step.do!r} fixes {unknown}, which {step.tool} does not take",
+                f"{step.tool} takes: {', '.join(sorted(known))}",
             )
         return step
 
@@ -215,7 +230,7 @@ class Agent:
                     RunFinishedEvent(
                         run_id=state.run_id,
                         step=state.step,
-                        status="failed",
+                        status="cancelled" if isinstance(exc, RunCancelledError) else "failed",
                         usage=state.usage.model_dump(),
                         seconds=time.perf_counter() - started,
                         error=f"{type(exc).__name__}: {exc}",
@@ -281,50 +296,78 @@ class Agent:
                     reason="given by the caller",
                 )
             )
-        while True:
-            index, total = state.plan_index, len(state.plan)
-            current, last = state.plan[index], index == total - 1
-            final_kind = FINAL_ANSWER if last else STEP_DONE
-            if not state.step_started:
-                state.messages.append(
-                    Message.user(
-                        render(
-                            "agent_step",
-                            number=index + 1,
-                            total=total,
-                            step=current.do,
-                            last=last,
-                            final=FINAL_ANSWER,
-                            step_done=STEP_DONE,
-                        )
+        while state.plan_index < len(state.plan):
+            outcome = self._run_plan_step(state, loop, tracer)
+            if outcome is not None:
+                return outcome
+        # every step was a tool step: the model now answers from what they found
+        state.messages.append(Message.user(render("agent_plan_done", final=FINAL_ANSWER)))
+        return loop.run(state, FINAL_ANSWER)
+
+    def _run_plan_step(
+        self, state: RunState, loop: StepLoop, tracer: Tracer
+    ) -> tuple[FinalAction, StoppedBy] | None:
+        """Run the current plan step; returns the run's end (final answer or budget), else None.
+
+        A step that names a tool is one call of that tool (the model fills the arguments; the result
+        is the step's result). A step without a tool is a free loop until ``step_done``; the last such
+        step ends with the final answer.
+        """
+        index, total = state.plan_index, len(state.plan)
+        current = state.plan[index]
+        last = index == total - 1 and current.tool is None
+        if not state.step_started:
+            state.messages.append(
+                Message.user(
+                    render(
+                        "agent_step",
+                        number=index + 1,
+                        total=total,
+                        step=current.do,
+                        last=last,
+                        final=FINAL_ANSWER,
+                        step_done=STEP_DONE,
+                        tool=current.tool,
                     )
                 )
-                state.step_started = True
-                state.step_errors_before = state.tool_errors
-            first_tool = current.tool if state.step_calls == 0 else None
-            final, stopped_by = loop.run(state, final_kind, first_tool=first_tool)
-            if last or stopped_by != "answer":
+            )
+            state.step_started, state.step_calls = True, 0
+            state.step_errors_before = state.tool_errors
+        if current.tool is not None:
+            if state.step_calls == 0:  # on resume, a checkpointed call is not made again
+                if loop.tool_step(state, current.tool, current.args) is None:
+                    limit = loop.tracker.exhausted() or "max_steps"
+                    return loop.forced_final(state, FINAL_ANSWER, limit), limit  # type: ignore[return-value]
+            result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
+        else:
+            final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
+            if last or stopped_by not in ("answer", "repeated_call"):
                 return final, stopped_by
-            state.step_results.append(f"{current.do} -> {final.answer}")
-            state.plan_index += 1
-            state.step_started, state.step_calls = False, 0
-            if state.tool_errors > state.step_errors_before and self.config.planning == "always":
-                # the step hit errors: plan the rest again from what is known now
-                remaining = make_plan(
-                    self.llm, state.goal, self.tools, self.config.max_plan_steps, progress=state.step_results
-                )
-                state.plan = state.plan[: state.plan_index] + remaining
-                state.plan_revision += 1
-                tracer.emit(
-                    PlanEvent(
-                        run_id=state.run_id,
-                        step=state.step,
-                        steps=[p.do for p in state.plan],
-                        tools=[p.tool for p in state.plan],
-                        revision=state.plan_revision,
-                        reason="a step failed",
-                    )
-                )
+            result = final.answer
+        state.step_results.append(f"{current.do} -> {result[:300]}")
+        state.plan_index += 1
+        state.step_started = False
+        if state.tool_errors > state.step_errors_before and self.config.planning == "always":
+            self._replan(state, tracer)
+        return None
+
+    def _replan(self, state: RunState, tracer: Tracer) -> None:
+        """A step hit errors: plan the remaining steps again from what is known now."""
+        remaining = make_plan(
+            self.llm, state.goal, self.tools, self.config.max_plan_steps, progress=state.step_results
+        )
+        state.plan = state.plan[: state.plan_index] + remaining
+        state.plan_revision += 1
+        tracer.emit(
+            PlanEvent(
+                run_id=state.run_id,
+                step=state.step,
+                steps=[p.do for p in state.plan],
+                tools=[p.tool for p in state.plan],
+                revision=state.plan_revision,
+                reason="a step failed",
+            )
+        )
 
     def _citation(self, state: RunState, cid: str) -> Citation:
         passage = state.passages.get(cid, {})

@@ -19,7 +19,7 @@ class Budget(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_steps: int = Field(12, ge=1)
-    max_tokens: int = Field(20_000, ge=64)
+    max_tokens: int = Field(20_000, ge=64, description="tokens the model may generate in the run")
     max_seconds: float = Field(600.0, gt=0)
 
     @classmethod
@@ -56,8 +56,15 @@ class BudgetTracker:
         return None
 
     def remaining_text(self) -> str:
-        """One line for the model, e.g. 'budget left: 3 steps, 1200 tokens, 40 s'."""
+        """One line for the model, e.g. 'budget left: 3 steps, 1200 tokens'.
+
+        Time is shown only once less than a quarter is left: the line is part of the prompt, and a
+        clock in every message would make runs (and resumed runs) differ for no gain.
+        """
         steps = self.budget.max_steps - self.steps
         tokens = max(0, self.budget.max_tokens - self.tokens)
+        text = f"budget left: {steps} steps, {tokens} tokens"
         seconds = max(0.0, self.budget.max_seconds - self.seconds)
-        return f"budget left: {steps} steps, {tokens} tokens, {seconds:.0f} s"
+        if seconds < self.budget.max_seconds / 4:
+            text += f", {seconds:.0f} s"
+        return text

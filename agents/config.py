@@ -31,5 +31,7 @@ class AgentConfig(BaseModel):
         '"none": answer only; or a tool name: that tool every turn',
     )
     require_citations: bool = Field(False, description="once passages were retrieved, cite at least one")
+    tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
+    tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")
     instructions: str = Field("", description="extra system-prompt text, e.g. the task's own rules")
     result_chars: int = Field(2000, ge=100, description="tool output shown to the model per call")

@@ -13,12 +13,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from heron.agents.actions import FINAL_ANSWER, ActionSpec, FinalAction, action_schema, parse_action
+from heron.agents.actions import (
+    FINAL_ANSWER,
+    ActionSpec,
+    FinalAction,
+    ToolCallAction,
+    action_schema,
+    parse_action,
+)
 from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
 from heron.agents.config import AgentConfig
 from heron.agents.state import RunState
-from heron.errors import ModelError, ModelRetry, ToolExecutionError
+from heron.errors import ModelError, ModelRetry, RunError, ToolExecutionError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import GenerationOptions, Message
 from heron.prompts import render
@@ -50,6 +57,16 @@ def tool_signature(tool: Tool) -> str:
     return ", ".join(parts)
 
 
+def _pin_arguments(spec: ActionSpec, fixed: dict[str, Any]) -> ActionSpec:
+    """The spec with some arguments pinned to constants: the grammar admits only those values."""
+    parameters = json.loads(json.dumps(spec.parameters))
+    properties = parameters.setdefault("properties", {})
+    for name, value in fixed.items():
+        properties[name] = {"const": value}
+    parameters["required"] = list(dict.fromkeys([*parameters.get("required", []), *fixed]))
+    return ActionSpec(spec.name, spec.description, parameters)
+
+
 class StepLoop:
     """Runs turns on a :class:`RunState` until the model gives the final action or a budget ends."""
 
@@ -74,27 +91,20 @@ class StepLoop:
         self.approve = approve
         self.on_step = on_step or (lambda state: None)
 
-    def run(
-        self, state: RunState, final: str = FINAL_ANSWER, first_tool: str | None = None
-    ) -> tuple[FinalAction, StoppedBy]:
-        """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step.
-
-        ``first_tool``: the first turn must call this tool (a plan step that names its tool).
-        """
-        forced = first_tool
+    def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
+        """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
         while True:
             limit = self.tracker.exhausted()
             if limit is not None:
-                return self._forced_final(state, final, limit), limit
+                return self.forced_final(state, final, limit), limit
             try:
-                action = self._model_turn(state, final, only_tool=forced)
+                action = self._model_turn(state, final)
             except ModelError as exc:  # output cut by the turn's token limit: tell the model, go on
                 self._hint(
                     state, render("agent_retry", tool="output", problem=str(exc), budget=self._budget())
                 )
                 self._finish_step(state)
                 continue
-            forced = None
             if isinstance(action, FinalAction):
                 return action, "answer"
             key = json.dumps([action.tool, action.arguments], sort_keys=True)
@@ -104,7 +114,7 @@ class StepLoop:
                 self._hint(
                     state, render("agent_repeat", tool=action.tool, final=final, budget=self._budget())
                 )
-                return self._forced_final(state, final, "repeated_call"), "repeated_call"
+                return self.forced_final(state, final, "repeated_call"), "repeated_call"
             if repeats == 2:
                 self._hint(
                     state, render("agent_repeat", tool=action.tool, final=final, budget=self._budget())
@@ -116,9 +126,15 @@ class StepLoop:
     # -- one model turn ---------------------------------------------------------------------------
 
     def _model_turn(
-        self, state: RunState, final: str | None, *, tools: bool = True, only_tool: str | None = None
+        self,
+        state: RunState,
+        final: str | None,
+        *,
+        tools: bool = True,
+        only_tool: str | None = None,
+        fixed_args: dict[str, Any] | None = None,
     ) -> Any:
-        specs, final_kind = self._choices(final, tools, only_tool)
+        specs, final_kind = self._choices(final, tools, only_tool, fixed_args or {})
         min_citations = 1 if self.config.require_citations and state.passages else 0
         schema = action_schema(
             specs,
@@ -137,7 +153,7 @@ class StepLoop:
         output = json.dumps(value, ensure_ascii=False)
         state.messages.append(Message.assistant(output))
         state.usage = state.usage + usage
-        spent = usage.evaluated_prompt_tokens + usage.completion_tokens
+        spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
         state.tokens_spent += spent
         self.tracker.spend(tokens=spent)
         self.tracer.emit(
@@ -154,7 +170,7 @@ class StepLoop:
         return parse_action(value, final)
 
     def _choices(
-        self, final: str | None, tools: bool, only_tool: str | None
+        self, final: str | None, tools: bool, only_tool: str | None, fixed_args: dict[str, Any]
     ) -> tuple[list[ActionSpec], str | None]:
         """Which actions this turn's grammar admits, from ``tool_choice`` and the step's forced tool."""
         if not tools:
@@ -166,9 +182,33 @@ class StepLoop:
             return [], final
         if choice == "required":
             return self.specs, None
-        return [s for s in self.specs if s.name == choice], None
+        chosen = [s for s in self.specs if s.name == choice]
+        if fixed_args:
+            chosen = [_pin_arguments(spec, fixed_args) for spec in chosen]
+        return chosen, None
 
-    def _forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
+    def tool_step(self, state: RunState, tool: str, fixed_args: dict[str, Any]) -> str | None:
+        """One call of ``tool`` (its grammar pins ``fixed_args``; the model fills the rest).
+
+        Returns the result text, or None when a budget ended first. Output cut by the token limit is
+        retried twice.
+        """
+        for _attempt in range(3):
+            if self.tracker.exhausted() is not None:
+                return None
+            try:
+                action = self._model_turn(state, None, only_tool=tool, fixed_args=fixed_args)
+            except ModelError as exc:
+                self._hint(state, render("agent_retry", tool=tool, problem=str(exc), budget=self._budget()))
+                self._finish_step(state)
+                continue
+            assert isinstance(action, ToolCallAction)  # the grammar admits only this tool
+            self._call_tool(state, action.tool, action.arguments, FINAL_ANSWER)
+            self._finish_step(state)
+            return state.messages[-1].content
+        return None
+
+    def forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
         """The budget ended: one more turn whose grammar admits only the final action."""
         self._hint(state, render("agent_budget_end", limit=limit))
         action = self._model_turn(state, final, tools=False)
@@ -179,7 +219,14 @@ class StepLoop:
     # -- tools -------------------------------------------------------------------------------------
 
     def _call_tool(self, state: RunState, name: str, arguments: dict[str, Any], final: str) -> None:
-        tool = self.tools[name]  # the grammar only admits known names
+        tool = self.tools.get(name)
+        if tool is None:  # the grammar admits only known names; a backend without grammars may not
+            hint = f"there is no tool {name!r}; use one of: {', '.join(self.tools)}"
+            self._tool_message(
+                state, render("agent_retry", tool=name, problem=hint, budget=self._budget()), name
+            )
+            state.tool_errors += 1
+            return
         state.step_calls += 1
         call_id = uuid.uuid4().hex[:12]
         step = state.step + 1
@@ -215,17 +262,17 @@ class StepLoop:
             arguments = decision.arguments
         started = time.perf_counter()
         try:
-            result = tool.invoke(arguments, self.context)
+            result = self._invoke_with_retries(tool, arguments)
         except ModelRetry as exc:
             state.tool_errors += 1
             result = ToolResult(text=str(exc), is_error=True)
             self._emit_result(state, call_id, name, result, started)
-            self._tool_message(
-                state, render("agent_retry", tool=name, problem=str(exc), budget=self._budget()), name
-            )
+            hint = render("agent_retry", tool=name, problem=str(exc), budget=self._budget())
+            self._tool_message(state, hint, name)
             return
-        except ToolExecutionError as exc:
-            result = ToolResult(text=f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc), is_error=True)
+        except (RunError, UsageError) as exc:  # the tool failed; the model sees why and goes on
+            cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+            result = ToolResult(text=f"{exc}{cause}", is_error=True)
         state.tool_errors += int(result.is_error)
         self._emit_result(state, call_id, name, result, started)
         self._record_citations(state, result, arguments)
@@ -246,6 +293,19 @@ class StepLoop:
             ),
             name,
         )
+
+    def _invoke_with_retries(self, tool: Tool, arguments: dict[str, Any]) -> ToolResult:
+        """Run the tool; a ToolExecutionError (an unexpected exception inside it) is retried with
+        exponential backoff up to ``config.tool_retries`` times before the model sees the failure."""
+        attempt = 0
+        while True:
+            try:
+                return tool.invoke(arguments, self.context)
+            except ToolExecutionError:
+                if attempt >= self.config.tool_retries:
+                    raise
+                time.sleep(self.config.tool_retry_backoff * 2**attempt)
+                attempt += 1
 
     def _emit_result(
         self, state: RunState, call_id: str, name: str, result: ToolResult, started: float

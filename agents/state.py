@@ -15,6 +15,9 @@ class PlanStep(BaseModel):
 
     do: str
     tool: str | None = None
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="arguments fixed for the step's tool call; the model fills the rest"
+    )
 
 
 class RunState(BaseModel):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from heron.bundled import INSTALL_HINT, bundled_embedding_path, bundled_gguf_path
@@ -28,6 +28,10 @@ from heron.errors import ConfigError, ModelLoadError
 
 CONFIG_FILE_NAME = "heron.toml"
 CONFIG_ENV = "HERON_CONFIG"  # an explicit config file; replaces the project and user files
+
+
+# Chroma's rule for collection names: 3-512 of [a-zA-Z0-9._-], starting and ending with a letter or digit.
+_COLLECTION_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$"
 
 
 class ChromaSettings(BaseModel):
@@ -39,6 +43,34 @@ class ChromaSettings(BaseModel):
     path: Path | None = Field(None, description="embedded database folder; default <data_dir>/chroma")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+
+
+class MemorySettings(BaseModel):
+    """Vector memory: collection names, chunking, the embedding backend and redaction before storage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str = Field("heron", pattern=_COLLECTION_NAME, description="collection of ingested documents")
+    conversation_collection: str = Field(
+        "heron_conversation", pattern=_COLLECTION_NAME, description="collection of turns and task outcomes"
+    )
+    chunk_size: int = Field(1000, ge=100, le=20_000, description="characters per chunk")
+    chunk_overlap: int = Field(100, ge=0, description="characters shared by neighbouring chunks")
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="torch (sentence-transformers), onnx (exported once, same vectors), onnx-int8"
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=4096, description="texts per encoder call")
+    redact_personal_data: bool = Field(
+        False, description="mask emails, phone and card numbers, API keys before text is stored"
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> MemorySettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be below chunk_size ({self.chunk_size})"
+            )
+        return self
 
 
 class SandboxSettings(BaseModel):
@@ -53,7 +85,16 @@ class SandboxSettings(BaseModel):
     max_file_mb: int = Field(64, ge=1, description="largest file a cell may write")
     max_open_files: int = Field(256, ge=32)
     workspace_max_mb: int = Field(256, ge=1, description="all files in the workspace together")
+    workspace_max_files: int = Field(10_000, ge=10, description="files and folders in the workspace")
+    tmp_mb: int = Field(64, ge=1, description="size of the sandbox's private /tmp (and of /dev/shm)")
     output_max_chars: int = Field(20_000, ge=200, description="captured output kept per cell")
+    start_timeout_seconds: float = Field(30.0, gt=0, description="time a new sandbox has to answer")
+    python: Path | None = Field(
+        None, description="Python run inside the sandbox; default: the interpreter running heron"
+    )
+    share_site_packages: bool = Field(
+        True, description="show the installed packages (numpy, matplotlib, ...) read-only in the sandbox"
+    )
     unsafe_no_sandbox: bool = Field(
         False, description="run model-written code directly on the host. Dangerous: only for debugging."
     )
@@ -65,7 +106,7 @@ class AgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_steps: int = Field(12, ge=1)
-    max_tokens: int = Field(20_000, ge=64)
+    max_tokens: int = Field(20_000, ge=64, description="tokens the model may generate in one run")
     max_seconds: float = Field(600.0, gt=0)
 
 
@@ -87,13 +128,31 @@ class Settings(BaseSettings):
     gpu_layers: int | Literal["auto"] = Field(
         "auto", description="'auto' = all when llama.cpp has GPU offload"
     )
-    threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; default: all cores")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads for llama.cpp; default: half the cores to decode, all for prompts",
+    )
     seed: int = Field(0, description="sampling seed, for repeatable runs")
+    lora_path: Path | None = Field(None, description="GGUF LoRA adapter applied on top of the model")
+    lora_scale: float = Field(
+        1.0, ge=-8.0, le=8.0, description="strength of the LoRA adapter (1.0 = as trained)"
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server (e.g. http://127.0.0.1:8080/v1); when set, no local model"
+    )
+    llm_api_key: str | None = Field(
+        None, description="bearer token for llm_base_url, if the server needs one"
+    )
+    llm_model_name: str | None = Field(
+        None, description="model name sent to llm_base_url; default: its first"
+    )
     embedding_model: str | None = Field(
         None, description="sentence-transformers model folder; default: bundled all-MiniLM-L6-v2"
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="runs, traces, Chroma, history")
     chroma: ChromaSettings = Field(default_factory=lambda: ChromaSettings())
+    memory: MemorySettings = Field(default_factory=lambda: MemorySettings())
     sandbox: SandboxSettings = Field(default_factory=lambda: SandboxSettings())
     agent: AgentSettings = Field(default_factory=lambda: AgentSettings())
 
@@ -115,6 +174,18 @@ class Settings(BaseSettings):
             raise ModelLoadError("the bundled SmolLM2-135M GGUF is not installed", INSTALL_HINT)
         return bundled
 
+    def llm_lora_path(self) -> Path | None:
+        """The LoRA adapter to apply, or None. Raises if ``lora_path`` is set but missing."""
+        if self.lora_path is None:
+            return None
+        path = self.lora_path.expanduser()
+        if not path.is_file():
+            raise ModelLoadError(
+                f"LoRA adapter not found: {path}",
+                "set HERON_LORA_PATH (or lora_path in heron.toml) to an existing GGUF LoRA file, or unset it",
+            )
+        return path
+
     def embedding_model_path(self) -> str:
         """The sentence-transformers model to load: ``embedding_model`` if set, else the bundled one."""
         if self.embedding_model:
@@ -132,6 +203,25 @@ class Settings(BaseSettings):
 
     def chroma_path(self) -> Path:
         return (self.chroma.path or self.data_dir / "chroma").expanduser()
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (for example http://127.0.0.1:8080/v1)")
+        return value
+
+    @field_validator("lora_path")
+    @classmethod
+    def _check_lora_suffix(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() != ".gguf":
+            raise ValueError(
+                "must be a .gguf LoRA adapter (convert it with llama.cpp's convert_lora_to_gguf.py)"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

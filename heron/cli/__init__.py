@@ -43,7 +43,7 @@ def _root(
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`; one module per group of commands.
-    from heron.cli import commands, evals, ingest  # noqa: F401
+    from heron.cli import chat, commands, evals, ingest, run  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

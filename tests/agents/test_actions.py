@@ -20,8 +20,11 @@ class Shape(BaseModel):
 
 def test_union_of_tools_and_final_answer() -> None:
     specs = [
-        ActionSpec("calculator", "math", {"type": "object", "properties": {"expression": {"type": "string"}},
-                                          "required": ["expression"]}),
+        ActionSpec(
+            "calculator",
+            "math",
+            {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+        ),
         ActionSpec("draw", "draw a shape", Shape.model_json_schema()),
     ]
     schema = action_schema(specs, citable_ids=["doc1#0", "doc2#3"])

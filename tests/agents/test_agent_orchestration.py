@@ -41,8 +41,15 @@ def test_tool_call_then_answer(demo_tools: list, ledger: Path) -> None:
     assert second[0] == llm.calls[0].messages[0] and second[1] == llm.calls[0].messages[1]
     assert second[-1].role == "tool" and "42" in second[-1].content and "budget left" in second[-1].content
     kinds = [e.type for e in read_trace(result.trace_path)]
-    assert kinds == ["run_started", "model_turn", "tool_call", "tool_result", "model_turn", "answer",
-                     "run_finished"]
+    assert kinds == [
+        "run_started",
+        "model_turn",
+        "tool_call",
+        "tool_result",
+        "model_turn",
+        "answer",
+        "run_finished",
+    ]
 
 
 def test_grammar_admits_each_tool_and_the_answer(demo_tools: list) -> None:
@@ -51,7 +58,10 @@ def test_grammar_admits_each_tool_and_the_answer(demo_tools: list) -> None:
         agent.run("hello")
     schema = llm.calls[0].schema
     assert [alt["properties"]["action"]["const"] for alt in schema["anyOf"]] == [
-        "add", "delete_everything", "final_answer"]
+        "add",
+        "delete_everything",
+        "final_answer",
+    ]
     assert schema["anyOf"][0]["properties"]["arguments"]["required"] == ["a", "b"]
 
 
@@ -122,11 +132,12 @@ def test_low_risk_tools_do_not_ask(demo_tools: list) -> None:
 
 
 def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> None:
-    llm = ScriptedLLM([
-        call("add", a=1, b=2), {"action": "step_done", "answer": "3", "citations": []},
-        call("delete_everything", path="x"), answer("all done"),
-    ])
-    plan = [PlanStep(do="add", tool="add"), PlanStep(do="delete", tool="delete_everything")]
+    # a step that names a tool is one call of it; then the model answers
+    llm = ScriptedLLM([call("add", a=1, b=2), call("delete_everything", path="x"), answer("all done")])
+    plan = [
+        PlanStep(do="add", tool="add"),
+        PlanStep(do="delete", tool="delete_everything", args={"path": "x"}),
+    ]
     with Agent(llm, tools=demo_tools, approve=approve_all) as agent:
         result = agent.run("add then delete", plan=plan)
     assert result.answer == "all done" and [p.tool for p in result.plan] == ["add", "delete_everything"]
@@ -134,18 +145,22 @@ def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> No
     assert first["properties"]["action"]["const"] == "add"  # only the step's tool was admitted
     assert "Step 1 of 2" in llm.calls[0].messages[-1].content
     assert ledger.read_text() == "add 1 2\ndelete x\n"
+    pinned = llm.calls[1].schema["properties"]["arguments"]["properties"]["path"]
+    assert pinned == {"const": "x"}  # the step's fixed argument is pinned in the grammar
+    assert "All steps are done" in llm.calls[2].messages[-1].content
     plan_event = next(e for e in read_trace(result.trace_path) if e.type == "plan")
     assert plan_event.tools == ["add", "delete_everything"]
 
 
 def test_model_plan_then_replan_after_a_failed_step(demo_tools: list) -> None:
-    llm = ScriptedLLM([
-        {"steps": [{"do": "add numbers", "tool": "add"}, {"do": "answer", "tool": None}]},
-        call("add", a="x", b=1),  # invalid: a tool error inside step 1
-        {"action": "step_done", "answer": "failed", "citations": []},
-        {"steps": [{"do": "try again and answer", "tool": None}]},
-        answer("gave up politely"),
-    ])
+    llm = ScriptedLLM(
+        [
+            {"steps": [{"do": "add numbers", "tool": "add"}, {"do": "answer", "tool": None}]},
+            call("add", a="x", b=1),  # invalid: a tool error inside step 1
+            {"steps": [{"do": "try again and answer", "tool": None}]},
+            answer("gave up politely"),
+        ]
+    )
     with _agent(llm, demo_tools, planning="always") as agent:
         result = agent.run("add x and 1")
     plans = [e for e in read_trace(result.trace_path) if e.type == "plan"]
@@ -154,9 +169,29 @@ def test_model_plan_then_replan_after_a_failed_step(demo_tools: list) -> None:
     assert result.answer == "gave up politely"
 
 
-def test_plan_naming_unknown_tool_is_a_usage_error(demo_tools: list) -> None:
-    with _agent(ScriptedLLM(), demo_tools) as agent, pytest.raises(UsageError, match="does not have"):
-        agent.run("x", plan=[{"do": "search", "tool": "web_search"}])
+def test_plan_naming_unknown_tool_or_argument_is_a_usage_error(demo_tools: list) -> None:
+    with _agent(ScriptedLLM(), demo_tools) as agent:
+        with pytest.raises(UsageError, match="does not have"):
+            agent.run("x", plan=[{"do": "search", "tool": "web_search"}])
+        with pytest.raises(UsageError, match="does not take"):
+            agent.run("x", plan=[{"do": "add", "tool": "add", "args": {"c": 1}}])
+
+
+def test_free_plan_step_ends_with_step_done_and_a_repeat_only_ends_the_step(demo_tools: list) -> None:
+    llm = ScriptedLLM(
+        [
+            {"action": "step_done", "answer": "found 3", "citations": []},
+            call("add", a=1, b=1),
+            call("add", a=1, b=1),
+            call("add", a=1, b=1),  # third repeat ends step 2
+            {"action": "step_done", "answer": "forced end of step", "citations": []},
+            answer("final"),
+        ]
+    )
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("x", plan=["look", "add", "answer"])
+    assert result.answer == "final" and result.stopped_by == "answer"
+    assert "found 3" in llm.calls[1].messages[-2].content
 
 
 def test_tool_choice_required_and_named(demo_tools: list) -> None:

@@ -1,0 +1,296 @@
+"""Runs task files unattended: validate, ingest, run the agent with a checkpoint after every step,
+check the outcome, and resume a killed run from its last finished step.
+
+Exit codes, for cron and CI: 0 success, 1 the run or its checks failed, 2 invalid task file or
+settings (nothing ran), 3 a budget ended the run before its checks passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from heron.agents.agent import Agent
+from heron.agents.approval import ApprovalCallback, allow_tools, approve_all, deny_all
+from heron.agents.budget import Budget
+from heron.agents.config import AgentConfig
+from heron.agents.result import RunResult
+from heron.agents.run_store import RunStatus, RunStore
+from heron.agents.state import RunState
+from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
+from heron.config import Settings
+from heron.errors import HeronError, UsageError
+from heron.llm.base import LLM
+from heron.tools import Tool, builtin_tools
+from heron.tracing import EventCallback
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUDGET = 0, 1, 2, 3
+
+
+class CheckResult(BaseModel):
+    check: str
+    passed: bool
+    detail: str = ""
+
+
+class TaskOutcome(BaseModel):
+    """The result of one task run, as printed by ``heron run --json``."""
+
+    run_id: str
+    task: str
+    status: RunStatus
+    exit_code: int
+    answer: str = ""
+    stopped_by: str = ""
+    steps: int = 0
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    workspace: str = ""
+    trace_path: str = ""
+    error: str = ""
+
+
+class TaskRunner:
+    """Runs tasks with one model; ``approve_everything`` is ``--yes``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        llm: LLM | None = None,
+        *,
+        approve_everything: bool = False,
+        callbacks: Sequence[EventCallback] = (),
+        save_kv_state: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._llm = llm
+        self.approve_everything = approve_everything
+        self.callbacks = list(callbacks)
+        self.save_kv_state = save_kv_state
+        self.store = RunStore.in_data_dir(settings.data_dir.expanduser())
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            from heron.llm import open_llm
+
+            self._llm = open_llm(self.settings)
+        return self._llm
+
+    def close(self) -> None:
+        self.store.close()
+        if self._llm is not None:
+            self._llm.close()
+
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- run / resume -------------------------------------------------------------------------------
+
+    def run(self, task_path: Path | str, on_ingest: Callable[[str], None] | None = None) -> TaskOutcome:
+        loaded = load_task(task_path)
+        run_id = f"{loaded.name}-{uuid.uuid4().hex[:8]}"
+        workspace = self._workspace(loaded)
+        with contextlib.ExitStack() as stack:
+            memory = self._memory(loaded, stack)
+            agent = stack.enter_context(self._agent(loaded, workspace, memory))
+            if memory is not None and loaded.task.memory and loaded.task.memory.ingest:
+                self._ingest(memory, loaded, on_ingest)
+            state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
+            if loaded.task.steps:
+                state.plan = [agent.validate_step(step) for step in loaded.task.steps]
+            self.store.create_run(run_id, loaded.name, str(loaded.path), state.goal)
+            self.store.checkpoint(state)
+            return self._drive(agent, loaded, state, workspace)
+
+    def resume(self, run_id: str) -> TaskOutcome:
+        record = self.store.get(run_id)
+        if record.status in ("succeeded", "checks_failed", "budget_exhausted"):
+            raise UsageError(
+                f"run {record.id} already finished ({record.status})",
+                f"start it again with `heron run {record.task_path}`",
+            )
+        state = self.store.latest_state(record.id)
+        if state is None:
+            raise UsageError(
+                f"run {record.id} has no checkpoint", f"start it again with `heron run {record.task_path}`"
+            )
+        loaded = load_task(record.task_path)
+        workspace = self._workspace(loaded)
+        self.store.set_status(record.id, "running")
+        with contextlib.ExitStack() as stack:
+            agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack)))
+            if record.kv_state and Path(record.kv_state).is_file() and hasattr(self.llm, "load_state"):
+                with contextlib.suppress(HeronError, OSError):  # only an optimisation: the prompt is re-read
+                    self.llm.load_state(record.kv_state)
+            return self._drive(agent, loaded, state, workspace)
+
+    def _drive(self, agent: Agent, loaded: LoadedTask, state: RunState, workspace: Path) -> TaskOutcome:
+        kv_path = self.settings.data_dir.expanduser() / "runs" / state.run_id / "kv.state"
+
+        def checkpoint(current: RunState) -> None:
+            kv = None
+            if self.save_kv_state and hasattr(self.llm, "save_state"):
+                try:
+                    kv_path.parent.mkdir(parents=True, exist_ok=True)
+                    self.llm.save_state(kv_path)
+                    kv = str(kv_path)
+                except (HeronError, OSError, NotImplementedError):
+                    kv = None
+            self.store.checkpoint(current, kv_state=kv)
+
+        try:
+            result = agent.continue_run(state, budget=loaded.task.budget, on_step=checkpoint)
+        except KeyboardInterrupt:
+            self.store.set_status(state.run_id, "interrupted")
+            raise
+        except HeronError as exc:
+            self.store.finish(state.run_id, "failed", EXIT_FAILED, error=str(exc))
+            return TaskOutcome(
+                run_id=state.run_id,
+                task=loaded.name,
+                status="failed",
+                exit_code=EXIT_FAILED,
+                error=str(exc),
+                workspace=str(workspace),
+            )
+        return self._conclude(loaded, result, workspace)
+
+    def _conclude(self, loaded: LoadedTask, result: RunResult, workspace: Path) -> TaskOutcome:
+        checks = [evaluate_check(c, result, workspace) for c in loaded.task.checks]
+        checks += [evaluate_check(Check(file_exists=f), result, workspace) for f in loaded.task.outputs]
+        passed = all(c.passed for c in checks)
+        status: RunStatus
+        if passed and (result.stopped_by == "answer" or checks):
+            status, code = "succeeded", EXIT_OK
+        elif result.budget_exhausted:
+            status, code = "budget_exhausted", EXIT_BUDGET
+        else:
+            status, code = "checks_failed", EXIT_FAILED
+        outcome = TaskOutcome(
+            run_id=result.run_id,
+            task=loaded.name,
+            status=status,
+            exit_code=code,
+            answer=result.answer,
+            stopped_by=result.stopped_by,
+            steps=result.steps,
+            citations=[c.model_dump() for c in result.citations],
+            checks=checks,
+            artifacts=result.artifacts,
+            workspace=str(workspace),
+            trace_path=str(result.trace_path or ""),
+        )
+        self.store.finish(
+            result.run_id,
+            status,
+            code,
+            answer=result.answer,
+            outcome=outcome.model_dump(include={"checks", "stopped_by", "citations", "artifacts"}),
+        )
+        return outcome
+
+    # -- pieces -------------------------------------------------------------------------------------
+
+    def _workspace(self, loaded: LoadedTask) -> Path:
+        if loaded.task.workspace:
+            return (loaded.folder / loaded.task.workspace).resolve()
+        return self.settings.data_dir.expanduser() / "workspaces" / loaded.name
+
+    def _memory(self, loaded: LoadedTask, stack: contextlib.ExitStack) -> Any:
+        if loaded.task.memory is None:
+            return None
+        from heron.memory import VectorMemory
+
+        memory = VectorMemory(self.settings, collection=loaded.task.memory.collection)
+        stack.callback(memory.close)
+        return memory
+
+    def _agent(self, loaded: LoadedTask, workspace: Path, memory: Any) -> Agent:
+        task = loaded.task
+        tools = self._tools(task.tools, memory, loaded.folder)
+        config = AgentConfig(
+            budget=task.budget or Budget.from_settings(self.settings.agent),
+            planning=task.planning,
+            instructions=task.instructions,
+            require_citations=task.require_citations,
+            tool_retries=task.retries.attempts,
+            tool_retry_backoff=task.retries.backoff_seconds,
+        )
+        approve: ApprovalCallback = (
+            approve_all if self.approve_everything else allow_tools(task.approval.allow, deny_all)
+        )
+        return Agent(
+            self.llm,
+            tools=tools,
+            config=config,
+            approve=approve,
+            workspace=workspace,
+            settings=self.settings,
+            callbacks=self.callbacks,
+        )
+
+    def _tools(self, names: Sequence[str], memory: Any, folder: Path) -> list[Tool]:
+        available = {t.name: t for t in builtin_tools()}
+        if memory is not None:
+            from heron.memory.tools import memory_tools
+
+            available.update({t.name: t for t in memory_tools(memory)})
+        return [available[name] if name in available else load_tool_reference(name, folder) for name in names]
+
+    def _ingest(self, memory: Any, loaded: LoadedTask, on_ingest: Callable[[str], None] | None) -> None:
+        from heron.memory.ingest import Ingester
+
+        assert loaded.task.memory is not None
+        paths = [loaded.folder / p for p in loaded.task.memory.ingest]
+        report = Ingester(memory).ingest(paths)
+        if on_ingest is not None:
+            on_ingest(report.summary())
+
+
+def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckResult:
+    """Decide one success check against the run's answer and workspace."""
+    if check.file_exists is not None:
+        path = workspace / check.file_exists
+        ok = path.is_file() and path.stat().st_size > 0
+        return CheckResult(
+            check=f"file_exists {check.file_exists}",
+            passed=ok,
+            detail="" if ok else f"{path} missing or empty",
+        )
+    if check.file_contains is not None:
+        path = workspace / check.file_contains["path"]
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        ok = check.file_contains["text"] in text
+        return CheckResult(
+            check=f"file_contains {check.file_contains['path']}",
+            passed=ok,
+            detail="" if ok else f"{check.file_contains['text']!r} not in {path}",
+        )
+    if check.answer_contains is not None:
+        ok = check.answer_contains.lower() in result.answer.lower()
+        return CheckResult(
+            check=f"answer_contains {check.answer_contains!r}",
+            passed=ok,
+            detail="" if ok else f"answer was {result.answer[:120]!r}",
+        )
+    ok = bool(result.citations) == bool(check.answer_cites)
+    return CheckResult(
+        check="answer_cites", passed=ok, detail="" if ok else f"citations: {[c.id for c in result.citations]}"
+    )
+
+
+def clear_workspace(path: Path) -> None:
+    """Used by tests and the demo to start from an empty workspace."""
+    if path.exists():
+        shutil.rmtree(path)

@@ -1,0 +1,255 @@
+"""Task files (``heron run task.yaml``): a pydantic schema, validated before anything runs.
+
+Every error names the file and line: YAML syntax errors from the parser's mark, schema errors by
+mapping pydantic's error location back to the YAML node it came from. Example::
+
+    name: weekly-report
+    goal: "Summarise {{ topic }} from the notes and write report.md"
+    inputs: {topic: "heron wingspans"}
+    tools: [retrieve, python, write_file]
+    memory: {collection: notes, ingest: [notes/]}
+    steps:
+      - {do: "Find the wingspans in the notes", tool: retrieve}
+      - {do: "Compute the average with Python", tool: python}
+      - {do: "Write report.md", tool: write_file}
+    approval: {allow: [python, write_file]}
+    budget: {max_steps: 10}
+    checks:
+      - {file_exists: report.md}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from heron.agents.budget import Budget
+from heron.agents.state import PlanStep
+from heron.errors import TaskFileError
+
+KNOWN_TOOLS = ("python", "calculator", "read_file", "write_file", "list_files", "retrieve", "remember")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemorySpec(_Strict):
+    collection: str = "default"
+    ingest: list[str] = Field(
+        default_factory=list, description="paths (relative to the task file) to ingest first"
+    )
+
+
+class ApprovalSpec(_Strict):
+    """Which risky tools may run unattended. ``--yes`` on the command line allows all of them."""
+
+    allow: list[str] = Field(default_factory=list)
+
+
+class RetrySpec(_Strict):
+    attempts: int = Field(2, ge=0, le=10, description="retries of a tool that raised unexpectedly")
+    backoff_seconds: float = Field(0.5, ge=0)
+
+
+class Check(_Strict):
+    """One success check; exactly one field is set."""
+
+    file_exists: str | None = None
+    file_contains: dict[str, str] | None = Field(None, description="{path: ..., text: ...}")
+    answer_contains: str | None = None
+    answer_cites: bool | None = Field(None, description="true: the answer must cite at least one passage")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        set_fields = [k for k, v in self.model_dump().items() if v is not None]
+        if len(set_fields) != 1:
+            raise ValueError(
+                f"a check needs exactly one of file_exists, file_contains, answer_contains, "
+                f"answer_cites; got {set_fields or 'none'}"
+            )
+        if self.file_contains is not None and set(self.file_contains) != {"path", "text"}:
+            raise ValueError("file_contains needs exactly the keys path and text")
+        return self
+
+
+class TaskFile(_Strict):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    goal: str = Field(min_length=1)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    tools: list[str] = Field(default_factory=list)
+    steps: list[PlanStep] = Field(default_factory=list)
+    planning: Literal["never", "always"] = "never"
+    instructions: str = ""
+    require_citations: bool = False
+    memory: MemorySpec | None = None
+    approval: ApprovalSpec = Field(default_factory=lambda: ApprovalSpec())
+    budget: Budget | None = None
+    retries: RetrySpec = Field(default_factory=lambda: RetrySpec())
+    workspace: str | None = Field(None, description="folder for files, relative to the task file")
+    outputs: list[str] = Field(default_factory=list, description="files the task must produce")
+    checks: list[Check] = Field(default_factory=list)
+
+    def rendered_goal(self) -> str:
+        """The goal with ``{{ input }}`` placeholders filled from ``inputs`` (a missing one is an error)."""
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        return env.from_string(self.goal).render(**self.inputs)
+
+
+class LoadedTask(BaseModel):
+    """A validated task file and where it came from."""
+
+    task: TaskFile
+    path: Path
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) -> LoadedTask:
+    """Parse and validate a task file; every problem raises TaskFileError with ``file:line``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise TaskFileError(f"task file not found: {path}", "check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskFileError(f"cannot read task file {path}: {exc}", "it must be a UTF-8 YAML file") from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TaskFileError(f"{where}: YAML syntax error: {problem}", "fix the YAML at that line") from exc
+    if not isinstance(data, dict):
+        raise TaskFileError(
+            f"{path}:1: a task file must be a mapping with at least `goal:`",
+            "see docs/tasks.md for the format",
+        )
+    try:
+        task = TaskFile.model_validate(data)
+    except ValidationError as exc:
+        raise TaskFileError(
+            _describe(exc, path, node), "see docs/tasks.md for every key and its type"
+        ) from exc
+    _check_names(task, path, node, available_tools)
+    try:
+        task.rendered_goal()
+    except jinja2.TemplateError as exc:
+        raise TaskFileError(
+            f"{path}:{_line(node, ('goal',))}: goal: {exc}", "add the missing name under `inputs:`"
+        ) from exc
+    return LoadedTask(task=task, path=path.resolve(), name=task.name or path.stem)
+
+
+def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: tuple[str, ...]) -> None:
+    problems = []
+    for i, name in enumerate(task.tools):
+        if ":" in name:
+            try:
+                load_tool_reference(name, path.parent)
+            except TaskFileError as exc:
+                problems.append(f"{path}:{_line(node, ('tools', i))}: tools[{i}]: {exc.problem}")
+        elif name not in available:
+            problems.append(f"{path}:{_line(node, ('tools', i))}: tools[{i}]: unknown tool {name!r}")
+    names = [tool_name(t) for t in task.tools]
+    for i, step in enumerate(task.steps):
+        if step.tool is not None and step.tool not in names:
+            problems.append(
+                f"{path}:{_line(node, ('steps', i, 'tool'))}: steps[{i}].tool: {step.tool!r} is not "
+                f"in this task's `tools:` list"
+            )
+    for i, name in enumerate(task.approval.allow):
+        if name not in names:
+            problems.append(
+                f"{path}:{_line(node, ('approval', 'allow', i))}: approval.allow[{i}]: {name!r} is "
+                f"not in this task's `tools:` list"
+            )
+    if any(t in ("retrieve", "remember") for t in task.tools) and task.memory is None:
+        problems.append(
+            f"{path}:{_line(node, ('tools',))}: tools: retrieve/remember need a `memory:` section"
+        )
+    if problems:
+        raise TaskFileError(
+            "\n".join(problems),
+            f"built-in tools: {', '.join(available)}; your own: `module:function` (a @tool next to the task file)",
+        )
+
+
+def tool_name(entry: str) -> str:
+    """The name a `tools:` entry gives the model: the built-in's name, or the function's for `module:fn`."""
+    return entry.rsplit(":", 1)[-1]
+
+
+def load_tool_reference(reference: str, folder: Path) -> Any:
+    """Import ``module:function`` (a ``@tool``), looking first in the task file's folder."""
+    import importlib
+    import sys
+
+    from heron.tools import Tool
+
+    module_name, _, attribute = reference.partition(":")
+    added = str(folder.resolve())
+    sys.path.insert(0, added)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise TaskFileError(
+            f"cannot import {module_name!r} for tool {reference!r}: {exc}",
+            "put the module next to the task file or on PYTHONPATH",
+        ) from exc
+    finally:
+        if sys.path and sys.path[0] == added:
+            sys.path.pop(0)
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Tool):
+        raise TaskFileError(
+            f"{reference!r} is not a heron tool (got {type(found).__name__})",
+            "decorate the function with @heron.tool",
+        )
+    return found
+
+
+def _describe(exc: ValidationError, path: Path, node: yaml.Node | None) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        else:
+            msg = err["msg"]
+        lines.append(f"{path}:{_line(node, loc)}: {key or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """1-based line of the YAML node at ``loc``, or of the deepest ancestor that exists."""
+    line = 1
+    current = node
+    for part in loc:
+        if current is None:
+            break
+        line = current.start_mark.line + 1
+        child = None
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                if key_node.value == str(part):
+                    # an unknown or bad key: point at the key itself
+                    line = key_node.start_mark.line + 1
+                    child = value_node
+                    break
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and part < len(current.value):
+            child = current.value[part]
+        current = child
+    if current is not None:
+        line = current.start_mark.line + 1
+    return line

@@ -1,0 +1,73 @@
+"""One readable line (rich markup) per trace event, shared by `heron run`, `heron trace` and the REPL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+
+
+def render_event(event: Any, verbose: bool = False) -> str:
+    """A line for ``event``; empty for events not worth a line (streamed tokens)."""
+    kind = getattr(event, "type", "")
+    step = f"[dim]{event.step:>3}[/] " if hasattr(event, "step") else ""
+    if kind == "run_started":
+        return (
+            f"[bold]run {event.run_id}[/]: {escape(event.goal)} [dim](model {event.model}; tools "
+            f"{', '.join(event.tools)})[/]"
+        )
+    if kind == "plan":
+        steps = "; ".join(
+            f"{i + 1}. {escape(s)}" + (f" [{t}]" if i < len(event.tools) and (t := event.tools[i]) else "")
+            for i, s in enumerate(event.steps)
+        )
+        label = "plan" if not event.revision else f"re-plan {event.revision}"
+        return f"{step}[magenta]{label}[/]: {steps}"
+    if kind == "model_turn":
+        reuse = f"{event.cached_prompt_tokens}/{event.prompt_tokens} prompt tokens reused"
+        text = f"{step}[dim]model: {event.completion_tokens} tokens in {event.seconds:.2f}s, {reuse}[/]"
+        return text + (f"\n      [dim]{escape(event.output[:300])}[/]" if verbose else "")
+    if kind == "tool_call":
+        return f"{step}[yellow]call[/] {event.tool}({escape(_short(event.arguments))})"
+    if kind == "tool_result":
+        colour = "red" if event.is_error else "green"
+        files = (
+            f" files: {', '.join(str(a.get('path') or a.get('uri')) for a in event.artifacts if a.get('kind') != 'citation')}"
+            if any(a.get("kind") != "citation" for a in event.artifacts)
+            else ""
+        )
+        return f"{step}[{colour}]{'error' if event.is_error else 'result'}[/] {escape(_clip(event.text, 240))}{files}"
+    if kind == "retrieval":
+        ids = ", ".join(f"{p.get('id')} ({p.get('source', '')})" for p in event.passages[:5])
+        return f"{step}[cyan]retrieved[/] {len(event.passages)} passages: {escape(ids)}"
+    if kind == "approval":
+        return f"{step}[bold]approval[/] {event.tool}: {event.decision}" + (
+            f" ({escape(event.reason)})" if event.reason else ""
+        )
+    if kind == "hint":
+        return f"{step}[dim]hint: {escape(_clip(event.text, 200))}[/]"
+    if kind == "answer":
+        cites = (
+            f" [cyan]{escape(' '.join('[' + c + ']' for c in event.citations))}[/]" if event.citations else ""
+        )
+        flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
+        return f"{step}[bold green]answer[/]{flag}: {escape(event.text)}{cites}"
+    if kind == "run_finished":
+        usage = event.usage
+        return (
+            f"{step}[bold]finished[/] {event.status} in {event.seconds:.1f}s; tokens: "
+            f"{int(usage.get('prompt_tokens', 0))} prompt ({int(usage.get('cached_prompt_tokens', 0))} reused), "
+            f"{int(usage.get('completion_tokens', 0))} generated"
+            + (f"; error: {escape(event.error)}" if event.error else "")
+        )
+    return ""
+
+
+def _short(arguments: dict[str, Any]) -> str:
+    return _clip(json.dumps(arguments, ensure_ascii=False), 200)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,152 @@
+"""Task automation commands: ``heron run``, ``heron resume``, ``heron runs``, ``heron trace``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from heron.cli import app
+from heron.config import load_settings
+from heron.errors import HeronError, UsageError
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _event_printer(quiet: bool) -> Any:
+    from heron.cli.render import render_event
+
+    def show(event: Any) -> None:
+        if not quiet:
+            line = render_event(event)
+            if line:
+                err.print(line, highlight=False)
+
+    return show
+
+
+@app.command()
+def run(
+    task_files: list[Path] = typer.Argument(
+        ..., help="One or more task files (YAML); run one after another."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Approve every risky tool (python, write_file) unasked."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per task on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print events while running."),
+    model: Path | None = typer.Option(
+        None, "--model", help="GGUF file to use instead of the configured one."
+    ),
+) -> None:
+    """Run task files unattended. Every file is validated before anything runs; each step is
+    checkpointed, so a killed run continues with `heron resume RUN_ID`.
+
+    Exit code: 0 all succeeded, 1 a run or its checks failed, 2 invalid task file, 3 budget ended a run."""
+    from heron.agents.runner import TaskRunner
+    from heron.agents.tasks import load_task
+
+    for path in task_files:  # all files valid before the first runs
+        load_task(path)
+    settings = load_settings(**({"model_path": model} if model else {}))
+    worst = 0
+    with TaskRunner(settings, approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]) as runner:
+        for path in task_files:
+            outcome = runner.run(path, on_ingest=lambda s: err.print(f"ingested: {s}", highlight=False))
+            _print_outcome(outcome, as_json)
+            worst = max(worst, outcome.exit_code)
+    raise typer.Exit(worst)
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., help="The run to continue (a unique prefix is enough)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Approve every risky tool unasked."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print events while running."),
+) -> None:
+    """Continue a killed or interrupted run from its last finished step; finished tool calls are not
+    run again."""
+    from heron.agents.runner import TaskRunner
+
+    with TaskRunner(
+        load_settings(), approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]
+    ) as runner:
+        outcome = runner.resume(run_id)
+        _print_outcome(outcome, as_json)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def runs(
+    limit: int = typer.Option(20, help="How many recent runs to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List recent task runs with their status (running, succeeded, failed, interrupted, ...)."""
+    from heron.agents.run_store import RunStore
+
+    with RunStore.in_data_dir(load_settings().data_dir.expanduser()) as store:
+        records = store.list_runs(limit)
+    if as_json:
+        typer.echo(json.dumps([r.model_dump() for r in records], indent=2))
+        return
+    if not records:
+        typer.echo("no runs yet: start one with `heron run TASK.yaml`")
+        return
+    for r in records:
+        console.print(f"{r.id:<32} {r.status:<17} steps={r.steps:<3} {r.task_name}", highlight=False)
+
+
+@app.command()
+def trace(
+    run_id: str = typer.Argument(..., help="A run id (see `heron runs`) or a trace file path."),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw events as JSON lines."),
+) -> None:
+    """Show a run's trace readably: plan, model turns (tokens, cache reuse, time), tool calls and
+    results, retrieved passages, approvals, the answer with citations."""
+    from heron.cli.render import render_event
+    from heron.tracing import read_trace, trace_path
+
+    settings = load_settings()
+    path = Path(run_id)
+    if not path.is_file():
+        path = trace_path(settings.data_dir.expanduser(), run_id)
+        if not path.is_file():
+            matches = sorted((settings.data_dir.expanduser() / "traces").glob(f"{run_id}*.jsonl"))
+            if len(matches) != 1:
+                raise UsageError(
+                    f"no single trace for {run_id!r} ({len(matches)} matches)", "list runs with `heron runs`"
+                )
+            path = matches[0]
+    for event in read_trace(path):
+        if as_json:
+            typer.echo(event.model_dump_json())
+        else:
+            line = render_event(event, verbose=True)
+            if line:
+                console.print(line, highlight=False)
+
+
+def _print_outcome(outcome: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(outcome.model_dump_json())
+        return
+    colour = "green" if outcome.exit_code == 0 else "red"
+    console.print(f"[bold {colour}]{outcome.status}[/] run {outcome.run_id} ({outcome.steps} steps)")
+    if outcome.answer:
+        console.print(f"[bold]answer:[/] {outcome.answer}", highlight=False)
+    for c in outcome.citations:
+        console.print(f"  [cyan]\\[{c['id']}][/] {c.get('source', '')}", highlight=False)
+    for check in outcome.checks:
+        mark = "[green]pass[/]" if check.passed else "[red]fail[/]"
+        console.print(f"  {mark} {check.check} {check.detail}", highlight=False)
+    if outcome.error:
+        console.print(f"[red]error:[/] {outcome.error}", highlight=False)
+    console.print(f"  trace: heron trace {outcome.run_id}   workspace: {outcome.workspace}", highlight=False)
+
+
+__all__ = ["HeronError", "resume", "run", "runs", "trace"]

@@ -1,0 +1,130 @@
+"""Task files: validated before anything runs, with file:line errors and exit code 2."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heron.agents.run_store import MIGRATIONS, RunStore
+from heron.agents.state import RunState
+from heron.agents.tasks import load_task
+from heron.errors import TaskFileError
+
+HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
+
+GOOD = """\
+name: ok-task
+goal: "Add {{ a }} and 2"
+inputs: {a: 40}
+tools: [calculator, python]
+steps:
+  - {do: add, tool: calculator}
+approval: {allow: [python]}
+budget: {max_steps: 3}
+checks:
+  - answer_contains: "42"
+"""
+
+BAD = {
+    "yaml_syntax": ("goal: x\nsteps:\n  - do: a\n   tool: b\nbudget: {}\n", 4, "YAML syntax error"),
+    "unknown_key": ("goal: x\ntools: [calculator]\ncolour: red\n", 3, "colour: unknown key"),
+    "wrong_type": ("goal: x\ntools: [calculator]\nbudget:\n  max_steps: many\n", 4, "budget.max_steps"),
+    "unknown_tool": ("goal: x\ntools:\n  - calculator\n  - web_search\n", 4, "unknown tool 'web_search'"),
+    "step_tool_not_listed": (
+        "goal: x\ntools: [calculator]\nsteps:\n  - do: a\n    tool: python\n",
+        5,
+        "steps[0].tool",
+    ),
+    "missing_input": ("goal: 'hello {{ who }}'\n", 1, "who"),
+    "bad_check": ("goal: x\nchecks:\n  - {}\n", 3, "exactly one"),
+}
+
+
+def _write(tmp_path: Path, text: str, name: str = "task.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_good_task_loads_and_renders_inputs(tmp_path: Path) -> None:
+    loaded = load_task(_write(tmp_path, GOOD))
+    assert loaded.name == "ok-task"
+    assert loaded.task.rendered_goal() == "Add 40 and 2"
+    assert loaded.task.steps[0].tool == "calculator"
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_malformed_task_names_file_and_line(tmp_path: Path, case: str) -> None:
+    text, line, fragment = BAD[case]
+    path = _write(tmp_path, text)
+    with pytest.raises(TaskFileError) as err:
+        load_task(path)
+    assert f"{path}:{line}:" in str(err.value)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("case", ["yaml_syntax", "unknown_key", "wrong_type", "unknown_tool"])
+def test_heron_run_refuses_malformed_files_before_running_anything(tmp_path: Path, case: str) -> None:
+    good = _write(tmp_path, GOOD, "good.yaml")
+    bad = _write(tmp_path, BAD[case][0], "bad.yaml")
+    result = subprocess.run(
+        [HERON, "run", str(good), str(bad)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"{bad}:{BAD[case][1]}:" in result.stderr
+    # nothing ran: not even the valid file that came first
+    assert (
+        not (Path.cwd().parent / "heron-data" / "runs.sqlite3").exists()
+        or not RunStore(Path.cwd().parent / "heron-data" / "runs.sqlite3").list_runs()
+    )
+
+
+def test_custom_tool_reference(tmp_path: Path) -> None:
+    (tmp_path / "my_tools.py").write_text(
+        'from heron import tool\n\n@tool\ndef shout(text: str) -> str:\n    """Upper-case text."""\n'
+        "    return text.upper()\n"
+    )
+    loaded = load_task(
+        _write(tmp_path, "goal: x\ntools: ['my_tools:shout']\nsteps: [{do: s, tool: shout}]\n")
+    )
+    assert loaded.task.tools == ["my_tools:shout"]
+    with pytest.raises(TaskFileError, match="cannot import"):
+        load_task(_write(tmp_path, "goal: x\ntools: ['nowhere:shout']\n", "t2.yaml"))
+
+
+def test_missing_task_file(tmp_path: Path) -> None:
+    with pytest.raises(TaskFileError, match="not found"):
+        load_task(tmp_path / "absent.yaml")
+
+
+def test_run_store_migrations_are_append_only_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path) as store:
+        assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
+        store.create_run("r1", "t", "/t.yaml", "goal")
+        store.checkpoint(RunState(run_id="r1", goal="goal", step=1))
+        store.checkpoint(RunState(run_id="r1", goal="goal", step=2))
+    with RunStore(path) as store:  # reopening applies nothing twice and keeps the data
+        assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
+        record = store.get("r1")
+        assert record.status == "running" and record.steps == 2
+        latest = store.latest_state("r1")
+        assert latest is not None and latest.step == 2
+        store.finish("r1", "succeeded", 0, answer="done", outcome={"checks": []})
+        assert store.get("r")  # unique prefix
+        assert store.list_runs()[0].status == "succeeded"
+    # an older database (only the first migration) is brought up to date
+    old = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+    MIGRATIONS[0][1](db)
+    db.execute("INSERT INTO migrations VALUES (?, 0)", (MIGRATIONS[0][0],))
+    db.commit()
+    db.close()
+    with RunStore(old) as store:
+        assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
