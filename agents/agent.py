@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction
+from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallAction
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
 from heron.agents.config import AgentConfig
@@ -99,6 +99,8 @@ class Agent:
                 f"tool_choice {self.config.tool_choice!r} is not a tool of this agent",
                 f'use "auto", "none", "required" or one of: {", ".join(names)}',
             )
+        self._cancel = threading.Event()
+        self._router: Any = None  # the tool gate's embedder, loaded on first use
         self.context: ToolContext[Any] = ToolContext(
             workspace or self.settings.data_dir / "workspace", settings=self.settings, deps=deps
         )
@@ -118,6 +120,11 @@ class Agent:
             else:
                 self._llm = open_llm(self.settings)
         return self._llm
+
+    def cancel(self) -> None:
+        """Stop the running ``run`` from another thread: the current model turn ends at its next token
+        and the run raises :class:`~heron.errors.RunCancelledError` (its trace says "cancelled")."""
+        self._cancel.set()
 
     def close(self) -> None:
         """Stop the tool session (sandbox processes) and free the model if this agent loaded it."""
@@ -170,6 +177,16 @@ class Agent:
             state.plan = [self.validate_step(p) for p in plan]
         return self.continue_run(state, budget=budget, callbacks=callbacks, on_step=on_step)
 
+    def decide(self, goal: str) -> ToolCallAction | FinalAction:
+        """One constrained turn without running anything: which tool the model would call (with
+        which arguments), or its direct answer. Function calling as a single decision."""
+        state = self.new_state(goal)
+        tracker = BudgetTracker(self.config.budget)
+        with Tracer(None, self.callbacks) as tracer:
+            loop = StepLoop(self.llm, self.tools, self.context, tracer, tracker, self.config, self.approve)
+            loop.first_turn_choice = self._gate(state)
+            return loop.decide(state)
+
     def validate_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
         """A plan step checked against this agent's tools (UsageError if it names what is not there)."""
         step = PlanStep(do=step) if isinstance(step, str) else PlanStep.model_validate(step)
@@ -220,9 +237,20 @@ class Agent:
                         budget=budget.model_dump(),
                     )
                 )
+            self._cancel.clear()
+            gate = self._gate(state)
             loop = StepLoop(
-                self.llm, self.tools, self.context, tracer, tracker, self.config, self.approve, on_step
+                self.llm,
+                self.tools,
+                self.context,
+                tracer,
+                tracker,
+                self.config,
+                self.approve,
+                on_step,
+                cancel=self._cancel,
             )
+            loop.first_turn_choice = gate
             try:
                 final, stopped_by = self._execute(state, loop, tracer)
             except Exception as exc:
@@ -334,10 +362,10 @@ class Agent:
             state.step_started, state.step_calls = True, 0
             state.step_errors_before = state.tool_errors
         if current.tool is not None:
-            if state.step_calls == 0:  # on resume, a checkpointed call is not made again
-                if loop.tool_step(state, current.tool, current.args) is None:
-                    limit = loop.tracker.exhausted() or "max_steps"
-                    return loop.forced_final(state, FINAL_ANSWER, limit), limit  # type: ignore[return-value]
+            # on resume, a checkpointed call is not made again
+            if state.step_calls == 0 and loop.tool_step(state, current.tool, current.args) is None:
+                limit = loop.tracker.exhausted() or "max_steps"
+                return loop.forced_final(state, FINAL_ANSWER, limit), limit  # type: ignore[return-value]
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
         else:
             final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
@@ -368,6 +396,20 @@ class Agent:
                 reason="a step failed",
             )
         )
+
+    def _gate(self, state: RunState) -> str | None:
+        """The tool gate's choice for a fresh run without a plan (None: no gate)."""
+        if not (self.config.tool_gate and self.tools and self.config.tool_choice == "auto"):
+            return None
+        if state.step or state.plan:
+            return None
+        if self._router is None:
+            from heron.agents.router import RouterThresholds, ToolRouter
+            from heron.memory.embeddings import Embedder
+
+            thresholds = RouterThresholds(self.config.gate_answer_below, self.config.gate_call_above)
+            self._router = ToolRouter(Embedder.from_settings(self.settings), thresholds)
+        return self._router.choose(state.goal, self.tools)
 
     def _citation(self, state: RunState, cid: str) -> Citation:
         passage = state.passages.get(cid, {})

@@ -23,13 +23,28 @@ class AgentConfig(BaseModel):
     max_plan_steps: int = Field(4, ge=1, le=10)
     thought_chars: int = Field(0, ge=0, le=400, description="0: no reasoning field before the action")
     turn_max_tokens: int = Field(384, ge=16, description="tokens per model turn")
-    answer_chars: int = Field(600, ge=20)
+    argument_chars: int = Field(
+        600, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
+    )
+    answer_chars: int = Field(400, ge=20, description="longest answer; keeps a turn within turn_max_tokens")
     temperature: float = Field(0.0, ge=0.0)
     tool_choice: str = Field(
         "auto",
         description='"auto": tool or answer; "required": a tool every turn until a budget ends; '
         '"none": answer only; or a tool name: that tool every turn',
     )
+    optional_arguments: Literal["offer", "omit"] = Field(
+        "offer",
+        description='"omit": the grammar leaves out tool arguments that are not required, so a small '
+        "model cannot fill them with guesses (their defaults apply)",
+    )
+    tool_gate: bool = Field(
+        False,
+        description="before the first turn, compare the request with the tools (MiniLM embeddings): "
+        "no similar tool -> answer only; a clearly similar one -> call a tool; else the model decides",
+    )
+    gate_answer_below: float = Field(0.15, ge=-1, le=1)
+    gate_call_above: float = Field(0.45, ge=-1, le=1)
     require_citations: bool = Field(False, description="once passages were retrieved, cite at least one")
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")

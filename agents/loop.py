@@ -8,6 +8,7 @@ citable passage ids) goes into the newest message or the grammar, never into the
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,7 +26,8 @@ from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
 from heron.agents.config import AgentConfig
 from heron.agents.state import RunState
-from heron.errors import ModelError, ModelRetry, RunError, ToolExecutionError, UsageError
+from heron.agents.streaming import AnswerStream
+from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import GenerationOptions, Message
 from heron.prompts import render
@@ -35,6 +37,7 @@ from heron.tracing import (
     HintEvent,
     ModelTurnEvent,
     RetrievalEvent,
+    TokenEvent,
     ToolCallEvent,
     ToolResultEvent,
     Tracer,
@@ -55,6 +58,14 @@ def tool_signature(tool: Tool) -> str:
             kind = "|".join(json.dumps(v) for v in prop["enum"])
         parts.append(f"{name}{'' if name in required else '?'}: {kind}")
     return ", ".join(parts)
+
+
+def _arguments_schema(tool: Tool, config: AgentConfig) -> dict[str, Any]:
+    schema = tool.json_schema()
+    if config.optional_arguments == "omit":
+        required = schema.get("required", [])
+        schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k in required}
+    return schema
 
 
 def _pin_arguments(spec: ActionSpec, fixed: dict[str, Any]) -> ActionSpec:
@@ -80,16 +91,19 @@ class StepLoop:
         config: AgentConfig,
         approve: ApprovalCallback,
         on_step: Callable[[RunState], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.llm = llm
         self.tools = {t.name: t for t in tools}
-        self.specs = [ActionSpec(t.name, t.description, t.json_schema()) for t in tools]
+        self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config)) for t in tools]
         self.context = context
         self.tracer = tracer
         self.tracker = tracker
         self.config = config
         self.approve = approve
         self.on_step = on_step or (lambda state: None)
+        self.cancel_requested = cancel or threading.Event()
+        self.first_turn_choice: str | None = None  # set by the tool gate for a fresh run
 
     def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
@@ -134,21 +148,48 @@ class StepLoop:
         only_tool: str | None = None,
         fixed_args: dict[str, Any] | None = None,
     ) -> Any:
-        specs, final_kind = self._choices(final, tools, only_tool, fixed_args or {})
+        gated = self.first_turn_choice if state.step == 0 and only_tool is None else None
+        specs, final_kind = self._choices(final, tools, only_tool or gated, fixed_args or {})
         min_citations = 1 if self.config.require_citations and state.passages else 0
-        schema = action_schema(
-            specs,
-            final=final_kind,
-            citable_ids=list(state.passages),
-            min_citations=min_citations,
-            thought_chars=self.config.thought_chars if specs else 0,
-            answer_chars=self.config.answer_chars,
-        )
+
+        def schema_for(shrink: int) -> dict[str, Any]:
+            return action_schema(
+                specs,
+                final=final_kind,
+                citable_ids=list(state.passages),
+                min_citations=min_citations,
+                thought_chars=self.config.thought_chars // shrink if specs else 0,
+                answer_chars=max(20, self.config.answer_chars // shrink),
+                argument_chars=max(10, self.config.argument_chars // shrink),
+            )
+
+        schema = schema_for(1)
+        stream = AnswerStream()
+        step = state.step + 1
+
+        def on_text(delta: str) -> None:
+            # the answer streams to callbacks as it is decoded; a callback may raise to cancel the turn
+            if self.cancel_requested.is_set():
+                raise RunCancelledError("the run was cancelled")
+            text = stream.feed(delta)
+            if text:
+                self.tracer.emit(TokenEvent(run_id=state.run_id, step=step, text=text))
+
         options = GenerationOptions(
-            max_tokens=self.config.turn_max_tokens, temperature=self.config.temperature, seed=state.step
+            max_tokens=self.config.turn_max_tokens,
+            temperature=self.config.temperature,
+            seed=state.step,
+            on_text=on_text,
         )
         started = time.perf_counter()
-        value = self.llm.structured_json(state.messages, schema, options)
+        try:
+            value = self.llm.structured_json(state.messages, schema, options)
+        except ModelError:
+            # cut off by the token limit (a rambling string): once more, with twice the tokens and
+            # strings a quarter as long, which fits even at one character per token
+            stream.reset()
+            options = options.model_copy(update={"max_tokens": options.max_tokens * 2})
+            value = self.llm.structured_json(state.messages, schema_for(4), options)
         usage = self.llm.last_usage
         output = json.dumps(value, ensure_ascii=False)
         state.messages.append(Message.assistant(output))
@@ -183,9 +224,14 @@ class StepLoop:
         if choice == "required":
             return self.specs, None
         chosen = [s for s in self.specs if s.name == choice]
-        if fixed_args:
+        if fixed_args:  # pinned even when optional arguments are omitted: the value is a constant
             chosen = [_pin_arguments(spec, fixed_args) for spec in chosen]
         return chosen, None
+
+    def decide(self, state: RunState) -> ToolCallAction | FinalAction:
+        """One model turn under the usual grammar; the action is returned, not executed."""
+        action: ToolCallAction | FinalAction = self._model_turn(state, FINAL_ANSWER)
+        return action
 
     def tool_step(self, state: RunState, tool: str, fixed_args: dict[str, Any]) -> str | None:
         """One call of ``tool`` (its grammar pins ``fixed_args``; the model fills the rest).
@@ -211,7 +257,11 @@ class StepLoop:
     def forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
         """The budget ended: one more turn whose grammar admits only the final action."""
         self._hint(state, render("agent_budget_end", limit=limit))
-        action = self._model_turn(state, final, tools=False)
+        try:
+            action = self._model_turn(state, final, tools=False)
+        except ModelError as exc:  # even the answer ran past the turn's tokens: say so, never crash
+            action = FinalAction(kind=final, answer=f"(no answer: {exc})")
+            state.messages.append(Message.assistant(action.model_dump_json(include={"answer"})))
         assert isinstance(action, FinalAction)  # the grammar admits nothing else
         self._finish_step(state)
         return action
@@ -330,8 +380,13 @@ class StepLoop:
         for artifact in result.artifacts:
             if artifact.kind != "citation":
                 continue
-            passage = {"id": artifact.uri, **artifact.metadata}
-            state.passages[str(artifact.uri)] = passage
+            # the passage id the model cites (and the grammar admits) is the one its text showed
+            passage = {
+                **artifact.metadata,
+                "id": str(artifact.metadata.get("id") or artifact.uri),
+                "source": str(artifact.uri or artifact.path or ""),
+            }
+            state.passages[passage["id"]] = passage
             passages.append(passage)
         if passages:
             query = str(arguments.get("query", ""))

@@ -142,7 +142,8 @@ class RunStore:
         now = time.time()
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO runs (id, task_name, task_path, goal, status, created, updated) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO runs (id, task_name, task_path, goal, status, created, updated) "
+                "VALUES (?,?,?,?,?,?,?)",
                 (run_id, task_name, task_path, goal, "running", now, now),
             )
 

@@ -224,6 +224,7 @@ class TaskRunner:
             planning=task.planning,
             instructions=task.instructions,
             require_citations=task.require_citations,
+            optional_arguments=task.optional_arguments,
             tool_retries=task.retries.attempts,
             tool_retry_backoff=task.retries.backoff_seconds,
         )

@@ -86,6 +86,7 @@ class TaskFile(_Strict):
     planning: Literal["never", "always"] = "never"
     instructions: str = ""
     require_citations: bool = False
+    optional_arguments: Literal["offer", "omit"] = "offer"
     memory: MemorySpec | None = None
     approval: ApprovalSpec = Field(default_factory=lambda: ApprovalSpec())
     budget: Budget | None = None
@@ -180,7 +181,8 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
     if problems:
         raise TaskFileError(
             "\n".join(problems),
-            f"built-in tools: {', '.join(available)}; your own: `module:function` (a @tool next to the task file)",
+            f"built-in tools: {', '.join(available)}; "
+            "your own: `module:function` (a @tool next to the task file)",
         )
 
 
@@ -223,10 +225,7 @@ def _describe(exc: ValidationError, path: Path, node: yaml.Node | None) -> str:
     for err in exc.errors():
         loc = tuple(err["loc"])
         key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling)"
-        else:
-            msg = err["msg"]
+        msg = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
         lines.append(f"{path}:{_line(node, loc)}: {key or '(top level)'}: {msg}")
     return "\n".join(lines)
 

@@ -80,7 +80,9 @@ class SandboxSettings(BaseModel):
 
     cpu_seconds: int = Field(30, ge=1, description="CPU time per cell")
     wall_seconds: float = Field(60.0, gt=0, description="wall-clock time per cell")
-    memory_mb: int = Field(1024, ge=64, description="address space of the sandbox")
+    memory_mb: int = Field(
+        1024, ge=64, description="address space per process; also the whole sandbox, by cgroup where writable"
+    )
     max_processes: int = Field(64, ge=4, description="processes and threads inside the sandbox")
     max_file_mb: int = Field(64, ge=1, description="largest file a cell may write")
     max_open_files: int = Field(256, ge=32)

@@ -36,6 +36,10 @@ class ModelLoadError(UsageError):
     """A model file is missing, truncated or not in the expected format."""
 
 
+class StateFileError(UsageError):
+    """A saved LLM state (KV cache) file is missing, damaged or was saved from another model."""
+
+
 class ToolDeclarationError(UsageError):
     """A function cannot become a tool (missing type hints, docstring, ...)."""
 
@@ -60,6 +64,10 @@ class ModelError(RunError):
     """The language model failed to produce output."""
 
 
+class ContextOverflowError(ModelError):
+    """A prompt does not fit the model's context window; shorten the history or raise context_size."""
+
+
 class ToolExecutionError(RunError):
     """A tool raised while running."""
 
@@ -77,6 +85,10 @@ class SandboxUnavailableError(SandboxError, UsageError):
 
 class BudgetExhaustedError(RunError):
     """A step, token or time budget ran out."""
+
+
+class RunCancelledError(RunError):
+    """The user stopped the run (Ctrl-C in ``heron chat``); the conversation goes on without it."""
 
 
 class ApprovalDeniedError(RunError):

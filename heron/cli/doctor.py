@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import platform
-import shutil
-import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from typing import Literal
 import heron
 from heron.config import Settings
 from heron.errors import HeronError
+from heron.llm.devices import llama_devices
 
 Status = Literal["ok", "warn", "problem"]
 
@@ -82,23 +81,6 @@ def _check_llama_cpp(settings: Settings) -> list[Check]:
             )
         )
     return checks
-
-
-def llama_devices() -> list[str]:
-    """Compute backends llama.cpp was built with, from ``llama_print_system_info`` (CPU, CUDA, Metal...)."""
-    import llama_cpp
-
-    info = _text(llama_cpp.llama_print_system_info())
-    # The info reads like "CPU : SSE3 = 1 | AVX2 = 1 | ... | CUDA : ARCHS = 890 | ..."; backends head sections.
-    backends = []
-    for section in info.split("|"):
-        if ":" in section:
-            backends.append(section.split(":", 1)[0].strip())
-    return [b for b in dict.fromkeys(backends) if b]
-
-
-def _text(value: bytes | str | None) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _check_model(settings: Settings) -> Check:
@@ -173,49 +155,11 @@ def _writable(path: Path) -> bool:
 
 
 def _check_sandbox(settings: Settings) -> Check:
-    if settings.sandbox.unsafe_no_sandbox:
-        return Check(
-            "sandbox",
-            "warn",
-            "UNSAFE: sandbox.unsafe_no_sandbox is on; model code runs on the host",
-            "unset HERON_SANDBOX__UNSAFE_NO_SANDBOX",
-        )
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return Check(
-            "sandbox",
-            "problem",
-            "bubblewrap (bwrap) not found: the python tool will refuse to run",
-            "apt-get install bubblewrap (or your distribution's package)",
-        )
-    cmd = [
-        bwrap,
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--ro-bind",
-        "/",
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "true",
-    ]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check(
-            "sandbox", "problem", f"bwrap failed to start: {exc}", "check that user namespaces are enabled"
-        )
-    if result.returncode != 0:
-        return Check(
-            "sandbox",
-            "problem",
-            f"bwrap cannot create namespaces: {result.stderr.strip()}",
-            "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
-        )
-    return Check("sandbox", "ok", f"bubblewrap works ({bwrap}; user, pid, net, mount namespaces)")
+    """Starts a real sandbox and runs one cell (heron.tools.sandbox.self_check)."""
+    from heron.tools.sandbox import self_check
+
+    result = self_check(settings)
+    return Check("sandbox", result.status, result.detail, result.fix)
 
 
 def _check_config_files(settings: Settings) -> Check:

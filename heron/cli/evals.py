@@ -1,1 +1,256 @@
-"""`heron eval`: filled by the evals issue."""
+"""`heron eval`: hallucination and bias measurements of the configured (or a given) model.
+
+heron eval truthfulqa --limit 100          # MC1/MC2 on 100 random questions
+heron eval all --model ~/models/qwen.gguf  # every suite, JSON + HTML report under --out
+heron eval compare a.json b.json           # several runs side by side in one HTML report
+heron eval traces ~/.local/share/heron/traces   # groundedness of agent answers
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from heron.cli import app
+from heron.config import Settings, load_settings
+
+T = TypeVar("T")
+console = Console()
+progress_console = Console(stderr=True)
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Measure hallucination (HaluEval detectors, TruthfulQA) and bias (BBQ, counterfactual fairness, "
+    "representation) of a local model on public data. Writes JSON results and an HTML report.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+_MODEL = typer.Option(None, "--model", help="GGUF file to evaluate (default: the configured model).")
+_LIMIT = typer.Option(
+    None,
+    "--limit",
+    min=1,
+    help="At most N items per dataset (per category for BBQ), drawn at random (seed 0).",
+)
+_OUT = typer.Option(
+    None, "--out", help="Folder for the JSON result and HTML report (default: <data_dir>/evals)."
+)
+_DATA = typer.Option(
+    None, "--data", help="Folder with bbq/, halueval/, truthfulqa/ (default: ../shared/data)."
+)
+_SAMPLES = typer.Option(4, "--samples", min=2, help="Answers sampled per question for SelfCheck and entropy.")
+_RESULTS = typer.Argument(..., help="Result .json files written by `heron eval`.")
+_REPORT_OUT = typer.Option(Path("heron-eval-compare.html"), "--out", help="HTML file to write.")
+_TRACES = typer.Argument(..., help="Trace files (.jsonl) or folders of them.")
+_JUDGE = typer.Option(False, "--judge", help="Also judge each claim with the LLM (P(yes) from logprobs).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object per run.")
+
+
+def _settings(model: Path | None) -> Settings:
+    settings = load_settings(model_path=model) if model is not None else load_settings()
+    settings.llm_model_path()  # a missing model file is reported now, not after the data is loaded
+    return settings
+
+
+def _quiet_model_loading() -> None:
+    # transformers draws its own "Loading weights" bar over ours; this process only runs evals.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def _progress_factory(progress: Progress) -> Callable[[Sequence[T], str], Iterator[T]]:
+    """Progress bars for the eval loops: one bar per (items, description) the suites hand over."""
+
+    def track(items: Sequence[T], description: str) -> Iterator[T]:
+        task = progress.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            progress.advance(task)
+
+    return track
+
+
+def _command(suite: str, model: Path | None, limit: int | None, data: Path | None, samples: int) -> str:
+    words = ["heron", "eval", suite]
+    if model is not None:
+        words += ["--model", str(model)]
+    if limit is not None:
+        words += ["--limit", str(limit)]
+    if data is not None:
+        words += ["--data", str(data)]
+    if samples != 4 and suite in ("hallucination", "all"):
+        words += ["--samples", str(samples)]
+    return shlex.join(words)
+
+
+def _run(
+    suite: str, model: Path | None, limit: int | None, out: Path | None, data: Path | None, samples: int
+) -> None:
+    from heron.evals.report import write_report
+    from heron.evals.results import save_run
+    from heron.evals.session import EvalSession
+    from heron.evals.suites import SUITE_NAMES, run_suites
+
+    settings = _settings(model)
+    _quiet_model_loading()
+    names = SUITE_NAMES if suite == "all" else (suite,)
+    run_name = f"{settings.llm_model_path().stem}-{suite}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with (
+        Progress(*columns, console=progress_console, transient=False) as progress,
+        EvalSession(
+            settings,
+            data_root=data,
+            limit=limit,
+            progress=_progress_factory(progress),
+            selfcheck_samples=samples,
+        ) as session,
+    ):
+        run = run_suites(names, session, run_name, _command(suite, model, limit, data, samples))
+    out_dir = out or settings.data_dir / "evals"
+    json_path = save_run(run, out_dir)
+    html_path = write_report([run], out_dir / f"{run_name}.html")
+    for result in run.suites:
+        for table in result.tables:
+            _print_table(table.title, table.rows)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(
+        f"results: {json_path}\nreport:  {html_path}\ntime:    {run.seconds:.0f} s", highlight=False
+    )
+
+
+def _print_table(title: str, rows: dict[str, dict[str, float | None]]) -> None:
+    from heron.evals.report import format_value
+
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in rows.items():
+        table.add_row(name, *(format_value(row.get(c)) for c in columns))
+    console.print(table)
+
+
+@eval_app.command()
+def hallucination(
+    model: Path | None = _MODEL,
+    limit: int | None = _LIMIT,
+    out: Path | None = _OUT,
+    data: Path | None = _DATA,
+    samples: int = _SAMPLES,
+) -> None:
+    """HaluEval: AUROC of groundedness (model-free and LLM judge), SelfCheck and uncertainty detectors
+    next to trivial baselines, on all answers and on length-matched ones."""
+    _run("hallucination", model, limit, out, data, samples)
+
+
+@eval_app.command()
+def truthfulqa(
+    model: Path | None = _MODEL,
+    limit: int | None = _LIMIT,
+    out: Path | None = _OUT,
+    data: Path | None = _DATA,
+) -> None:
+    """TruthfulQA MC1 and MC2 from option log-probabilities."""
+    _run("truthfulqa", model, limit, out, data, 4)
+
+
+@eval_app.command()
+def bias(
+    model: Path | None = _MODEL,
+    limit: int | None = _LIMIT,
+    out: Path | None = _OUT,
+    data: Path | None = _DATA,
+) -> None:
+    """BBQ accuracy and bias scores per category, counterfactual fairness, demographic representation."""
+    _run("bias", model, limit, out, data, 4)
+
+
+@eval_app.command("all")
+def all_suites(
+    model: Path | None = _MODEL,
+    limit: int | None = _LIMIT,
+    out: Path | None = _OUT,
+    data: Path | None = _DATA,
+    samples: int = _SAMPLES,
+) -> None:
+    """Every suite: hallucination, truthfulqa and bias, in one result file and report."""
+    _run("all", model, limit, out, data, samples)
+
+
+@eval_app.command()
+def compare(
+    results: list[Path] = _RESULTS,
+    out: Path = _REPORT_OUT,
+) -> None:
+    """One HTML report with several runs (models, settings) side by side."""
+    from heron.evals.report import write_report
+    from heron.evals.results import load_run
+
+    runs = [load_run(path) for path in results]
+    console.print(
+        f"report: {write_report(runs, out, title='heron eval: ' + ' vs '.join(r.model for r in runs))}"
+    )
+
+
+@eval_app.command()
+def traces(
+    paths: list[Path] = _TRACES,
+    judge: bool = _JUDGE,
+    model: Path | None = _MODEL,
+    as_json: bool = _JSON,
+) -> None:
+    """Groundedness of agent answers against the passages their runs retrieved, claim by claim."""
+    from heron.evals.embeddings import SentenceEmbedder
+    from heron.evals.groundedness import JudgeGroundedness, ModelFreeGroundedness
+    from heron.evals.session import EvalSession
+    from heron.evals.traces import score_traces
+
+    settings = _settings(model) if judge else load_settings()
+    _quiet_model_loading()
+    with EvalSession(settings) as session:
+        embedder: SentenceEmbedder = session.embedder
+        model_free = score_traces(paths, ModelFreeGroundedness(embedder))
+        judged = score_traces(paths, JudgeGroundedness(session.llm)) if judge else None
+    for i, (run, result) in enumerate(model_free):
+        record = {
+            "run_id": run.run_id,
+            "trace": str(run.path),
+            "passages": len(run.passages),
+            "claims": len(result.claims),
+            "groundedness": round(result.score, 4),
+            "supported_share": round(result.supported_share, 4),
+            "unsupported_claims": [c.claim for c in result.claims if c.supported < 0.5],
+        }
+        if judged is not None:
+            verdict = judged[i][1]
+            record |= {
+                "judge_groundedness": round(verdict.score, 4),
+                "judge_contradicted_share": verdict.contradicted_share,
+            }
+        _print_trace(record, as_json)
+
+
+def _print_trace(record: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    line = ", ".join(
+        f"{k} {v}" for k, v in record.items() if k not in ("run_id", "trace", "unsupported_claims")
+    )
+    console.print(f"[bold]{record['run_id']}[/] {line}", highlight=False)
+    for claim in record["unsupported_claims"]:  # type: ignore[attr-defined]
+        console.print(f"  unsupported: {claim}", highlight=False)

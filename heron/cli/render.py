@@ -32,12 +32,10 @@ def render_event(event: Any, verbose: bool = False) -> str:
         return f"{step}[yellow]call[/] {event.tool}({escape(_short(event.arguments))})"
     if kind == "tool_result":
         colour = "red" if event.is_error else "green"
-        files = (
-            f" files: {', '.join(str(a.get('path') or a.get('uri')) for a in event.artifacts if a.get('kind') != 'citation')}"
-            if any(a.get("kind") != "citation" for a in event.artifacts)
-            else ""
-        )
-        return f"{step}[{colour}]{'error' if event.is_error else 'result'}[/] {escape(_clip(event.text, 240))}{files}"
+        made = [str(a.get("path") or a.get("uri")) for a in event.artifacts if a.get("kind") != "citation"]
+        files = f" files: {', '.join(made)}" if made else ""
+        label = "error" if event.is_error else "result"
+        return f"{step}[{colour}]{label}[/] {escape(_clip(event.text, 240))}{escape(files)}"
     if kind == "retrieval":
         ids = ", ".join(f"{p.get('id')} ({p.get('source', '')})" for p in event.passages[:5])
         return f"{step}[cyan]retrieved[/] {len(event.passages)} passages: {escape(ids)}"
@@ -57,7 +55,8 @@ def render_event(event: Any, verbose: bool = False) -> str:
         usage = event.usage
         return (
             f"{step}[bold]finished[/] {event.status} in {event.seconds:.1f}s; tokens: "
-            f"{int(usage.get('prompt_tokens', 0))} prompt ({int(usage.get('cached_prompt_tokens', 0))} reused), "
+            f"{int(usage.get('prompt_tokens', 0))} prompt "
+            f"({int(usage.get('cached_prompt_tokens', 0))} reused), "
             f"{int(usage.get('completion_tokens', 0))} generated"
             + (f"; error: {escape(event.error)}" if event.error else "")
         )

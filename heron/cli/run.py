@@ -103,7 +103,7 @@ def runs(
 
 @app.command()
 def trace(
-    run_id: str = typer.Argument(..., help="A run id (see `heron runs`) or a trace file path."),
+    run_id: str = typer.Argument(..., help="A run id (see `heron runs`), `last`, or a trace file path."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw events as JSON lines."),
 ) -> None:
     """Show a run's trace readably: plan, model turns (tokens, cache reuse, time), tool calls and
@@ -113,6 +113,12 @@ def trace(
 
     settings = load_settings()
     path = Path(run_id)
+    traces = settings.data_dir.expanduser() / "traces"
+    if run_id == "last":
+        found = sorted(traces.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise UsageError("no traces yet", "run something first: heron run TASK.yaml")
+        path = found[-1]
     if not path.is_file():
         path = trace_path(settings.data_dir.expanduser(), run_id)
         if not path.is_file():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
@@ -14,7 +15,11 @@ T = TypeVar("T", bound=BaseModel)
 
 @runtime_checkable
 class LLM(Protocol):
-    """A chat model. Implementations serialize concurrent callers and free memory on ``close``."""
+    """A chat model. Implementations serialize concurrent callers and free memory on ``close``.
+
+    Backends: ``LocalLLM`` (llama.cpp in-process), ``HTTPLLM`` (an OpenAI-compatible server),
+    ``ScriptedLLM`` (a scripted fake for tests). ``heron.llm.open_llm(settings)`` picks one.
+    """
 
     @property
     def name(self) -> str: ...
@@ -26,7 +31,9 @@ class LLM(Protocol):
 
     def chat(self, messages: Sequence[Message], options: GenerationOptions | None = None) -> Completion: ...
 
-    def stream(self, messages: Sequence[Message], options: GenerationOptions | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions | None = None
+    ) -> Generator[str, None, None]:
         """Text deltas; at temperature 0 their concatenation equals ``chat(...).text``."""
         ...
 
@@ -54,6 +61,14 @@ class LLM(Protocol):
         options: GenerationOptions | None = None,
     ) -> Completion:
         """Sample ``n`` candidates; pick the best by ``scorer``, or by majority when no scorer is given."""
+        ...
+
+    def save_state(self, path: Path) -> None:
+        """Write what lets a resumed task skip re-processing its prompt (the local KV cache) to ``path``."""
+        ...
+
+    def load_state(self, path: Path) -> None:
+        """Restore a file written by ``save_state`` of the same backend and model."""
         ...
 
     def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,12 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = False
+    on_text: Callable[[str], None] | None = Field(
+        None,
+        exclude=True,
+        description="called with each decoded text delta, also for structured output; an exception "
+        "it raises stops the decode and propagates (how a caller cancels a turn)",
+    )
 
 
 class Usage(BaseModel):
@@ -67,6 +74,8 @@ class Usage(BaseModel):
 
 
 class TokenLogprob(BaseModel):
+    """One generated token and its log-probability under the model (before any grammar filtering)."""
+
     token: str
     logprob: float
 
@@ -78,3 +87,6 @@ class Completion(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     finish_reason: Literal["stop", "length"] = "stop"
     logprobs: list[TokenLogprob] | None = None
+    candidates: list[str] | None = Field(
+        None, description="best_of: every candidate's text, in sampling order"
+    )

@@ -37,6 +37,22 @@ def test_union_of_tools_and_final_answer() -> None:
     assert final["citations"]["items"]["enum"] == ["doc1#0", "doc2#3"]
 
 
+def test_a_property_named_title_survives() -> None:
+    spec = ActionSpec(
+        "event",
+        "e",
+        {
+            "type": "object",
+            "title": "EventArgs",
+            "properties": {"title": {"type": "string", "title": "Title"}},
+            "required": ["title"],
+        },
+    )
+    params = action_schema([spec], final=None)["properties"]["arguments"]
+    assert params["properties"] == {"title": {"type": "string"}}
+    assert "title" not in {k for k in params if k != "properties"}
+
+
 def test_no_retrieval_means_no_citations_allowed() -> None:
     schema = action_schema([], citable_ids=[])
     assert schema["properties"]["citations"]["maxItems"] == 0

@@ -1,0 +1,63 @@
+"""Tool relevance gate: before a request's first turn, decide whether any tool fits it at all.
+
+A small model is a poor judge of "should I call a tool?": it calls tools that have nothing to do
+with the request and answers requests a tool was made for. The gate compares the request with
+each tool's name and description using the sentence embedder heron already ships (MiniLM): when no
+tool is similar enough, the first turn's grammar admits only an answer; when one is clearly
+relevant, it admits only tool calls; in between the model decides. Later turns are never gated.
+Thresholds were calibrated on BFCL items outside the benchmark's evaluation slice (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from heron.memory.embeddings import Embedder
+    from heron.tools import Tool
+
+Choice = Literal["none", "auto", "required"]
+
+
+@dataclass(frozen=True)
+class RouterThresholds:
+    below_answer: float  # best similarity below this: no tool fits, answer directly
+    above_call: float  # best similarity at or above this: a tool fits, call one
+
+
+def tool_text(tool: Tool) -> str:
+    """What the request is compared with: the name in words, then the description."""
+    words = tool.name.replace("_", " ").replace(".", " ").replace("-", " ")
+    return f"{words}: {tool.description}"
+
+
+class ToolRouter:
+    """Embedding-based relevance gate; holds the embedder and caches tool embeddings."""
+
+    def __init__(self, embedder: Embedder, thresholds: RouterThresholds) -> None:
+        self.embedder = embedder
+        self.thresholds = thresholds
+        self._cache: dict[str, np.ndarray] = {}
+
+    def best_similarity(self, request: str, tools: Sequence[Tool]) -> float:
+        if not tools:
+            return 0.0
+        missing = [t for t in tools if tool_text(t) not in self._cache]
+        if missing:
+            vectors = self.embedder.embed_documents([tool_text(t) for t in missing])
+            for tool, vector in zip(missing, vectors, strict=True):
+                self._cache[tool_text(tool)] = vector
+        matrix = np.stack([self._cache[tool_text(t)] for t in tools])
+        return float((matrix @ self.embedder.embed_query(request)).max())
+
+    def choose(self, request: str, tools: Sequence[Tool]) -> Choice:
+        score = self.best_similarity(request, tools)
+        if score < self.thresholds.below_answer:
+            return "none"
+        if score >= self.thresholds.above_call:
+            return "required"
+        return "auto"

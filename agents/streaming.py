@@ -1,0 +1,66 @@
+"""Streams the answer text out of a turn's JSON while the grammar-constrained decode runs.
+
+The model writes ``{"action": "final_answer", "answer": "Paris is ...", ...}``; callers want
+``Paris is ...`` token by token. :class:`AnswerStream` watches the raw deltas and hands out the
+decoded characters of the ``answer`` string as they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+_ANSWER_START = re.compile(r'"action"\s*:\s*"(?:final_answer|step_done)"\s*,\s*"answer"\s*:\s*"')
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class AnswerStream:
+    """Feed raw JSON deltas; ``feed`` returns the newly decoded answer text (often empty)."""
+
+    def __init__(self) -> None:
+        self._raw = ""
+        self._pos: int | None = None  # where the answer's characters start in _raw
+        self._done = False
+
+    def reset(self) -> None:
+        """Forget what was fed (the turn is decoded again)."""
+        self._raw, self._pos, self._done = "", None, False
+
+    def feed(self, delta: str) -> str:
+        if self._done:
+            return ""
+        self._raw += delta
+        if self._pos is None:
+            match = _ANSWER_START.search(self._raw)
+            if match is None:
+                return ""
+            self._pos = match.end()
+        out = []
+        i = self._pos
+        raw = self._raw
+        while i < len(raw):
+            char = raw[i]
+            if char == '"':
+                self._done = True
+                i += 1
+                break
+            if char != "\\":
+                out.append(char)
+                i += 1
+                continue
+            if i + 1 >= len(raw):
+                break  # wait for the escaped character
+            code = raw[i + 1]
+            if code == "u":
+                if i + 6 > len(raw):
+                    break
+                try:
+                    out.append(json.loads(f'"{raw[i : i + 6]}"'))
+                except json.JSONDecodeError:
+                    out.append(raw[i : i + 6])
+                i += 6
+                continue
+            out.append(_ESCAPES.get(code, code))
+            i += 2
+        self._pos = i
+        return "".join(out)

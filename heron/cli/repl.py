@@ -1,0 +1,141 @@
+"""``heron chat``: the interactive REPL. Questions go to the agent (or to plain chat with
+``--no-tools``); lines starting with ``/`` are commands (see :mod:`heron.cli.repl_commands`).
+
+Nothing that happens in one question ends the session: a tool or model error is shown and the
+prompt comes back; Ctrl-C stops the running question (not the REPL); Ctrl-D or ``/exit`` leave.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from heron.agents import Agent, approve_all
+from heron.cli.conversations import AgentConversation, Conversation, PlainChat
+from heron.cli.repl_commands import COMMANDS, run_command
+from heron.cli.repl_input import message_session
+from heron.cli.repl_turns import TurnRunner
+from heron.cli.repl_view import ReplView
+from heron.config import Settings
+from heron.llm.base import LLM
+from heron.tools import builtin_tools
+from heron.tracing import trace_path
+
+if TYPE_CHECKING:
+    from heron.memory import VectorMemory
+
+
+class Repl:
+    """One interactive session: a model, a conversation, optional memory, the terminal.
+
+    ``llm`` is owned by the REPL from here on (closed on exit or when ``/model`` replaces it).
+    ``memory``: ingested documents for ``/ingest``, ``/memory`` and the agent's retrieve tool.
+    ``approve_risky``: run risky tools (python, write_file) without asking (``--yes``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        llm: LLM,
+        *,
+        memory: VectorMemory | None = None,
+        use_tools: bool = True,
+        approve_risky: bool = False,
+        console: Console | None = None,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.memory = memory
+        self.view = ReplView(console or Console(highlight=False, soft_wrap=True))
+        self.runner = TurnRunner(self._show, self.view.ask_approval, self.view.stopping)
+        self.last_trace: Path | None = None
+        self.memory_tools_missing = False
+        self._approve = approve_all if approve_risky else self.runner.approver
+        self.conversation: Conversation = (
+            AgentConversation(self._make_agent, llm) if use_tools else PlainChat(llm, settings)
+        )
+
+    def _make_agent(self, llm: LLM) -> Agent:
+        memory = self.memory
+        if memory is not None and importlib.util.find_spec("heron.memory.tools") is None:
+            # an install without the retrieve/remember tools: /ingest and /memory still work
+            self.memory_tools_missing, memory = True, None
+        return Agent(
+            model=llm, tools=builtin_tools(), memory=memory, approve=self._approve, settings=self.settings
+        )
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Read and answer until Ctrl-D or /exit; returns the exit code (0)."""
+        self._banner()
+        prompt = message_session(self.settings.data_dir, [f"/{name}" for name in COMMANDS])
+        while True:
+            try:
+                text = prompt.prompt().strip()
+            except KeyboardInterrupt:  # Ctrl-C at the prompt clears the line
+                continue
+            except EOFError:  # Ctrl-D
+                break
+            if not text:
+                continue
+            try:
+                if text.startswith("/"):
+                    if run_command(self, text):
+                        break
+                else:
+                    self.ask(text)
+            except KeyboardInterrupt:  # a Ctrl-C that arrived between the steps of a question
+                continue
+            except Exception as exc:  # nothing in one message ends the session
+                self.view.show_error(exc)
+        self.view.note("[dim]bye[/]")
+        return 0
+
+    def ask(self, text: str) -> None:
+        """Send one message and show the run as it happens; errors and Ctrl-C end only this question."""
+        outcome = self.runner.run(lambda callbacks: self.conversation.send(text, callbacks))
+        if outcome.cancelled:
+            self.view.stopped()
+        elif outcome.error is not None:
+            self.view.show_error(outcome.error)
+
+    def _show(self, event: Any) -> None:
+        if getattr(event, "type", "") == "run_started":
+            self.last_trace = trace_path(self.settings.data_dir, event.run_id)
+        self.view.show_event(event)
+
+    def _banner(self) -> None:
+        tools = ", ".join(t.name for t in self.conversation.tools) or "none (plain chat, replies stream)"
+        memory = f"on (collection {self.memory.collection_name})" if self.memory is not None else "off"
+        self.view.note(f"[bold]heron chat[/] - model [cyan]{escape(self.llm.name)}[/]")
+        self.view.note(f"[dim]tools: {escape(tools)}; memory: {memory}[/]")
+        if self.memory_tools_missing:
+            self.view.note(
+                "[yellow]the retrieve/remember tools are not installed; /ingest and /memory work[/]"
+            )
+        self.view.note(
+            "[dim]/help lists commands. Enter sends; Alt-Enter or a trailing \\ adds a line; "
+            "Ctrl-C stops an answer; Ctrl-D exits.[/]"
+        )
+
+    # -- resources --------------------------------------------------------------------------------
+
+    def switch_model(self, llm: LLM) -> None:
+        """Go on with ``llm`` (the conversation is kept) and free the model used so far."""
+        old, self.llm = self.llm, llm
+        self.conversation.switch_model(llm)
+        old.close()
+
+    def close(self) -> None:
+        """Stop the tool session, release memory and free the model."""
+        try:
+            self.conversation.close()
+        finally:
+            if self.memory is not None:
+                self.memory.close()
+            self.llm.close()

@@ -1,0 +1,176 @@
+"""What the REPL shows: events as they happen, streamed text, approvals, errors (rich output)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from heron.agents import ApprovalRequest, ApprovalResult
+from heron.cli.render import render_event
+from heron.cli.repl_input import answer_session
+from heron.errors import ContextOverflowError, HeronError, UsageError
+
+_SNIPPET_CHARS = 160
+
+
+class ReplView:
+    """Prints to ``console``; asks the user through prompt_toolkit. Main thread only."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._answers = answer_session()
+        self._streaming = False  # text deltas of the current reply are being printed
+        self._generated = 0  # tokens the model generated for the current question
+        self._stopping = False  # Ctrl-C was pressed: text still queued from the model is dropped
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def show_event(self, event: Any) -> None:
+        """One event of the running question, as it happens."""
+        kind = getattr(event, "type", "")
+        if kind == "token":
+            if not self._stopping:
+                self._stream(event.text)
+            return
+        if self._streaming and kind != "answer":
+            self._end_stream()
+        if kind == "run_started":
+            self._generated, self._stopping = 0, False
+            self.console.print("[dim]thinking... (Ctrl-C stops)[/]")
+        elif kind == "model_turn":
+            self._generated += event.completion_tokens
+            self.console.print(render_event(event), highlight=False)
+        elif kind == "retrieval":
+            self._show_retrieval(event)
+        elif kind == "answer":
+            self._show_answer(event)
+        elif kind == "run_finished":
+            self._show_finished(event)
+        else:
+            line = render_event(event)
+            if line:
+                self.console.print(line, highlight=False)
+
+    def _stream(self, text: str) -> None:
+        if not self._streaming:
+            self._streaming = True
+            self.console.print("[bold green]heron:[/] ", end="")
+        self.console.file.write(text)  # raw: model text is not rich markup
+        self.console.file.flush()
+
+    def _end_stream(self) -> None:
+        self._streaming = False
+        self.console.file.write("\n")
+        self.console.file.flush()
+
+    def _show_retrieval(self, event: Any) -> None:
+        query = f' for "{escape(event.query)}"' if event.query else ""
+        self.console.print(f"[cyan]retrieved[/] {len(event.passages)} passages{query}:", highlight=False)
+        for passage in event.passages:
+            self.console.print(f"  {_passage_line(passage)}", highlight=False)
+
+    def _show_answer(self, event: Any) -> None:
+        if self._streaming:
+            self._end_stream()
+        else:
+            flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
+            self.console.print(f"[bold green]heron:[/]{flag} {escape(event.text)}", highlight=False)
+        if event.citations:
+            # a citation names a passage by its id or by its source, depending on the tool
+            passages = {str(p.get(key)): p for p in event.retrieved for key in ("source", "id") if p.get(key)}
+            self.console.print("[cyan]sources:[/]")
+            for cid in event.citations:
+                passage = passages.get(cid)
+                line = _passage_line(passage) if passage else escape(cid)
+                self.console.print(f"  {line}", highlight=False)
+
+    def _show_finished(self, event: Any) -> None:
+        if event.status not in ("succeeded", "budget_exhausted"):
+            return  # a stopped or failed question gets its own message from the REPL
+        # a chat session's usage adds up over the conversation: count this question's own turns
+        tokens = self._generated or int(event.usage.get("completion_tokens", 0))
+        self.console.print(f"[dim]({event.status} in {event.seconds:.1f}s, {tokens} tokens generated)[/]")
+
+    # -- approvals --------------------------------------------------------------------------------
+
+    def ask_approval(self, request: ApprovalRequest) -> ApprovalResult:
+        """Approve, deny or edit a risky call; KeyboardInterrupt / EOFError propagate (= stop)."""
+        arguments = json.dumps(request.arguments, ensure_ascii=False, indent=2)
+        self.console.print(
+            f"[bold yellow]approval needed:[/] {request.tool} ({request.risk} risk) wants to run with:",
+            highlight=False,
+        )
+        self.console.print(arguments, markup=False, highlight=False)
+        while True:
+            reply = self._answers.prompt("approve? [y]es / [n]o / [e]dit arguments: ").strip().lower()
+            if reply in ("y", "yes"):
+                return ApprovalResult.approve(request.arguments)
+            if reply in ("n", "no"):
+                return ApprovalResult.deny("denied by the user")
+            if reply in ("e", "edit"):
+                edited = self._edited_arguments(request.arguments)
+                if edited is not None:
+                    return ApprovalResult.edit(edited)
+            else:
+                self.console.print("type y to run the call, n to refuse it, e to change its arguments")
+
+    def _edited_arguments(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        text = self._answers.prompt(
+            "new arguments (JSON object): ", default=json.dumps(arguments, ensure_ascii=False)
+        )
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.console.print(f"[red]not JSON:[/] {escape(str(exc))}; try again", highlight=False)
+            return None
+        if not isinstance(value, dict):
+            self.console.print(f"[red]need a JSON object[/] ({{...}}), got {type(value).__name__}; try again")
+            return None
+        return value
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    def stopping(self) -> None:
+        self._stopping = True
+        if self._streaming:
+            self._end_stream()
+        self.console.print("[yellow]stopping...[/] [dim](the model call or tool running now ends first)[/]")
+
+    def stopped(self) -> None:
+        if self._streaming:
+            self._end_stream()
+        self.console.print("[yellow]stopped.[/] The question was dropped from the conversation.")
+
+    def show_error(self, exc: BaseException) -> None:
+        """An error, readable, with the fix when heron knows it; the session goes on."""
+        if self._streaming:
+            self._end_stream()
+        if isinstance(exc, UsageError):
+            self.console.print(f"[bold red]error:[/] {escape(exc.problem)}", highlight=False)
+            if exc.hint:
+                self.console.print(f"[bold]fix:[/] {escape(exc.hint)}", highlight=False)
+            return
+        label = "failed" if isinstance(exc, HeronError) else f"unexpected error ({type(exc).__name__})"
+        cause = f" (cause: {type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+        self.console.print(f"[bold red]{label}:[/] {escape(str(exc))}{escape(cause)}", highlight=False)
+        if isinstance(exc, ContextOverflowError):
+            self.console.print("[bold]fix:[/] /reset starts a new conversation with an empty history")
+        self.console.print("[dim]the session goes on; /trace shows what the run did[/]")
+
+    def note(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+
+def _passage_line(passage: dict[str, Any]) -> str:
+    """``[id] source (p. 2, Setup): "snippet..."`` in rich markup."""
+    where = [f"p. {passage['page']}"] if passage.get("page") is not None else []
+    if passage.get("heading"):
+        where.append(str(passage["heading"]))
+    location = f" ({', '.join(where)})" if where else ""
+    text = " ".join(str(passage.get("text", "")).split())
+    snippet = f': "{text[:_SNIPPET_CHARS]}{"..." if len(text) > _SNIPPET_CHARS else ""}"' if text else ""
+    source = passage.get("source") or passage.get("uri") or ""
+    return f"[cyan]\\[{escape(str(passage.get('id', '?')))}][/] {escape(f'{source}{location}{snippet}')}"

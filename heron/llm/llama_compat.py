@@ -1,0 +1,53 @@
+"""Work around a crash in the llama.cpp build heron installs: ggml's AMX matrix kernels.
+
+A llama-cpp-python 0.3.36 built with ``GGML_NATIVE`` on a CPU with AMX (Sapphire Rapids and later)
+runs weights through ggml's AMX "extra buffer type", and its ``ggml_backend_amx_mul_mat`` segfaults
+on the first multi-token batch (seen with the bundled Q4_1 SmolLM2 on the reference machine). The
+model parameter ``use_extra_bufts = false`` keeps weights in plain CPU buffers and avoids it; the
+cost is the weight-repacking speed-up on such CPUs. ``Llama`` does not expose that parameter, so
+``safe_model_params()`` sets it on the defaults ``Llama`` asks llama.cpp for while it loads.
+
+The real fix is a build without AMX kernels: ``CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON
+-DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON" pip install --force-reinstall llama-cpp-python``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+_PATCH_LOCK = threading.Lock()
+
+
+@cache
+def cpu_backend_has_amx() -> bool:
+    """True when this llama.cpp build runs matrix products through AMX kernels."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    return "AMX_INT8 = 1" in info
+
+
+@contextmanager
+def safe_model_params() -> Iterator[None]:
+    """While active, ``Llama(...)`` loads with ``use_extra_bufts=False`` if the build has AMX kernels."""
+    if not cpu_backend_has_amx():
+        yield
+        return
+    import llama_cpp.llama_cpp as raw
+
+    with _PATCH_LOCK:
+        original = raw.llama_model_default_params
+
+        def defaults_without_extra_buffers() -> raw.llama_model_params:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        raw.llama_model_default_params = defaults_without_extra_buffers
+        try:
+            yield
+        finally:
+            raw.llama_model_default_params = original

@@ -1,0 +1,400 @@
+"""``LocalLLM``: a GGUF model run in-process by llama.cpp, with its own decode loop.
+
+The loop (not ``Llama.create_completion``) is heron's so that it can: reuse the KV cache for the
+longest common prefix of consecutive prompts, check a grammar only where the model disagrees with
+it (see ``heron.llm.sampling``), report per-token logprobs, and save/restore the KV cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from heron.config import Settings
+from heron.errors import ModelError, StateFileError, UsageError
+from heron.llm import best_of as best_of_module
+from heron.llm.call_guard import CallGuard
+from heron.llm.chat_template import ChatTemplate
+from heron.llm.kv_session import KVSession
+from heron.llm.llama_loader import LoadedModel, load_llama
+from heron.llm.sampling import TokenSampler, token_logprob
+from heron.llm.schema import (
+    check_complete,
+    grammar_for,
+    parse_json_output,
+    schema_key,
+    validate_structured,
+)
+from heron.llm.state_file import read_state_file, write_state_file
+from heron.llm.text_stream import StopTextStream
+from heron.llm.types import Completion, GenerationOptions, Message, TokenLogprob, Usage
+
+T = TypeVar("T", bound=BaseModel)
+
+_GRAMMAR_CACHE_SIZE = 32
+_BACKEND = "llama.cpp"
+
+
+@dataclass
+class _Outcome:
+    """Filled in by one generation while it streams."""
+
+    finish_reason: Literal["stop", "length"] = "length"
+    logprobs: list[TokenLogprob] | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+class LocalLLM:
+    """A chat model in this process (llama.cpp). Thread-safe: concurrent callers wait their turn.
+
+    >>> with LocalLLM.from_settings(load_settings()) as llm:
+    ...     llm.chat([Message.user("Say hi")]).text
+
+    One call runs at a time (a lock serializes callers; a ``stream`` holds it until it is exhausted
+    or closed). ``close()`` frees the model and context memory; the object is unusable after.
+    """
+
+    def __init__(
+        self,
+        model_path: Path | str,
+        *,
+        context_size: int = 4096,
+        gpu_layers: int | Literal["auto"] = "auto",
+        threads: int | None = None,
+        seed: int = 0,
+        lora_path: Path | str | None = None,
+        lora_scale: float = 1.0,
+    ) -> None:
+        loaded = load_llama(
+            Path(model_path),
+            context_size=context_size,
+            gpu_layers=gpu_layers,
+            threads=threads,
+            seed=seed,
+            lora_path=Path(lora_path) if lora_path else None,
+            lora_scale=lora_scale,
+        )
+        self._loaded: LoadedModel | None = loaded
+        self._llama: Any = loaded.llama
+        self._session = KVSession(loaded.llama)
+        self._template = _template_for(loaded)
+        self._seed = seed
+        self._lora_scale = lora_scale
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
+        self._guard = CallGuard("LocalLLM")
+        self._last_usage = Usage()
+        self.last_full_grammar_passes = 0  # structured calls: steps where the grammar filtered the vocab
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLLM:
+        """The model, context, GPU layers, threads, seed and LoRA adapter that ``settings`` name."""
+        return cls(
+            settings.llm_model_path(),
+            context_size=settings.context_size,
+            gpu_layers=settings.gpu_layers,
+            threads=settings.threads,
+            seed=settings.seed,
+            lora_path=settings.llm_lora_path(),
+            lora_scale=settings.lora_scale,
+        )
+
+    # --- facts ---------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"local:{self._header().path.name}"
+
+    @property
+    def context_size(self) -> int:
+        """Tokens of context in use: the setting, capped by the model's trained context."""
+        return self._session.n_ctx
+
+    @property
+    def gpu_layers(self) -> int:
+        """Layers offloaded to a GPU as passed to llama.cpp (-1 = all, 0 = none)."""
+        return self._require().gpu_layers
+
+    @property
+    def last_usage(self) -> Usage:
+        return self._last_usage
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        """The prompt text ``messages`` become under the model's own chat template (GGUF metadata)."""
+        return self._template.render(messages)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens ``messages`` take, with the chat template applied."""
+        with self._guard.exclusive():
+            return len(self._prompt_tokens(messages))
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def chat(self, messages: Sequence[Message], options: GenerationOptions | None = None) -> Completion:
+        outcome = _Outcome()
+        with self._guard.exclusive():
+            text = "".join(self._generate(messages, options or GenerationOptions(), None, outcome))
+        return Completion(
+            text=text, usage=outcome.usage, finish_reason=outcome.finish_reason, logprobs=outcome.logprobs
+        )
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions | None = None
+    ) -> Generator[str, None, None]:
+        """Text deltas as they are decoded; ``last_usage`` is set once the stream is exhausted.
+
+        The LLM stays locked while the stream is open: exhaust it or call its ``close()``.
+        """
+        with self._guard.exclusive():
+            yield from self._generate(messages, options or GenerationOptions(), None, _Outcome())
+
+    def structured(
+        self, messages: Sequence[Message], schema: type[T], options: GenerationOptions | None = None
+    ) -> T:
+        """Decode under a grammar built from ``schema``'s JSON schema; return the validated instance.
+
+        ``schema`` is a pydantic model, or any type pydantic validates (a discriminated union of
+        models: "one of these tool calls, or a final answer").
+        """
+        options = options or GenerationOptions()
+        text, finish = self._constrained_text(messages, schema, options)
+        check_complete(text, finish, options.max_tokens)
+        return validate_structured(text, schema)
+
+    def structured_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], options: GenerationOptions | None = None
+    ) -> Any:
+        options = options or GenerationOptions()
+        text, finish = self._constrained_text(messages, schema, options)
+        check_complete(text, finish, options.max_tokens)
+        return parse_json_output(text)
+
+    def _constrained_text(
+        self, messages: Sequence[Message], schema: Any, options: GenerationOptions
+    ) -> tuple[str, str]:
+        grammar_text = grammar_for(schema)
+        outcome = _Outcome()
+        with self._guard.exclusive():
+            grammar = self._compiled_grammar(grammar_text)
+            text = "".join(self._generate(messages, options, grammar, outcome))
+        return text, outcome.finish_reason
+
+    def best_of(
+        self,
+        messages: Sequence[Message],
+        n: int,
+        scorer: Callable[[str], float] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> Completion:
+        """Sample ``n`` candidates (at 0.8 if ``options.temperature`` is 0); pick by scorer or majority."""
+        result = best_of_module.best_of(self.chat, messages, n, scorer, options, self._seed)
+        self._last_usage = result.usage
+        return result
+
+    def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
+        """log P(option | prompt) of each option as the assistant's reply, summed over its tokens."""
+        started = time.perf_counter()
+        scores: list[float] = []
+        with self._guard.exclusive():
+            prompt = self._prompt_tokens(messages)
+            cached = 0
+            for i, option in enumerate(options):
+                tokens = self._llama.tokenize(option.encode(), add_bos=False, special=False)
+                score, reused = self._session.score_continuation(prompt, tokens)
+                scores.append(score)
+                cached = reused if i == 0 else cached
+            self._last_usage = Usage(
+                prompt_tokens=len(prompt), cached_prompt_tokens=cached, seconds=time.perf_counter() - started
+            )
+        return scores
+
+    def _generate(
+        self, messages: Sequence[Message], options: GenerationOptions, grammar: Any | None, outcome: _Outcome
+    ) -> Iterator[str]:
+        """The decode loop. Runs with the lock held; fills ``outcome`` and ``last_usage`` at the end."""
+        started = time.perf_counter()
+        session = self._session
+        prompt = self._prompt_tokens(messages)
+        cached = session.prefill(prompt)
+        seed = options.seed if options.seed is not None else self._seed
+        text = StopTextStream(options.stop)
+        logprobs: list[TokenLogprob] | None = [] if options.logprobs else None
+        generated = 0
+        outcome.finish_reason = "length"
+        sampler = TokenSampler(session.n_vocab, options, seed, grammar)
+        try:
+            while generated < options.max_tokens:
+                token = sampler.sample(session.ctx)
+                if session.is_end_of_generation(token):
+                    outcome.finish_reason = "stop"
+                    break
+                generated += 1
+                piece = session.piece(token)
+                if logprobs is not None:
+                    logprob = token_logprob(session.ctx, session.n_vocab, token)
+                    logprobs.append(
+                        TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=logprob)
+                    )
+                delta = text.push(piece)
+                if delta:
+                    if options.on_text is not None:
+                        options.on_text(delta)
+                    yield delta
+                if text.stopped:
+                    outcome.finish_reason = "stop"
+                    break
+                if session.room < 1:
+                    break
+                session.decode_one(token)
+            tail = text.finish()
+            if tail:
+                if options.on_text is not None:
+                    options.on_text(tail)
+                yield tail
+        finally:
+            self.last_full_grammar_passes = sampler.full_grammar_passes
+            sampler.close()
+            outcome.logprobs = logprobs
+            outcome.usage = self._last_usage = Usage(
+                prompt_tokens=len(prompt),
+                cached_prompt_tokens=cached,
+                completion_tokens=generated,
+                seconds=time.perf_counter() - started,
+            )
+
+    # --- prompt and grammar --------------------------------------------------------------------
+
+    def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        prompt = self._template.render(messages)
+        # A template that writes the BOS token itself must not get a second one from the tokenizer.
+        add_bos = not (self._template.bos_token and prompt.startswith(self._template.bos_token))
+        return list(self._llama.tokenize(prompt.encode(), add_bos=add_bos, special=True))
+
+    def _compiled_grammar(self, grammar_text: str) -> Any:
+        """A llama.cpp grammar sampler for ``grammar_text``, parsed once and kept (LRU) for reuse."""
+        import llama_cpp
+
+        key = schema_key({"gbnf": grammar_text})
+        grammar = self._grammars.get(key)
+        if grammar is not None:
+            self._grammars.move_to_end(key)
+            return grammar
+        grammar = llama_cpp.llama_sampler_init_grammar(self._session.vocab, grammar_text.encode(), b"root")
+        if not grammar:
+            raise UsageError(
+                "llama.cpp could not parse the grammar built from this schema",
+                "simplify the schema (see heron.llm.schema.grammar_for for the grammar text)",
+            )
+        self._grammars[key] = grammar
+        if len(self._grammars) > _GRAMMAR_CACHE_SIZE:
+            _, evicted = self._grammars.popitem(last=False)
+            llama_cpp.llama_sampler_free(evicted)
+        return grammar
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def save_state(self, path: Path | str) -> None:
+        """Write the KV cache and the tokens it holds to ``path``; ``load_state`` skips re-processing them."""
+        with self._guard.exclusive():
+            tokens = list(self._session.tokens)
+            payload = np.asarray(tokens, dtype="<i4").tobytes() + self._session.snapshot()
+            header = {
+                "backend": _BACKEND,
+                "model": self._fingerprint(),
+                "n_tokens": len(tokens),
+                "payload_bytes": len(payload),
+            }
+            write_state_file(Path(path), header, payload)
+
+    def load_state(self, path: Path | str) -> None:
+        """Restore a KV cache saved by ``save_state`` from the same model file and LoRA adapter."""
+        with self._guard.exclusive():
+            header, payload = read_state_file(Path(path), _BACKEND)
+            if header.get("model") != self._fingerprint():
+                raise StateFileError(
+                    f"{path} was saved from another model: {header.get('model')}, this LLM runs "
+                    f"{self._fingerprint()}",
+                    "load it into an LLM opened with the same model file and LoRA adapter",
+                )
+            n = int(header["n_tokens"])
+            if n > self._session.n_ctx:
+                raise StateFileError(
+                    f"{path} holds {n} tokens, more than this LLM's context of {self._session.n_ctx}",
+                    "open the LLM with a context_size at least as large as when the state was saved",
+                )
+            tokens = np.frombuffer(payload[: 4 * n], dtype="<i4").tolist()
+            try:
+                self._session.restore(tokens, payload[4 * n :])
+            except ModelError as exc:
+                raise StateFileError(f"cannot restore {path}: {exc}", "save the state again") from exc
+
+    def _fingerprint(self) -> dict[str, Any]:
+        loaded = self._require()
+        model = loaded.header.path
+        out: dict[str, Any] = {"file": model.name, "bytes": model.stat().st_size}
+        if loaded.lora is not None:
+            out["lora"] = {
+                "file": loaded.lora.path.name,
+                "bytes": loaded.lora.path.stat().st_size,
+                "scale": self._lora_scale,
+            }
+        return out
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def _require(self) -> LoadedModel:
+        if self._loaded is None:
+            raise UsageError("this LLM has been closed", "open a new one (LocalLLM.from_settings(...))")
+        return self._loaded
+
+    def _header(self) -> Any:
+        return self._require().header
+
+    def close(self) -> None:
+        """Free the model, context and grammars. Waits for a running call; a second close does nothing."""
+        import llama_cpp
+
+        with self._guard.closing() as first:
+            if not first or self._loaded is None:
+                return
+            for grammar in self._grammars.values():
+                llama_cpp.llama_sampler_free(grammar)
+            self._grammars.clear()
+            self._session.close()
+            self._llama.close()
+            self._llama = None
+            self._loaded = None
+
+    def __enter__(self) -> LocalLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._loaded is None else f"context={self._session.n_ctx}"
+        return f"LocalLLM({self._loaded.header.path if self._loaded else ''!s}, {state})"
+
+
+def _template_for(loaded: LoadedModel) -> ChatTemplate:
+    import llama_cpp
+
+    llama = loaded.llama
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+
+    def token_text(token_id: int) -> str:
+        if token_id < 0:
+            return ""
+        return llama_cpp.llama_vocab_get_text(vocab, token_id).decode("utf-8", errors="replace")
+
+    template = loaded.header.chat_template
+    assert template is not None  # load_llama refuses models without one
+    return ChatTemplate(
+        template, bos_token=token_text(llama.token_bos()), eos_token=token_text(llama.token_eos())
+    )

@@ -1,0 +1,94 @@
+"""Structured output: JSON schemas from pydantic types, GBNF grammars from schemas, validation."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from heron.errors import ModelError, UsageError
+
+# llama_cpp's converter lets a JSON string hold raw control characters (a newline, a tab), which JSON
+# forbids; a small model does emit them. This is the character rule newer llama.cpp versions use.
+_LOOSE_CHAR_RULE = 'char ::= [^"\\\\] |'
+_STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
+def json_schema_of(schema: Any) -> dict[str, Any]:
+    """The JSON schema of a pydantic model, or of any type pydantic can validate (a union, a list)."""
+    if isinstance(schema, dict):
+        return schema
+    try:
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return schema.model_json_schema()
+        return TypeAdapter(schema).json_schema()
+    except Exception as exc:  # pydantic raises several types for types it cannot describe
+        raise UsageError(
+            f"cannot build a JSON schema for {schema!r}: {exc}",
+            "pass a pydantic BaseModel subclass, a type pydantic can validate, or a JSON schema dict",
+        ) from exc
+
+
+def schema_key(schema: dict[str, Any]) -> str:
+    """The schema as compact JSON: the grammar's input and its cache key.
+
+    Keys keep their order: the grammar emits properties in the order the schema lists them, and
+    that order matters to the model (a tool name before its arguments, a reason before a verdict).
+    """
+    return json.dumps(schema, separators=(",", ":"))
+
+
+@lru_cache(maxsize=128)
+def grammar_for_schema_key(key: str) -> str:
+    """GBNF grammar text for the canonical schema text ``key`` (see ``schema_key``); cached per schema."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        grammar = json_schema_to_gbnf(key)
+    except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise UsageError(
+            f"cannot turn this JSON schema into a grammar ({type(exc).__name__}: {exc})",
+            "use types, enums, const, objects, arrays, anyOf/oneOf and $defs references; "
+            "schema keywords like 'not' or 'if' have no grammar form",
+        ) from exc
+    return grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+
+
+def grammar_for(schema: Any) -> str:
+    return grammar_for_schema_key(schema_key(json_schema_of(schema)))
+
+
+def validate_structured(text: str, schema: Any) -> Any:
+    """Parse ``text`` as an instance of ``schema`` (a pydantic type); ModelError says why it does not fit."""
+    try:
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return schema.model_validate_json(text)
+        return TypeAdapter(schema).validate_json(text)
+    except ValidationError as exc:
+        raise ModelError(
+            f"the model's structured output does not validate against {_type_name(schema)}: {exc}\n"
+            f"output: {text[:500]}"
+        ) from exc
+
+
+def parse_json_output(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"the model's structured output is not valid JSON ({exc}): {text[:500]}") from exc
+
+
+def check_complete(text: str, finish_reason: str, max_tokens: int) -> None:
+    """Grammar decoding can only end early by running out of tokens; say so plainly."""
+    if finish_reason == "length":
+        raise ModelError(
+            f"structured output was cut off after max_tokens={max_tokens} before the JSON was complete "
+            f"(got {len(text)} characters); raise GenerationOptions.max_tokens or bound the schema's "
+            "strings and arrays (maxLength, maxItems)"
+        )
+
+
+def _type_name(schema: Any) -> str:
+    return getattr(schema, "__name__", None) or repr(schema)

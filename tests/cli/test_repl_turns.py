@@ -1,0 +1,130 @@
+"""The REPL's turn machinery without a terminal: cancelling, rolling back, approvals across threads.
+
+Orchestration only, so the model is the scripted fake; tests/cli/test_repl.py drives the real REPL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heron.agents import Agent, ApprovalRequest, ApprovalResult
+from heron.cli.conversations import AgentConversation, PlainChat
+from heron.cli.repl_turns import CancelToken, TurnRunner
+from heron.config import Settings
+from heron.errors import RunCancelledError
+from heron.llm import Message, ScriptedLLM
+from heron.tools import tool
+from heron.tracing import read_trace, trace_path
+
+
+def _answer(text: str) -> dict[str, Any]:
+    return {"action": "final_answer", "answer": text, "citations": []}
+
+
+def _cancel_on(kind: str, token: CancelToken) -> Any:
+    def callback(event: Any) -> None:
+        if event.type == kind:
+            token.cancel()
+
+    return callback
+
+
+def test_cancelled_agent_question_runs_no_tool_and_leaves_the_history_as_before(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+
+    @tool
+    def record(text: str) -> str:
+        """Append a line to the ledger.
+
+        Args:
+            text: the line
+        """
+        with ledger.open("a") as fh:
+            fh.write(text + "\n")
+        return "recorded"
+
+    llm = ScriptedLLM(
+        [
+            _answer("first"),
+            {"action": "record", "arguments": {"text": "side effect"}},
+            _answer("third"),
+        ]
+    )
+    conversation = AgentConversation(lambda model: Agent(model=model, tools=[record], settings=settings), llm)
+    conversation.send("one", [])
+    history = list(conversation.session.state.messages)
+
+    token = CancelToken()
+    with pytest.raises(RunCancelledError):
+        # the user presses Ctrl-C while the model turn that picks `record` runs
+        conversation.send("two", [token.check, _cancel_on("model_turn", token)])
+
+    assert not ledger.exists()
+    assert conversation.session.state.messages == history
+    result = conversation.send("three", [])
+    assert result.answer == "third"
+    run_id = conversation.session.state.run_id
+    statuses = [
+        e.status for e in read_trace(trace_path(settings.data_dir, run_id)) if e.type == "run_finished"
+    ]
+    assert statuses == ["succeeded", "cancelled", "succeeded"]
+
+
+def test_plain_chat_streams_tokens_and_a_stop_frees_the_model(settings: Settings) -> None:
+    llm = ScriptedLLM(["one two three four five", "fine thanks"])
+    chat = PlainChat(llm, settings)
+    token = CancelToken()
+    seen: list[str] = []
+
+    def collect(event: Any) -> None:
+        if event.type == "token":
+            seen.append(event.text)
+            if len(seen) == 2:
+                token.cancel()
+
+    with pytest.raises(RunCancelledError):
+        chat.send("count to five", [token.check, collect])
+
+    assert "".join(seen).split() == ["one", "two"]
+    assert llm.chat([Message.user("free?")]).text == "fine thanks"  # the stopped stream let go
+    assert [m.role for m in chat.messages] == ["system"]  # the stopped question is not kept
+
+
+def test_plain_chat_reply_is_the_streamed_tokens_and_joins_the_history(settings: Settings) -> None:
+    chat = PlainChat(ScriptedLLM(["Hello there, friend."]), settings)
+    tokens: list[str] = []
+    reply = chat.send("hi", [lambda e: tokens.append(e.text) if e.type == "token" else None])
+    assert len(tokens) > 1 and "".join(tokens).strip() == reply == "Hello there, friend."
+    assert [(m.role, m.content) for m in chat.messages[1:]] == [("user", "hi"), ("assistant", reply)]
+
+
+def test_runner_asks_the_main_thread_to_approve_and_survives_a_display_error() -> None:
+    asked: list[ApprovalRequest] = []
+    shown: list[Any] = []
+
+    def show(event: Any) -> None:
+        shown.append(event)
+        raise ValueError("cannot draw this")
+
+    def ask(request: ApprovalRequest) -> ApprovalResult:
+        asked.append(request)
+        return ApprovalResult.edit({"path": "safer.txt"})
+
+    runner = TurnRunner(show, ask, lambda: None)
+
+    def work(callbacks: Any) -> ApprovalResult:
+        for callback in callbacks:
+            callback(type("Event", (), {"type": "tool_call"})())
+        return runner.approver(ApprovalRequest("write_file", {"path": "x.txt"}, "high", 1))
+
+    outcome = runner.run(work)
+    assert [r.tool for r in asked] == ["write_file"]
+    assert outcome.result == ApprovalResult.edit({"path": "safer.txt"})
+    assert len(shown) == 1
+    assert isinstance(outcome.error, ValueError)  # reported to the REPL, which goes on
+    assert runner.approver(ApprovalRequest("python", {}, "high", 1)).decision == "denied"  # nobody asked

@@ -1,0 +1,236 @@
+"""LocalLLM with the real bundled SmolLM2 GGUF: chat, streaming, usage, reuse, state, logprobs, threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heron.config import load_settings
+from heron.errors import ContextOverflowError, ModelError, StateFileError, UsageError
+from heron.llm import LLM, GenerationOptions, LocalLLM, Message, open_llm
+from heron.llm.devices import gpu_offload_supported
+from heron.llm.state_file import read_state_file, write_state_file
+
+pytestmark = pytest.mark.model
+
+SYSTEM = Message.system("You are a helpful assistant. Answer briefly.")
+GREEDY = GenerationOptions(max_tokens=40)
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LocalLLM]:
+    with LocalLLM.from_settings(load_settings(context_size=1024)) as model:
+        yield model
+
+
+def ask(question: str) -> list[Message]:
+    return [SYSTEM, Message.user(question)]
+
+
+def test_local_llm_implements_the_protocol(llm: LocalLLM) -> None:
+    assert isinstance(llm, LLM)
+    assert llm.name.startswith("local:") and "SmolLM2" in llm.name
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the capital of France?", "Write a haiku about rain.", "Count to five."]
+)
+def test_streaming_equals_chat_at_temperature_zero(llm: LocalLLM, question: str) -> None:
+    completion = llm.chat(ask(question), GREEDY)
+    deltas = list(llm.stream(ask(question), GREEDY))
+    assert completion.text
+    assert "".join(deltas) == completion.text
+    assert llm.last_usage.completion_tokens == completion.usage.completion_tokens
+
+
+def test_stop_sequence_cuts_the_text_in_chat_and_stream(llm: LocalLLM) -> None:
+    full = llm.chat(ask("Count from one to ten in words, separated by commas."), GREEDY).text
+    assert "," in full
+    stop = full[full.index(",") : full.index(",") + 2]
+    options = GREEDY.model_copy(update={"stop": (stop,)})
+    cut = llm.chat(ask("Count from one to ten in words, separated by commas."), options)
+    assert cut.text == full[: full.index(stop)]
+    assert cut.finish_reason == "stop"
+    assert (
+        "".join(llm.stream(ask("Count from one to ten in words, separated by commas."), options)) == cut.text
+    )
+
+
+def test_max_tokens_ends_with_finish_reason_length(llm: LocalLLM) -> None:
+    completion = llm.chat(ask("Tell me a long story about a dragon."), GenerationOptions(max_tokens=5))
+    assert completion.finish_reason == "length"
+    assert completion.usage.completion_tokens == 5
+
+
+def test_usage_counts_the_prompt_and_the_completion(llm: LocalLLM) -> None:
+    messages = ask("Name a fruit.")
+    completion = llm.chat(messages, GREEDY)
+    assert completion.usage.prompt_tokens == llm.count_tokens(messages)
+    assert 0 < completion.usage.completion_tokens <= GREEDY.max_tokens
+    assert completion.usage.seconds > 0
+    assert llm.last_usage == completion.usage
+
+
+def test_seeded_sampling_is_repeatable(llm: LocalLLM) -> None:
+    options = GenerationOptions(max_tokens=20, temperature=0.9, seed=7)
+    assert (
+        llm.chat(ask("Invent a name for a cat."), options).text
+        == llm.chat(ask("Invent a name for a cat."), options).text
+    )
+
+
+def test_chat_template_comes_from_the_gguf_metadata(llm: LocalLLM) -> None:
+    # SmolLM2's own template adds its default system prompt when none is given: proof it is used.
+    prompt = llm.render_prompt([Message.user("hi")])
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    assert prompt.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_reuse_figures_rise_on_appended_prompts(llm: LocalLLM) -> None:
+    history = [Message.system("You are a terse assistant for a gardening shop. " * 3)]
+    fractions = []
+    previous_prompt = 0
+    for question in ["Do you sell roses?", "And tulips?", "What about seeds?", "Are you open today?"]:
+        history.append(Message.user(question))
+        reply = llm.chat(history, GenerationOptions(max_tokens=12))
+        usage = reply.usage
+        if previous_prompt:
+            # everything the previous call sent is reused (the reply may re-tokenize at its edge)
+            assert usage.cached_prompt_tokens >= previous_prompt - 2
+        fractions.append(usage.cached_prompt_tokens / usage.prompt_tokens)
+        previous_prompt = usage.prompt_tokens
+        history.append(Message.assistant(reply.text))
+    assert fractions[1:] == sorted(fractions[1:])
+    assert fractions[-1] > 0.8
+
+
+def test_state_round_trips_and_skips_reprocessing(llm: LocalLLM, tmp_path: Path) -> None:
+    messages = ask("Explain in one sentence why the sky is blue. " * 4)
+    original = llm.chat(messages, GREEDY)
+    path = tmp_path / "task.kv"
+    llm.save_state(path)
+    with LocalLLM.from_settings(load_settings(context_size=1024)) as fresh:
+        fresh.load_state(path)
+        resumed = fresh.chat(messages, GREEDY)
+    assert resumed.text == original.text
+    assert resumed.usage.prompt_tokens == original.usage.prompt_tokens
+    assert resumed.usage.cached_prompt_tokens == resumed.usage.prompt_tokens - 1  # only the last token re-run
+    with LocalLLM.from_settings(load_settings(context_size=1024)) as cold:
+        assert cold.chat(messages, GREEDY).usage.cached_prompt_tokens == 0
+
+
+def test_state_from_another_model_or_damaged_is_refused(llm: LocalLLM, tmp_path: Path) -> None:
+    llm.chat(ask("Hello"), GenerationOptions(max_tokens=3))
+    good = tmp_path / "good.kv"
+    llm.save_state(good)
+    header, payload = read_state_file(good, "llama.cpp")
+    other = tmp_path / "other.kv"
+    write_state_file(other, {**header, "model": {"file": "other.gguf", "bytes": 1}}, payload)
+    with pytest.raises(StateFileError, match="another model"):
+        llm.load_state(other)
+    truncated = tmp_path / "truncated.kv"
+    truncated.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(StateFileError, match="truncated"):
+        llm.load_state(truncated)
+    with pytest.raises(StateFileError, match="not found"):
+        llm.load_state(tmp_path / "missing.kv")
+
+
+def test_logprob_scoring_ranks_the_right_option_first(llm: LocalLLM) -> None:
+    messages = ask("What is the capital of France?")
+    right, wrong = llm.score_options(
+        messages, ["The capital of France is Paris.", "The capital of France is Berlin."]
+    )
+    assert right > wrong
+    yes, no = llm.score_options(ask("Is fire hot? Answer yes or no."), ["Yes", "Banana"])
+    assert yes > no
+
+
+def test_scores_equal_the_logprobs_of_generated_text(llm: LocalLLM) -> None:
+    messages = ask("Name a colour.")
+    completion = llm.chat(messages, GenerationOptions(max_tokens=8, logprobs=True))
+    assert completion.logprobs is not None
+    assert len(completion.logprobs) == completion.usage.completion_tokens
+    assert "".join(t.token for t in completion.logprobs) == completion.text
+    assert all(t.logprob <= 0 for t in completion.logprobs)
+    (score,) = llm.score_options(messages, [completion.text])
+    assert score == pytest.approx(sum(t.logprob for t in completion.logprobs), abs=1e-2)
+
+
+def test_best_of_picks_by_scorer_and_reports_candidates(llm: LocalLLM) -> None:
+    result = llm.best_of(ask("Name an animal."), 3, scorer=len, options=GenerationOptions(max_tokens=12))
+    assert result.candidates is not None and len(result.candidates) == 3
+    assert result.text == max(result.candidates, key=len)
+    assert result.usage.completion_tokens >= len(result.candidates)
+
+
+def test_structured_output_cut_off_raises_a_clear_error(llm: LocalLLM) -> None:
+    schema = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
+    with pytest.raises(ModelError, match="max_tokens=3"):
+        llm.structured_json(ask("Tell a story as JSON."), schema, GenerationOptions(max_tokens=3))
+
+
+def test_prompt_larger_than_the_context_is_refused(llm: LocalLLM) -> None:
+    with pytest.raises(ContextOverflowError, match="context of 1024"):
+        llm.chat(ask("word " * 2000), GREEDY)
+    assert llm.chat(ask("Still working?"), GenerationOptions(max_tokens=4)).text  # and the LLM goes on
+
+
+def test_concurrent_callers_are_serialized(llm: LocalLLM) -> None:
+    questions = ["Name a river.", "Name a mountain.", "Name a city.", "Name a sea."]
+    serial = {q: llm.chat(ask(q), GREEDY).text for q in questions}
+    results: dict[str, str] = {}
+
+    def worker(question: str) -> None:
+        results[question] = llm.chat(ask(question), GREEDY).text
+
+    threads = [threading.Thread(target=worker, args=(q,)) for q in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == serial
+
+
+def test_an_open_stream_holds_the_lock_until_it_ends(llm: LocalLLM) -> None:
+    order: list[str] = []
+    stream = llm.stream(ask("Describe the sea."), GREEDY)
+    first = next(stream)  # the stream now holds the LLM
+    other = threading.Thread(
+        target=lambda: (llm.chat(ask("Hi"), GenerationOptions(max_tokens=4)), order.append("B"))
+    )
+    other.start()
+    other.join(timeout=1.0)
+    order.append("A-rest")
+    rest = "".join(stream)
+    other.join()
+    assert first + rest
+    assert order == ["A-rest", "B"]
+
+
+def test_reentry_from_the_streaming_thread_is_an_error(llm: LocalLLM) -> None:
+    stream = llm.stream(ask("Describe the sea."), GREEDY)
+    next(stream)
+    with pytest.raises(UsageError, match="unfinished stream"):
+        llm.chat(ask("Hi"), GREEDY)
+    stream.close()
+    assert llm.chat(ask("Hi"), GenerationOptions(max_tokens=4)).text
+
+
+def test_settings_drive_the_local_backend() -> None:
+    settings = load_settings(context_size=100_000)
+    with open_llm(settings) as llm:
+        assert isinstance(llm, LocalLLM)
+        assert llm.context_size == 8192  # capped at SmolLM2's trained context
+        assert llm.gpu_layers == (-1 if gpu_offload_supported() else 0)
+
+
+def test_a_closed_llm_refuses_calls() -> None:
+    llm = LocalLLM.from_settings(load_settings(context_size=256))
+    llm.close()
+    llm.close()  # idempotent
+    with pytest.raises(UsageError, match="closed"):
+        llm.chat(ask("Hi"))

@@ -1,0 +1,84 @@
+"""read_file / write_file / list_files stay inside the workspace; links are never followed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from heron.errors import ModelRetry
+from heron.tools import Artifact, ToolContext, list_files, read_file, write_file
+
+
+def test_write_read_and_list_inside_the_workspace(ctx: ToolContext) -> None:
+    written = write_file.invoke({"path": "notes/todo.txt", "content": "feed the heron\n"}, ctx)
+    assert written.text == "created notes/todo.txt (15 bytes)"
+    assert written.artifacts == [Artifact(kind="file", path=Path("notes/todo.txt"),
+                                          metadata={"bytes": 15, "change": "created"})]  # fmt: skip
+    assert (ctx.workspace / "notes" / "todo.txt").read_text() == "feed the heron\n"
+    write_file.invoke({"path": "notes/todo.txt", "content": "and the fish\n", "append": True}, ctx)
+    assert read_file.invoke({"path": "notes/todo.txt"}, ctx).text == "feed the heron\nand the fish\n"
+    assert read_file.invoke({"path": "./notes/../notes/todo.txt", "max_chars": 4}, ctx).text.startswith(
+        "feed\n[..."
+    )
+    replaced = write_file.invoke({"path": str(ctx.workspace / "notes" / "todo.txt"), "content": "x"}, ctx)
+    assert replaced.text == "replaced notes/todo.txt (1 bytes)"
+    (ctx.workspace / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
+    assert list_files.invoke({}, ctx).text == "notes/\nnotes/todo.txt (1 bytes)\nplot.png (10 bytes)"
+    assert read_file.invoke({"path": "plot.png"}, ctx).is_error
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "notes/../../outside.txt", "/etc/passwd", "/tmp/x.txt"])
+def test_paths_outside_the_workspace_are_refused(path: str, ctx: ToolContext) -> None:
+    with pytest.raises(ModelRetry, match="is outside the workspace"):
+        read_file.invoke({"path": path}, ctx)
+    with pytest.raises(ModelRetry, match="is outside the workspace"):
+        write_file.invoke({"path": path, "content": "x"}, ctx)
+    assert not (ctx.workspace.parent / "outside.txt").exists()
+    assert not Path("/tmp/x.txt").exists()
+
+
+def test_symlinks_are_never_followed(ctx: ToolContext, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the host's secret")
+    os.symlink(secret, ctx.workspace / "link.txt")
+    os.symlink(tmp_path, ctx.workspace / "linkdir")
+    os.symlink(ctx.workspace / "real.txt", ctx.workspace / "inside-link.txt")
+    (ctx.workspace / "real.txt").write_text("real")
+    for path in ("link.txt", "linkdir/secret.txt", "inside-link.txt"):
+        with pytest.raises(ModelRetry, match="symbolic link"):
+            read_file.invoke({"path": path}, ctx)
+    with pytest.raises(ModelRetry, match="symbolic link"):
+        write_file.invoke({"path": "link.txt", "content": "overwritten"}, ctx)
+    with pytest.raises(ModelRetry, match="symbolic link"):
+        write_file.invoke({"path": "linkdir/new.txt", "content": "planted"}, ctx)
+    with pytest.raises(ModelRetry, match="symbolic link"):
+        list_files.invoke({"path": "linkdir"}, ctx)
+    assert secret.read_text() == "the host's secret"
+    assert not (tmp_path / "new.txt").exists()
+    listing = list_files.invoke({}, ctx).text
+    assert "link.txt -> (symbolic link, not followed)" in listing
+    assert "secret" not in listing
+
+
+def test_missing_files_and_folders_get_a_hint(ctx: ToolContext) -> None:
+    (ctx.workspace / "folder").mkdir()
+    with pytest.raises(ModelRetry, match="does not exist in the workspace; call list_files"):
+        read_file.invoke({"path": "nope.txt"}, ctx)
+    with pytest.raises(ModelRetry, match="not a regular file"):
+        read_file.invoke({"path": "folder"}, ctx)
+    with pytest.raises(ModelRetry, match="the workspace folder itself"):
+        write_file.invoke({"path": ".", "content": "x"}, ctx)
+
+
+def test_write_file_respects_the_workspace_cap(ctx: ToolContext) -> None:
+    cap = ctx.settings.sandbox.workspace_max_mb * 2**20
+    (ctx.workspace / "big.bin").write_bytes(b"\0" * (cap - 100))
+    with pytest.raises(ModelRetry, match="would pass the workspace cap"):
+        write_file.invoke({"path": "more.txt", "content": "x" * 200}, ctx)
+    assert not (ctx.workspace / "more.txt").exists()
+    assert (
+        write_file.invoke({"path": "small.txt", "content": "x" * 50}, ctx).text
+        == "created small.txt (50 bytes)"
+    )

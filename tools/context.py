@@ -1,0 +1,75 @@
+"""The run context a tool receives: workspace, settings, the user's deps and the session's sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from heron.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from heron.tools.sandbox import Sandbox
+
+DepsT = TypeVar("DepsT")
+
+
+class ToolContext(Generic[DepsT]):
+    """Everything a tool may use besides its arguments, passed explicitly (no globals).
+
+    A tool asks for it with a parameter annotated ``ToolContext``; that parameter is filled by the
+    caller and never appears in the tool's schema::
+
+        @tool
+        def read_note(name: str, ctx: ToolContext[MyDeps]) -> str:
+            \"\"\"Read a note.\"\"\"
+            return ctx.deps.notes[name]
+
+    One context belongs to one session. Its sandbox starts on first use and stops on ``close()``
+    (or at the end of a ``with`` block), so every process the session started ends with it.
+    """
+
+    def __init__(
+        self,
+        workspace: Path | str,
+        settings: Settings | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        sandbox: Sandbox | None = None,
+    ) -> None:
+        self.workspace = Path(workspace).expanduser().resolve()
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.settings = settings if settings is not None else load_settings()
+        self.deps = deps
+        self._sandbox = sandbox
+        self._owns_sandbox = sandbox is None
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The session's code sandbox; created on first access, its process started on the first cell."""
+        if self._sandbox is None:
+            from heron.tools.sandbox import Sandbox  # the sandbox is only paid for when used
+
+            self._sandbox = Sandbox(self.workspace, self.settings.sandbox)
+        return self._sandbox
+
+    @property
+    def has_sandbox(self) -> bool:
+        return self._sandbox is not None
+
+    def close(self) -> None:
+        """Stop the sandbox this context started (a sandbox passed in is left to its owner)."""
+        if self._sandbox is not None and self._owns_sandbox:
+            self._sandbox.close()
+            self._sandbox = None
+
+    def __enter__(self) -> ToolContext[DepsT]:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        deps: Any = type(self.deps).__name__ if self.deps is not None else None
+        return f"ToolContext(workspace={str(self.workspace)!r}, deps={deps})"

@@ -1,0 +1,182 @@
+"""``@tool``: a typed Python function with a docstring becomes a :class:`Tool`."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, overload
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from heron.errors import ToolDeclarationError
+from heron.tools.base import Tool
+from heron.tools.context import ToolContext
+from heron.tools.docstrings import parse_docstring
+from heron.tools.results import Risk
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What a function's signature and docstring say about the tool it makes."""
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    context_param: str | None
+
+
+@overload
+def tool(function: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, risk: Risk = Risk.LOW
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: Risk = Risk.LOW,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function (sync or async) with a docstring into a :class:`Tool`.
+
+    Every parameter needs a type hint and the function a return hint and a docstring; the
+    docstring's ``Args:`` section describes the parameters. A parameter annotated ``ToolContext``
+    receives the run context and is not shown to the model::
+
+        @tool(risk=Risk.HIGH)
+        def delete_note(title: str, ctx: ToolContext) -> str:
+            \"\"\"Delete a note from the workspace.
+
+            Args:
+                title: the note's title, as listed by list_notes
+            \"\"\"
+
+    Raises ToolDeclarationError at declaration when something is missing.
+    """
+
+    def make(fn: Callable[..., Any]) -> Tool:
+        spec = describe_function(fn, name=name, description=description)
+        return Tool(
+            name=spec.name,
+            description=spec.description,
+            args_model=spec.args_model,
+            function=fn,
+            risk=risk,
+            context_param=spec.context_param,
+        )
+
+    if function is not None:
+        return make(function)
+    return make
+
+
+def describe_function(
+    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+) -> FunctionSpec:
+    """Read name, description and the arguments model from ``fn``; raises ToolDeclarationError."""
+    tool_name = check_tool_name(name or str(getattr(fn, "__name__", "")))
+    where = f"tool `{tool_name}`"
+    # __doc__, not inspect.getdoc: a method must not borrow its parent class's docstring.
+    doc = inspect.cleandoc(fn.__doc__ or "")
+    if not doc.strip():
+        raise ToolDeclarationError(
+            f"{where} has no docstring; the model reads it to decide when to call the tool",
+            f'add a docstring to `{tool_name}`: one line saying what it does, then an "Args:" section',
+        )
+    parsed = parse_docstring(doc)
+    hints = _type_hints(fn, where)
+    if "return" not in hints:
+        raise ToolDeclarationError(
+            f"{where} has no return type hint",
+            f"annotate what `{tool_name}` returns, e.g. `def {tool_name}(...) -> str:`",
+        )
+    fields: dict[str, Any] = {}
+    context_param: str | None = None
+    for param in inspect.signature(fn).parameters.values():
+        _check_parameter_kind(param, where)
+        if param.name not in hints:
+            raise ToolDeclarationError(
+                f"parameter `{param.name}` of {where} has no type hint",
+                f"annotate it, e.g. `{param.name}: str` (pydantic validates the model's arguments "
+                "against the hints)",
+            )
+        annotation = hints[param.name]
+        if is_context_annotation(annotation):
+            context_param = param.name
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        field_description = parsed.args.get(param.name)
+        fields[param.name] = (
+            annotation,
+            Field(default, description=field_description) if field_description else Field(default),
+        )
+    unknown = set(parsed.args) - set(fields) - ({context_param} if context_param else set())
+    if unknown:
+        raise ToolDeclarationError(
+            f"the docstring of {where} describes arguments it does not take: {', '.join(sorted(unknown))}",
+            "fix the names in the docstring's Args: section to match the parameters",
+        )
+    args_model = create_model(_model_name(tool_name), __config__=ConfigDict(extra="forbid"), **fields)
+    return FunctionSpec(
+        name=tool_name,
+        description=description or parsed.description or doc.strip(),
+        args_model=args_model,
+        context_param=context_param,
+    )
+
+
+def check_tool_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ToolDeclarationError(
+            f"{name!r} is not a valid tool name",
+            "use 1-64 letters, digits, '_' or '-', starting with a letter or '_' (e.g. @tool(name='search'))",
+        )
+    return name
+
+
+def is_context_annotation(annotation: Any) -> bool:
+    """True for ``ToolContext`` and ``ToolContext[Deps]``."""
+    return annotation is ToolContext or typing.get_origin(annotation) is ToolContext
+
+
+def _type_hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise ToolDeclarationError(
+            f"the type hints of {where} cannot be resolved: {exc}",
+            "define or import every type used in the signature at module level",
+        ) from exc
+
+
+def _check_parameter_kind(param: inspect.Parameter, where: str) -> None:
+    if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        raise ToolDeclarationError(
+            f"{where} takes *{param.name} / **{param.name}; a tool needs named, typed parameters",
+            "list each argument as its own typed parameter",
+        )
+    if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+        raise ToolDeclarationError(
+            f"parameter `{param.name}` of {where} is positional-only; tools are called with named arguments",
+            "remove the `/` from the signature",
+        )
+    if param.name.startswith("_"):
+        raise ToolDeclarationError(
+            f"parameter `{param.name}` of {where} starts with '_', which the argument schema cannot hold",
+            "rename it without the leading underscore",
+        )
+
+
+def _model_name(tool_name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[_-]+", tool_name) if part) + "Args"

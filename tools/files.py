@@ -1,0 +1,158 @@
+"""File tools confined to the workspace: ``read_file``, ``write_file``, ``list_files``.
+
+Paths are relative to the workspace. ``..`` past its root, absolute paths elsewhere and symbolic
+links (anywhere in the path) are refused with a hint to the model, never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import uuid
+from pathlib import Path
+
+from heron.errors import ModelRetry
+from heron.tools.context import ToolContext
+from heron.tools.declaration import tool
+from heron.tools.results import Artifact, Risk, ToolResult
+from heron.tools.workspace_paths import (
+    open_dir,
+    open_file_at,
+    open_parent_dir,
+    workspace_parts,
+    workspace_usage,
+)
+
+MAX_LISTED = 200
+
+
+@tool
+def read_file(path: str, ctx: ToolContext, max_chars: int = 20_000) -> ToolResult:
+    """Read a text file from the workspace.
+
+    Args:
+        path: file path relative to the workspace, e.g. "notes/todo.txt"
+        max_chars: return at most this many characters
+    """
+    parts = _file_parts(ctx.workspace, path)
+    with open_parent_dir(ctx.workspace, parts, path) as dir_fd:
+        fd = open_file_at(dir_fd, parts[-1], path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(max(1, max_chars) * 4 + 1)
+            size = os.fstat(fh.fileno()).st_size
+    if b"\0" in data[:8192]:
+        return ToolResult.error(f"`{path}` is a binary file ({size} bytes); read_file only shows text")
+    text = data.decode("utf-8", errors="replace")
+    artifact = Artifact.for_file(Path(*parts), bytes=size)
+    if len(text) > max_chars or size > len(data):
+        text = text[:max_chars] + f"\n[... truncated: the file has {size} bytes]"
+    return ToolResult(text=text, artifacts=[artifact])
+
+
+@tool(risk=Risk.HIGH)
+def write_file(path: str, content: str, ctx: ToolContext, append: bool = False) -> ToolResult:
+    """Write a text file in the workspace (creating folders as needed); replaces an existing file.
+
+    Args:
+        path: file path relative to the workspace, e.g. "out/report.md"
+        content: the text to write
+        append: add to the end of the file instead of replacing it
+    """
+    parts = _file_parts(ctx.workspace, path)
+    data = content.encode("utf-8")
+    _check_room(ctx, len(data))
+    with open_parent_dir(ctx.workspace, parts, path, create=True) as dir_fd:
+        name = parts[-1]
+        existed = _refuse_link_or_dir(dir_fd, name, path)
+        if append and existed:
+            fd = open_file_at(dir_fd, name, path, os.O_WRONLY | os.O_APPEND)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        else:
+            _write_atomically(dir_fd, name, path, data)
+        size = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_size
+    verb = "appended to" if append and existed else ("replaced" if existed else "created")
+    artifact = Artifact.for_file(Path(*parts), bytes=size, change="modified" if existed else "created")
+    return ToolResult(text=f"{verb} {'/'.join(parts)} ({size} bytes)", artifacts=[artifact])
+
+
+@tool
+def list_files(ctx: ToolContext, path: str = ".") -> str:
+    """List the files in a workspace folder and its sub-folders, with sizes.
+
+    Args:
+        path: folder relative to the workspace; "." is the workspace itself
+    """
+    lines: list[str] = []
+    with open_dir(ctx.workspace, path) as fd:
+        _list_into(fd, "", lines)
+    if not lines:
+        return f"{path}: empty"
+    if len(lines) > MAX_LISTED:
+        lines = [*lines[:MAX_LISTED], f"... and {len(lines) - MAX_LISTED} more entries"]
+    return "\n".join(lines)
+
+
+def _list_into(dir_fd: int, prefix: str, lines: list[str]) -> None:
+    for name in sorted(os.listdir(dir_fd)):
+        if len(lines) > MAX_LISTED:
+            lines.append("...")
+            return
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        shown = prefix + name
+        if stat.S_ISLNK(info.st_mode):
+            lines.append(f"{shown} -> (symbolic link, not followed)")
+        elif stat.S_ISDIR(info.st_mode):
+            lines.append(f"{shown}/")
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                _list_into(sub, shown + "/", lines)
+            finally:
+                os.close(sub)
+        else:
+            lines.append(f"{shown} ({info.st_size} bytes)")
+
+
+def _file_parts(workspace: Path, path: str) -> list[str]:
+    parts = workspace_parts(workspace, path)
+    if not parts:
+        raise ModelRetry(f"`{path}` is the workspace folder itself; give a file path inside it")
+    return parts
+
+
+def _refuse_link_or_dir(dir_fd: int, name: str, path: str) -> bool:
+    """True when ``name`` exists as a regular file; a link or folder there is refused."""
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(mode):
+        raise ModelRetry(f"`{path}` is a symbolic link; file tools never write through links")
+    if not stat.S_ISREG(mode):
+        raise ModelRetry(f"`{path}` exists and is not a regular file")
+    return True
+
+
+def _write_atomically(dir_fd: int, name: str, path: str, data: bytes) -> None:
+    # A temp file renamed over the target: a crash mid-write never leaves a half-written file.
+    temp = f".{name}.heron-{uuid.uuid4().hex[:8]}.tmp"
+    fd = open_file_at(dir_fd, temp, path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
+
+
+def _check_room(ctx: ToolContext, new_bytes: int) -> None:
+    cap = ctx.settings.sandbox.workspace_max_mb * 2**20
+    used, _ = workspace_usage(ctx.workspace)
+    if used + new_bytes > cap:
+        raise ModelRetry(
+            f"writing {new_bytes} bytes would pass the workspace cap of {cap // 2**20} MiB "
+            f"({used} bytes used); write less or delete files first"
+        )

@@ -1,0 +1,20 @@
+"""The ``python`` tool: run code in the session's sandbox, a persistent Python like a notebook."""
+
+from __future__ import annotations
+
+from heron.tools.context import ToolContext
+from heron.tools.declaration import tool
+from heron.tools.results import Risk, ToolResult
+
+
+@tool(name="python", risk=Risk.HIGH)
+def python_tool(code: str, ctx: ToolContext) -> ToolResult:
+    """Run Python code in an isolated sandbox. Variables and imports persist between calls, like a
+    notebook; the value of a final expression is shown. Files go in the current folder (the
+    workspace); figures left open are saved as PNG files. No network access.
+
+    Args:
+        code: Python source code to run
+    """
+    result = ctx.sandbox.run_cell(code)
+    return ToolResult(text=result.to_text(), artifacts=result.artifacts, is_error=not result.ok)
