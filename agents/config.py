@@ -43,8 +43,8 @@ class AgentConfig(BaseModel):
         description="before the first turn, compare the request with the tools (MiniLM embeddings): "
         "no similar tool -> answer only; a clearly similar one -> call a tool; else the model decides",
     )
-    gate_answer_below: float = Field(0.15, ge=-1, le=1)
-    gate_call_above: float = Field(0.45, ge=-1, le=1)
+    gate_answer_below: float = Field(0.40, ge=-1, le=1)
+    gate_call_above: float = Field(0.40, ge=-1, le=1)
     require_citations: bool = Field(False, description="once passages were retrieved, cite at least one")
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")

@@ -56,8 +56,10 @@ class MemorySettings(BaseModel):
     )
     chunk_size: int = Field(1000, ge=100, le=20_000, description="characters per chunk")
     chunk_overlap: int = Field(100, ge=0, description="characters shared by neighbouring chunks")
+    # onnx-int8 is the default because it keeps recall within a point of torch on the HaluEval
+    # retrieval benchmark (see BENCHMARKS.md, "Memory and ingestion") at about twice the speed.
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="torch (sentence-transformers), onnx (exported once, same vectors), onnx-int8"
+        "onnx-int8", description="onnx-int8 (quantized, fastest), onnx (same vectors as torch), torch"
     )
     embedding_batch_size: int = Field(32, ge=1, le=4096, description="texts per encoder call")
     redact_personal_data: bool = Field(

@@ -22,14 +22,14 @@ def ingest(
         None,
         "--collection",
         "-c",
-        help="Chroma collection; default: [memory] collection in heron.toml ('heron').",
+        help="Chroma collection; default: the memory.collection setting ('heron').",
     ),
 ) -> None:
     """Add .txt, .md, .html, .pdf and source files to vector memory for retrieval.
 
-    Re-running writes only what changed: unchanged files are skipped, edited files replace their
-    chunks, files removed from an ingested folder lose theirs. Unreadable, binary or empty files are
-    reported and skipped."""
+    Re-running writes only what changed: unchanged files are skipped, edited files replace their chunks,
+    files removed from an ingested folder lose theirs. Unreadable, binary or empty files are reported and
+    skipped."""
     from heron.memory.ingest import Ingester
     from heron.memory.vector_memory import VectorMemory
 

@@ -98,7 +98,10 @@ class Repl:
 
     def ask(self, text: str) -> None:
         """Send one message and show the run as it happens; errors and Ctrl-C end only this question."""
-        outcome = self.runner.run(lambda callbacks: self.conversation.send(text, callbacks))
+        outcome = self.runner.run(
+            lambda callbacks: self.conversation.send(text, callbacks),
+            on_cancel=getattr(getattr(self.conversation, "agent", None), "cancel", None),
+        )
         if outcome.cancelled:
             self.view.stopped()
         elif outcome.error is not None:

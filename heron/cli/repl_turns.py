@@ -36,13 +36,17 @@ class TurnOutcome:
 
 
 class CancelToken:
-    """Set by the main thread on Ctrl-C; the worker's event callback raises once it is set."""
+    """Set by the main thread on Ctrl-C; the worker's event callback raises once it is set, and
+    ``on_cancel`` (the agent's ``cancel``) stops a model turn at its next token."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_cancel: Callable[[], None] | None = None) -> None:
         self._event = threading.Event()
+        self._on_cancel = on_cancel
 
     def cancel(self) -> None:
         self._event.set()
+        if self._on_cancel is not None:
+            self._on_cancel()
 
     @property
     def cancelled(self) -> bool:
@@ -89,10 +93,10 @@ class TurnRunner:
         inbox.put(("approval", ask))
         return ask.answer.get()
 
-    def run(self, work: Work) -> TurnOutcome:
+    def run(self, work: Work, on_cancel: Callable[[], None] | None = None) -> TurnOutcome:
         """Run ``work`` to its end; Ctrl-C meanwhile cancels it. Never raises for the work's errors."""
         inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-        token = CancelToken()
+        token = CancelToken(on_cancel)
         outcome = TurnOutcome()
 
         def forward(event: Any) -> None:

@@ -25,6 +25,7 @@ class ReplView:
         self._streaming = False  # text deltas of the current reply are being printed
         self._generated = 0  # tokens the model generated for the current question
         self._stopping = False  # Ctrl-C was pressed: text still queued from the model is dropped
+        self._streamed = ""  # the answer text already streamed, so it is not printed twice
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -38,7 +39,7 @@ class ReplView:
         if self._streaming and kind != "answer":
             self._end_stream()
         if kind == "run_started":
-            self._generated, self._stopping = 0, False
+            self._generated, self._stopping, self._streamed = 0, False, ""
             self.console.print("[dim]thinking... (Ctrl-C stops)[/]")
         elif kind == "model_turn":
             self._generated += event.completion_tokens
@@ -57,7 +58,9 @@ class ReplView:
     def _stream(self, text: str) -> None:
         if not self._streaming:
             self._streaming = True
+            self._streamed = ""
             self.console.print("[bold green]heron:[/] ", end="")
+        self._streamed += text
         self.console.file.write(text)  # raw: model text is not rich markup
         self.console.file.flush()
 
@@ -73,9 +76,10 @@ class ReplView:
             self.console.print(f"  {_passage_line(passage)}", highlight=False)
 
     def _show_answer(self, event: Any) -> None:
+        already_shown = self._streamed.strip() == event.text.strip() and event.stopped_by == "answer"
         if self._streaming:
             self._end_stream()
-        else:
+        elif not already_shown:
             flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
             self.console.print(f"[bold green]heron:[/]{flag} {escape(event.text)}", highlight=False)
         if event.citations:

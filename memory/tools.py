@@ -1,0 +1,153 @@
+"""The agent's memory tools: ``retrieve`` (documents and memories, with citations) and ``remember``.
+
+Both open their store on the first call, from the given memory objects or else from the run
+context's settings, and release what they opened on ``close``::
+
+    from heron.memory.tools import memory_tools
+    from heron.tools import Toolset, ToolContext
+
+    with Toolset(memory_tools(session="chat-1")) as tools, ToolContext("workspace") as ctx:
+        result = tools.invoke("retrieve", {"query": "deepest lake"}, ctx)
+        print(result.text)            # passages, each under [id] and its citation
+        print(result.artifacts[0])    # Artifact(kind="citation", uri=<source>, metadata={id, text, ...})
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from heron.config import Settings
+from heron.memory.conversation import ConversationMemory
+from heron.memory.passages import Passage
+from heron.memory.vector_memory import VectorMemory
+from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
+
+MAX_PASSAGES = 10
+
+
+class RetrieveTool(LazyTool, name="retrieve"):  # type: ignore[call-arg]
+    """Hybrid search over ingested documents (or remembered facts), answered with citations."""
+
+    def __init__(
+        self, documents: VectorMemory | None = None, conversation: ConversationMemory | None = None
+    ) -> None:
+        self._given_documents, self._given_conversation = documents, conversation
+        self._documents: VectorMemory | None = documents
+        self._conversation: ConversationMemory | None = conversation
+        super().__init__()
+
+    def run(
+        self,
+        query: str,
+        ctx: ToolContext,
+        k: int = 5,
+        source: str | None = None,
+        scope: Literal["documents", "memories"] = "documents",
+    ) -> ToolResult:
+        """Search the user's ingested documents (or remembered facts) for passages about a query.
+
+        Args:
+            query: what to look for, as a question or a few key words
+            k: how many passages to return, 1 to 10
+            source: only search this document (its path, as shown in an earlier citation)
+            scope: "documents" for ingested files, "memories" for facts and past conversations
+        """
+        k = max(1, min(k, MAX_PASSAGES))
+        if scope == "memories":
+            passages = self._memories(ctx.settings).recall(query, k=k)
+        else:
+            passages = self._docs(ctx.settings).search(
+                query, k=k, filters={"source": source} if source else None
+            )
+        if not passages:
+            where = f" in {source}" if source else ""
+            return ToolResult(text=f"No {scope} found for {query!r}{where}.")
+        return ToolResult(text=format_passages(passages), artifacts=[citation(p) for p in passages])
+
+    def unload(self) -> None:
+        if self._documents is not None and self._given_documents is None:
+            self._documents.close()
+        if self._conversation is not None and self._given_conversation is None:
+            self._conversation.close()
+        self._documents, self._conversation = self._given_documents, self._given_conversation
+
+    def _docs(self, settings: Settings) -> VectorMemory:
+        if self._documents is None:
+            self._documents = VectorMemory(settings)
+        return self._documents
+
+    def _memories(self, settings: Settings) -> ConversationMemory:
+        if self._conversation is None:
+            self._conversation = ConversationMemory(settings)
+        return self._conversation
+
+
+class RememberTool(LazyTool, name="remember"):  # type: ignore[call-arg]
+    """Stores a fact or note in conversation memory, for later sessions."""
+
+    def __init__(self, conversation: ConversationMemory | None = None, session: str | None = None) -> None:
+        self._given = conversation
+        self._conversation: ConversationMemory | None = conversation
+        self.session = session
+        super().__init__()
+
+    def run(
+        self, text: str, ctx: ToolContext, kind: Literal["fact", "note", "outcome"] = "fact"
+    ) -> ToolResult:
+        """Remember a fact, a note or a task outcome for later conversations.
+
+        Args:
+            text: one self-contained sentence to remember, e.g. "The user's name is Ada."
+            kind: "fact" about the user or the world, "note" for working notes, "outcome" of a task
+        """
+        if self._conversation is None:
+            self._conversation = ConversationMemory(ctx.settings)
+        memory_id = self._conversation.remember(text, kind=kind, session=self.session)
+        return ToolResult(
+            text=f"Remembered ({kind}).", artifacts=[Artifact(kind="citation", uri=f"memory:{memory_id}")]
+        )
+
+    def unload(self) -> None:
+        if self._conversation is not None and self._given is None:
+            self._conversation.close()
+        self._conversation = self._given
+
+
+def memory_tools(
+    documents: VectorMemory | None = None,
+    conversation: ConversationMemory | None = None,
+    session: str | None = None,
+) -> list[Tool]:
+    """``retrieve`` and ``remember`` over the given stores (or, if None, stores opened from the run
+    context's settings on first use). ``session`` tags what ``remember`` stores."""
+    return [RetrieveTool(documents, conversation), RememberTool(conversation, session)]
+
+
+CITE_ID_CHARS = 8  # chunk ids are 32 hex characters; 8 are unique enough within one run
+
+
+def cite_id(passage: Passage) -> str:
+    """The short id a passage is shown and cited by: what the agent's grammar lets an answer cite."""
+    return passage.id[:CITE_ID_CHARS]
+
+
+def format_passages(passages: list[Passage]) -> str:
+    """Passages, each under ``[id] source (location)``, for the model to cite by that id."""
+    return "\n\n".join(f"[{cite_id(p)}] {p.citation()}\n{p.text.strip()}" for p in passages)
+
+
+def citation(passage: Passage) -> Artifact:
+    location = passage.location
+    metadata = {
+        "id": cite_id(passage),
+        "chunk_id": passage.id,
+        "text": passage.text,
+        "score": round(passage.score, 6),
+        "start": location.start,
+        "end": location.end,
+    }
+    if location.page is not None:
+        metadata["page"] = location.page
+    if location.heading:
+        metadata["heading"] = location.heading
+    return Artifact(kind="citation", uri=passage.source, metadata=metadata)

@@ -1,0 +1,79 @@
+"""The agent's `retrieve` and `remember` tools, through heron.tools' Toolset and ToolContext."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heron.config import Settings
+from heron.memory.conversation import ConversationMemory
+from heron.memory.embeddings import Embedder
+from heron.memory.ingest import Ingester
+from heron.memory.tools import memory_tools
+from heron.memory.vector_memory import VectorMemory
+from heron.tools import ToolContext, Toolset
+from tests.memory.helpers import write_docs
+
+
+@pytest.fixture
+def setup(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> Iterator[tuple[Toolset, ToolContext, Path]]:
+    docs = write_docs(tmp_path / "docs")
+    with (
+        VectorMemory(settings, embedder=embedder) as documents,
+        ConversationMemory(settings, embedder) as conversation,
+        ToolContext(tmp_path / "workspace", settings=settings) as ctx,
+    ):
+        Ingester(documents).ingest([docs])
+        with Toolset(memory_tools(documents, conversation, session="chat-1")) as tools:
+            yield tools, ctx, docs
+
+
+def test_retrieve_answers_with_cited_passages_and_citation_artifacts(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, docs = setup
+    result = tools.invoke("retrieve", {"query": "Where do herons nest?", "k": 3}, ctx)
+    assert not result.is_error
+    first = result.artifacts[0].metadata
+    assert result.text.startswith(f"[{first['id']}] {docs}")
+    assert first["chunk_id"].startswith(first["id"]) and first["text"] in result.text
+    assert result.text.count("\n\n[") == 2  # three passages
+    assert len(result.artifacts) == 3 and {a.kind for a in result.artifacts} == {"citation"}
+    breeding = [a for a in result.artifacts if a.metadata.get("heading") == "Herons > Breeding"]
+    assert breeding and breeding[0].uri == str(docs / "guide.md")
+    assert breeding[0].metadata["end"] > breeding[0].metadata["start"]
+
+
+def test_retrieve_can_be_limited_to_one_source(setup: tuple[Toolset, ToolContext, Path]) -> None:
+    tools, ctx, docs = setup
+    source = str(docs / "code" / "convert.py")
+    result = tools.invoke("retrieve", {"query": "herons", "source": source}, ctx)
+    assert {a.uri for a in result.artifacts} == {source}
+
+
+def test_remember_then_retrieve_memories(setup: tuple[Toolset, ToolContext, Path]) -> None:
+    tools, ctx, _ = setup
+    stored = tools.invoke("remember", {"text": "The user's favourite bird is the bittern."}, ctx)
+    assert stored.text == "Remembered (fact)." and stored.artifacts[0].uri.startswith("memory:")
+    recalled = tools.invoke("retrieve", {"query": "favourite bird", "scope": "memories"}, ctx)
+    assert "The user's favourite bird is the bittern." in recalled.text
+    assert recalled.artifacts[0].uri == "conversation:chat-1"
+    documents = tools.invoke("retrieve", {"query": "favourite bird bittern"}, ctx)
+    assert "bittern" not in documents.text  # memories stay out of document search
+
+
+def test_retrieve_says_so_when_nothing_matches(setup: tuple[Toolset, ToolContext, Path]) -> None:
+    tools, ctx, _ = setup
+    result = tools.invoke("retrieve", {"query": "herons", "source": "/nowhere.md"}, ctx)
+    assert result.text == "No documents found for 'herons' in /nowhere.md." and result.artifacts == []
+
+
+def test_the_context_parameter_is_not_in_the_schema(setup: tuple[Toolset, ToolContext, Path]) -> None:
+    tools, _, _ = setup
+    for spec in tools.specs():
+        assert "ctx" not in spec["parameters"]["properties"]
+    assert tools["retrieve"].spec()["parameters"]["required"] == ["query"]
