@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,9 +184,9 @@ def test_writes_are_batched_under_chromas_max_batch_size(
         batch_sizes: list[int] = []
         upsert = memory.collection.upsert
 
-        def recording_upsert(**kwargs: object) -> None:
-            batch_sizes.append(len(kwargs["ids"]))  # type: ignore[arg-type]
-            upsert(**kwargs)  # type: ignore[arg-type]
+        def recording_upsert(**kwargs: Any) -> None:
+            batch_sizes.append(len(kwargs["ids"]))
+            upsert(**kwargs)
 
         monkeypatch.setattr(memory.collection, "upsert", recording_upsert)
         report = Ingester(memory).ingest([docs])
