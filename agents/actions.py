@@ -167,4 +167,4 @@ def _hoist_defs(schema: dict[str, Any], prefix: str, into: dict[str, Any]) -> di
 
     for name, definition in local.items():
         into[renamed[name]] = rewrite(definition)
-    return rewrite(schema)  # type: ignore[no-any-return]
+    return rewrite(schema)

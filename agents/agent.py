@@ -306,24 +306,9 @@ class Agent:
             return loop.run(state, FINAL_ANSWER)
         if not state.plan:
             state.plan = make_plan(self.llm, state.goal, self.tools, self.config.max_plan_steps)
-            tracer.emit(
-                PlanEvent(
-                    run_id=state.run_id,
-                    step=state.step,
-                    steps=[p.do for p in state.plan],
-                    tools=[p.tool for p in state.plan],
-                )
-            )
+            _emit_plan(tracer, state)
         elif state.plan_index == 0 and state.step == 0:
-            tracer.emit(
-                PlanEvent(
-                    run_id=state.run_id,
-                    step=0,
-                    steps=[p.do for p in state.plan],
-                    tools=[p.tool for p in state.plan],
-                    reason="given by the caller",
-                )
-            )
+            _emit_plan(tracer, state, reason="given by the caller")
         while state.plan_index < len(state.plan):
             outcome = self._run_plan_step(state, loop, tracer)
             if outcome is not None:
@@ -365,7 +350,7 @@ class Agent:
             # on resume, a checkpointed call is not made again
             if state.step_calls == 0 and loop.tool_step(state, current.tool, current.args) is None:
                 limit = loop.tracker.exhausted() or "max_steps"
-                return loop.forced_final(state, FINAL_ANSWER, limit), limit  # type: ignore[return-value]
+                return loop.forced_final(state, FINAL_ANSWER, limit), limit
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
         else:
             final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
@@ -386,16 +371,7 @@ class Agent:
         )
         state.plan = state.plan[: state.plan_index] + remaining
         state.plan_revision += 1
-        tracer.emit(
-            PlanEvent(
-                run_id=state.run_id,
-                step=state.step,
-                steps=[p.do for p in state.plan],
-                tools=[p.tool for p in state.plan],
-                revision=state.plan_revision,
-                reason="a step failed",
-            )
-        )
+        _emit_plan(tracer, state, reason="a step failed")
 
     def _gate(self, state: RunState) -> str | None:
         """The tool gate's choice for a fresh run without a plan (None: no gate)."""
@@ -464,6 +440,19 @@ class Agent:
     def chat(self) -> ChatSession:
         """A multi-turn session: each message sees the earlier turns (and memory, if given)."""
         return ChatSession(self)
+
+
+def _emit_plan(tracer: Tracer, state: RunState, reason: str = "") -> None:
+    tracer.emit(
+        PlanEvent(
+            run_id=state.run_id,
+            step=state.step,
+            steps=[p.do for p in state.plan],
+            tools=[p.tool for p in state.plan],
+            revision=state.plan_revision,
+            reason=reason,
+        )
+    )
 
 
 class ChatSession:

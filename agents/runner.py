@@ -132,7 +132,7 @@ class TaskRunner:
             agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack)))
             if record.kv_state and Path(record.kv_state).is_file() and hasattr(self.llm, "load_state"):
                 with contextlib.suppress(HeronError, OSError):  # only an optimisation: the prompt is re-read
-                    self.llm.load_state(record.kv_state)
+                    self.llm.load_state(Path(record.kv_state))
             return self._drive(agent, loaded, state, workspace)
 
     def _drive(self, agent: Agent, loaded: LoadedTask, state: RunState, workspace: Path) -> TaskOutcome:

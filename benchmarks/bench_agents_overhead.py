@@ -9,6 +9,7 @@ Writes benchmarks/out/agents_overhead.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -88,10 +89,8 @@ def cold_import_seconds(statement: str, repeats: int = 5) -> float:
         for line in out.stderr.splitlines():
             parts = line.split("|")
             if len(parts) == 3 and parts[2].strip() and not parts[2].startswith("  "):
-                try:
+                with contextlib.suppress(ValueError):
                     total += int(parts[1])
-                except ValueError:
-                    pass
         times.append(total / 1e6)
     return statistics.median(times)
 

@@ -52,7 +52,7 @@ class GroundednessResult:
     @property
     def score(self) -> float:
         """Mean support over claims; 1.0 for an answer without claims (it asserts nothing)."""
-        return mean([c.supported for c in self.claims]) if self.claims else 1.0
+        return (mean([c.supported for c in self.claims]) or 0.0) if self.claims else 1.0
 
     @property
     def hallucination_score(self) -> float:

@@ -73,7 +73,7 @@ def selfcheck_embedding(
     scores = []
     for sentence in sentences:
         best = [float(embedder.similarity([sentence], parts)[0].max()) for parts in sample_sentences]
-        scores.append(1.0 - (mean(best) if best else 0.0))
+        scores.append(1.0 - ((mean(best) or 0.0) if best else 0.0))
     return scores
 
 

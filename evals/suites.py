@@ -120,7 +120,11 @@ def _judge_notes(table: ResultTable, model: str) -> list[str]:
         for name, row in table.rows.items()
         if "judge" in name and row[halueval.MATCHED] is not None
     }
-    weak = [f"{name} {value:.2f}" for name, value in judged.items() if value < 0.5 + _NEAR_CHANCE]
+    weak = [
+        f"{name} {value:.2f}"
+        for name, value in judged.items()
+        if value is not None and value < 0.5 + _NEAR_CHANCE
+    ]
     notes = [f"Judge-based scores use {model} as the judge."]
     if weak:
         notes.append(

@@ -25,7 +25,7 @@ from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 MAX_PASSAGES = 10
 
 
-class RetrieveTool(LazyTool, name="retrieve"):  # type: ignore[call-arg]
+class RetrieveTool(LazyTool, name="retrieve"):
     """Hybrid search over ingested documents (or remembered facts), answered with citations."""
 
     def __init__(
@@ -82,7 +82,7 @@ class RetrieveTool(LazyTool, name="retrieve"):  # type: ignore[call-arg]
         return self._conversation
 
 
-class RememberTool(LazyTool, name="remember"):  # type: ignore[call-arg]
+class RememberTool(LazyTool, name="remember"):
     """Stores a fact or note in conversation memory, for later sessions."""
 
     def __init__(self, conversation: ConversationMemory | None = None, session: str | None = None) -> None:

@@ -203,7 +203,7 @@ class VectorMemory:
             return []
         found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {
-            i: Passage.from_record(i, doc or "", meta, 1.0)
+            i: Passage.from_record(i, doc or "", dict(meta or {}), 1.0)
             for i, doc, meta in zip(
                 found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True
             )

@@ -22,18 +22,34 @@ def test_events_round_trip_through_the_file_and_reach_callbacks(tmp_path: Path) 
     seen: list[object] = []
     events = [
         RunStartedEvent(run_id="run-1", goal="add", model="m", tools=["calculator"], budget={"max_steps": 3}),
-        ModelTurnEvent(run_id="run-1", step=1, output="{}", prompt_tokens=10, cached_prompt_tokens=8,
-                       completion_tokens=3, seconds=0.1),
-        ToolCallEvent(run_id="run-1", step=1, call_id="c1", tool="calculator", arguments={"expression": "1+1"}),
+        ModelTurnEvent(
+            run_id="run-1",
+            step=1,
+            output="{}",
+            prompt_tokens=10,
+            cached_prompt_tokens=8,
+            completion_tokens=3,
+            seconds=0.1,
+        ),
+        ToolCallEvent(
+            run_id="run-1", step=1, call_id="c1", tool="calculator", arguments={"expression": "1+1"}
+        ),
         TokenEvent(run_id="run-1", step=2, text="2"),
-        AnswerEvent(run_id="run-1", step=2, text="2", citations=["p1"], retrieved=[{"id": "p1", "text": "x"}]),
+        AnswerEvent(
+            run_id="run-1", step=2, text="2", citations=["p1"], retrieved=[{"id": "p1", "text": "x"}]
+        ),
     ]
     with Tracer(path, callbacks=[seen.append]) as tracer:
         for event in events:
             tracer.emit(event)
     assert seen == events  # callbacks get everything, tokens included
     loaded = read_trace(path)
-    assert [e.type for e in loaded] == ["run_started", "model_turn", "tool_call", "answer"]  # tokens not stored
+    assert [e.type for e in loaded] == [
+        "run_started",
+        "model_turn",
+        "tool_call",
+        "answer",
+    ]  # tokens not stored
     assert loaded[1] == events[1]
     assert loaded[3].retrieved[0]["id"] == "p1"
 
