@@ -39,3 +39,61 @@ def isolated_heron(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 @pytest.fixture
 def settings() -> Settings:
     return load_settings()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def llama_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real OpenAI-compatible llama.cpp server with the bundled model on 127.0.0.1 (a free port)."""
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "heron.llm.serve",
+        "--model",
+        str(load_settings().llm_model_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--verbose",
+        "false",
+    ]
+    url = f"http://127.0.0.1:{port}/v1"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, f"server exited:\n{log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, f"server not ready:\n{log.read_text()[-2000:]}"
+                try:
+                    with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
+                        if json.loads(resp.read()).get("data"):
+                            break
+                except OSError:
+                    time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

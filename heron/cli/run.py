@@ -32,7 +32,7 @@ def _event_printer(quiet: bool) -> Any:
 @app.command()
 def run(
     task_files: list[Path] = typer.Argument(
-        ..., help="One or more task files (YAML); run one after another."
+        ..., help="One or more task files (YAML); run one after another (or --parallel)."
     ),
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Approve every risky tool (python, write_file) unasked."
@@ -42,24 +42,53 @@ def run(
     model: Path | None = typer.Option(
         None, "--model", help="GGUF file to use instead of the configured one."
     ),
+    parallel: int = typer.Option(
+        1,
+        "--parallel",
+        "-p",
+        min=1,
+        help="Run this many task files at once. Needs a model served over HTTP (HERON_LLM_BASE_URL, "
+        "e.g. a llama.cpp server): one in-process model runs one call at a time.",
+    ),
 ) -> None:
     """Run task files unattended. Every file is validated before anything runs; each step is
     checkpointed, so a killed run continues with `heron resume RUN_ID`.
 
     Exit code: 0 all succeeded, 1 a run or its checks failed, 2 invalid task file, 3 budget ended a run."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from heron.agents.runner import TaskRunner
     from heron.agents.tasks import load_task
 
     for path in task_files:  # all files valid before the first runs
         load_task(path)
     settings = load_settings(**({"model_path": model} if model else {}))
-    worst = 0
-    with TaskRunner(settings, approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]) as runner:
-        for path in task_files:
-            outcome = runner.run(path, on_ingest=lambda s: err.print(f"ingested: {s}", highlight=False))
-            _print_outcome(outcome, as_json)
-            worst = max(worst, outcome.exit_code)
-    raise typer.Exit(worst)
+    if parallel > 1 and not settings.llm_base_url:
+        raise UsageError(
+            "--parallel needs a model served over HTTP: one in-process model runs one call at a time",
+            "start a server (python -m heron.llm.serve --model FILE.gguf --port 8080), set "
+            "HERON_LLM_BASE_URL=http://127.0.0.1:8080/v1, or drop --parallel",
+        )
+    printer = _event_printer(quiet or as_json)
+
+    def ingested(summary: str) -> None:
+        err.print(f"ingested: {summary}", highlight=False)
+
+    if parallel > 1:
+
+        def run_one(path: Path) -> Any:
+            # one runner per worker: its own HTTP client and its own run-store connection
+            with TaskRunner(settings, approve_everything=yes, callbacks=[printer]) as runner:
+                return runner.run(path, on_ingest=ingested)
+
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="heron-task") as pool:
+            outcomes = list(pool.map(run_one, task_files))
+    else:
+        with TaskRunner(settings, approve_everything=yes, callbacks=[printer]) as runner:
+            outcomes = [runner.run(path, on_ingest=ingested) for path in task_files]
+    for outcome in outcomes:
+        _print_outcome(outcome, as_json)
+    raise typer.Exit(max(o.exit_code for o in outcomes))
 
 
 @app.command()

@@ -196,7 +196,7 @@ class HTTPLLM:
         if not messages:
             raise UsageError("no messages to send to the model", "pass at least one Message.user(...)")
         body: dict[str, Any] = {
-            "messages": [to_chat_dict(m) for m in messages],
+            "messages": [_wire_message(m) for m in messages],
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
             "top_p": options.top_p,
@@ -286,3 +286,11 @@ def _logprobs(raw: dict[str, Any] | None) -> list[TokenLogprob] | None:
     if not raw or not raw.get("content"):
         return None
     return [TokenLogprob(token=item["token"], logprob=float(item["logprob"])) for item in raw["content"]]
+
+
+def _wire_message(message: Message) -> dict[str, Any]:
+    """A message for an OpenAI-compatible API. heron's tool results are plain text, not replies to a
+    native ``tool_calls`` entry (which would need a ``tool_call_id``): they go as user messages."""
+    if message.role == "tool":
+        return {"role": "user", "content": message.content}
+    return to_chat_dict(message)
