@@ -88,9 +88,12 @@ def run_heron(llm: LocalLLM, items: list[Item], config: AgentConfig) -> dict[str
 def run_llama_cpp_auto(model_path: str, items: list[Item]) -> dict[str, Any]:
     from llama_cpp import Llama
 
-    llm = Llama(
-        model_path=model_path, chat_format="chatml-function-calling", n_ctx=4096, verbose=False, seed=0
-    )
+    from heron.llm.llama_compat import safe_model_params
+
+    with safe_model_params():  # this CPU's AMX kernels crash llama.cpp; the same guard heron uses
+        llm = Llama(
+            model_path=model_path, chat_format="chatml-function-calling", n_ctx=4096, verbose=False, seed=0
+        )
     correct = calls = parsed = 0
     started = time.perf_counter()
     for item in items:
@@ -136,9 +139,12 @@ def run_llama_cpp_auto(model_path: str, items: list[Item]) -> dict[str, Any]:
 def run_langchain_forced(model_path: str, items: list[Item]) -> dict[str, Any]:
     from langchain_community.chat_models import ChatLlamaCpp
 
-    chat = ChatLlamaCpp(
-        model_path=model_path, temperature=0.0, max_tokens=256, n_ctx=4096, verbose=False, seed=0
-    )
+    from heron.llm.llama_compat import safe_model_params
+
+    with safe_model_params():
+        chat = ChatLlamaCpp(
+            model_path=model_path, temperature=0.0, max_tokens=256, n_ctx=4096, verbose=False, seed=0
+        )
     correct = calls = parsed = 0
     started = time.perf_counter()
     for item in items:
