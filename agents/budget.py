@@ -55,13 +55,14 @@ class BudgetTracker:
             return "max_seconds"
         return None
 
-    def remaining_text(self) -> str:
+    def remaining_text(self, pending_steps: int = 0) -> str:
         """One line for the model, e.g. 'budget left: 3 steps, 1200 tokens'.
 
         Time is shown only once less than a quarter is left: the line is part of the prompt, and a
         clock in every message would make runs (and resumed runs) differ for no gain.
+        ``pending_steps``: steps under way that count as spent.
         """
-        steps = self.budget.max_steps - self.steps
+        steps = self.budget.max_steps - self.steps - pending_steps
         tokens = max(0, self.budget.max_tokens - self.tokens)
         text = f"budget left: {steps} steps, {tokens} tokens"
         seconds = max(0.0, self.budget.max_seconds - self.seconds)

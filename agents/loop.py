@@ -410,9 +410,4 @@ class StepLoop:
         self.on_step(state)
 
     def _budget(self) -> str:
-        # the step being finished counts as spent
-        self.tracker.spend(steps=1)
-        try:
-            return self.tracker.remaining_text()
-        finally:
-            self.tracker.spend(steps=-1)
+        return self.tracker.remaining_text(pending_steps=1)  # the step being finished counts as spent

@@ -39,3 +39,31 @@ def demo_tools(ledger: Path) -> list:
         return f"deleted {path}"
 
     return [add, delete_everything]
+
+
+LEDGER_TOOL_SOURCE = '''
+from heron import ToolContext, tool
+
+
+@tool
+def append_line(text: str, ctx: ToolContext) -> str:
+    """Append one line of text to ledger.txt in the workspace.
+
+    Args:
+        text: the line to append
+    """
+    with (ctx.workspace / "ledger.txt").open("a") as fh:
+        fh.write(text + "\\n")
+    return f"appended {text!r}"
+'''
+
+
+@pytest.fixture
+def write_ledger_tool():  # type: ignore[no-untyped-def]
+    """Writes a module with the side-effecting `append_line` tool, for task files to reference."""
+
+    def write(folder: Path, module: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{module}.py").write_text(LEDGER_TOOL_SOURCE)
+
+    return write

@@ -17,26 +17,9 @@ pytestmark = pytest.mark.model
 
 HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
 
-TOOL = '''
-from heron import ToolContext, tool
-
-
-@tool
-def append_line(text: str, ctx: ToolContext) -> str:
-    """Append one line of text to ledger.txt in the workspace.
-
-    Args:
-        text: the line to append
-    """
-    with (ctx.workspace / "ledger.txt").open("a") as fh:
-        fh.write(text + "\\n")
-    return f"appended {text!r}"
-'''
-
 
 def _task(folder: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pool_tools.py").write_text(TOOL)
     path = folder / f"{name}.yaml"
     path.write_text(
         f"name: {name}\ngoal: Append two lines, then say done.\ntools: ['pool_tools:append_line']\n"
@@ -48,7 +31,10 @@ def _task(folder: Path, name: str) -> Path:
     return path
 
 
-def test_parallel_task_files_against_a_server(llama_server_url: str, tmp_path: Path) -> None:
+def test_parallel_task_files_against_a_server(
+    llama_server_url: str, tmp_path: Path, write_ledger_tool
+) -> None:
+    write_ledger_tool(tmp_path, "pool_tools")
     tasks = [_task(tmp_path, "alpha"), _task(tmp_path, "beta")]
     env = {**os.environ, "HERON_LLM_BASE_URL": llama_server_url}
     result = subprocess.run(
@@ -73,7 +59,8 @@ def test_parallel_task_files_against_a_server(llama_server_url: str, tmp_path: P
     assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
 
 
-def test_parallel_needs_a_served_model(tmp_path: Path) -> None:
+def test_parallel_needs_a_served_model(tmp_path: Path, write_ledger_tool) -> None:
+    write_ledger_tool(tmp_path, "pool_tools")
     tasks = [_task(tmp_path, "alpha"), _task(tmp_path, "beta")]
     result = subprocess.run(
         [HERON, "run", *map(str, tasks), "--parallel", "2"],

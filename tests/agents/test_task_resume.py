@@ -20,22 +20,6 @@ pytestmark = pytest.mark.model
 
 HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
 
-SIDE_TOOLS = '''
-from heron import ToolContext, tool
-
-
-@tool
-def append_line(text: str, ctx: ToolContext) -> str:
-    """Append one line of text to ledger.txt in the workspace.
-
-    Args:
-        text: the line to append
-    """
-    with (ctx.workspace / "ledger.txt").open("a") as fh:
-        fh.write(text + "\\n")
-    return f"appended {text!r}"
-'''
-
 TASK = """
 name: ledger
 goal: Append the lines one, two, three and four to the ledger, then say done.
@@ -55,7 +39,6 @@ checks:
 
 def _task(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "side_tools.py").write_text(SIDE_TOOLS)
     (folder / "task.yaml").write_text(TASK)
     return folder / "task.yaml"
 
@@ -71,9 +54,12 @@ def _appends_recorded(data_dir: Path, run_id: str) -> list[str]:
     return [m.content for m in state.messages if m.role == "tool" and m.name == "append_line"]
 
 
-def test_sigkill_then_resume_finishes_without_repeating_side_effects(tmp_path: Path) -> None:
+def test_sigkill_then_resume_finishes_without_repeating_side_effects(
+    tmp_path: Path, write_ledger_tool
+) -> None:
     # an uninterrupted run, for comparison
     reference_task = _task(tmp_path / "reference")
+    write_ledger_tool(reference_task.parent, "side_tools")
     reference = subprocess.run(
         [HERON, "run", str(reference_task), "--json"],
         capture_output=True,
@@ -86,6 +72,7 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(tmp_path: P
     expected = json.loads(reference.stdout.strip().splitlines()[-1])
 
     task = _task(tmp_path / "killed")
+    write_ledger_tool(task.parent, "side_tools")
     data_dir = tmp_path / "data"
     process = subprocess.Popen(
         [HERON, "run", str(task), "--json"],

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -36,62 +28,10 @@ class Step(BaseModel):
     argument: str = Field(max_length=40)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m heron.llm.serve``: llama_cpp.server's own app, with heron's llama.cpp safeguards."""
-    port = free_port()
-    model = load_settings().llm_model_path()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "heron.llm.serve",
-        "--model",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "1024",
-        "--verbose",
-        "false",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-        )
-        url = f"http://127.0.0.1:{port}/v1"
-        try:
-            wait_until_ready(url, proc, log)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_until_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
-                if json.loads(resp.read()).get("data"):
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"server did not answer within 120 s:\n{log.read_text()[-3000:]}")
+def server_url(llama_server_url: str) -> str:
+    """``python -m heron.llm.serve`` on 127.0.0.1 (the shared fixture in tests/conftest.py)."""
+    return llama_server_url
 
 
 @pytest.fixture(scope="module")
