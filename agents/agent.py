@@ -104,6 +104,8 @@ class Agent:
         self.context: ToolContext[Any] = ToolContext(
             workspace or self.settings.data_dir / "workspace", settings=self.settings, deps=deps
         )
+        if self._llm is not None:
+            self.context.gpu.register(self._llm)  # a GPU-hungry tool (images) may suspend it
 
     # -- resources ----------------------------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class Agent:
                 )
             else:
                 self._llm = open_llm(self.settings)
+            self.context.gpu.register(self._llm)
         return self._llm
 
     def cancel(self) -> None:
@@ -129,6 +132,8 @@ class Agent:
     def close(self) -> None:
         """Stop the tool session (sandbox processes) and free the model if this agent loaded it."""
         self.context.close()
+        if self._llm is not None:
+            self.context.gpu.unregister(self._llm)
         if self._owns_llm and self._llm is not None:
             self._llm.close()
             self._llm = None

@@ -39,6 +39,7 @@ from heron.tracing import (
     RetrievalEvent,
     TokenEvent,
     ToolCallEvent,
+    ToolProgressEvent,
     ToolResultEvent,
     Tracer,
 )
@@ -311,8 +312,23 @@ class StepLoop:
                 return
             arguments = decision.arguments
         started = time.perf_counter()
+
+        def progress(done: int, total: int, label: str) -> None:
+            self.tracer.emit(
+                ToolProgressEvent(
+                    run_id=state.run_id,
+                    step=step,
+                    call_id=call_id,
+                    tool=name,
+                    done=done,
+                    total=total,
+                    label=label,
+                )
+            )
+
         try:
-            result = self._invoke_with_retries(tool, arguments)
+            with self.context.progress_to(progress):
+                result = self._invoke_with_retries(tool, arguments)
         except ModelRetry as exc:
             state.tool_errors += 1
             result = ToolResult(text=str(exc), is_error=True)

@@ -242,7 +242,9 @@ class TaskRunner:
         )
 
     def _tools(self, names: Sequence[str], memory: Any, folder: Path) -> list[Tool]:
-        available = {t.name: t for t in builtin_tools()}
+        from heron.tools.image import generate_image
+
+        available = {t.name: t for t in [*builtin_tools(), generate_image]}
         if memory is not None:
             from heron.memory.tools import memory_tools
 

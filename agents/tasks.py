@@ -31,7 +31,16 @@ from heron.agents.budget import Budget
 from heron.agents.state import PlanStep
 from heron.errors import TaskFileError
 
-KNOWN_TOOLS = ("python", "calculator", "read_file", "write_file", "list_files", "retrieve", "remember")
+KNOWN_TOOLS = (
+    "python",
+    "calculator",
+    "read_file",
+    "write_file",
+    "list_files",
+    "retrieve",
+    "remember",
+    "generate_image",
+)
 
 
 class _Strict(BaseModel):

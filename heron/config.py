@@ -1,7 +1,7 @@
 """Settings: defaults < user ``heron.toml`` < project ``heron.toml`` < ``HERON_*`` environment < code.
 
 Top-level keys are the ones people change most (``model_path``, ``context_size``, ...); groups
-(``[chroma]``, ``[sandbox]``) nest, and their environment names use a double underscore:
+(``[chroma]``, ``[sandbox]``, ``[image]``, ...) nest, and their environment names use a double underscore:
 ``HERON_SANDBOX__MEMORY_MB=512``. Example ``heron.toml``::
 
     model_path = "~/models/qwen2.5-3b-instruct-q4_k_m.gguf"
@@ -114,6 +114,43 @@ class AgentSettings(BaseModel):
     max_seconds: float = Field(600.0, gt=0)
 
 
+class ImageSettings(BaseModel):
+    """The ``generate_image`` tool: a local diffusers model folder and how to run it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_path: Path | None = Field(
+        None,
+        description="diffusers text-to-image model folder (has model_index.json), e.g. SD-Turbo; "
+        "unset = no image generation",
+    )
+    device: Literal["auto", "cuda", "cpu", "mps"] = Field(
+        "auto", description="'auto' = CUDA when torch sees a GPU, else Apple MPS, else CPU"
+    )
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", description="'auto' = float16 on a GPU, float32 on the CPU"
+    )
+    steps: int | None = Field(
+        None, ge=1, le=200, description="denoising steps; default 4 for turbo/LCM models, else 25"
+    )
+    guidance: float | None = Field(
+        None, ge=0.0, le=30.0, description="classifier-free guidance; default 0 for turbo/LCM, else 7.5"
+    )
+    width: int = Field(512, ge=64, le=2048, multiple_of=8, description="default image width (pixels)")
+    height: int = Field(512, ge=64, le=2048, multiple_of=8, description="default image height (pixels)")
+    max_variations: int = Field(4, ge=1, le=16, description="most images one call may ask for")
+    output_dir: str = Field("images", description="folder inside the workspace for generated PNGs")
+    gpu_sharing: Literal["swap", "keep"] = Field(
+        "swap",
+        description="'swap' = the LLM leaves the GPU during a diffusion run and the pipeline leaves it "
+        "after; 'keep' = both stay (enough VRAM for both)",
+    )
+    c2pa_cert: Path | None = Field(
+        None, description="PEM certificate chain for signed C2PA manifests (needs c2pa-python)"
+    )
+    c2pa_key: Path | None = Field(None, description="PEM private key matching c2pa_cert")
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("heron", appauthor=False))
 
@@ -159,6 +196,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=lambda: MemorySettings())
     sandbox: SandboxSettings = Field(default_factory=lambda: SandboxSettings())
     agent: AgentSettings = Field(default_factory=lambda: AgentSettings())
+    image: ImageSettings = Field(default_factory=lambda: ImageSettings())
 
     config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
 

@@ -56,6 +56,14 @@ class IngestionError(UsageError):
     """A path given for ingestion cannot be read."""
 
 
+class ImageModelError(UsageError):
+    """No image model configured, a folder that is not a diffusers model, or the ``image`` extra missing."""
+
+
+class ProvenanceError(UsageError):
+    """A C2PA manifest could not be signed or read (missing or mismatched certificate and key)."""
+
+
 class RunError(HeronError):
     """A failure while running: the inputs were fine, something at run time was not."""
 

@@ -66,6 +66,17 @@ class ToolResultEvent(_Event):
     seconds: float = 0.0
 
 
+class ToolProgressEvent(_Event):
+    """How far a long tool call is (diffusion steps, ...); streamed to callbacks, not written to the file."""
+
+    type: Literal["tool_progress"] = "tool_progress"
+    call_id: str
+    tool: str
+    done: int
+    total: int
+    label: str = ""
+
+
 class RetrievalEvent(_Event):
     type: Literal["retrieval"] = "retrieval"
     query: str
@@ -119,6 +130,7 @@ TraceEvent = Annotated[
     | ModelTurnEvent
     | ToolCallEvent
     | ToolResultEvent
+    | ToolProgressEvent
     | RetrievalEvent
     | ApprovalEvent
     | HintEvent
@@ -128,7 +140,7 @@ TraceEvent = Annotated[
     Field(discriminator="type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
-_NOT_WRITTEN = {"token"}
+_NOT_WRITTEN = {"token", "tool_progress"}
 
 EventCallback = Callable[[Any], None]
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from heron.config import Settings, load_settings
+from heron.gpu_share import GpuShare
 
 if TYPE_CHECKING:
     from heron.tools.sandbox import Sandbox
 
 DepsT = TypeVar("DepsT")
+
+ProgressCallback = Callable[[int, int, str], None]  # (done, total, what is being done)
 
 
 class ToolContext(Generic[DepsT]):
@@ -27,6 +32,8 @@ class ToolContext(Generic[DepsT]):
 
     One context belongs to one session. Its sandbox starts on first use and stops on ``close()``
     (or at the end of a ``with`` block), so every process the session started ends with it.
+    ``gpu`` is the session's :class:`~heron.gpu_share.GpuShare` (the agent registers its LLM there, so
+    a tool running a big GPU job can make room); long tools call ``report_progress``.
     """
 
     def __init__(
@@ -35,6 +42,7 @@ class ToolContext(Generic[DepsT]):
         settings: Settings | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         sandbox: Sandbox | None = None,
+        gpu: GpuShare | None = None,
     ) -> None:
         self.workspace = Path(workspace).expanduser().resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
@@ -42,6 +50,22 @@ class ToolContext(Generic[DepsT]):
         self.deps = deps
         self._sandbox = sandbox
         self._owns_sandbox = sandbox is None
+        self.gpu = gpu if gpu is not None else GpuShare(self.settings.image.gpu_sharing)
+        self._on_progress: ProgressCallback | None = None
+
+    def report_progress(self, done: int, total: int, label: str = "") -> None:
+        """Tell whoever watches (the REPL's progress bar, stream callbacks) how far a long call is."""
+        if self._on_progress is not None:
+            self._on_progress(done, total, label)
+
+    @contextmanager
+    def progress_to(self, callback: ProgressCallback | None) -> Iterator[None]:
+        """Send ``report_progress`` calls to ``callback`` inside the block (one tool call)."""
+        previous, self._on_progress = self._on_progress, callback
+        try:
+            yield
+        finally:
+            self._on_progress = previous
 
     @property
     def sandbox(self) -> Sandbox:

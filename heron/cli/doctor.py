@@ -33,6 +33,7 @@ def run_checks(settings: Settings) -> list[Check]:
         *_check_llama_cpp(settings),
         _check_model(settings),
         _check_embedding(settings),
+        _check_image_model(settings),
         _check_chroma(settings),
         _check_data_dir(settings),
         _check_sandbox(settings),
@@ -117,6 +118,33 @@ def _check_embedding(settings: Settings) -> Check:
         "warn",
         f"{model!r} is not a local folder",
         "heron never downloads models: set HERON_EMBEDDING_MODEL to a local model folder",
+    )
+
+
+def _check_image_model(settings: Settings) -> Check:
+    """The generate_image tool's model: configured or not, a real diffusers folder, the device it gets."""
+    import importlib.util
+
+    from heron.tools.image.pipeline import CONFIGURE_HINT, INSTALL_HINT, check_model_folder
+
+    image = settings.image
+    if image.model_path is None:
+        return Check("image model", "ok", "none configured (generate_image is off)", CONFIGURE_HINT)
+    try:
+        folder = check_model_folder(image.model_path)
+    except HeronError as exc:
+        return Check("image model", "problem", str(getattr(exc, "problem", exc)), getattr(exc, "hint", ""))
+    if importlib.util.find_spec("diffusers") is None:
+        return Check("image model", "problem", f"{folder}, but diffusers is not installed", INSTALL_HINT)
+    import torch  # installed with sentence-transformers
+
+    device: str = image.device
+    if device == "auto":
+        device = "cuda (auto)" if torch.cuda.is_available() else "cpu (auto: torch sees no CUDA GPU)"
+    return Check(
+        "image model",
+        "ok",
+        f"{folder}; device {device}; dtype {image.dtype}; GPU sharing {image.gpu_sharing}",
     )
 
 

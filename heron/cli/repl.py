@@ -64,9 +64,12 @@ class Repl:
         if memory is not None and importlib.util.find_spec("heron.memory.tools") is None:
             # an install without the retrieve/remember tools: /ingest and /memory still work
             self.memory_tools_missing, memory = True, None
-        return Agent(
-            model=llm, tools=builtin_tools(), memory=memory, approve=self._approve, settings=self.settings
-        )
+        tools = builtin_tools()
+        if self.settings.image.model_path is not None:  # offered only when a model can answer it
+            from heron.tools.image import generate_image
+
+            tools.append(generate_image)
+        return Agent(model=llm, tools=tools, memory=memory, approve=self._approve, settings=self.settings)
 
     # -- the loop ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from heron.cli.repl_input import answer_session
 from heron.errors import ContextOverflowError, HeronError, UsageError
 
 _SNIPPET_CHARS = 160
+_BAR_CELLS = 24
 
 
 class ReplView:
@@ -46,6 +47,8 @@ class ReplView:
             self.console.print(render_event(event), highlight=False)
         elif kind == "retrieval":
             self._show_retrieval(event)
+        elif kind == "tool_progress":
+            self._show_progress(event)
         elif kind == "answer":
             self._show_answer(event)
         elif kind == "run_finished":
@@ -67,6 +70,15 @@ class ReplView:
     def _end_stream(self) -> None:
         self._streaming = False
         self.console.file.write("\n")
+        self.console.file.flush()
+
+    def _show_progress(self, event: Any) -> None:
+        """One line redrawn in place (a bar and done/total) until the tool's last step."""
+        total = max(event.total, 1)
+        filled = min(_BAR_CELLS, _BAR_CELLS * event.done // total)
+        bar = "#" * filled + "-" * (_BAR_CELLS - filled)
+        end = "\n" if event.done >= event.total else ""
+        self.console.file.write(f"\r  {event.tool}: {event.label} [{bar}] {event.done}/{event.total}{end}")
         self.console.file.flush()
 
     def _show_retrieval(self, event: Any) -> None:

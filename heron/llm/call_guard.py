@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from heron.errors import UsageError
@@ -12,8 +12,9 @@ from heron.errors import UsageError
 class CallGuard:
     """Serializes an LLM's callers; other threads wait, the thread already inside gets a UsageError."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, on_enter: Callable[[], None] | None = None) -> None:
         self._what = what
+        self._on_enter = on_enter  # runs inside the lock before each call (e.g. reload a suspended model)
         self._lock = threading.Lock()
         self._owner: int | None = None
         self.closed = False
@@ -30,6 +31,8 @@ class CallGuard:
             try:
                 if self.closed:
                     raise UsageError(f"this {self._what} has been closed", f"open a new {self._what}")
+                if self._on_enter is not None:
+                    self._on_enter()
                 yield
             finally:
                 self._owner = None

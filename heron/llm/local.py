@@ -72,15 +72,16 @@ class LocalLLM:
         lora_path: Path | str | None = None,
         lora_scale: float = 1.0,
     ) -> None:
-        loaded = load_llama(
-            Path(model_path),
-            context_size=context_size,
-            gpu_layers=gpu_layers,
-            threads=threads,
-            seed=seed,
-            lora_path=Path(lora_path) if lora_path else None,
-            lora_scale=lora_scale,
-        )
+        self._load_args: dict[str, Any] = {
+            "model_path": Path(model_path),
+            "context_size": context_size,
+            "gpu_layers": gpu_layers,
+            "threads": threads,
+            "seed": seed,
+            "lora_path": Path(lora_path) if lora_path else None,
+            "lora_scale": lora_scale,
+        }
+        loaded = load_llama(**self._load_args)
         self._loaded: LoadedModel | None = loaded
         self._llama: Any = loaded.llama
         self._session = KVSession(loaded.llama)
@@ -88,7 +89,8 @@ class LocalLLM:
         self._seed = seed
         self._lora_scale = lora_scale
         self._grammars: OrderedDict[str, Any] = OrderedDict()
-        self._guard = CallGuard("LocalLLM")
+        self._suspended = False
+        self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
         self.last_full_grammar_passes = 0  # structured calls: steps where the grammar filtered the vocab
 
@@ -346,6 +348,56 @@ class LocalLLM:
             }
         return out
 
+    # --- sharing the GPU (heron.gpu_share) --------------------------------------------------------
+
+    @property
+    def uses_gpu(self) -> bool:
+        """True when layers of this model sit in GPU memory (and it is not suspended)."""
+        from heron.llm.devices import gpu_offload_supported
+
+        return (
+            self._loaded is not None
+            and not self._suspended
+            and self._loaded.gpu_layers != 0
+            and gpu_offload_supported()
+        )
+
+    @property
+    def suspended(self) -> bool:
+        return self._suspended
+
+    def suspend(self) -> None:
+        """Free the weights, KV cache and grammars (VRAM included) until ``resume`` or the next call.
+
+        Waits for a running call. The next prompt is evaluated from scratch (its cache is gone)."""
+        with self._guard.exclusive():
+            if self._suspended or self._loaded is None:
+                return
+            self._free_native()
+            self._suspended = True
+
+    def resume(self) -> None:
+        """Load the model again after ``suspend`` (a call does this by itself when needed)."""
+        with self._guard.exclusive():
+            pass  # the guard's on_enter reloads
+
+    def _ensure_resident(self) -> None:
+        if not self._suspended:
+            return
+        loaded = load_llama(**self._load_args)
+        self._loaded, self._llama = loaded, loaded.llama
+        self._session = KVSession(loaded.llama)
+        self._suspended = False
+
+    def _free_native(self) -> None:
+        import llama_cpp
+
+        for grammar in self._grammars.values():
+            llama_cpp.llama_sampler_free(grammar)
+        self._grammars.clear()
+        self._session.close()
+        self._llama.close()
+
     # --- lifetime ------------------------------------------------------------------------------
 
     def _require(self) -> LoadedModel:
@@ -358,16 +410,11 @@ class LocalLLM:
 
     def close(self) -> None:
         """Free the model, context and grammars. Waits for a running call; a second close does nothing."""
-        import llama_cpp
-
         with self._guard.closing() as first:
             if not first or self._loaded is None:
                 return
-            for grammar in self._grammars.values():
-                llama_cpp.llama_sampler_free(grammar)
-            self._grammars.clear()
-            self._session.close()
-            self._llama.close()
+            if not self._suspended:
+                self._free_native()
             self._llama = None
             self._loaded = None
 

@@ -234,3 +234,17 @@ def test_a_closed_llm_refuses_calls() -> None:
     llm.close()  # idempotent
     with pytest.raises(UsageError, match="closed"):
         llm.chat(ask("Hi"))
+
+
+def test_suspend_frees_the_model_and_the_next_call_reloads_it(llm: LocalLLM) -> None:
+    options = GenerationOptions(max_tokens=12, temperature=0.0)
+    before = llm.chat(ask("Name a colour."), options).text
+    loaded = llm._llama
+    llm.suspend()
+    assert llm.suspended and not llm.uses_gpu
+    after = llm.chat(ask("Name a colour."), options).text  # reloads by itself
+    assert not llm.suspended and after == before and llm._llama is not loaded  # a fresh llama.cpp model
+    assert llm.last_usage.cached_prompt_tokens == 0  # the KV cache went with it
+    llm.suspend()
+    llm.resume()
+    assert not llm.suspended and llm.chat(ask("Name a colour."), options).text == before
