@@ -16,9 +16,8 @@ from heron.llm import ScriptedLLM
 from heron.tools import ToolContext
 from heron.tools.image import AI_STATEMENT, GenerateImageTool, read_provenance
 from heron.tools.image.provenance import TRAINED_ALGORITHMIC_MEDIA
+from heron.tools.image.tiny import build_tiny_pipeline
 from heron.tracing import read_trace
-
-from .tiny_diffusion import build_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

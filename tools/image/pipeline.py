@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,8 @@ class DiffusionModel:
             ) from exc
         device = resolve_device(settings.device, torch)
         dtype_name = resolve_dtype(settings.dtype, device)
-        quiet = diffusers.utils.logging.is_progress_bar_enabled()
-        diffusers.utils.logging.disable_progress_bar()  # loading bars would tear the REPL's screen
-        try:
+        with _no_loading_bars(diffusers):  # they would tear the REPL's screen
             pipeline = _from_folder(diffusers, path, getattr(torch, dtype_name))
-        finally:
-            if quiet:
-                diffusers.utils.logging.enable_progress_bar()
         pipeline.to(device)
         return cls(pipeline, path, device, dtype_name)
 
@@ -184,6 +180,26 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype == "auto":
         return "float32" if device == "cpu" else "float16"
     return dtype
+
+
+@contextmanager
+def _no_loading_bars(diffusers: Any) -> Iterator[None]:
+    import transformers
+
+    switched = []
+    verbosity = transformers.utils.logging.get_verbosity()
+    # transformers also warns, while diffusers imports it, about image processors we never use
+    transformers.utils.logging.set_verbosity_error()
+    for logging in (diffusers.utils.logging, transformers.utils.logging):
+        if logging.is_progress_bar_enabled():
+            logging.disable_progress_bar()
+            switched.append(logging)
+    try:
+        yield
+    finally:
+        for logging in switched:
+            logging.enable_progress_bar()
+        transformers.utils.logging.set_verbosity(verbosity)
 
 
 def _from_folder(diffusers: Any, path: Path, dtype: Any) -> Any:

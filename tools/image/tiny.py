@@ -1,6 +1,8 @@
-"""A real, tiny, randomly initialised Stable Diffusion pipeline, built offline for the image tests.
+"""A real, tiny, randomly initialised Stable Diffusion pipeline, built offline: for tests and benchmarks.
 
-The pattern of diffusers' own tests: a small UNet2DConditionModel, AutoencoderKL and CLIP text
+Like ``ScriptedLLM`` for the planner, it lets users test agents that call ``generate_image``
+without downloading a model (the pictures are noise-like, the plumbing is real). The pattern of
+diffusers' own tests: a small UNet2DConditionModel, AutoencoderKL and CLIP text
 model made from configs, a CLIP tokenizer read from a vocabulary file written here (one token per
 byte-level character, no merges), saved with ``save_pretrained`` so heron loads it from disk
 exactly as it loads SD-Turbo.
