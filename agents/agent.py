@@ -81,6 +81,10 @@ class Agent:
         self.config = config or AgentConfig(budget=Budget.from_settings(self.settings.agent))
         self.approve = approve
         self.callbacks = list(callbacks)
+        if self.settings.otel:
+            from heron.otel import OTelExporter, default_provider
+
+            self.callbacks.append(OTelExporter(default_provider()))
         self.memory = memory
         self._model_arg = model
         self._llm: LLM | None = model if isinstance(model, LLM) else None
@@ -388,7 +392,9 @@ class Agent:
             from heron.agents.router import RouterThresholds, ToolRouter
             from heron.memory.embeddings import Embedder
 
-            thresholds = RouterThresholds(self.config.gate_answer_below, self.config.gate_call_above)
+            thresholds = RouterThresholds(
+                self.config.gate_answer_below, self.config.gate_call_above, self.config.gate_pick_margin
+            )
             self._router = ToolRouter(Embedder.from_settings(self.settings), thresholds)
         return self._router.choose(state.goal, self.tools)
 

@@ -41,10 +41,18 @@ class AgentConfig(BaseModel):
     tool_gate: bool = Field(
         False,
         description="before the first turn, compare the request with the tools (MiniLM embeddings): "
-        "no similar tool -> answer only; a clearly similar one -> call a tool; else the model decides",
+        "no similar tool -> answer only; a clearly similar one -> call a tool (that one, when it "
+        "stands out from the rest); else the model decides",
     )
     gate_answer_below: float = Field(0.40, ge=-1, le=1)
     gate_call_above: float = Field(0.40, ge=-1, le=1)
+    gate_pick_margin: float | None = Field(
+        0.05,
+        ge=0,
+        le=2,
+        description="when a call is due and the most similar tool leads the next by this much, the "
+        "first turn may call only it (None: the model picks among all tools)",
+    )
     require_citations: bool = Field(False, description="once passages were retrieved, cite at least one")
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")

@@ -192,6 +192,11 @@ class Settings(BaseSettings):
         None, description="sentence-transformers model folder; default: bundled all-MiniLM-L6-v2"
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="runs, traces, Chroma, history")
+    otel: bool = Field(
+        False,
+        description="also export run traces as OpenTelemetry spans (heron[otel]; OTEL_* variables "
+        "name the collector)",
+    )
     chroma: ChromaSettings = Field(default_factory=lambda: ChromaSettings())
     memory: MemorySettings = Field(default_factory=lambda: MemorySettings())
     sandbox: SandboxSettings = Field(default_factory=lambda: SandboxSettings())
