@@ -12,6 +12,7 @@ from opentelemetry.trace import StatusCode
 
 from heron.agents.agent import Agent
 from heron.agents.approval import deny_all
+from heron.errors import UsageError
 from heron.llm import ScriptedLLM
 from heron.otel import OTelExporter
 from heron.tools import Risk, tool
@@ -79,7 +80,7 @@ def test_a_run_is_a_span_with_turns_and_tool_calls_as_children(exported: tuple) 
 def test_a_failed_run_ends_its_span_as_an_error(exported: tuple) -> None:
     exporter, memory = exported
     llm = ScriptedLLM([])  # the script runs dry: the model "fails" on its first turn
-    with Agent(llm, tools=[add], callbacks=[exporter]) as agent, pytest.raises(Exception):
+    with Agent(llm, tools=[add], callbacks=[exporter]) as agent, pytest.raises(UsageError):
         agent.run("What is 2 + 40?")
     [run] = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
     assert run.status.status_code == StatusCode.ERROR and run.attributes["heron.status"] == "failed"
