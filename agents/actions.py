@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from heron.llm.schema import is_shapeless
+
 FINAL_ANSWER = "final_answer"
 STEP_DONE = "step_done"
 
@@ -122,7 +124,12 @@ def _bounded(node: Any, chars: int, max_items: int = 16) -> Any:
         return node
     out = {k: _bounded(v, chars, max_items) if isinstance(v, dict | list) else v for k, v in node.items()}
     if "properties" in node:  # property names are not schemas' keywords: rebuild that mapping
-        out["properties"] = {k: _bounded(v, chars, max_items) for k, v in node["properties"].items()}
+        out["properties"] = {
+            k: _bounded({**_bounded_any(chars, max_items), **v} if is_shapeless(v) else v, chars, max_items)
+            for k, v in node["properties"].items()
+        }
+    if is_shapeless(node.get("items")):
+        out["items"] = _bounded_any(chars, max_items)
     if (
         node.get("type") == "string"
         and "maxLength" not in node
@@ -133,6 +140,22 @@ def _bounded(node: Any, chars: int, max_items: int = 16) -> Any:
     if node.get("type") == "array" and "maxItems" not in node:
         out["maxItems"] = max_items
     return out
+
+
+def _bounded_any(chars: int, max_items: int) -> dict[str, Any]:
+    """ "Any value" for an argument typed Any: a scalar or a short list of scalars, each bounded (the
+    full JSON value grammar has unbounded nesting, which a small model fills until the turn ends)."""
+    scalar: list[dict[str, Any]] = [
+        {"type": "string", "maxLength": chars},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+    description = {"description": "any value"}
+    return {
+        "anyOf": [*scalar, {"type": "array", "maxItems": max_items, "items": {"anyOf": scalar}}],
+        **description,
+    }
 
 
 def _safe(name: str) -> str:

@@ -33,10 +33,11 @@ class AgentConfig(BaseModel):
         description='"auto": tool or answer; "required": a tool every turn until a budget ends; '
         '"none": answer only; or a tool name: that tool every turn',
     )
-    optional_arguments: Literal["offer", "omit"] = Field(
+    optional_arguments: Literal["offer", "omit", "mentioned"] = Field(
         "offer",
         description='"omit": the grammar leaves out tool arguments that are not required, so a small '
-        "model cannot fill them with guesses (their defaults apply)",
+        'model cannot fill them with guesses (their defaults apply); "mentioned": it offers only those '
+        "the request names (see heron.agents.mentions)",
     )
     tool_gate: bool = Field(
         False,

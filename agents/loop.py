@@ -25,6 +25,7 @@ from heron.agents.actions import (
 from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
 from heron.agents.config import AgentConfig
+from heron.agents.mentions import is_mentioned
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
 from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
@@ -61,11 +62,18 @@ def tool_signature(tool: Tool) -> str:
     return ", ".join(parts)
 
 
-def _arguments_schema(tool: Tool, config: AgentConfig) -> dict[str, Any]:
+def _arguments_schema(tool: Tool, config: AgentConfig, request: str = "") -> dict[str, Any]:
+    """The tool's argument schema for the grammar, its optional arguments kept per ``optional_arguments``."""
     schema = tool.json_schema()
-    if config.optional_arguments == "omit":
-        required = schema.get("required", [])
-        schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k in required}
+    if config.optional_arguments == "offer":
+        return schema
+    required = set(schema.get("required", []))
+    mentioned = config.optional_arguments == "mentioned"
+    schema["properties"] = {
+        k: v
+        for k, v in schema.get("properties", {}).items()
+        if k in required or (mentioned and is_mentioned(k, v, request, required))
+    }
     return schema
 
 
@@ -97,6 +105,7 @@ class StepLoop:
         self.llm = llm
         self.tools = {t.name: t for t in tools}
         self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config)) for t in tools]
+        self._goal_specs: tuple[str, list[ActionSpec]] | None = None
         self.context = context
         self.tracer = tracer
         self.tracker = tracker
@@ -150,7 +159,9 @@ class StepLoop:
         fixed_args: dict[str, Any] | None = None,
     ) -> Any:
         gated = self.first_turn_choice if state.step == 0 and only_tool is None else None
-        specs, final_kind = self._choices(final, tools, only_tool or gated, fixed_args or {})
+        specs, final_kind = self._choices(
+            self._specs_for(state.goal), final, tools, only_tool or gated, fixed_args or {}
+        )
         min_citations = 1 if self.config.require_citations and state.passages else 0
 
         def schema_for(shrink: int) -> dict[str, Any]:
@@ -211,20 +222,37 @@ class StepLoop:
         )
         return parse_action(value, final)
 
+    def _specs_for(self, goal: str) -> list[ActionSpec]:
+        """The tools' action specs; with ``optional_arguments="mentioned"`` they depend on the goal."""
+        if self.config.optional_arguments != "mentioned":
+            return self.specs
+        if self._goal_specs is None or self._goal_specs[0] != goal:
+            specs = [
+                ActionSpec(t.name, t.description, _arguments_schema(t, self.config, goal))
+                for t in self.tools.values()
+            ]
+            self._goal_specs = (goal, specs)
+        return self._goal_specs[1]
+
     def _choices(
-        self, final: str | None, tools: bool, only_tool: str | None, fixed_args: dict[str, Any]
+        self,
+        specs: list[ActionSpec],
+        final: str | None,
+        tools: bool,
+        only_tool: str | None,
+        fixed_args: dict[str, Any],
     ) -> tuple[list[ActionSpec], str | None]:
         """Which actions this turn's grammar admits, from ``tool_choice`` and the step's forced tool."""
         if not tools:
             return [], final
         choice = only_tool or self.config.tool_choice
         if choice == "auto":
-            return self.specs, final
+            return specs, final
         if choice == "none":
             return [], final
         if choice == "required":
-            return self.specs, None
-        chosen = [s for s in self.specs if s.name == choice]
+            return specs, None
+        chosen = [s for s in specs if s.name == choice]
         if fixed_args:  # pinned even when optional arguments are omitted: the value is a constant
             chosen = [_pin_arguments(spec, fixed_args) for spec in chosen]
         return chosen, None

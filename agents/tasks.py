@@ -95,7 +95,7 @@ class TaskFile(_Strict):
     planning: Literal["never", "always"] = "never"
     instructions: str = ""
     require_citations: bool = False
-    optional_arguments: Literal["offer", "omit"] = "offer"
+    optional_arguments: Literal["offer", "omit", "mentioned"] = "offer"
     memory: MemorySpec | None = None
     approval: ApprovalSpec = Field(default_factory=lambda: ApprovalSpec())
     budget: Budget | None = None

@@ -57,7 +57,43 @@ def grammar_for_schema_key(key: str) -> str:
 
 
 def grammar_for(schema: Any) -> str:
-    return grammar_for_schema_key(schema_key(json_schema_of(schema)))
+    return grammar_for_schema_key(schema_key(with_untyped_as_any(json_schema_of(schema))))
+
+
+# Keywords that give a schema a shape; a (sub)schema with none of them admits any JSON value.
+_SHAPE_KEYWORDS = frozenset(
+    {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "items", "prefixItems"}
+)
+_ANY_JSON_VALUE = [{"type": t} for t in ("string", "number", "boolean", "null", "array", "object")]
+
+
+def is_shapeless(schema: Any) -> bool:
+    """True for a sub-schema that admits any JSON value (``{}``, annotations only, ``Any``)."""
+    return isinstance(schema, dict) and not _SHAPE_KEYWORDS & schema.keys()
+
+
+def with_untyped_as_any(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each sub-schema that has no shape (``{}``, ``{"description": ...}``, a
+    parameter typed ``Any``) spelled out as any JSON value, which llama.cpp's converter needs."""
+
+    def visit(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        out = dict(node)
+        for key in ("properties", "$defs", "definitions", "patternProperties"):
+            if isinstance(out.get(key), dict):
+                out[key] = {name: visit(sub) for name, sub in out[key].items()}
+        for key in ("items", "additionalProperties"):
+            if isinstance(out.get(key), dict):
+                out[key] = visit(out[key])
+        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+            if isinstance(out.get(key), list):
+                out[key] = [visit(sub) for sub in out[key]]
+        if is_shapeless(out):
+            out["anyOf"] = _ANY_JSON_VALUE
+        return out
+
+    return visit(schema)  # type: ignore[no-any-return]
 
 
 def validate_structured(text: str, schema: Any) -> Any:

@@ -73,3 +73,23 @@ def test_parse_action() -> None:
     assert isinstance(final, FinalAction) and final.citations == ["d#1"]
     with pytest.raises(ValueError):
         parse_action(["not", "a", "dict"])
+
+
+def test_an_argument_typed_any_becomes_a_bounded_value() -> None:
+    from typing import Any
+
+    from heron.llm.schema import grammar_for
+
+    class Store(BaseModel):
+        key: str
+        value: Any  # pydantic's schema for it has no type at all
+        tags: list[Any]
+
+    schema = action_schema([ActionSpec("store", "keep a value", Store.model_json_schema())], argument_chars=40)
+    arguments = schema["anyOf"][0]["properties"]["arguments"]["properties"]
+    for any_value in (arguments["value"], arguments["tags"]["items"]):
+        kinds = [alt["type"] for alt in any_value["anyOf"]]
+        assert kinds == ["string", "number", "boolean", "null", "array"]  # no unbounded objects
+        assert any_value["anyOf"][0]["maxLength"] == 40 and any_value["anyOf"][4]["maxItems"] == 16
+    assert arguments["key"] == {"type": "string", "maxLength": 40}
+    grammar_for(schema)  # llama.cpp's converter accepts it

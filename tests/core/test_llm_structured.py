@@ -232,3 +232,19 @@ def test_grammar_keeps_the_declared_property_order(llm: LocalLLM) -> None:
 def test_strings_never_hold_raw_control_characters() -> None:
     # JSON forbids raw newlines in strings; the grammar must not let the model write one.
     assert '[^"\\\\\\x7F\\x00-\\x1F]' in grammar_for(Note)
+
+
+class Setting(BaseModel):
+    key: str = Field(max_length=20)
+    value: Any  # any JSON value: pydantic's schema for it has no type at all
+
+
+def test_a_field_typed_any_admits_any_json_value(llm: LocalLLM) -> None:
+    untyped = {"type": "object", "properties": {"data": {"description": "anything"}}, "required": ["data"]}
+    assert "boolean" in grammar_for(untyped)  # a shapeless sub-schema became "any JSON value"
+    value = llm.structured(
+        [Message.user("Give a setting named retries with the value 3. Reply as JSON.")],
+        Setting,
+        GenerationOptions(max_tokens=60),
+    )
+    assert isinstance(value, Setting) and len(value.key) <= 20

@@ -1,0 +1,42 @@
+"""Does a request mention a tool's optional argument? Decides which optional arguments a turn offers.
+
+A small model given an optional argument tends to fill it with a guess; denied all of them, it
+cannot pass one the user asked for ("... using the simpson method"). With
+``optional_arguments="mentioned"`` the grammar offers an optional argument only when the request
+names it: a word of the request starts with the first five letters (or all, if fewer) of a word of
+the argument's name ("root_type" / "roots", "exploration_type" / "exploring"), or one of its enum
+values appears in it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_PREFIX = 5
+# name parts that say nothing about what the user asked for
+_VAGUE = frozenset({"type", "value", "values", "data", "info", "flag", "the", "and", "for", "with", "num"})
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of ``text``, splitting snake_case, dotted and camelCase names."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def is_mentioned(name: str, prop: dict[str, Any], request: str, required: Iterable[str] = ()) -> bool:
+    """True when ``request`` names the argument ``name`` (with JSON schema ``prop``).
+
+    Words shared with a ``required`` argument's name do not count: "light" in a request about
+    ``distance_in_light_years`` is about that argument, not about an optional ``speed_of_light``.
+    """
+    asked = [w for w in words(request) if len(w) >= 3]
+    taken = {part[:_PREFIX] for other in required for part in words(other)}
+    for part in words(name):
+        if len(part) >= 3 and part not in _VAGUE and part[:_PREFIX] not in taken:
+            stem = part[:_PREFIX]  # "root" matches "roots", "exploration" matches "exploring"
+            if any(w.startswith(stem) for w in asked):
+                return True
+    lowered = request.lower()
+    return any(isinstance(v, str) and len(v) >= 3 and v.lower() in lowered for v in prop.get("enum", []))

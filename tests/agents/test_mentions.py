@@ -1,0 +1,82 @@
+"""optional_arguments="mentioned": the grammar offers an optional argument only when the request names it."""
+
+from __future__ import annotations
+
+import pytest
+
+from heron.agents.agent import Agent
+from heron.agents.config import AgentConfig
+from heron.agents.mentions import is_mentioned, words
+from heron.llm import ScriptedLLM
+from heron.tools import tool
+
+
+def test_names_split_into_words() -> None:
+    assert words("exploration_type") == ["exploration", "type"]
+    assert words("panelArea") == ["panel", "area"]
+    assert words("math.hypot") == ["math", "hypot"]
+
+
+@pytest.mark.parametrize(
+    ("name", "prop", "request_text", "required", "expected"),
+    [
+        ("method", {}, "area under the curve using the simpson method", (), True),
+        ("root_type", {}, "Find all the roots of 3x^2 - 11x - 4", (), True),  # root / roots
+        ("exploration_type", {}, "a trip to Tokyo, preferring to explore nature", (), True),
+        ("unit", {"enum": ["cm", "inches"]}, "a circle with a radius of 4 inches", (), True),  # enum value
+        ("unit", {}, "a circle with a radius of 4", (), False),
+        ("file_type", {}, "what type of file is it?", (), True),  # "file", not the vague "type"
+        ("data_type", {}, "what type is it?", (), False),  # only vague words
+        ("speed_of_light", {}, "4 light years away", ("distance_in_light_years",), False),
+        (
+            "speed_of_light",
+            {},
+            "4 light years away at the speed of light",
+            ("distance_in_light_years",),
+            True,
+        ),
+    ],
+)
+def test_is_mentioned(
+    name: str, prop: dict, request_text: str, required: tuple[str, ...], expected: bool
+) -> None:
+    assert is_mentioned(name, prop, request_text, required) is expected
+
+
+@tool
+def integrate(
+    function: str, start_x: float, end_x: float, method: str = "trapezoid", precision: int = 6
+) -> float:
+    """Integrate a function between two points.
+
+    Args:
+        function: the function of x
+        start_x: lower bound
+        end_x: upper bound
+        method: trapezoid or simpson
+        precision: decimal places
+    """
+    return 0.0
+
+
+def _first_turn_arguments(goal: str, mode: str) -> dict:
+    llm = ScriptedLLM([{"action": "final_answer", "answer": "ok", "citations": []}])
+    with Agent(llm, tools=[integrate], config=AgentConfig(optional_arguments=mode)) as agent:  # type: ignore[arg-type]
+        agent.run(goal)
+    [call_spec] = [
+        a for a in llm.calls[0].schema["anyOf"] if a["properties"]["action"]["const"] == "integrate"
+    ]
+    return call_spec["properties"]["arguments"]["properties"]
+
+
+def test_the_grammar_offers_the_optional_arguments_the_goal_names() -> None:
+    goal = "Integrate x^3 from -2 to 3 with the simpson method"
+    assert list(_first_turn_arguments(goal, "mentioned")) == ["function", "start_x", "end_x", "method"]
+    assert list(_first_turn_arguments(goal, "omit")) == ["function", "start_x", "end_x"]
+    assert list(_first_turn_arguments(goal, "offer")) == [
+        "function",
+        "start_x",
+        "end_x",
+        "method",
+        "precision",
+    ]
