@@ -85,7 +85,9 @@ def test_an_argument_typed_any_becomes_a_bounded_value() -> None:
         value: Any  # pydantic's schema for it has no type at all
         tags: list[Any]
 
-    schema = action_schema([ActionSpec("store", "keep a value", Store.model_json_schema())], argument_chars=40)
+    schema = action_schema(
+        [ActionSpec("store", "keep a value", Store.model_json_schema())], argument_chars=40
+    )
     arguments = schema["anyOf"][0]["properties"]["arguments"]["properties"]
     for any_value in (arguments["value"], arguments["tags"]["items"]):
         kinds = [alt["type"] for alt in any_value["anyOf"]]
