@@ -117,7 +117,7 @@ def _alternative(name: str, fields: dict[str, Any], thought_chars: int) -> dict[
 
 def _bounded(node: Any, chars: int, max_items: int = 16) -> Any:
     """Give every string a maxLength and every array a maxItems where the schema sets none, so the
-    grammar cannot ramble past the turn's token limit."""
+    grammar cannot ramble past the turn's token limit (strings inside arrays get a quarter)."""
     if isinstance(node, list):
         return [_bounded(v, chars, max_items) for v in node]
     if not isinstance(node, dict):
@@ -128,8 +128,15 @@ def _bounded(node: Any, chars: int, max_items: int = 16) -> Any:
             k: _bounded({**_bounded_any(chars, max_items), **v} if is_shapeless(v) else v, chars, max_items)
             for k, v in node["properties"].items()
         }
-    if is_shapeless(node.get("items")):
-        out["items"] = _bounded_any(chars, max_items)
+    items = node.get("items")
+    if isinstance(items, dict):
+        # each element gets a quarter of the argument's characters, so a full list still fits a turn
+        item_chars = max(10, chars // 4)
+        out["items"] = _bounded(
+            {**_bounded_any(item_chars, max_items), **items} if is_shapeless(items) else items,
+            item_chars,
+            max_items,
+        )
     if (
         node.get("type") == "string"
         and "maxLength" not in node

@@ -92,6 +92,8 @@ def test_an_argument_typed_any_becomes_a_bounded_value() -> None:
     for any_value in (arguments["value"], arguments["tags"]["items"]):
         kinds = [alt["type"] for alt in any_value["anyOf"]]
         assert kinds == ["string", "number", "boolean", "null", "array"]  # no unbounded objects
-        assert any_value["anyOf"][0]["maxLength"] == 40 and any_value["anyOf"][4]["maxItems"] == 16
+        assert any_value["anyOf"][4]["maxItems"] == 16
+    assert arguments["value"]["anyOf"][0]["maxLength"] == 40
+    assert arguments["tags"]["items"]["anyOf"][0]["maxLength"] == 10  # a quarter inside a list
     assert arguments["key"] == {"type": "string", "maxLength": 40}
     grammar_for(schema)  # llama.cpp's converter accepts it
