@@ -50,6 +50,7 @@ from heron.tracing import (
 )
 
 if TYPE_CHECKING:
+    from heron.agents.router import ToolRouter
     from heron.memory import VectorMemory
 
 _DONE = object()
@@ -62,6 +63,7 @@ class Agent:
     ``tools``: :class:`Tool` objects or typed functions (turned into tools with ``@tool``).
     ``memory``: a :class:`~heron.memory.VectorMemory`; adds the ``retrieve`` and ``remember`` tools.
     ``approve``: decides risky tool calls (code, file writes); the default denies them.
+    ``tool_router``: a :class:`~heron.agents.router.ToolRouter` shared by several agents (tool gate).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Agent:
         workspace: Path | str | None = None,
         settings: Settings | None = None,
         callbacks: Sequence[EventCallback] = (),
+        tool_router: ToolRouter | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.config = config or AgentConfig(budget=Budget.from_settings(self.settings.agent))
@@ -104,7 +107,9 @@ class Agent:
                 f'use "auto", "none", "required" or one of: {", ".join(names)}',
             )
         self._cancel = threading.Event()
-        self._router: Any = None  # the tool gate's embedder, loaded on first use
+        # the tool gate (AgentConfig.tool_gate): passed in to share one embedder between agents,
+        # else loaded on first use
+        self._router: ToolRouter | None = tool_router
         self.context: ToolContext[Any] = ToolContext(
             workspace or self.settings.data_dir / "workspace", settings=self.settings, deps=deps
         )
@@ -389,13 +394,9 @@ class Agent:
         if state.step or state.plan:
             return None
         if self._router is None:
-            from heron.agents.router import RouterThresholds, ToolRouter
-            from heron.memory.embeddings import Embedder
+            from heron.agents.router import ToolRouter
 
-            thresholds = RouterThresholds(
-                self.config.gate_answer_below, self.config.gate_call_above, self.config.gate_pick_margin
-            )
-            self._router = ToolRouter(Embedder.from_settings(self.settings), thresholds)
+            self._router = ToolRouter.from_settings(self.settings, self.config)
         return self._router.choose(state.goal, self.tools)
 
     def _citation(self, state: RunState, cid: str) -> Citation:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from heron.agents.config import AgentConfig
+    from heron.config import Settings
     from heron.memory.embeddings import Embedder
     from heron.tools import Tool
 
@@ -41,6 +43,17 @@ class ToolRouter:
         self.embedder = embedder
         self.thresholds = thresholds
         self._cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, config: AgentConfig) -> ToolRouter:
+        """The configured embedder with the config's gate thresholds; pass it to several agents
+        (``Agent(..., tool_router=router)``) to load the embedder once."""
+        from heron.memory.embeddings import Embedder
+
+        thresholds = RouterThresholds(
+            config.gate_answer_below, config.gate_call_above, config.gate_pick_margin
+        )
+        return cls(Embedder.from_settings(settings), thresholds)
 
     def similarities(self, request: str, tools: Sequence[Tool]) -> np.ndarray:
         """Cosine similarity of the request with each tool, in the tools' order."""

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from heron.agents import Agent, AgentConfig
 from heron.agents.actions import ToolCallAction
+from heron.agents.router import ToolRouter
 from heron.config import load_settings
 from heron.llm import LocalLLM
 from heron.tools import Tool
@@ -62,9 +63,14 @@ VARIANTS = {
 
 def run_heron(llm: LocalLLM, items: list[Item], config: AgentConfig) -> dict[str, Any]:
     correct = parsed = calls = 0
+    # one tool gate (its MiniLM embedder) for all items, loaded before the clock starts as the
+    # peers' models are; the items' tools differ, so each gets its own Agent
+    router = ToolRouter.from_settings(load_settings(), config) if config.tool_gate else None
+    if router is not None:
+        router.best_similarity("warm-up", heron_tools(items[0]))
     started = time.perf_counter()
     for item in items:
-        with Agent(llm, tools=heron_tools(item), config=config) as agent:
+        with Agent(llm, tools=heron_tools(item), config=config, tool_router=router) as agent:
             try:
                 action = agent.decide(item.question)
                 parsed += 1

@@ -82,8 +82,7 @@ def test_the_agent_constrains_only_the_first_turn_to_the_picked_tool(embedder: E
         ]
     )
     config = AgentConfig(tool_gate=True)
-    with Agent(llm, tools=TOOLS, config=config) as agent:
-        agent._router = router(embedder)  # the embedder this module already loaded
+    with Agent(llm, tools=TOOLS, config=config, tool_router=router(embedder)) as agent:
         result = agent.run("What's the weather forecast for Lisbon today?")
     assert result.answer == "Sunny."
     first, second = llm.calls[0].schema, llm.calls[1].schema
