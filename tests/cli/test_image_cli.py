@@ -68,3 +68,18 @@ def test_the_repl_redraws_one_progress_line_per_tool_call() -> None:
     assert len(frames) == 4 and frames[0].rstrip().endswith("1/4") and "[######------" in frames[0]
     assert frames[-1] == "  generate_image: denoising [########################] 4/4\n"
     assert out.getvalue().count("\n") == 1  # one line, finished once
+
+
+def test_heron_chat_offers_generate_image_only_with_a_model(tmp_path: Path) -> None:
+    from heron.cli.repl import Repl
+    from heron.llm import ScriptedLLM
+
+    def tool_names(**image: object) -> list[str]:
+        repl = Repl(load_settings(image=image), ScriptedLLM([]), console=Console(file=io.StringIO()))
+        try:
+            return [t.name for t in repl.conversation.tools]
+        finally:
+            repl.close()
+
+    assert "generate_image" not in tool_names()
+    assert tool_names(model_path=tmp_path)[-1] == "generate_image"
