@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import shutil
@@ -109,35 +110,44 @@ def _manifest(title: str, fields: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def sign_png(path: Path, *, cert: Path, key: Path, fields: Mapping[str, str]) -> None:
-    """Embed a signed C2PA manifest into the PNG at `path`.
+def signed_png_bytes(png: bytes, *, cert: Path, key: Path, fields: Mapping[str, str], title: str) -> bytes:
+    """``png`` (a whole PNG file's bytes) with a signed C2PA manifest embedded.
 
-    In place and atomically: the signed copy goes to a temp file in the same folder, then ``os.replace``,
-    so a failure never leaves a half-written image. `fields` (model, prompt, seed, steps, ...) go into
-    the ``c2pa.created`` action and, all of them, into the ``org.heron.generation`` assertion.
+    `fields` (model, prompt, seed, steps, ...) go into the ``c2pa.created`` action and, all of them,
+    into the ``org.heron.generation`` assertion; ``title`` names the asset in the manifest.
     """
     if not c2pa_available():
         raise ProvenanceError("C2PA signing needs c2pa-python", _INSTALL_HINT)
     import c2pa
 
-    if not path.is_file():
-        raise ProvenanceError(f"no image to sign at {path}", "check the path")
     cert_pem, key_pem = _read_pem(cert, "certificate"), _read_pem(key, "private key")
     alg = _signing_alg(cert_pem, key_pem, cert, key)
+    try:
+        with (
+            io.BytesIO(png) as source,
+            io.BytesIO() as dest,
+            c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg, cert_pem, key_pem, None)) as signer,
+            c2pa.Builder(_manifest(title, fields)) as builder,
+        ):
+            builder.sign(signer, "image/png", source, dest)
+            return dest.getvalue()
+    except c2pa.C2paError as exc:
+        raise ProvenanceError(f"C2PA signing of {title} failed: {exc}", _CERT_HINT) from exc
+
+
+def sign_png(path: Path, *, cert: Path, key: Path, fields: Mapping[str, str]) -> None:
+    """Embed a signed C2PA manifest into the PNG at `path`, in place and atomically (a temp file in
+    the same folder, then ``os.replace``), so a failure never leaves a half-written image."""
+    if not path.is_file():
+        raise ProvenanceError(f"no image to sign at {path}", "check the path")
+    signed = signed_png_bytes(path.read_bytes(), cert=cert, key=key, fields=fields, title=path.name)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
-        with (
-            os.fdopen(fd, "w+b") as dest,
-            path.open("rb") as source,
-            c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg, cert_pem, key_pem, None)) as signer,
-            c2pa.Builder(_manifest(path.name, fields)) as builder,
-        ):
-            builder.sign(signer, "image/png", source, dest)
+        with os.fdopen(fd, "wb") as dest:
+            dest.write(signed)
         shutil.copymode(path, tmp)  # mkstemp makes 0600 files; keep the image's own permissions
         os.replace(tmp, path)
-    except c2pa.C2paError as exc:
-        raise ProvenanceError(f"C2PA signing of {path} failed: {exc}", _CERT_HINT) from exc
     except OSError as exc:
         raise ProvenanceError(f"cannot write the signed image {path}: {exc}", "check the folder") from exc
     finally:

@@ -9,9 +9,10 @@ IPTC term that C2PA and news agencies use for generative AI output.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,10 +63,13 @@ class GenerationRecord:
         }
 
 
-def save_png(image: Any, path: Path, record: GenerationRecord) -> None:
+def save_png(
+    image: Any, path: Path, record: GenerationRecord, sign: Callable[[bytes], bytes] | None = None
+) -> None:
     """Write ``image`` (a PIL image) to ``path`` with the record's text chunks, atomically.
 
-    The file appears complete or not at all, so a crash never leaves a PNG without its provenance.
+    ``sign`` (e.g. a C2PA signer) turns the encoded PNG into its signed bytes before anything is
+    written, so the file appears complete, provenance and signature included, or not at all.
     """
     from PIL.PngImagePlugin import PngInfo
 
@@ -73,11 +77,15 @@ def save_png(image: Any, path: Path, record: GenerationRecord) -> None:
     for key, value in record.text_chunks().items():
         # iTXt (UTF-8) for free text; plain tEXt is Latin-1 only and prompts are not.
         info.add_itxt(key, value)
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG", pnginfo=info)
+    data = encoded.getvalue() if sign is None else sign(encoded.getvalue())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG", pnginfo=info)
+            fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; an image is for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -118,9 +119,7 @@ class GenerateImageTool(LazyTool, name="generate_image"):
                 created=created,
             )
             path = _free_name(folder, f"{created:%Y%m%d-%H%M%S}-{_slug(request.prompt)}-{seed}")
-            save_png(image, path, record)
-            if settings.c2pa_cert is not None or settings.c2pa_key is not None:
-                _sign(path, settings, record)
+            save_png(image, path, record, _c2pa_signer(settings, record, path.name))
             paths.append(path)
         return paths
 
@@ -162,9 +161,12 @@ def _free_name(folder: Path, stem: str) -> Path:
     return path
 
 
-def _sign(path: Path, settings: ImageSettings, record: GenerationRecord) -> None:
-    from heron.tools.image.c2pa_manifest import sign_png
-
+def _c2pa_signer(
+    settings: ImageSettings, record: GenerationRecord, title: str
+) -> Callable[[bytes], bytes] | None:
+    """What signs the PNG's bytes with a C2PA manifest, or None when no signing key is configured."""
+    if settings.c2pa_cert is None and settings.c2pa_key is None:
+        return None
     if settings.c2pa_cert is None or settings.c2pa_key is None:
         from heron.errors import ProvenanceError
 
@@ -172,7 +174,10 @@ def _sign(path: Path, settings: ImageSettings, record: GenerationRecord) -> None
             "C2PA signing needs both image.c2pa_cert and image.c2pa_key",
             "set both (PEM files) or neither",
         )
-    sign_png(path, cert=settings.c2pa_cert, key=settings.c2pa_key, fields=record.text_chunks())
+    from heron.tools.image.c2pa_manifest import signed_png_bytes
+
+    cert, key, fields = settings.c2pa_cert, settings.c2pa_key, record.text_chunks()
+    return lambda png: signed_png_bytes(png, cert=cert, key=key, fields=fields, title=title)
 
 
 def _describe(paths: list[Path], request: ImageRequest, model: DiffusionModel, workspace: Path) -> ToolResult:
