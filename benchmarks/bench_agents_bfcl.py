@@ -61,6 +61,17 @@ VARIANTS = {
 }
 
 
+def _summary(n: int, correct: int, parsed: int, calls: int, seconds: float) -> dict[str, Any]:
+    """One system's row: shares of the ``n`` items scored right, parsed and calling a tool; time."""
+    return {
+        "accuracy": correct / n,
+        "parsed": parsed / n,
+        "called": calls / n,
+        "seconds_per_item": seconds / n,
+        "n": n,
+    }
+
+
 def run_heron(llm: LocalLLM, items: list[Item], config: AgentConfig) -> dict[str, Any]:
     correct = parsed = calls = 0
     # one tool gate (its MiniLM embedder) for all items, loaded before the clock starts as the
@@ -84,13 +95,7 @@ def run_heron(llm: LocalLLM, items: list[Item], config: AgentConfig) -> dict[str
             ok = call_is_correct(item, None, {})
         correct += ok
     seconds = time.perf_counter() - started
-    return {
-        "accuracy": correct / len(items),
-        "parsed": parsed / len(items),
-        "called": calls / len(items),
-        "seconds_per_item": seconds / len(items),
-        "n": len(items),
-    }
+    return _summary(len(items), correct, parsed, calls, seconds)
 
 
 def run_llama_cpp_auto(model_path: str, items: list[Item]) -> dict[str, Any]:
@@ -135,13 +140,7 @@ def run_llama_cpp_auto(model_path: str, items: list[Item]) -> dict[str, Any]:
             correct += call_is_correct(item, None, {})
     seconds = time.perf_counter() - started
     llm.close()
-    return {
-        "accuracy": correct / len(items),
-        "parsed": parsed / len(items),
-        "called": calls / len(items),
-        "seconds_per_item": seconds / len(items),
-        "n": len(items),
-    }
+    return _summary(len(items), correct, parsed, calls, seconds)
 
 
 def run_langchain_forced(model_path: str, items: list[Item]) -> dict[str, Any]:
@@ -177,13 +176,7 @@ def run_langchain_forced(model_path: str, items: list[Item]) -> dict[str, Any]:
         else:
             correct += call_is_correct(item, None, {})
     seconds = time.perf_counter() - started
-    return {
-        "accuracy": correct / len(items),
-        "parsed": parsed / len(items),
-        "called": calls / len(items),
-        "seconds_per_item": seconds / len(items),
-        "n": len(items),
-    }
+    return _summary(len(items), correct, parsed, calls, seconds)
 
 
 def main() -> None:
