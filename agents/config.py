@@ -39,6 +39,18 @@ class AgentConfig(BaseModel):
         'model cannot fill them with guesses (their defaults apply); "mentioned": it offers only those '
         "the request names (see heron.agents.mentions)",
     )
+    copy_bias: float = Field(
+        0.0,
+        ge=0.0,
+        le=30.0,
+        description="logit bonus for tool-argument tokens that copy a span or a number of the request "
+        "or the last tool result (see heron.llm.copy_bias); helps small models extract values. 0: off",
+    )
+    drop_repeated_items: bool = Field(
+        False,
+        description="drop repeated strings from a tool call's list arguments (a small model's decode "
+        'loop: ["breakfast", "breakfast", ...]); the trace keeps the model\'s raw output',
+    )
     tool_gate: bool = Field(
         False,
         description="before the first turn, compare the request with the tools (MiniLM embeddings): "

@@ -21,6 +21,7 @@ from heron.agents.actions import (
     ToolCallAction,
     action_schema,
     parse_action,
+    without_repeated_items,
 )
 from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
@@ -30,7 +31,7 @@ from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
 from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
 from heron.llm.base import LLM
-from heron.llm.types import GenerationOptions, Message
+from heron.llm.types import CopyBias, GenerationOptions, Message
 from heron.prompts import render
 from heron.tools import Risk, Tool, ToolContext, ToolResult
 from heron.tracing import (
@@ -192,6 +193,7 @@ class StepLoop:
             temperature=self.config.temperature,
             seed=state.step,
             on_text=on_text,
+            copy_bias=self._copy_bias(state),
         )
         started = time.perf_counter()
         try:
@@ -220,7 +222,20 @@ class StepLoop:
                 seconds=round(time.perf_counter() - started, 4),
             )
         )
-        return parse_action(value, final)
+        action = parse_action(value, final)
+        if isinstance(action, ToolCallAction) and self.config.drop_repeated_items:
+            action.arguments = without_repeated_items(action.arguments)
+        return action
+
+    def _copy_bias(self, state: RunState) -> CopyBias | None:
+        """What a turn's tool arguments may copy from: the request and the latest tool result."""
+        if not self.config.copy_bias:
+            return None
+        sources = [state.goal]
+        last = state.messages[-1] if state.messages else None
+        if last is not None and last.role == "tool":
+            sources.append(last.content)
+        return CopyBias(sources=tuple(sources), strength=self.config.copy_bias, under_key="arguments")
 
     def _specs_for(self, goal: str) -> list[ActionSpec]:
         """The tools' action specs; with ``optional_arguments="mentioned"`` they depend on the goal."""

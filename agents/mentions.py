@@ -4,8 +4,10 @@ A small model given an optional argument tends to fill it with a guess; denied a
 cannot pass one the user asked for ("... using the simpson method"). With
 ``optional_arguments="mentioned"`` the grammar offers an optional argument only when the request
 names it: a word of the request starts with the first five letters (or all, if fewer) of a word of
-the argument's name ("root_type" / "roots", "exploration_type" / "exploring"), or one of its enum
-values appears in it.
+the argument's name ("root_type" / "roots", "exploration_type" / "exploring"), or it names one of
+the argument's values: an enum value (of the argument or of its list's items), or an example its
+description quotes ("'weekend' for the coming weekend", "e.g. vegan, gluten-free"), matched by one
+of the value's words the same way ("backstage access" names "Backstage Pass").
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _PREFIX = 5
+_QUOTED = re.compile(r"(?<!\w)['\"]([^'\"\n]{2,40})['\"](?!\w)")
+_EXAMPLES = re.compile(r"\b(?:e\.g\.|such as|like)\s*,?\s*([^.;)]{2,80})", re.IGNORECASE)
 # name parts that say nothing about what the user asked for
 _VAGUE = frozenset({"type", "value", "values", "data", "info", "flag", "the", "and", "for", "with", "num"})
 
@@ -38,5 +42,20 @@ def is_mentioned(name: str, prop: dict[str, Any], request: str, required: Iterab
             stem = part[:_PREFIX]  # "root" matches "roots", "exploration" matches "exploring"
             if any(w.startswith(stem) for w in asked):
                 return True
-    lowered = request.lower()
-    return any(isinstance(v, str) and len(v) >= 3 and v.lower() in lowered for v in prop.get("enum", []))
+    return any(_names_value(value, asked) for value in values_of(prop))
+
+
+def values_of(prop: dict[str, Any]) -> list[str]:
+    """The values an argument's schema spells out: its enum, its items' enum, quoted examples."""
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    values = [v for v in [*prop.get("enum", []), *items.get("enum", [])] if isinstance(v, str)]
+    description = str(prop.get("description", ""))
+    values += _QUOTED.findall(description)
+    for listed in _EXAMPLES.findall(description):
+        values += [v.strip() for v in re.split(r",|\bor\b", listed)]
+    return [v for v in values if v]
+
+
+def _names_value(value: str, asked: list[str]) -> bool:
+    distinctive = [w for w in words(value) if len(w) >= 4 and w not in _VAGUE]
+    return any(any(w.startswith(part[:_PREFIX]) for w in asked) for part in distinctive)

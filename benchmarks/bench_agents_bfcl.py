@@ -49,14 +49,20 @@ def heron_tools(item: Item) -> list[Tool]:
     ]
 
 
-# heron's two ways of automatic tool choice: the model alone, and with the embedding tool gate (answer
-# only / call / call the one clearly matching tool) plus only the optional arguments the request
-# names (what the bundled small model needs). The gate was calibrated on `multiple` items 50+, the
-# "mentioned" rule on `simple_python` items 50-149: neither on the evaluated first 50.
+# heron's two ways of automatic tool choice: the model alone, and with the aids for small models:
+# the embedding tool gate (answer only / call / call the one clearly matching tool), only the
+# optional arguments the request names, copy bias towards the request's spans and numbers, and
+# repeated list items dropped. Calibrated on items 50-149 of `multiple` and `simple_python`, never
+# on the evaluated first 50.
 VARIANTS = {
     "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),
-    "heron+gate": AgentConfig(
-        turn_max_tokens=320, answer_chars=200, tool_gate=True, optional_arguments="mentioned"
+    "heron+aids": AgentConfig(
+        turn_max_tokens=320,
+        answer_chars=200,
+        tool_gate=True,
+        optional_arguments="mentioned",
+        copy_bias=3.0,
+        drop_repeated_items=True,
     ),
 }
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from heron.llm.base import LLM
 from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
-from heron.llm.types import Completion, GenerationOptions, Message, TokenLogprob, Usage
+from heron.llm.types import Completion, CopyBias, GenerationOptions, Message, TokenLogprob, Usage
 
 if TYPE_CHECKING:
     from heron.config import Settings
@@ -31,6 +31,7 @@ __all__ = [
     "HTTPLLM",
     "LLM",
     "Completion",
+    "CopyBias",
     "GenerationOptions",
     "LocalLLM",
     "Message",

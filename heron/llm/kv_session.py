@@ -95,6 +95,11 @@ class KVSession:
         self._run_batch(1)
         self.tokens.append(token)
 
+    def last_logits(self) -> np.ndarray:
+        """The last decoded position's logits, as a writable view of llama.cpp's buffer: what is
+        changed here is what the next ``llama_sampler_sample`` sees."""
+        return np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, -1), shape=(self.n_vocab,))
+
     def _run_batch(self, n_tokens: int) -> None:
         code = self._lib.llama_decode(self.ctx, self._batch.batch)
         if code != 0:

@@ -22,6 +22,7 @@ from heron.errors import ModelError, StateFileError, UsageError
 from heron.llm import best_of as best_of_module
 from heron.llm.call_guard import CallGuard
 from heron.llm.chat_template import ChatTemplate
+from heron.llm.copy_bias import CopyBiaser, CopyIndex
 from heron.llm.kv_session import KVSession
 from heron.llm.llama_loader import LoadedModel, load_llama
 from heron.llm.sampling import TokenSampler, token_logprob
@@ -89,6 +90,7 @@ class LocalLLM:
         self._seed = seed
         self._lora_scale = lora_scale
         self._grammars: OrderedDict[str, Any] = OrderedDict()
+        self._copy_vocab: CopyIndex | None = None  # the vocabulary by token text, for copy bias
         self._suspended = False
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
@@ -230,9 +232,13 @@ class LocalLLM:
         generated = 0
         outcome.finish_reason = "length"
         sampler = TokenSampler(session.n_vocab, options, seed, grammar)
+        copier = CopyBiaser(options.copy_bias, self._copy_index()) if options.copy_bias else None
         try:
             while generated < options.max_tokens:
-                token = sampler.sample(session.ctx)
+                if copier is None:
+                    token = sampler.sample(session.ctx)
+                else:
+                    token = self._sample_with_copy_bias(sampler, copier)
                 if session.is_end_of_generation(token):
                     outcome.finish_reason = "stop"
                     break
@@ -243,6 +249,8 @@ class LocalLLM:
                     logprobs.append(
                         TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=logprob)
                     )
+                if copier is not None:
+                    copier.feed(piece.decode("utf-8", errors="ignore"))
                 delta = text.push(piece)
                 if delta:
                     if options.on_text is not None:
@@ -269,6 +277,26 @@ class LocalLLM:
                 completion_tokens=generated,
                 seconds=time.perf_counter() - started,
             )
+
+    def _sample_with_copy_bias(self, sampler: TokenSampler, copier: CopyBiaser) -> int:
+        """Sample with the copy bias added to the favoured tokens' logits, then take it off again, so
+        reported logprobs stay the model's own."""
+        favoured = copier.bonus()
+        if not len(favoured):
+            return sampler.sample(self._session.ctx)
+        logits = self._session.last_logits()
+        strength = np.float32(copier.bias.strength)
+        logits[favoured] += strength
+        try:
+            return sampler.sample(self._session.ctx)
+        finally:
+            logits[favoured] -= strength
+
+    def _copy_index(self) -> CopyIndex:
+        if self._copy_vocab is None:
+            session = self._session
+            self._copy_vocab = CopyIndex([session.piece(t) for t in range(session.n_vocab)])
+        return self._copy_vocab
 
     # --- prompt and grammar --------------------------------------------------------------------
 

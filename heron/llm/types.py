@@ -32,6 +32,21 @@ class Message(BaseModel):
         return cls(role="assistant", content=content)
 
 
+class CopyBias(BaseModel):
+    """Favour JSON values that copy a span or a number of ``sources`` (see ``heron.llm.copy_bias``).
+
+    ``strength`` is added to the logits of the tokens that continue such a value; ``under_key``
+    limits the bias to what is nested in that key of the root object ("arguments" of a tool call).
+    Honoured by ``LocalLLM`` (it owns the decode loop); reported logprobs stay the model's own.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sources: tuple[str, ...]
+    strength: float = Field(3.0, ge=0.0, le=30.0)
+    under_key: str | None = None
+
+
 class GenerationOptions(BaseModel):
     """Sampling settings for one call. Temperature 0 is greedy and repeatable."""
 
@@ -44,6 +59,7 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = False
+    copy_bias: CopyBias | None = None
     on_text: Callable[[str], None] | None = Field(
         None,
         exclude=True,

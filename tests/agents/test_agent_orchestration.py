@@ -241,3 +241,45 @@ def test_chat_session_keeps_history(demo_tools: list) -> None:
     texts = [m.content for m in llm.calls[1].messages]
     assert "I am Ada" in texts and "What is my name?" in texts
     assert json.loads(texts[-2])["answer"] == "hello Ada"
+
+
+def test_copy_bias_offers_the_request_then_the_latest_tool_result(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=2, b=40), answer("42")])
+    with _agent(llm, demo_tools, copy_bias=4.0) as agent:
+        agent.run("What is 2 + 40?")
+    first, second = (c.options.copy_bias for c in llm.calls)
+    assert first is not None and second is not None
+    assert first.sources == ("What is 2 + 40?",) and first.under_key == "arguments"
+    assert first.strength == 4.0
+    assert second.sources[0] == "What is 2 + 40?" and "42" in second.sources[1]
+
+
+def test_copy_bias_is_off_by_default(demo_tools: list) -> None:
+    llm = ScriptedLLM([answer("hi")])
+    with _agent(llm, demo_tools) as agent:
+        agent.run("hello")
+    assert llm.calls[0].options.copy_bias is None
+
+
+def test_repeated_list_items_are_dropped_before_the_tool_runs_and_kept_in_the_trace() -> None:
+    from heron.tools import tool
+
+    received: list[list[str]] = []
+
+    @tool
+    def book(services: list[str]) -> str:
+        """Book extra services.
+
+        Args:
+            services: the services to add
+        """
+        received.append(services)
+        return "booked"
+
+    looped = ["breakfast", "parking", "breakfast", "breakfast"]
+    llm = ScriptedLLM([call("book", services=looped), answer("done")])
+    with _agent(llm, [book], drop_repeated_items=True) as agent:
+        result = agent.run("Book breakfast and parking")
+    assert received == [["breakfast", "parking"]]
+    turn = next(e for e in read_trace(result.trace_path) if e.type == "model_turn")
+    assert json.loads(turn.output)["arguments"]["services"] == looped  # the model's own output

@@ -6,7 +6,7 @@ import pytest
 
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
-from heron.agents.mentions import is_mentioned, words
+from heron.agents.mentions import is_mentioned, values_of, words
 from heron.llm import ScriptedLLM
 from heron.tools import tool
 
@@ -35,12 +35,27 @@ def test_names_split_into_words() -> None:
             ("distance_in_light_years",),
             True,
         ),
+        # a value the schema spells out: the items' enum, matched by one of the value's words
+        ("add_ons", {"items": {"enum": ["Backstage Pass", "VIP Seating"]}}, "with backstage access", (), True),
+        ("add_ons", {"items": {"enum": ["Backstage Pass", "VIP Seating"]}}, "one ticket, please", (), False),
+        # ... or an example quoted in its description
+        ("period", {"description": "'now' for current, 'weekend' for the coming weekend"}, "this weekend?", (), True),
+        ("diet", {"description": "Special needs, e.g. vegan, gluten-free."}, "Thai food, vegan menu", (), True),
+        ("diet", {"description": "Special needs, e.g. vegan, gluten-free."}, "Thai food nearby", (), False),
     ],
 )
 def test_is_mentioned(
     name: str, prop: dict, request_text: str, required: tuple[str, ...], expected: bool
 ) -> None:
     assert is_mentioned(name, prop, request_text, required) is expected
+
+
+def test_values_of_reads_enums_and_the_descriptions_examples() -> None:
+    prop = {
+        "items": {"enum": ["Seafood", "Thai"]},
+        "description": "Cuisine, e.g. Seafood or Italian. Default 'any'. It's Bob's list",
+    }
+    assert values_of(prop) == ["Seafood", "Thai", "any", "Seafood", "Italian"]
 
 
 @tool

@@ -1,0 +1,250 @@
+"""Copy bias: while decoding JSON, favour values that copy a span (or a number) of given source texts.
+
+A small model filling tool arguments knows roughly what to copy from the request but drifts: it
+repeats a word until the string's length limit, reads "$200,000" as 200, or writes "PS4" for
+"PlayStation". Most argument values are spans of the request (names, places, quantities), so at each
+step of a JSON string value the tokens that continue a span of a source get ``strength`` added to
+their logits, and so does the closing quote where the span ends on a word boundary. Inside a number
+the digits of the source's numbers get it ("$1.2M" and "200,000" are offered as 1200000 and 200000),
+and so do the tokens that end a number once it equals one of them.
+
+It is a bias, not a constraint: a value the model is sure of ("USD" for "dollars", a date rewritten
+as 2022-01-01) still wins, and the grammar still decides what is valid. ``CopyCursor`` tracks where
+the decode is in the JSON text; ``CopyIndex`` holds the model's vocabulary, keyed by token text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from heron.llm.types import CopyBias
+
+_MAX_POSITIONS = 64  # span starts looked at per step: bounds the work on long tool results
+_NUMBER = re.compile(
+    r"(?<![\w.])(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?!\.?\d)"
+    r"(?:\s*(k|thousand|m|mn|million|b|bn|billion)\b)?",
+    re.IGNORECASE,
+)
+_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}
+_NUMBER_CHARS = frozenset("-+.0123456789eE")
+
+
+def source_numbers(text: str) -> list[str]:
+    """The numbers ``text`` states, as JSON number literals: "$1,500" -> 1500, "1.2M" -> 1.2 and 1200000."""
+    found: list[str] = []
+    for match in _NUMBER.finditer(text):
+        literal = match.group(1).replace(",", "")
+        found.append(literal)
+        if match.group(2):
+            found.append(_format(float(literal) * _SCALE[match.group(2).lower()]))
+    found += [digit for word, digit in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", text, re.I)]
+    return list(dict.fromkeys(found))
+
+
+def _format(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+class CopyIndex:
+    """A model's vocabulary by token text (lower-cased), built once per model."""
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        by_text: dict[str, list[int]] = {}
+        closing: list[int] = []
+        ending: list[int] = []
+        for token_id, piece in enumerate(pieces):
+            try:
+                text = piece.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if not text:
+                continue
+            by_text.setdefault(text.lower(), []).append(token_id)
+            if text.startswith('"'):
+                closing.append(token_id)
+            if text.lstrip()[:1] in (",", "}", "]"):
+                ending.append(token_id)
+        self.by_text = by_text
+        self.longest = max((len(t) for t in by_text), default=1)
+        self.closing_quote = np.array(closing, dtype=np.intc)  # tokens that close a string: ", "} ",
+        self.number_end = np.array(ending, dtype=np.intc)  # tokens that end a number: , } ]
+
+    def prefixes_of(self, text: str) -> Iterable[int]:
+        """Ids of the tokens whose text is a non-empty prefix of ``text`` (case-insensitive)."""
+        text = text.lower()
+        for k in range(1, min(len(text), self.longest) + 1):
+            yield from self.by_text.get(text[:k], ())
+
+
+@dataclass
+class _Frame:
+    kind: str  # "{" or "["
+    key: str | None = None
+    expect: str = "value"  # in an object: "key", "colon", "value", "comma"
+
+
+@dataclass
+class CopyCursor:
+    """Where the decode is in a JSON text, fed piece by piece; knows the value being written."""
+
+    frames: list[_Frame] = field(default_factory=list)
+    in_string: bool = False
+    string_is_key: bool = False
+    escaped: bool = False
+    buffer: str = ""  # the string's content, or the number's text, so far
+    in_number: bool = False
+
+    def feed(self, text: str) -> None:
+        for char in text:
+            self._step(char)
+
+    def at_value_start(self) -> bool:
+        if not self.frames or self.in_string or self.in_number:
+            return False
+        top = self.frames[-1]
+        return top.expect == "value"
+
+    def _step(self, char: str) -> None:
+        if self.in_string:
+            if self.escaped:
+                self.escaped = False
+                self.buffer += char
+            elif char == "\\":
+                self.escaped = True
+            elif char == '"':
+                self._end_string()
+            else:
+                self.buffer += char
+            return
+        if self.in_number:
+            if char in _NUMBER_CHARS:
+                self.buffer += char
+                return
+            self.in_number = False
+            self._value_done()
+        top = self.frames[-1] if self.frames else None
+        if char == '"':
+            self.in_string, self.buffer = True, ""
+            self.string_is_key = top is not None and top.kind == "{" and top.expect == "key"
+        elif char in "{[":
+            self.frames.append(_Frame(char, expect="key" if char == "{" else "value"))
+        elif char in "}]":
+            if self.frames:
+                self.frames.pop()
+            self._value_done()
+        elif char == ":" and top is not None:
+            top.expect = "value"
+        elif char == "," and top is not None:
+            top.expect = "key" if top.kind == "{" else "value"
+        elif char in _NUMBER_CHARS and top is not None and top.expect == "value":
+            self.in_number, self.buffer = True, char
+
+    def _end_string(self) -> None:
+        self.in_string = False
+        top = self.frames[-1] if self.frames else None
+        if self.string_is_key and top is not None:
+            top.key, top.expect = self.buffer, "colon"
+        else:
+            self._value_done()
+
+    def _value_done(self) -> None:
+        if self.frames:
+            self.frames[-1].expect = "comma"
+
+
+class CopyBiaser:
+    """Applies a :class:`CopyBias` during one decode: ``bonus`` before each step, ``feed`` after it."""
+
+    def __init__(self, bias: CopyBias, index: CopyIndex) -> None:
+        self.bias = bias
+        self.index = index
+        self.cursor = CopyCursor()
+        self._sources = [(s, s.lower(), _word_starts(s)) for s in bias.sources if s]
+        self._numbers = list(dict.fromkeys(n for s in bias.sources for n in source_numbers(s)))
+
+    def feed(self, text: str) -> None:
+        self.cursor.feed(text)
+
+    def bonus(self) -> np.ndarray:
+        """Ids of the tokens to favour at this step (empty outside the values the bias covers)."""
+        cursor = self.cursor
+        if not self._in_scope():
+            return _NONE
+        if cursor.in_string and not cursor.string_is_key:
+            return self._string_ids(cursor.buffer)
+        if cursor.in_number:
+            return self._number_ids(cursor.buffer)
+        if cursor.at_value_start():  # a number, or a string whose first token may carry its first word
+            return np.union1d(self._number_ids(""), self._string_ids("", opening='"'))
+        return _NONE
+
+    def _in_scope(self) -> bool:
+        key = self.bias.under_key
+        if key is None:
+            return bool(self.cursor.frames)
+        frames = self.cursor.frames  # inside the root object's ``key`` value: {"key": {...here...}}
+        return len(frames) >= 2 and frames[0].kind == "{" and frames[0].key == key
+
+    def _string_ids(self, written: str, opening: str = "") -> np.ndarray:
+        """Tokens continuing ``written`` along a span of a source (``opening``: the string's first
+        token, which may hold its quote and the start of its first word)."""
+        ids: set[int] = set()
+        close = False
+        lowered = written.lower()
+        for source, low, starts in self._sources:
+            for p in _span_starts(low, lowered, starts):
+                end = p + len(lowered)
+                rest = source[end : end + self.index.longest]
+                ids.update(self.index.prefixes_of(opening + rest))
+                if opening:
+                    ids.update(self.index.prefixes_of(" " + opening + rest))
+                if lowered and (end == len(source) or not source[end].isalnum()):
+                    close = True
+        out = np.fromiter(ids, dtype=np.intc, count=len(ids))
+        return np.concatenate([out, self.index.closing_quote]) if close else out
+
+    def _number_ids(self, written: str) -> np.ndarray:
+        ids: set[int] = set()
+        done = False
+        for number in self._numbers:
+            if not number.startswith(written):
+                continue
+            rest = number[len(written) :]
+            if not rest:
+                done = True
+                continue
+            ids.update(self.index.prefixes_of(rest))
+            if not written:
+                ids.update(self.index.prefixes_of(" " + rest))
+        out = np.fromiter(ids, dtype=np.intc, count=len(ids))
+        return np.concatenate([out, self.index.number_end]) if done and written else out
+
+
+_NONE = np.zeros(0, dtype=np.intc)
+
+
+def _word_starts(text: str) -> list[int]:
+    return [i for i, c in enumerate(text) if c.isalnum() and (i == 0 or not text[i - 1].isalnum())]
+
+
+def _span_starts(source_lower: str, written: str, word_starts: list[int]) -> list[int]:
+    """Positions where a span of the source starting on a word matches what was written so far."""
+    if not written:
+        return word_starts[:_MAX_POSITIONS]
+    found = []
+    at = source_lower.find(written)
+    while at >= 0 and len(found) < _MAX_POSITIONS:
+        if at == 0 or not source_lower[at - 1].isalnum():
+            found.append(at)
+        at = source_lower.find(written, at + 1)
+    return found

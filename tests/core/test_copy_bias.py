@@ -1,0 +1,109 @@
+"""Copy bias: the JSON cursor, the numbers a text states, and which tokens are favoured when."""
+
+from __future__ import annotations
+
+import pytest
+
+from heron.llm.copy_bias import CopyBiaser, CopyCursor, CopyIndex, source_numbers
+from heron.llm.types import CopyBias
+
+# a toy vocabulary: a token per entry, as a model's pieces
+PIECES = [
+    "{", '{"', "}", "}}", "[", "]", ",", ":", '":', " ", ' "', '"', '",', '"}',
+    '"Wash', ' "Paris', "action", "arguments", "city", "Wash", "ington", "Washington", " state", " State", "Sp",
+    "0", "1", "2", "3", "4", "5", ".", "-", " -", "Paris", "xyz",
+]  # fmt: skip
+INDEX = CopyIndex([p.encode() for p in PIECES])
+
+
+def favoured(biaser: CopyBiaser) -> set[str]:
+    return {PIECES[i] for i in biaser.bonus()}
+
+
+def fed(text: str, sources: tuple[str, ...] = ("Find rides in Washington state",)) -> CopyBiaser:
+    biaser = CopyBiaser(CopyBias(sources=sources, under_key="arguments"), INDEX)
+    biaser.feed(text)
+    return biaser
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("a villa within $300,000 to $400,000", ["300000", "400000"]),
+        ("revenues of $1M in 2019 and $1.2M in 2020", ["1", "1000000", "2019", "1.2", "1200000", "2020"]),
+        ("coordinates [43.653225, -79.383186]", ["43.653225", "-79.383186"]),
+        ("the three great schisms", ["3"]),
+        ("version 1.2.3 of v2", []),
+        ("it costs 5.", ["5"]),  # part of a dotted version or a word: not a stated quantity
+    ],
+)
+def test_source_numbers(text: str, numbers: list[str]) -> None:
+    assert source_numbers(text) == numbers
+
+
+def test_cursor_tells_keys_from_values_and_tracks_nesting() -> None:
+    cursor = CopyCursor()
+    cursor.feed('{"action": "f", "arguments": {"city": "Par')
+    assert cursor.in_string and not cursor.string_is_key and cursor.buffer == "Par"
+    assert [f.key for f in cursor.frames] == ["arguments", "city"]
+    cursor.feed('is", "n": [1')
+    assert cursor.in_number and cursor.buffer == "1"
+    cursor.feed(", ")
+    assert cursor.at_value_start()  # the next array item
+    cursor.feed('2], "')
+    assert cursor.in_string and cursor.string_is_key
+
+
+def test_cursor_reads_escapes_inside_strings() -> None:
+    cursor = CopyCursor()
+    cursor.feed('{"arguments": {"q": "say \\"hi\\", then')
+    assert cursor.in_string and cursor.buffer == 'say "hi", then'
+
+
+def test_string_value_start_favours_the_sources_words() -> None:
+    got = favoured(fed('{"action": "f", "arguments": {"city": "'))
+    assert {"Washington", "Wash"} <= got
+    assert "xyz" not in got and '"' not in got  # nothing to close yet
+
+
+def test_inside_a_span_its_continuation_and_the_close_on_a_word_boundary_are_favoured() -> None:
+    assert favoured(fed('{"arguments": {"city": "Wash')) == {"ington"}  # mid-word: no close
+    got = favoured(fed('{"arguments": {"city": "Washington'))
+    assert {" state", " State", '"', '",', '"}'} <= got
+    assert "Paris" not in got
+
+
+def test_a_value_that_left_the_sources_gets_no_bias() -> None:
+    assert favoured(fed('{"arguments": {"city": "Springf')) == set()
+
+
+def test_keys_and_values_outside_the_scope_get_no_bias() -> None:
+    assert favoured(fed('{"arguments": {"ci')) == set()  # a key: the grammar's business
+    assert favoured(fed('{"action": "Wash')) == set()  # not under "arguments"
+    assert favoured(fed('{"answer": "Wash')) == set()
+
+
+def test_the_first_token_of_a_value_may_open_the_string_with_a_word_of_the_sources() -> None:
+    got = favoured(fed('{"arguments": {"city": ', ("Find rides in Washington state",)))
+    assert {'"Wash', '"', ' "'} <= got
+    assert ' "Paris' not in got and "xyz" not in got
+
+
+def test_numbers_favour_the_sources_digits_and_end_only_when_complete() -> None:
+    sources = ("a property costing $200,000 at 3% over 2.5 years",)
+    assert favoured(fed('{"arguments": {"cost": ', sources)) >= {"2", "3"}
+    assert favoured(fed('{"arguments": {"cost": 200', sources)) == {"0"}  # 200 is not 200000
+    got = favoured(fed('{"arguments": {"cost": 200000', sources))
+    assert {",", "}", "}}", "]"} <= got and "0" not in got
+    assert favoured(fed('{"arguments": {"years": 2.', sources)) == {"5"}
+    assert favoured(fed('{"arguments": {"rate": 3', sources)) >= {",", "}"}  # 3 is complete
+
+
+def test_negative_numbers_are_offered_with_their_sign() -> None:
+    got = favoured(fed('{"arguments": {"lon": ', ("at [43.6, -79.3]",)))
+    assert {"-", " -", "4"} <= got
+
+
+def test_the_latest_tool_result_is_a_source_too() -> None:
+    biaser = fed('{"arguments": {"city": "', ("Where is it?", "Result: Paris"))
+    assert "Paris" in favoured(biaser)
