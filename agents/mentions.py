@@ -47,7 +47,7 @@ def is_mentioned(name: str, prop: dict[str, Any], request: str, required: Iterab
 
 def values_of(prop: dict[str, Any]) -> list[str]:
     """The values an argument's schema spells out: its enum, its items' enum, quoted examples."""
-    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    items = prop["items"] if isinstance(prop.get("items"), dict) else {}
     values = [v for v in [*prop.get("enum", []), *items.get("enum", [])] if isinstance(v, str)]
     description = str(prop.get("description", ""))
     values += _QUOTED.findall(description)

@@ -6,7 +6,9 @@ repeats a word until the string's length limit, reads "$200,000" as 200, or writ
 step of a JSON string value the tokens that continue a span of a source get ``strength`` added to
 their logits, and so does the closing quote where the span ends on a word boundary. Inside a number
 the digits of the source's numbers get it ("$1.2M" and "200,000" are offered as 1200000 and 200000),
-and so do the tokens that end a number once it equals one of them.
+and so do the tokens that end a number once it equals one of them. Tokens heading for a value that
+another member of the same object already has lose ``strength`` instead: a small model tends to copy
+the previous argument ("court": the docket number it has just written).
 
 It is a bias, not a constraint: a value the model is sure of ("USD" for "dollars", a date rewritten
 as 2022-01-01) still wins, and the grammar still decides what is valid. ``CopyCursor`` tracks where
@@ -25,28 +27,29 @@ from heron.llm.types import CopyBias
 
 _MAX_POSITIONS = 64  # span starts looked at per step: bounds the work on long tool results
 _NUMBER = re.compile(
-    r"(?<![\w.])(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?!\.?\d)"
-    r"(?:\s*(k|thousand|m|mn|million|b|bn|billion)\b)?",
+    r"(?<![\w.])([$€£¥]?)(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?!\.?\d)"
+    r"(?:\s*(thousand|million|billion|mn|bn)\b|(k|m|b)\b)?",
     re.IGNORECASE,
 )
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 _NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    word: str(i)
+    for i, word in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     )
 }
 _NUMBER_CHARS = frozenset("-+.0123456789eE")
 
 
 def source_numbers(text: str) -> list[str]:
-    """The numbers ``text`` states, as JSON number literals: "$1,500" -> 1500, "1.2M" -> 1.2 and 1200000."""
+    """The numbers ``text`` states, as JSON number literals: "$1,500" -> 1500, "50 million" and
+    "$50M" -> 50000000 (a bare letter scales only money: "100 m" stays 100, it is metres)."""
     found: list[str] = []
     for match in _NUMBER.finditer(text):
-        literal = match.group(1).replace(",", "")
-        found.append(literal)
-        if match.group(2):
-            found.append(_format(float(literal) * _SCALE[match.group(2).lower()]))
+        currency, literal, word, letter = match.groups()
+        literal = literal.replace(",", "")
+        scale = word or (letter if currency else None)
+        found.append(_format(float(literal) * _SCALE[scale.lower()]) if scale else literal)
     found += [digit for word, digit in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", text, re.I)]
     return list(dict.fromkeys(found))
 
@@ -103,6 +106,8 @@ class CopyCursor:
     escaped: bool = False
     buffer: str = ""  # the string's content, or the number's text, so far
     in_number: bool = False
+    # string values of object members so far, with the root object's key they were under
+    member_values: list[tuple[str | None, str]] = field(default_factory=list)
 
     def feed(self, text: str) -> None:
         for char in text:
@@ -155,6 +160,8 @@ class CopyCursor:
         if self.string_is_key and top is not None:
             top.key, top.expect = self.buffer, "colon"
         else:
+            if top is not None and top.kind == "{":
+                self.member_values.append((self.frames[0].key, self.buffer))
             self._value_done()
 
     def _value_done(self) -> None:
@@ -175,18 +182,21 @@ class CopyBiaser:
     def feed(self, text: str) -> None:
         self.cursor.feed(text)
 
-    def bonus(self) -> np.ndarray:
-        """Ids of the tokens to favour at this step (empty outside the values the bias covers)."""
+    def bonus(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the tokens to favour and to disfavour at this step (both empty outside the values
+        the bias covers). Disfavoured: those heading for a value another argument already has (a
+        small model copies the previous argument: ``"court": "2022/AL2562"`` after the docket)."""
         cursor = self.cursor
         if not self._in_scope():
-            return _NONE
+            return _NONE, _NONE
         if cursor.in_string and not cursor.string_is_key:
-            return self._string_ids(cursor.buffer)
+            return self._string_ids(cursor.buffer, member=cursor.frames[-1].kind == "{")
         if cursor.in_number:
-            return self._number_ids(cursor.buffer)
+            return self._number_ids(cursor.buffer), _NONE
         if cursor.at_value_start():  # a number, or a string whose first token may carry its first word
-            return np.union1d(self._number_ids(""), self._string_ids("", opening='"'))
-        return _NONE
+            favoured, penalised = self._string_ids("", opening='"', member=cursor.frames[-1].kind == "{")
+            return np.union1d(self._number_ids(""), favoured), penalised
+        return _NONE, _NONE
 
     def _in_scope(self) -> bool:
         key = self.bias.under_key
@@ -195,9 +205,12 @@ class CopyBiaser:
         frames = self.cursor.frames  # inside the root object's ``key`` value: {"key": {...here...}}
         return len(frames) >= 2 and frames[0].kind == "{" and frames[0].key == key
 
-    def _string_ids(self, written: str, opening: str = "") -> np.ndarray:
+    def _string_ids(
+        self, written: str, opening: str = "", member: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Tokens continuing ``written`` along a span of a source (``opening``: the string's first
-        token, which may hold its quote and the start of its first word)."""
+        token, which may hold its quote and the start of its first word), and, for an object
+        member's value, those continuing it towards another member's value."""
         ids: set[int] = set()
         close = False
         lowered = written.lower()
@@ -210,8 +223,26 @@ class CopyBiaser:
                     ids.update(self.index.prefixes_of(" " + opening + rest))
                 if lowered and (end == len(source) or not source[end].isalnum()):
                     close = True
+        against: set[int] = set()
+        if member:
+            for used in self._used_values():
+                if used.startswith(lowered) and len(used) > len(lowered):
+                    rest = used[len(lowered) :]
+                    against.update(self.index.prefixes_of(opening + rest))
+                    if opening:
+                        against.update(self.index.prefixes_of(" " + opening + rest))
+                elif lowered and used == lowered:
+                    close = False
+                    against.update(self.index.closing_quote.tolist())
+        ids -= against
         out = np.fromiter(ids, dtype=np.intc, count=len(ids))
-        return np.concatenate([out, self.index.closing_quote]) if close else out
+        if close:
+            out = np.concatenate([out, self.index.closing_quote])
+        return out, np.fromiter(against, dtype=np.intc, count=len(against))
+
+    def _used_values(self) -> set[str]:
+        key = self.bias.under_key
+        return {v.lower() for k, v in self.cursor.member_values if v and (key is None or k == key)}
 
     def _number_ids(self, written: str) -> np.ndarray:
         ids: set[int] = set()
@@ -241,7 +272,7 @@ def _span_starts(source_lower: str, written: str, word_starts: list[int]) -> lis
     """Positions where a span of the source starting on a word matches what was written so far."""
     if not written:
         return word_starts[:_MAX_POSITIONS]
-    found = []
+    found: list[int] = []
     at = source_lower.find(written)
     while at >= 0 and len(found) < _MAX_POSITIONS:
         if at == 0 or not source_lower[at - 1].isalnum():

@@ -281,16 +281,18 @@ class LocalLLM:
     def _sample_with_copy_bias(self, sampler: TokenSampler, copier: CopyBiaser) -> int:
         """Sample with the copy bias added to the favoured tokens' logits, then take it off again, so
         reported logprobs stay the model's own."""
-        favoured = copier.bonus()
-        if not len(favoured):
+        favoured, penalised = copier.bonus()
+        if not len(favoured) and not len(penalised):
             return sampler.sample(self._session.ctx)
         logits = self._session.last_logits()
         strength = np.float32(copier.bias.strength)
         logits[favoured] += strength
+        logits[penalised] -= strength
         try:
             return sampler.sample(self._session.ctx)
         finally:
             logits[favoured] -= strength
+            logits[penalised] += strength
 
     def _copy_index(self) -> CopyIndex:
         if self._copy_vocab is None:

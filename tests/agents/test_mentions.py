@@ -36,11 +36,29 @@ def test_names_split_into_words() -> None:
             True,
         ),
         # a value the schema spells out: the items' enum, matched by one of the value's words
-        ("add_ons", {"items": {"enum": ["Backstage Pass", "VIP Seating"]}}, "with backstage access", (), True),
+        (
+            "add_ons",
+            {"items": {"enum": ["Backstage Pass", "VIP Seating"]}},
+            "with backstage access",
+            (),
+            True,
+        ),
         ("add_ons", {"items": {"enum": ["Backstage Pass", "VIP Seating"]}}, "one ticket, please", (), False),
         # ... or an example quoted in its description
-        ("period", {"description": "'now' for current, 'weekend' for the coming weekend"}, "this weekend?", (), True),
-        ("diet", {"description": "Special needs, e.g. vegan, gluten-free."}, "Thai food, vegan menu", (), True),
+        (
+            "period",
+            {"description": "'now' for current, 'weekend' for the coming weekend"},
+            "this weekend?",
+            (),
+            True,
+        ),
+        (
+            "diet",
+            {"description": "Special needs, e.g. vegan, gluten-free."},
+            "Thai food, vegan menu",
+            (),
+            True,
+        ),
         ("diet", {"description": "Special needs, e.g. vegan, gluten-free."}, "Thai food nearby", (), False),
     ],
 )

@@ -10,14 +10,19 @@ from heron.llm.types import CopyBias
 # a toy vocabulary: a token per entry, as a model's pieces
 PIECES = [
     "{", '{"', "}", "}}", "[", "]", ",", ":", '":', " ", ' "', '"', '",', '"}',
-    '"Wash', ' "Paris', "action", "arguments", "city", "Wash", "ington", "Washington", " state", " State", "Sp",
+    '"Wash', ' "Paris', "action", "arguments", "city", "Wash", "ington", "Washington", " state",
+    " State", "Sp",
     "0", "1", "2", "3", "4", "5", ".", "-", " -", "Paris", "xyz",
 ]  # fmt: skip
 INDEX = CopyIndex([p.encode() for p in PIECES])
 
 
 def favoured(biaser: CopyBiaser) -> set[str]:
-    return {PIECES[i] for i in biaser.bonus()}
+    return {PIECES[i] for i in biaser.bonus()[0]}
+
+
+def disfavoured(biaser: CopyBiaser) -> set[str]:
+    return {PIECES[i] for i in biaser.bonus()[1]}
 
 
 def fed(text: str, sources: tuple[str, ...] = ("Find rides in Washington state",)) -> CopyBiaser:
@@ -30,7 +35,9 @@ def fed(text: str, sources: tuple[str, ...] = ("Find rides in Washington state",
     ("text", "numbers"),
     [
         ("a villa within $300,000 to $400,000", ["300000", "400000"]),
-        ("revenues of $1M in 2019 and $1.2M in 2020", ["1", "1000000", "2019", "1.2", "1200000", "2020"]),
+        ("revenues of $1M in 2019 and $1.2M in 2020", ["1000000", "2019", "1200000", "2020"]),
+        ("100 million shares, 50 million USD", ["100000000", "50000000"]),
+        ("dropped from 100 m", ["100"]),  # metres, not millions
         ("coordinates [43.653225, -79.383186]", ["43.653225", "-79.383186"]),
         ("the three great schisms", ["3"]),
         ("version 1.2.3 of v2", []),
@@ -107,3 +114,18 @@ def test_negative_numbers_are_offered_with_their_sign() -> None:
 def test_the_latest_tool_result_is_a_source_too() -> None:
     biaser = fed('{"arguments": {"city": "', ("Where is it?", "Result: Paris"))
     assert "Paris" in favoured(biaser)
+
+
+def test_a_member_heading_for_another_members_value_is_disfavoured() -> None:
+    sources = ("Rides from Paris to Washington state",)
+    biaser = fed('{"arguments": {"from": "Paris", "to": "', sources)
+    assert "Paris" in disfavoured(biaser) and "Paris" not in favoured(biaser)
+    assert "Washington" in favoured(biaser)
+    # written out anyway: closing it is disfavoured too
+    biaser = fed('{"arguments": {"from": "Paris", "to": "Paris', sources)
+    assert {'"', '",'} <= disfavoured(biaser) and '"' not in favoured(biaser)
+
+
+def test_list_items_may_repeat_other_members_values() -> None:
+    biaser = fed('{"arguments": {"from": "Paris", "stops": ["', ("Rides from Paris to Washington state",))
+    assert "Paris" in favoured(biaser) and not disfavoured(biaser)
