@@ -27,7 +27,7 @@ from heron.llm.types import CopyBias
 
 _MAX_POSITIONS = 64  # span starts looked at per step: bounds the work on long tool results
 _NUMBER = re.compile(
-    r"(?<![\w.])([$€£¥]?)(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?!\.?\d)"
+    r"(?<![\w.])([$€£¥]?)(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?)(?!\.?\d)"
     r"(?:\s*(thousand|million|billion|mn|bn)\b|(k|m|b)\b)?",
     re.IGNORECASE,
 )

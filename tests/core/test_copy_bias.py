@@ -38,6 +38,7 @@ def fed(text: str, sources: tuple[str, ...] = ("Find rides in Washington state",
         ("revenues of $1M in 2019 and $1.2M in 2020", ["1000000", "2019", "1200000", "2020"]),
         ("100 million shares, 50 million USD", ["100000000", "50000000"]),
         ("dropped from 100 m", ["100"]),  # metres, not millions
+        ("charges of 1e-9 and 2.5E+3", ["1e-9", "2.5E+3"]),
         ("coordinates [43.653225, -79.383186]", ["43.653225", "-79.383186"]),
         ("the three great schisms", ["3"]),
         ("version 1.2.3 of v2", []),
