@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,9 @@ def chat(
     the commands; Ctrl-C stops an answer, Ctrl-D exits. History is kept in <data_dir>/chat_history."""
     from heron.cli.repl import Repl
 
+    # A shell without job control starts background commands with SIGINT ignored, and the process
+    # inherits that; an interactive chat always takes Ctrl-C, which stops the running answer.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     overrides = {"model_path": model} if model is not None else {}
     settings = load_settings(**overrides)
     console = Console(highlight=False, soft_wrap=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,8 +35,14 @@ UP = "\x1b[A"
 class ChatTerminal:
     """``heron chat`` in a pseudo-terminal; ``expect`` waits for text in the output, escapes removed."""
 
-    def __init__(self, args: list[str], env: dict[str, str], timeout: float) -> None:
-        self.child = pexpect.spawn(HERON, ["chat", *args], env=env, encoding="utf-8", dimensions=(50, 200))
+    def __init__(
+        self, args: list[str], env: dict[str, str], timeout: float, sigint_ignored: bool = False
+    ) -> None:
+        # sigint_ignored: started the way a shell without job control starts a background command
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        self.child = pexpect.spawn(
+            HERON, ["chat", *args], env=env, encoding="utf-8", dimensions=(50, 200), preexec_fn=ignore
+        )
         self.timeout = timeout
         self.output = ""
         self._seen = 0
@@ -88,13 +95,19 @@ def chat(tmp_path: Path):
     """Start ``heron chat ARGS`` with optional scripted model replies; every terminal is closed after."""
     terminals: list[ChatTerminal] = []
 
-    def start(*args: str, replies: list[Any] | None = None, timeout: float = 30, **env: str) -> ChatTerminal:
+    def start(
+        *args: str,
+        replies: list[Any] | None = None,
+        timeout: float = 30,
+        sigint_ignored: bool = False,
+        **env: str,
+    ) -> ChatTerminal:
         environment = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm", **env}
         if replies is not None:
             script = tmp_path / f"replies-{len(terminals)}.json"
             script.write_text(json.dumps(replies), encoding="utf-8")
             environment[SCRIPTED_REPLIES_ENV] = str(script)
-        terminal = ChatTerminal(list(args), environment, timeout)
+        terminal = ChatTerminal(list(args), environment, timeout, sigint_ignored)
         terminals.append(terminal)
         terminal.expect(PROMPT, timeout=max(timeout, 60))
         return terminal
@@ -239,10 +252,18 @@ def test_ingest_and_memory_commands_use_real_vector_memory(chat, tmp_path: Path)
     term.expect(PROMPT)
 
 
-def test_ctrl_c_stops_the_running_question_and_the_next_one_is_answered(chat) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["plain", "started-with-sigint-ignored"])
+def test_ctrl_c_stops_the_running_question_and_the_next_one_is_answered(chat, sigint_ignored: bool) -> None:
     # The model is slow to pick a risky call (pre-approved by --yes); Ctrl-C arrives meanwhile.
+    # Started from a shell without job control (`heron chat &` in a script), the process inherits an
+    # ignored SIGINT; the chat takes Ctrl-C back all the same.
     slow_call = {"$sleep": 3, "reply": write_call("too-late.txt", "must not be written")}
-    term = chat("--no-memory", "--yes", replies=[slow_call, answer("Answered after the stop.")])
+    term = chat(
+        "--no-memory",
+        "--yes",
+        replies=[slow_call, answer("Answered after the stop.")],
+        sigint_ignored=sigint_ignored,
+    )
 
     term.child.sendline("write something slowly")
     term.expect("thinking")
