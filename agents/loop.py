@@ -26,7 +26,7 @@ from heron.agents.actions import (
 from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
 from heron.agents.config import AgentConfig
-from heron.agents.mentions import is_mentioned
+from heron.agents.mentions import is_mentioned, takes_fraction
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
 from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
@@ -107,6 +107,7 @@ class StepLoop:
         self.tools = {t.name: t for t in tools}
         self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config)) for t in tools]
         self._goal_specs: tuple[str, list[ActionSpec]] | None = None
+        self._fractions: frozenset[str] | None = None  # number arguments that take "5%" as 0.05
         self.context = context
         self.tracer = tracer
         self.tracker = tracker
@@ -235,7 +236,23 @@ class StepLoop:
         last = state.messages[-1] if state.messages else None
         if last is not None and last.role == "tool":
             sources.append(last.content)
-        return CopyBias(sources=tuple(sources), strength=self.config.copy_bias, under_key="arguments")
+        return CopyBias(
+            sources=tuple(sources),
+            strength=self.config.copy_bias,
+            under_key="arguments",
+            fraction_keys=self._fraction_keys(),
+        )
+
+    def _fraction_keys(self) -> frozenset[str]:
+        """The tools' number arguments that take "5%" as 0.05 (names shared by tools: if any does)."""
+        if self._fractions is None:
+            self._fractions = frozenset(
+                name
+                for tool in self.tools.values()
+                for name, prop in tool.json_schema().get("properties", {}).items()
+                if takes_fraction(name, prop)
+            )
+        return self._fractions
 
     def _specs_for(self, goal: str) -> list[ActionSpec]:
         """The tools' action specs; with ``optional_arguments="mentioned"`` they depend on the goal."""

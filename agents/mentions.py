@@ -8,6 +8,8 @@ the argument's name ("root_type" / "roots", "exploration_type" / "exploring"), o
 the argument's values: an enum value (of the argument or of its list's items), or an example its
 description quotes ("'weekend' for the coming weekend", "e.g. vegan, gluten-free"), matched by one
 of the value's words the same way ("backstage access" names "Backstage Pass").
+
+``takes_fraction`` reads a number argument's schema the same way: is "5%" meant as 0.05 there?
 """
 
 from __future__ import annotations
@@ -59,3 +61,19 @@ def values_of(prop: dict[str, Any]) -> list[str]:
 def _names_value(value: str, asked: list[str]) -> bool:
     distinctive = [w for w in words(value) if len(w) >= 4 and w not in _VAGUE]
     return any(any(w.startswith(part[:_PREFIX]) for w in asked) for part in distinctive)
+
+
+_FRACTION_CUES = re.compile(r"decimal|fraction|between 0 and 1|0 to 1|sums? to 1\b|\b0\.\d", re.IGNORECASE)
+_PERCENT_CUES = re.compile(r"percent", re.IGNORECASE)
+
+
+def takes_fraction(name: str, prop: dict[str, Any]) -> bool:
+    """True when the argument is a number (or a list of numbers) that reads a percentage as a
+    fraction: its description says so ("as a decimal", "must sum to 1", "e.g. 0.05"), or it is a
+    plain number that says nothing of percent ("rate_of_return" for "8%" is 0.08). One named or
+    described as a percentage ("percent_off") takes the percentage as it is; integers always do."""
+    items = prop["items"] if isinstance(prop.get("items"), dict) else {}
+    if "number" not in (prop.get("type"), items.get("type")):
+        return False
+    text = f"{' '.join(words(name))} {prop.get('description', '')}"
+    return bool(_FRACTION_CUES.search(text)) or not _PERCENT_CUES.search(text)

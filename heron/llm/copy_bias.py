@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
@@ -39,19 +40,35 @@ _NUMBER_WORDS = {
     )
 }
 _NUMBER_CHARS = frozenset("-+.0123456789eE")
+_PERCENT = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
 
 
 def source_numbers(text: str) -> list[str]:
     """The numbers ``text`` states, as JSON number literals: "$1,500" -> 1500, "50 million" and
     "$50M" -> 50000000 (a bare letter scales only money: "100 m" stays 100, it is metres)."""
+    return list(dict.fromkeys(_stated_numbers(text)))
+
+
+def _stated_numbers(text: str) -> list[str]:
+    """``source_numbers`` with a number stated twice listed twice."""
     found: list[str] = []
     for match in _NUMBER.finditer(text):
         currency, literal, word, letter = match.groups()
         literal = literal.replace(",", "")
         scale = word or (letter if currency else None)
         found.append(_format(float(literal) * _SCALE[scale.lower()]) if scale else literal)
-    found += [digit for word, digit in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", text, re.I)]
-    return list(dict.fromkeys(found))
+    for word, digit in _NUMBER_WORDS.items():
+        found += [digit] * len(re.findall(rf"\b{word}\b", text, re.I))
+    return found
+
+
+def source_percentages(text: str) -> dict[str, str]:
+    """The percentages ``text`` states, each as its number and as a fraction: "5%" -> {"5": "0.05"}."""
+    found: dict[str, str] = {}
+    for match in _PERCENT.finditer(text):
+        literal = match.group(1)
+        found[literal] = format(Decimal(literal).scaleb(-2).normalize(), "f")
+    return found
 
 
 def _format(value: float) -> str:
@@ -65,6 +82,7 @@ class CopyIndex:
         by_text: dict[str, list[int]] = {}
         closing: list[int] = []
         ending: list[int] = []
+        digits: list[int] = []
         for token_id, piece in enumerate(pieces):
             try:
                 text = piece.decode("utf-8")
@@ -77,10 +95,13 @@ class CopyIndex:
                 closing.append(token_id)
             if text.lstrip()[:1] in (",", "}", "]"):
                 ending.append(token_id)
+            if set(text) <= _NUMBER_CHARS:
+                digits.append(token_id)
         self.by_text = by_text
         self.longest = max((len(t) for t in by_text), default=1)
         self.closing_quote = np.array(closing, dtype=np.intc)  # tokens that close a string: ", "} ",
         self.number_end = np.array(ending, dtype=np.intc)  # tokens that end a number: , } ]
+        self.number_pieces = np.array(digits, dtype=np.intc)  # tokens that go on with a number
 
     def prefixes_of(self, text: str) -> Iterable[int]:
         """Ids of the tokens whose text is a non-empty prefix of ``text`` (case-insensitive)."""
@@ -108,10 +129,18 @@ class CopyCursor:
     in_number: bool = False
     # string values of object members so far, with the root object's key they were under
     member_values: list[tuple[str | None, str]] = field(default_factory=list)
+    member_numbers: list[tuple[str | None, str]] = field(default_factory=list)  # and number values
 
     def feed(self, text: str) -> None:
         for char in text:
             self._step(char)
+
+    def current_key(self) -> str | None:
+        """The key of the innermost object member being written (through lists: a list's items)."""
+        for frame in reversed(self.frames):
+            if frame.kind == "{":
+                return frame.key
+        return None
 
     def at_value_start(self) -> bool:
         if not self.frames or self.in_string or self.in_number:
@@ -136,6 +165,8 @@ class CopyCursor:
                 self.buffer += char
                 return
             self.in_number = False
+            if self.frames and self.frames[-1].kind == "{":
+                self.member_numbers.append((self.frames[0].key, self.buffer))
             self._value_done()
         top = self.frames[-1] if self.frames else None
         if char == '"':
@@ -177,7 +208,16 @@ class CopyBiaser:
         self.index = index
         self.cursor = CopyCursor()
         self._sources = [(s, s.lower(), _word_starts(s)) for s in bias.sources if s]
-        self._numbers = list(dict.fromkeys(n for s in bias.sources for n in source_numbers(s)))
+        stated = [n for s in bias.sources for n in _stated_numbers(s)]
+        self._numbers = list(dict.fromkeys(stated))
+        self._stated_once = {n for n in self._numbers if stated.count(n) == 1}
+        self._percents: dict[str, str] = {}
+        for source in bias.sources:
+            self._percents.update(source_percentages(source))
+        # an argument that takes a fraction is offered "5%" as 0.05, never as 5
+        self._fractions = list(
+            dict.fromkeys([n for n in self._numbers if n not in self._percents] + [*self._percents.values()])
+        )
 
     def feed(self, text: str) -> None:
         self.cursor.feed(text)
@@ -192,10 +232,11 @@ class CopyBiaser:
         if cursor.in_string and not cursor.string_is_key:
             return self._string_ids(cursor.buffer, member=cursor.frames[-1].kind == "{")
         if cursor.in_number:
-            return self._number_ids(cursor.buffer), _NONE
+            return self._number_ids(cursor.buffer)
         if cursor.at_value_start():  # a number, or a string whose first token may carry its first word
             favoured, penalised = self._string_ids("", opening='"', member=cursor.frames[-1].kind == "{")
-            return np.union1d(self._number_ids(""), favoured), penalised
+            number_favoured, number_penalised = self._number_ids("")
+            return np.union1d(number_favoured, favoured), np.union1d(number_penalised, penalised)
         return _NONE, _NONE
 
     def _in_scope(self) -> bool:
@@ -244,12 +285,20 @@ class CopyBiaser:
         key = self.bias.under_key
         return {v.lower() for k, v in self.cursor.member_values if v and (key is None or k == key)}
 
-    def _number_ids(self, written: str) -> np.ndarray:
+    def _number_ids(self, written: str) -> tuple[np.ndarray, np.ndarray]:
+        """Favoured: the tokens that continue one of the stated numbers, or end the number where it
+        equals one. Penalised: once at least two characters follow a stated number, the tokens that
+        leave it ("18" written for "18th century" and going on to 1874; 10000000 for "100 million");
+        and, for an argument taking a fraction, the start of a percentage's bare number."""
+        fraction = self.cursor.current_key() in self.bias.fraction_keys
+        taken = self._taken_numbers()
+        numbers = [n for n in (self._fractions if fraction else self._numbers) if n not in taken]
         ids: set[int] = set()
-        done = False
-        for number in self._numbers:
+        done = on_track = False
+        for number in numbers:
             if not number.startswith(written):
                 continue
+            on_track = True
             rest = number[len(written) :]
             if not rest:
                 done = True
@@ -257,8 +306,52 @@ class CopyBiaser:
             ids.update(self.index.prefixes_of(rest))
             if not written:
                 ids.update(self.index.prefixes_of(" " + rest))
+        favoured = np.fromiter(ids, dtype=np.intc, count=len(ids))
+        if done and written:
+            favoured = np.concatenate([favoured, self.index.number_end])
+        penalised = _NONE
+        if on_track and len(written.lstrip("-")) >= 2:
+            leaving = (
+                self.index.number_pieces
+                if done
+                else np.union1d(self.index.number_pieces, self.index.number_end)
+            )
+            penalised = np.setdiff1d(leaving, favoured)
+        elif fraction and not written:  # 5 for "5%" loses, even where a stated 5000 starts with it
+            bare = {
+                t
+                for p in self._percents
+                for t in (*self.index.prefixes_of(p), *self.index.prefixes_of(" " + p))
+            }
+            penalised = np.fromiter(bare, dtype=np.intc, count=len(bare))
+            favoured = np.setdiff1d(favoured, penalised)
+        against = self._toward(taken, written)
+        if len(against):
+            penalised = np.union1d(penalised, np.setdiff1d(against, favoured))
+        return favoured, penalised
+
+    def _taken_numbers(self) -> set[str]:
+        """Numbers another member of the object already has, where the sources state them once:
+        a small model copies the previous argument ("time": 10000 after "principal": 10000)."""
+        cursor = self.cursor
+        if not cursor.frames or cursor.frames[-1].kind != "{":
+            return set()  # list items may repeat a value ([100, 100, 200])
+        key = self.bias.under_key
+        return {v for k, v in cursor.member_numbers if v in self._stated_once and (key is None or k == key)}
+
+    def _toward(self, numbers: set[str], written: str) -> np.ndarray:
+        """The tokens that go on from ``written`` towards one of ``numbers``, or end it at one."""
+        ids: set[int] = set()
+        ends = False
+        for number in numbers:
+            if number.startswith(written):
+                rest = number[len(written) :]
+                ids.update(self.index.prefixes_of(rest) if rest else ())
+                if rest and not written:
+                    ids.update(self.index.prefixes_of(" " + rest))
+                ends = ends or (not rest and bool(written))
         out = np.fromiter(ids, dtype=np.intc, count=len(ids))
-        return np.concatenate([out, self.index.number_end]) if done and written else out
+        return np.union1d(out, self.index.number_end) if ends else out
 
 
 _NONE = np.zeros(0, dtype=np.intc)

@@ -254,6 +254,27 @@ def test_copy_bias_offers_the_request_then_the_latest_tool_result(demo_tools: li
     assert second.sources[0] == "What is 2 + 40?" and "42" in second.sources[1]
 
 
+def test_copy_bias_names_the_number_arguments_that_take_percentages_as_fractions() -> None:
+    from heron.tools import tool
+
+    @tool
+    def grow(amount: int, rate: float, percent_off: float) -> float:
+        """Grow an amount.
+
+        Args:
+            amount: the amount
+            rate: the yearly growth rate
+            percent_off: a discount in percent
+        """
+        return amount * (1 + rate) * (1 - percent_off / 100)
+
+    llm = ScriptedLLM([answer("done")])
+    with _agent(llm, [grow], copy_bias=3.0) as agent:
+        agent.run("Grow $100 by 5% a year")
+    bias = llm.calls[0].options.copy_bias
+    assert bias is not None and bias.fraction_keys == frozenset({"rate"})
+
+
 def test_copy_bias_is_off_by_default(demo_tools: list) -> None:
     llm = ScriptedLLM([answer("hi")])
     with _agent(llm, demo_tools) as agent:

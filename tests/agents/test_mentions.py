@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
-from heron.agents.mentions import is_mentioned, values_of, words
+from heron.agents.mentions import is_mentioned, takes_fraction, values_of, words
 from heron.llm import ScriptedLLM
 from heron.tools import tool
 
@@ -100,6 +102,30 @@ def _first_turn_arguments(goal: str, mode: str) -> dict:
         a for a in llm.calls[0].schema["anyOf"] if a["properties"]["action"]["const"] == "integrate"
     ]
     return call_spec["properties"]["arguments"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("name", "prop", "fraction"),
+    [
+        ("rate", {"type": "number", "description": "The annual interest rate, as a decimal."}, True),
+        ("rate_of_return", {"type": "number", "description": "The annual rate of return."}, True),
+        (
+            "trait_contributions",
+            {
+                "type": "array",
+                "items": {"type": "number"},
+                "description": "Percentage contributions; sum to 1.",
+            },
+            True,
+        ),
+        ("discount_percent", {"type": "number", "description": "Discount on the price."}, False),
+        ("tax", {"type": "number", "description": "The tax percentage, e.g. 7.5."}, False),
+        ("rate", {"type": "integer", "description": "Rate as a decimal."}, False),
+        ("city", {"type": "string", "description": "A fraction of the text."}, False),
+    ],
+)
+def test_takes_fraction(name: str, prop: dict[str, Any], fraction: bool) -> None:
+    assert takes_fraction(name, prop) is fraction
 
 
 def test_the_grammar_offers_the_optional_arguments_the_goal_names() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heron.llm.copy_bias import CopyBiaser, CopyCursor, CopyIndex, source_numbers
+from heron.llm.copy_bias import CopyBiaser, CopyCursor, CopyIndex, source_numbers, source_percentages
 from heron.llm.types import CopyBias
 
 # a toy vocabulary: a token per entry, as a model's pieces
@@ -25,8 +25,13 @@ def disfavoured(biaser: CopyBiaser) -> set[str]:
     return {PIECES[i] for i in biaser.bonus()[1]}
 
 
-def fed(text: str, sources: tuple[str, ...] = ("Find rides in Washington state",)) -> CopyBiaser:
-    biaser = CopyBiaser(CopyBias(sources=sources, under_key="arguments"), INDEX)
+def fed(
+    text: str,
+    sources: tuple[str, ...] = ("Find rides in Washington state",),
+    fraction_keys: frozenset[str] = frozenset(),
+) -> CopyBiaser:
+    bias = CopyBias(sources=sources, under_key="arguments", fraction_keys=fraction_keys)
+    biaser = CopyBiaser(bias, INDEX)
     biaser.feed(text)
     return biaser
 
@@ -105,6 +110,63 @@ def test_numbers_favour_the_sources_digits_and_end_only_when_complete() -> None:
     assert {",", "}", "}}", "]"} <= got and "0" not in got
     assert favoured(fed('{"arguments": {"years": 2.', sources)) == {"5"}
     assert favoured(fed('{"arguments": {"rate": 3', sources)) >= {",", "}"}  # 3 is complete
+
+
+def test_leaving_a_stated_number_two_characters_in_is_disfavoured() -> None:
+    sources = ("100 million shares in the 18th century",)
+    end = {",", "}", "}}", "]"}
+    # 10000000 is one zero short of 100 million: ending here, or another digit, is disfavoured
+    short = fed('{"arguments": {"shares": 10000000', sources)
+    assert favoured(short) == {"0"}
+    assert (
+        end <= disfavoured(short) and {"1", "5", "."} <= disfavoured(short) and "0" not in disfavoured(short)
+    )
+    # 18 is complete: going on to 1874 is disfavoured, ending is favoured
+    complete = fed('{"arguments": {"century": 18', sources)
+    assert end <= favoured(complete) and {"0", "4", "."} <= disfavoured(complete)
+    assert not end & disfavoured(complete)
+    # one character in is too early to tell (a month "1" in a request that states 18)
+    assert not disfavoured(fed('{"arguments": {"month": 1', sources))
+    # a number that left every stated one gets nothing either way
+    assert not disfavoured(fed('{"arguments": {"n": 42', sources)) and not favoured(
+        fed('{"arguments": {"n": 42', sources)
+    )
+
+
+def test_a_member_heading_for_a_number_another_member_has_is_disfavoured() -> None:
+    sources = ("$10000 at 5% for 10 years",)
+    # "time" after "principal": 10000; 10 is still offered, 10000 is not
+    written = fed('{"arguments": {"principal": 10000, "time": 10', sources)
+    assert {",", "}"} <= favoured(written) and "0" in disfavoured(written)
+    assert "0" not in favoured(written)
+    # stated twice, a number may be used twice ("10 by 10"); list items may repeat one
+    assert "0" in favoured(fed('{"arguments": {"w": 10000, "h": 1000', ("10000 by 10000",)))
+    assert "0" in favoured(fed('{"arguments": {"w": 10000, "l": [1000', sources))
+
+
+@pytest.mark.parametrize(
+    ("text", "fractions"),
+    [
+        ("an annual rate of 5% over 10 years", {"5": "0.05"}),
+        ("3.5 percent, then 40 per cent and 150%", {"3.5": "0.035", "40": "0.4", "150": "1.5"}),
+        ("100 shares", {}),
+    ],
+)
+def test_source_percentages(text: str, fractions: dict[str, str]) -> None:
+    assert source_percentages(text) == fractions
+
+
+def test_an_argument_taking_a_fraction_is_offered_percentages_as_fractions() -> None:
+    sources = ("$1000 at 5% for 10 years",)
+    rate = fed('{"arguments": {"rate": ', sources, frozenset({"rate"}))
+    assert {"0", "1"} <= favoured(rate)  # 0.05, and the other numbers as they are
+    assert "5" in disfavoured(rate) and "5" not in favoured(rate)
+    assert favoured(fed('{"arguments": {"rate": 0.0', sources, frozenset({"rate"}))) == {"5"}
+    # through a list of them, too
+    assert "5" in disfavoured(fed('{"arguments": {"rate": [', sources, frozenset({"rate"})))
+    # any other argument takes the percentage as stated
+    years = fed('{"arguments": {"years": ', sources, frozenset({"rate"}))
+    assert "5" in favoured(years) and "5" not in disfavoured(years)
 
 
 def test_negative_numbers_are_offered_with_their_sign() -> None:
