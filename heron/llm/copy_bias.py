@@ -6,9 +6,12 @@ repeats a word until the string's length limit, reads "$200,000" as 200, or writ
 step of a JSON string value the tokens that continue a span of a source get ``strength`` added to
 their logits, and so does the closing quote where the span ends on a word boundary. Inside a number
 the digits of the source's numbers get it ("$1.2M" and "200,000" are offered as 1200000 and 200000),
-and so do the tokens that end a number once it equals one of them. Tokens heading for a value that
-another member of the same object already has lose ``strength`` instead: a small model tends to copy
-the previous argument ("court": the docket number it has just written).
+and so do the tokens that end a number once it equals one of them; two characters into a stated
+number, the tokens that leave it lose ``strength`` (10000000 for "100 million", 1874 for "18th").
+Members named in ``fraction_keys`` are offered a stated "5%" as 0.05, and 5 loses. Tokens heading
+for a value that another member of the same object already has lose ``strength`` too: a small model
+tends to copy the previous argument ("court": the docket number it has just written; "time": the
+principal), unless the sources state that number twice.
 
 It is a bias, not a constraint: a value the model is sure of ("USD" for "dollars", a date rewritten
 as 2022-01-01) still wins, and the grammar still decides what is valid. ``CopyCursor`` tracks where
