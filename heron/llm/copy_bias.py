@@ -292,7 +292,8 @@ class CopyBiaser:
         """Favoured: the tokens that continue one of the stated numbers, or end the number where it
         equals one. Penalised: once at least two characters follow a stated number, the tokens that
         leave it ("18" written for "18th century" and going on to 1874; 10000000 for "100 million");
-        and, for an argument taking a fraction, the start of a percentage's bare number."""
+        for an argument taking a fraction, the start of a percentage's bare number; and the tokens
+        heading for a number another member already has (``_taken_numbers``)."""
         fraction = self.cursor.current_key() in self.bias.fraction_keys
         taken = self._taken_numbers()
         numbers = [n for n in (self._fractions if fraction else self._numbers) if n not in taken]
