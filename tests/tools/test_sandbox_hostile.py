@@ -24,8 +24,9 @@ import pytest
 from heron.config import SandboxSettings
 from heron.errors import ModelRetry
 from heron.tools import ToolContext, read_file
-from heron.tools.sandbox import Sandbox
+from heron.tools.sandbox import Sandbox, worker_process
 from heron.tools.sandbox.cgroups import sandbox_memory_limit
+from heron.tools.sandbox.memory_guard import proportional_set_size
 from heron.tools.sandbox.processes import pids_with_marker
 from heron.tools.workspace_paths import workspace_usage
 
@@ -127,22 +128,26 @@ def test_memory_bomb_fails_inside_and_the_sandbox_stays_within_its_limit(
     assert box.run_cell("del chunks\n'freed'").value == "'freed'"
 
 
+# Each child stays under the per-process limit; together they would pass it several times over.
+SIX_BIG_CHILDREN = (
+    "import os, time\n"
+    "children = []\n"
+    "for _ in range(6):\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        block = b'x' * (300 * 2**20)\n"
+    "        time.sleep(1.5)\n"
+    "        os._exit(0)\n"
+    "    children.append(pid)\n"
+    "[os.waitpid(pid, 0)[1] for pid in children]"
+)
+
+
 def test_many_processes_together_stay_under_the_sandbox_memory_bound(hostile: Callable[..., Sandbox]) -> None:
     box = hostile(wall_seconds=8.0)
-    # Each child stays under the per-process limit; together they would pass it several times over.
-    code = (
-        "import os, time\n"
-        "children = []\n"
-        "for _ in range(6):\n"
-        "    pid = os.fork()\n"
-        "    if pid == 0:\n"
-        "        block = b'x' * (300 * 2**20)\n"
-        "        time.sleep(1.5)\n"
-        "        os._exit(0)\n"
-        "    children.append(pid)\n"
-        "[os.waitpid(pid, 0)[1] for pid in children]"
+    result, peak = sample_while(
+        lambda: box.run_cell(SIX_BIG_CHILDREN), lambda: memory_in_use(box.processes())
     )
-    result, peak = sample_while(lambda: box.run_cell(code), lambda: memory_in_use(box.processes()))
     assert peak < 6 * 300 * 2**20  # the six blocks never all existed at once
     if "memory (cgroup" in box.describe():
         statuses = value_of(result)
@@ -150,8 +155,34 @@ def test_many_processes_together_stay_under_the_sandbox_memory_bound(hostile: Ca
         assert statuses.count(9) >= 4  # the kernel killed (SIGKILL) the children that did not fit
         used = box.memory_peak()
         assert used is not None and used <= sandbox_memory_limit(box.settings.memory_mb, box.settings.tmp_mb)
-    else:  # rlimits only: each child is bounded on its own, so all of them fit
-        assert value_of(result) == [0] * 6
+    else:  # no memory cgroup here (a regular user): the host's memory watcher stopped the sandbox
+        assert result.state_lost and "MiB of memory" in (result.lost_reason or "")
+
+
+def test_without_a_memory_cgroup_the_host_watches_the_whole_sandboxs_memory(
+    hostile: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a regular user gets on cgroup v1: heron may not create a cgroup, so no kernel bound.
+    monkeypatch.setattr(worker_process.SandboxCgroup, "create", classmethod(lambda cls, *a, **k: None))
+    box = hostile(wall_seconds=8.0)
+    box.run_cell("state = 'before'")
+    assert "cgroup limits: none" in box.describe() and "watched from the host" in box.describe()
+    result, peak = sample_while(
+        lambda: box.run_cell(SIX_BIG_CHILDREN), lambda: memory_in_use(box.processes())
+    )
+    assert peak < 6 * 300 * 2**20
+    bound = sandbox_memory_limit(box.settings.memory_mb, box.settings.tmp_mb) // 2**20
+    assert result.state_lost
+    assert f"together used more than {bound} MiB of memory" in (result.lost_reason or "")
+    assert "NameError" in (box.run_cell("state").error or "")  # a fresh worker took the next cell
+    # ordinary cells under the bound are left alone, forked children included
+    code = "import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.waitpid(pid, 0)[1]"
+    assert value_of(box.run_cell(code)) == 0
+
+
+def test_proportional_set_size_counts_live_processes_only() -> None:
+    assert proportional_set_size([os.getpid()]) > 10 * 2**20  # this interpreter, with pytest loaded
+    assert proportional_set_size([2**22 + 12345]) == 0  # no such process
 
 
 def test_busy_loop_hits_the_cpu_limit(hostile: Callable[..., Sandbox]) -> None:

@@ -32,6 +32,11 @@ class SandboxCgroup:
     directories: list[Path]
     limits: list[str] = field(default_factory=list)
 
+    @property
+    def bounds_memory(self) -> bool:
+        """True when a memory controller limits the sandbox as a whole."""
+        return any(limit.startswith("memory") for limit in self.limits)
+
     @classmethod
     def create(cls, name: str, memory_bytes: int, max_pids: int) -> SandboxCgroup | None:
         """A new cgroup with the limits, or None when no hierarchy is writable by this process."""

@@ -45,7 +45,9 @@ def self_check(settings: Settings) -> SelfCheck:
         return SelfCheck(
             "warn",
             detail,
-            "memory and process limits are per process only (rlimits); to bound the sandbox as a whole, "
-            "let heron create cgroups (memory, pids) or run it as a regular user",
+            "without cgroups the kernel bounds each process (rlimits) and heron watches the sandbox's total "
+            "memory from the host (it stops the whole sandbox, up to 50 ms late); to let the kernel bound "
+            "the sandbox as a whole, let heron create cgroups (memory, pids); as root, also run heron as a "
+            "regular user so that the process-count limit applies",
         )
     return SelfCheck("ok", detail)

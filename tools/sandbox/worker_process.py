@@ -1,4 +1,4 @@
-"""The host's side of one running sandbox worker: the process, its pipes, cgroup and workspace watcher."""
+"""The host's side of one running sandbox worker: the process, its pipes, cgroup and watchers."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from heron.config import SandboxSettings
 from heron.errors import SandboxError, SandboxUnavailableError
 from heron.tools.sandbox.cgroups import SandboxCgroup, join_cgroups, sandbox_memory_limit
 from heron.tools.sandbox.launch import LaunchPlan, plan_sandboxed, plan_unsafe
+from heron.tools.sandbox.memory_guard import MemoryWatcher
+from heron.tools.sandbox.processes import descendants
 from heron.tools.sandbox.workspace_guard import WorkspaceWatcher, snapshot
 from heron.tools.workspace_paths import workspace_usage
 
@@ -28,7 +30,8 @@ log = logging.getLogger("heron.sandbox")
 
 
 class WorkerProcess:
-    """One running worker process, the host's ends of its pipes, its cgroup and workspace watcher."""
+    """One running worker process, the host's ends of its pipes, its cgroup and its watchers: the
+    workspace's, and the memory's where no memory cgroup bounds the sandbox."""
 
     def __init__(
         self,
@@ -48,6 +51,7 @@ class WorkerProcess:
         self.workspace_breached = False
         self.baseline: dict[str, Any] = {}
         self.watcher: WorkspaceWatcher | None = None
+        self.memory_watcher: MemoryWatcher | None = None
         self.info: dict[str, Any] = {}
         self._cmd_fd = cmd_fd
         self._reply_fd = reply_fd
@@ -101,11 +105,19 @@ class WorkerProcess:
             on_breach=lambda reason: on_breach(worker, reason),
         )
         worker.watcher.start()
+        if plan.sandboxed and not (cgroup is not None and cgroup.bounds_memory):
+            worker.memory_watcher = MemoryWatcher(
+                sandbox_memory_limit(settings.memory_mb, settings.tmp_mb),
+                processes=lambda: descendants(process.pid),
+                on_breach=worker.kill,
+            )
+            worker.memory_watcher.start()
         return worker
 
     def set_busy(self, busy: bool) -> None:
-        if self.watcher is not None:
-            self.watcher.set_busy(busy)
+        for watcher in (self.watcher, self.memory_watcher):
+            if watcher is not None:
+                watcher.set_busy(busy)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -134,9 +146,10 @@ class WorkerProcess:
             log.warning("sandbox process %s did not exit after SIGKILL", self.process.pid)
 
     def stop(self) -> None:
-        """Kill (if still running), wait, and release the pipes, the cgroup and the watcher."""
-        if self.watcher is not None:
-            self.watcher.stop()
+        """Kill (if still running), wait, and release the pipes, the cgroup and the watchers."""
+        for watcher in (self.watcher, self.memory_watcher):
+            if watcher is not None:
+                watcher.stop()
         if self.alive():
             self.kill(self.kill_reason or "the session closed")
         self.wait()
@@ -171,6 +184,11 @@ class WorkerProcess:
             f"cgroup limits: {limits}",
             *self.plan.notes,
         ]
+        if self.memory_watcher is not None:
+            lines.append(
+                f"memory of all processes together: watched from the host (PSS, every 50 ms in a cell), "
+                f"bound {self.memory_watcher.limit_bytes // 2**20} MiB"
+            )
         if self.plan.sandboxed and os.geteuid() == 0 and "pids" not in limits:
             # The kernel does not apply RLIMIT_NPROC to processes that are root on the host.
             lines.append("WARNING: heron runs as root and no pids cgroup is writable: no process-count limit")

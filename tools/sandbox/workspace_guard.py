@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from heron.tools.results import Artifact
+from heron.tools.sandbox.watch import SandboxWatcher
 from heron.tools.workspace_paths import workspace_usage
 
 Snapshot = dict[str, tuple[int, int]]  # relative path -> (size, mtime_ns), regular files only
@@ -70,8 +69,10 @@ def remove_new_files(root: Path, before: Snapshot) -> list[str]:
     return sorted(removed)
 
 
-class WorkspaceWatcher:
+class WorkspaceWatcher(SandboxWatcher):
     """Calls ``on_breach(reason)`` once when the workspace passes its byte or entry cap."""
+
+    name = "heron-workspace-watcher"
 
     def __init__(
         self,
@@ -82,29 +83,10 @@ class WorkspaceWatcher:
         busy_interval: float = 0.05,
         idle_interval: float = 0.5,
     ) -> None:
+        super().__init__(on_breach, busy_interval, idle_interval)
         self.root = root
         self.max_bytes = max_bytes
         self.max_entries = max_entries
-        self._on_breach = on_breach
-        self._intervals = (idle_interval, busy_interval)
-        self.busy = False  # a cell is running: look more often
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="heron-workspace-watcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def set_busy(self, busy: bool) -> None:
-        """A cell starts (True) or ends (False); a start wakes the watcher at once."""
-        self.busy = busy
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
 
     def check(self) -> str | None:
         """Why the workspace is over its cap, or None."""
@@ -114,18 +96,3 @@ class WorkspaceWatcher:
         if entries > self.max_entries:
             return f"the workspace passed its cap of {self.max_entries} files and folders"
         return None
-
-    def _watch(self) -> None:
-        pause = self._intervals[self.busy]
-        while True:
-            self._wake.wait(pause)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            started = time.monotonic()
-            reason = self.check()
-            if reason is not None:
-                self._on_breach(reason)
-                return
-            # A big workspace takes long to measure: never spend more than a fifth of a core on it.
-            pause = max(self._intervals[self.busy], 4 * (time.monotonic() - started))
