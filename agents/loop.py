@@ -26,7 +26,7 @@ from heron.agents.actions import (
 from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
 from heron.agents.config import AgentConfig
-from heron.agents.mentions import is_mentioned, takes_fraction
+from heron.agents.mentions import is_mentioned, is_place_argument, place_spans, takes_fraction
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
 from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
@@ -241,7 +241,20 @@ class StepLoop:
             strength=self.config.copy_bias,
             under_key="arguments",
             fraction_keys=self._fraction_keys(),
+            key_sources=self._place_sources(state.goal),
         )
+
+    def _place_sources(self, goal: str) -> dict[str, tuple[str, ...]]:
+        """Place arguments copy only the places the request names (none named: the whole request)."""
+        places = tuple(place_spans(goal))
+        if not places:
+            return {}
+        return {
+            name: places
+            for tool in self.tools.values()
+            for name, prop in tool.json_schema().get("properties", {}).items()
+            if is_place_argument(name, prop)
+        }
 
     def _fraction_keys(self) -> frozenset[str]:
         """The tools' number arguments that take "5%" as 0.05 (names shared by tools: if any does)."""

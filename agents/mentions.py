@@ -10,6 +10,8 @@ description quotes ("'weekend' for the coming weekend", "e.g. vegan, gluten-free
 of the value's words the same way ("backstage access" names "Backstage Pass").
 
 ``takes_fraction`` reads a number argument's schema the same way: is "5%" meant as 0.05 there?
+``place_spans`` finds the places a request names, for the arguments ``is_place_argument`` says hold
+one ("location", "start_city"): capitalised words after "in", "near", "from", "to" and the like.
 """
 
 from __future__ import annotations
@@ -77,3 +79,35 @@ def takes_fraction(name: str, prop: dict[str, Any]) -> bool:
         return False
     text = f"{' '.join(words(name))} {prop.get('description', '')}"
     return bool(_FRACTION_CUES.search(text)) or not _PERCENT_CUES.search(text)
+
+
+_PLACE_WORDS = frozenset(
+    {"location", "city", "place", "destination", "origin", "address", "country", "state", "region"}
+    | {"area", "venue", "town", "county", "province"}
+)
+_JOINERS = ("of", "de", "la", "del", "du", "upon")
+_PLACE = re.compile(
+    r"\b(?:in|at|near|from|to|around|for|between|and)\s+"
+    r"([A-Z][\w.'-]*(?:\s+(?:[A-Z][\w.'-]*|" + "|".join(_JOINERS) + r"))*(?:,\s*[A-Z]{2}\b)?)"
+)
+
+
+def is_place_argument(name: str, prop: dict[str, Any]) -> bool:
+    """A string argument whose name says it holds a place: "location", "end_city", "country"."""
+    return prop.get("type") == "string" and bool(_PLACE_WORDS & set(words(name)))
+
+
+def place_spans(request: str) -> list[str]:
+    """Places the request names: capitalised words after a preposition ("... in Los Angeles",
+    "from Boston, MA to Washington"). A small model fills "location" with any span of the request
+    ("divorce law", "10 miles"); for such arguments the copy bias offers only these."""
+    found = []
+    for match in _PLACE.finditer(request):
+        parts = match.group(1).rstrip(",").split()
+        if parts and parts[-1].endswith(".") and parts[-1].count(".") == 1:  # the sentence's full stop
+            parts[-1] = parts[-1][:-1]
+        while parts and parts[-1] in _JOINERS:
+            parts.pop()
+        if parts:
+            found.append(" ".join(parts))
+    return list(dict.fromkeys(found))

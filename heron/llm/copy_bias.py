@@ -8,10 +8,12 @@ their logits, and so does the closing quote where the span ends on a word bounda
 the digits of the source's numbers get it ("$1.2M" and "200,000" are offered as 1200000 and 200000),
 and so do the tokens that end a number once it equals one of them; two characters into a stated
 number, the tokens that leave it lose ``strength`` (10000000 for "100 million", 1874 for "18th").
-Members named in ``fraction_keys`` are offered a stated "5%" as 0.05, and 5 loses. Tokens heading
-for a value that another member of the same object already has lose ``strength`` too: a small model
-tends to copy the previous argument ("court": the docket number it has just written; "time": the
-principal), unless the sources state that number twice.
+Members named in ``fraction_keys`` are offered a stated "5%" as 0.05, and 5 loses; members named
+in ``key_sources`` copy their strings from those texts only (a "location" from the places named),
+and the other spans lose ``strength``. Tokens heading for a value that another member of the same
+object already has lose ``strength`` too: a small model tends to copy the previous argument
+("court": the docket number it has just written; "time": the principal), unless the sources state
+that number twice.
 
 It is a bias, not a constraint: a value the model is sure of ("USD" for "dollars", a date rewritten
 as 2022-01-01) still wins, and the grammar still decides what is valid. ``CopyCursor`` tracks where
@@ -210,7 +212,8 @@ class CopyBiaser:
         self.bias = bias
         self.index = index
         self.cursor = CopyCursor()
-        self._sources = [(s, s.lower(), _word_starts(s)) for s in bias.sources if s]
+        self._sources = _indexed(bias.sources)
+        self._key_sources = {key: _indexed(texts) for key, texts in bias.key_sources.items()}
         stated = [n for s in bias.sources for n in _stated_numbers(s)]
         self._numbers = list(dict.fromkeys(stated))
         self._stated_once = {n for n in self._numbers if stated.count(n) == 1}
@@ -254,20 +257,14 @@ class CopyBiaser:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tokens continuing ``written`` along a span of a source (``opening``: the string's first
         token, which may hold its quote and the start of its first word), and, for an object
-        member's value, those continuing it towards another member's value."""
-        ids: set[int] = set()
-        close = False
+        member's value, those continuing it towards another member's value. A member with its own
+        ``key_sources`` copies from those, and the other spans of the sources are disfavoured."""
         lowered = written.lower()
-        for source, low, starts in self._sources:
-            for p in _span_starts(low, lowered, starts):
-                end = p + len(lowered)
-                rest = source[end : end + self.index.longest]
-                ids.update(self.index.prefixes_of(opening + rest))
-                if opening:
-                    ids.update(self.index.prefixes_of(" " + opening + rest))
-                if lowered and (end == len(source) or not source[end].isalnum()):
-                    close = True
+        keyed = self._key_sources.get(self.cursor.current_key() or "")
+        ids, close = self._continuations(keyed or self._sources, lowered, opening)
         against: set[int] = set()
+        if keyed:
+            against |= self._continuations(self._sources, lowered, opening)[0] - ids
         if member:
             for used in self._used_values():
                 if used.startswith(lowered) and len(used) > len(lowered):
@@ -283,6 +280,24 @@ class CopyBiaser:
         if close:
             out = np.concatenate([out, self.index.closing_quote])
         return out, np.fromiter(against, dtype=np.intc, count=len(against))
+
+    def _continuations(
+        self, sources: list[tuple[str, str, list[int]]], lowered: str, opening: str
+    ) -> tuple[set[int], bool]:
+        """Tokens that go on from ``lowered`` along a span of ``sources``; and whether such a span
+        may end here (on a word boundary)."""
+        ids: set[int] = set()
+        close = False
+        for source, low, starts in sources:
+            for p in _span_starts(low, lowered, starts):
+                end = p + len(lowered)
+                rest = source[end : end + self.index.longest]
+                ids.update(self.index.prefixes_of(opening + rest))
+                if opening:
+                    ids.update(self.index.prefixes_of(" " + opening + rest))
+                if lowered and (end == len(source) or not source[end].isalnum()):
+                    close = True
+        return ids, close
 
     def _used_values(self) -> set[str]:
         key = self.bias.under_key
@@ -359,6 +374,10 @@ class CopyBiaser:
 
 
 _NONE = np.zeros(0, dtype=np.intc)
+
+
+def _indexed(texts: Iterable[str]) -> list[tuple[str, str, list[int]]]:
+    return [(text, text.lower(), _word_starts(text)) for text in texts if text]
 
 
 def _word_starts(text: str) -> list[int]:

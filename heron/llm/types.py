@@ -38,6 +38,7 @@ class CopyBias(BaseModel):
     ``strength`` is added to the logits of the tokens that continue such a value; ``under_key``
     limits the bias to what is nested in that key of the root object ("arguments" of a tool call).
     ``fraction_keys``: members whose numbers are fractions, so a stated "5%" is offered as 0.05.
+    ``key_sources``: members whose string values copy from these texts instead of ``sources``.
     Honoured by ``LocalLLM`` (it owns the decode loop); reported logprobs stay the model's own.
     """
 
@@ -47,6 +48,7 @@ class CopyBias(BaseModel):
     strength: float = Field(3.0, ge=0.0, le=30.0)
     under_key: str | None = None
     fraction_keys: frozenset[str] = frozenset()
+    key_sources: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class GenerationOptions(BaseModel):

@@ -275,6 +275,26 @@ def test_copy_bias_names_the_number_arguments_that_take_percentages_as_fractions
     assert bias is not None and bias.fraction_keys == frozenset({"rate"})
 
 
+def test_copy_bias_gives_place_arguments_the_places_the_request_names() -> None:
+    from heron.tools import tool
+
+    @tool
+    def find_lawyer(location: str, expertise: str) -> str:
+        """Find a lawyer.
+
+        Args:
+            location: the city
+            expertise: the field of law
+        """
+        return f"{expertise} lawyers in {location}"
+
+    llm = ScriptedLLM([answer("done")])
+    with _agent(llm, [find_lawyer], copy_bias=3.0) as agent:
+        agent.run("Search for divorce law specialists in Los Angeles")
+    bias = llm.calls[0].options.copy_bias
+    assert bias is not None and bias.key_sources == {"location": ("Los Angeles",)}
+
+
 def test_copy_bias_is_off_by_default(demo_tools: list) -> None:
     llm = ScriptedLLM([answer("hi")])
     with _agent(llm, demo_tools) as agent:

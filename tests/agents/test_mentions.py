@@ -8,7 +8,14 @@ import pytest
 
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
-from heron.agents.mentions import is_mentioned, takes_fraction, values_of, words
+from heron.agents.mentions import (
+    is_mentioned,
+    is_place_argument,
+    place_spans,
+    takes_fraction,
+    values_of,
+    words,
+)
 from heron.llm import ScriptedLLM
 from heron.tools import tool
 
@@ -126,6 +133,28 @@ def _first_turn_arguments(goal: str, mode: str) -> dict:
 )
 def test_takes_fraction(name: str, prop: dict[str, Any], fraction: bool) -> None:
     assert takes_fraction(name, prop) is fraction
+
+
+@pytest.mark.parametrize(
+    ("request_text", "places"),
+    [
+        ("Search for divorce law specialists in Los Angeles", ["Los Angeles"]),
+        ("Find lawyers specializing in criminal law near me in New York.", ["New York"]),
+        ("Directions from Boston, MA to Washington D.C. avoiding tolls", ["Boston, MA", "Washington D.C."]),
+        ("What is the air quality index in London 2022/08/16?", ["London"]),
+        ("Visit the Museum of Modern Art", []),  # capitalised, but after no preposition
+        ("find a cafe in new york", []),  # nothing capitalised: the whole request stays the source
+    ],
+)
+def test_place_spans(request_text: str, places: list[str]) -> None:
+    assert place_spans(request_text) == places
+
+
+def test_is_place_argument() -> None:
+    assert is_place_argument("location", {"type": "string"})
+    assert is_place_argument("end_city", {"type": "string"})
+    assert not is_place_argument("location", {"type": "array"})
+    assert not is_place_argument("cuisine", {"type": "string"})
 
 
 def test_the_grammar_offers_the_optional_arguments_the_goal_names() -> None:

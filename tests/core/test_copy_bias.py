@@ -169,6 +169,18 @@ def test_an_argument_taking_a_fraction_is_offered_percentages_as_fractions() -> 
     assert "5" in favoured(years) and "5" not in disfavoured(years)
 
 
+def test_a_member_with_its_own_sources_copies_from_them_and_not_from_the_rest() -> None:
+    sources = ("Sp offers in Washington state",)
+    bias = CopyBias(sources=sources, under_key="arguments", key_sources={"city": ("Washington",)})
+    city = CopyBiaser(bias, INDEX)
+    city.feed('{"arguments": {"city": "')
+    assert {"Wash", "Washington"} <= favoured(city)
+    assert "Sp" in disfavoured(city) and "Sp" not in favoured(city)  # a span, but not a place
+    other = CopyBiaser(bias, INDEX)
+    other.feed('{"arguments": {"offer": "')
+    assert {"Sp", "Wash"} <= favoured(other) and not disfavoured(other)
+
+
 def test_negative_numbers_are_offered_with_their_sign() -> None:
     got = favoured(fed('{"arguments": {"lon": ', ("at [43.6, -79.3]",)))
     assert {"-", " -", "4"} <= got
