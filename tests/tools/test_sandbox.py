@@ -13,7 +13,7 @@ import pytest
 from heron.config import SandboxSettings, load_settings
 from heron.errors import SandboxError, SandboxUnavailableError
 from heron.tools import Artifact, ToolContext, Toolset, builtin_toolset, python_tool
-from heron.tools.sandbox import Sandbox, UnsafeSandboxWarning, self_check
+from heron.tools.sandbox import Sandbox, UnsafeSandboxWarning, self_check, worker_process
 from heron.tools.sandbox.processes import pids_with_marker
 
 
@@ -166,3 +166,16 @@ def test_sandboxed_cells_say_so_and_self_check_passes(box: Sandbox, monkeypatch:
     assert check.status in ("ok", "warn") and "bubblewrap" in check.detail
     monkeypatch.setenv("HERON_SANDBOX__UNSAFE_NO_SANDBOX", "true")
     assert self_check(load_settings()).status == "warn"
+
+
+def test_self_check_without_cgroups_warns_only_where_no_process_count_limit_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a regular user on cgroup v1: no cgroup, the memory is watched from the host
+    monkeypatch.setattr(worker_process.SandboxCgroup, "create", classmethod(lambda cls, *a, **k: None))
+    check = self_check(load_settings())
+    assert "cgroup limits: none" in check.detail and "watched from the host" in check.detail
+    if os.geteuid() == 0:  # the kernel does not apply RLIMIT_NPROC to root
+        assert check.status == "warn" and "regular user" in check.fix
+    else:
+        assert check.status == "ok"
