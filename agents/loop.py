@@ -107,7 +107,10 @@ class StepLoop:
         self.tools = {t.name: t for t in tools}
         self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config)) for t in tools]
         self._goal_specs: tuple[str, list[ActionSpec]] | None = None
-        self._fractions: frozenset[str] | None = None  # number arguments that take "5%" as 0.05
+        # argument names read from the tools' schemas once: those that take "5%" as 0.05, and places
+        properties = [(n, p) for t in tools for n, p in t.json_schema().get("properties", {}).items()]
+        self._fraction_arguments = frozenset(n for n, p in properties if takes_fraction(n, p))
+        self._place_arguments = frozenset(n for n, p in properties if is_place_argument(n, p))
         self.context = context
         self.tracer = tracer
         self.tracker = tracker
@@ -240,32 +243,14 @@ class StepLoop:
             sources=tuple(sources),
             strength=self.config.copy_bias,
             under_key="arguments",
-            fraction_keys=self._fraction_keys(),
+            fraction_keys=self._fraction_arguments,  # (an argument name shared by tools: if any does)
             key_sources=self._place_sources(state.goal),
         )
 
     def _place_sources(self, goal: str) -> dict[str, tuple[str, ...]]:
         """Place arguments copy only the places the request names (none named: the whole request)."""
         places = tuple(place_spans(goal))
-        if not places:
-            return {}
-        return {
-            name: places
-            for tool in self.tools.values()
-            for name, prop in tool.json_schema().get("properties", {}).items()
-            if is_place_argument(name, prop)
-        }
-
-    def _fraction_keys(self) -> frozenset[str]:
-        """The tools' number arguments that take "5%" as 0.05 (names shared by tools: if any does)."""
-        if self._fractions is None:
-            self._fractions = frozenset(
-                name
-                for tool in self.tools.values()
-                for name, prop in tool.json_schema().get("properties", {}).items()
-                if takes_fraction(name, prop)
-            )
-        return self._fractions
+        return {name: places for name in self._place_arguments} if places else {}
 
     def _specs_for(self, goal: str) -> list[ActionSpec]:
         """The tools' action specs; with ``optional_arguments="mentioned"`` they depend on the goal."""

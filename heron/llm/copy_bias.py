@@ -312,22 +312,7 @@ class CopyBiaser:
         fraction = self.cursor.current_key() in self.bias.fraction_keys
         taken = self._taken_numbers()
         numbers = [n for n in (self._fractions if fraction else self._numbers) if n not in taken]
-        ids: set[int] = set()
-        done = on_track = False
-        for number in numbers:
-            if not number.startswith(written):
-                continue
-            on_track = True
-            rest = number[len(written) :]
-            if not rest:
-                done = True
-                continue
-            ids.update(self.index.prefixes_of(rest))
-            if not written:
-                ids.update(self.index.prefixes_of(" " + rest))
-        favoured = np.fromiter(ids, dtype=np.intc, count=len(ids))
-        if done and written:
-            favoured = np.concatenate([favoured, self.index.number_end])
+        favoured, done, on_track = self._number_paths(numbers, written)
         penalised = _NONE
         if on_track and len(written.lstrip("-")) >= 2:
             leaving = (
@@ -344,10 +329,31 @@ class CopyBiaser:
             }
             penalised = np.fromiter(bare, dtype=np.intc, count=len(bare))
             favoured = np.setdiff1d(favoured, penalised)
-        against = self._toward(taken, written)
+        against = self._number_paths(taken, written)[0]
         if len(against):
             penalised = np.union1d(penalised, np.setdiff1d(against, favoured))
         return favoured, penalised
+
+    def _number_paths(self, numbers: Iterable[str], written: str) -> tuple[np.ndarray, bool, bool]:
+        """The tokens that go on from ``written`` towards one of ``numbers``, with those that end the
+        number where ``written`` is one of them; whether it is one (done); whether it starts one."""
+        ids: set[int] = set()
+        done = on_track = False
+        for number in numbers:
+            if not number.startswith(written):
+                continue
+            on_track = True
+            rest = number[len(written) :]
+            if not rest:
+                done = True
+                continue
+            ids.update(self.index.prefixes_of(rest))
+            if not written:
+                ids.update(self.index.prefixes_of(" " + rest))
+        out = np.fromiter(ids, dtype=np.intc, count=len(ids))
+        if done and written:
+            out = np.union1d(out, self.index.number_end)
+        return out, done, on_track
 
     def _taken_numbers(self) -> set[str]:
         """Numbers another member of the object already has, where the sources state them once:
@@ -357,20 +363,6 @@ class CopyBiaser:
             return set()  # list items may repeat a value ([100, 100, 200])
         key = self.bias.under_key
         return {v for k, v in cursor.member_numbers if v in self._stated_once and (key is None or k == key)}
-
-    def _toward(self, numbers: set[str], written: str) -> np.ndarray:
-        """The tokens that go on from ``written`` towards one of ``numbers``, or end it at one."""
-        ids: set[int] = set()
-        ends = False
-        for number in numbers:
-            if number.startswith(written):
-                rest = number[len(written) :]
-                ids.update(self.index.prefixes_of(rest) if rest else ())
-                if rest and not written:
-                    ids.update(self.index.prefixes_of(" " + rest))
-                ends = ends or (not rest and bool(written))
-        out = np.fromiter(ids, dtype=np.intc, count=len(ids))
-        return np.union1d(out, self.index.number_end) if ends else out
 
 
 _NONE = np.zeros(0, dtype=np.intc)
