@@ -57,8 +57,8 @@ class AgentConfig(BaseModel):
         "no similar tool -> answer only; a clearly similar one -> call a tool (that one, when it "
         "stands out from the rest); else the model decides",
     )
-    gate_answer_below: float = Field(0.40, ge=-1, le=1)
-    gate_call_above: float = Field(0.40, ge=-1, le=1)
+    gate_answer_below: float = Field(0.42, ge=-1, le=1)
+    gate_call_above: float = Field(0.42, ge=-1, le=1)
     gate_pick_margin: float | None = Field(
         0.05,
         ge=0,

@@ -8,7 +8,7 @@ import pytest
 
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
-from heron.agents.router import RouterThresholds, ToolRouter
+from heron.agents.router import RouterThresholds, ToolRouter, intent_text, tool_text
 from heron.config import load_settings
 from heron.llm import ScriptedLLM
 from heron.memory.embeddings import Embedder
@@ -55,8 +55,47 @@ def embedder() -> Iterator[Embedder]:
     yield Embedder.from_settings(load_settings())
 
 
+@tool
+def translate(text: str, source_language: str, target_language: str) -> str:
+    """Translate text from a specified source language to a specified target language.
+
+    Args:
+        text: the text to translate
+        source_language: the language it is in
+        target_language: the language to translate it to
+    """
+    return text
+
+
 def router(embedder: Embedder, margin: float | None = 0.05) -> ToolRouter:
-    return ToolRouter(embedder, RouterThresholds(0.40, 0.40, margin))
+    defaults = AgentConfig()  # the thresholds heron ships
+    return ToolRouter(
+        embedder, RouterThresholds(defaults.gate_answer_below, defaults.gate_call_above, margin)
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_text", "masked"),
+    [
+        ("Convert 200 Euros to Canadian dollars.", "Convert N X to X dollars."),
+        ("When was the signing of the Treaty of Lisbon?", "When was the signing of the X?"),
+        ("Rate the review 'I love it! It's fresh.' please", "Rate the review something please"),
+        ("Price of Van Gogh's painting 'Starry Night'?", "Price of X painting something?"),
+        ("Who is it? Bob knows.", "Who is it? Bob knows."),  # a sentence's first word is no name
+    ],
+)
+def test_intent_text_masks_names_numbers_and_quotes(request_text: str, masked: str) -> None:
+    assert intent_text(request_text) == masked
+
+
+def test_a_request_full_of_particulars_is_also_compared_by_its_intent(embedder: Embedder) -> None:
+    request = "Translate Hello, how are you? from English to French."
+    tools = [translate, get_weather]
+    gate = router(embedder)
+    tool_vector = gate.embedder.embed_documents([tool_text(translate)])[0]
+    as_written = float(gate.embedder.embed_query(request) @ tool_vector)
+    assert as_written < gate.thresholds.below_answer  # the greeting and languages drown the intent
+    assert gate.choose(request, tools) == "translate"
 
 
 def test_a_request_no_tool_fits_is_answered_directly(embedder: Embedder) -> None:
