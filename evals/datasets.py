@@ -1,4 +1,4 @@
-"""Readers for the public eval data: BBQ, HaluEval and TruthfulQA, from ``../shared/data`` or any folder.
+"""Readers for the public eval data: BBQ, HaluEval and TruthfulQA, from ``[evals] data_dir`` or any folder.
 
 Every row is validated; a malformed row raises :class:`heron.errors.DatasetError` naming the file and
 line (or item, for a JSON array), never a bare stack trace.
@@ -14,11 +14,19 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from heron.config import EvalSettings
 from heron.errors import DatasetError
 
-DEFAULT_DATA_ROOT = Path("../shared/data")  # relative to the current dir, i.e. next to a heron checkout
+# The `[evals] data_dir` default, ../shared/data: relative to the current dir, i.e. next to a heron checkout.
+DEFAULT_DATA_ROOT = EvalSettings().data_dir
 BBQ_CATEGORIES = ("Age", "Disability_status", "Nationality", "Religion")
-_DATA_HINT = "pass --data DIR (a folder holding bbq/, halueval/ and truthfulqa/ as in ../shared/data)"
+_DATA_HINT = (
+    "the evals read public data, unchanged from GitHub: bbq/ (nyu-mll/BBQ data/*.jsonl, and "
+    "results/UnifiedQA/ as bbq/unifiedqa_preds/), halueval/ (RUCAIBox/HaluEval "
+    "generation/qa/qa_one-turn_data.json), truthfulqa/ (sylinrl/TruthfulQA data/mc_task.json). "
+    "Name the folder holding them with --data DIR or `[evals] data_dir` in heron.toml "
+    "(a heron checkout finds them in ../shared/data)"
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -103,7 +111,9 @@ class TruthfulQAItem(BaseModel):
 
 
 def resolve_data_root(root: Path | None = None) -> Path:
-    """The folder with the public data: ``root`` if given, else ``../shared/data``; raises if missing."""
+    """The folder with the public data: ``root`` if given, else ``../shared/data``; raises if missing.
+
+    The CLI passes ``--data`` or the ``[evals] data_dir`` setting."""
     folder = (root or DEFAULT_DATA_ROOT).expanduser()
     if not folder.is_dir():
         raise DatasetError(f"eval data folder not found: {folder.resolve()}", _DATA_HINT)

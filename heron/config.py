@@ -151,6 +151,18 @@ class ImageSettings(BaseModel):
     c2pa_key: Path | None = Field(None, description="PEM private key matching c2pa_cert")
 
 
+class EvalSettings(BaseModel):
+    """``heron eval``: where the public benchmark data lives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(
+        Path("../shared/data"),
+        description="folder holding bbq/, halueval/ and truthfulqa/ (a relative path starts at the "
+        "current dir); --data overrides it",
+    )
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("heron", appauthor=False))
 
@@ -202,6 +214,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=lambda: SandboxSettings())
     agent: AgentSettings = Field(default_factory=lambda: AgentSettings())
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
+    evals: EvalSettings = Field(default_factory=lambda: EvalSettings())
 
     config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
 
@@ -313,27 +326,28 @@ def config_file_candidates(cwd: Path | None = None) -> list[Path]:
 def load_settings(cwd: Path | None = None, **overrides: Any) -> Settings:
     """Read settings from files, environment and ``overrides``; invalid values raise ConfigError."""
     merged: dict[str, Any] = {}
-    used: list[Path] = []
+    read: list[tuple[Path, dict[str, Any]]] = []
     explicit = bool(os.environ.get(CONFIG_ENV))
     for path in config_file_candidates(cwd):
         if not path.is_file():
             if explicit:
                 raise ConfigError(f"config file not found: {path}", f"create it or unset {CONFIG_ENV}")
             continue
-        _deep_merge(merged, _read_toml(path))
-        used.append(path)
+        values = _read_toml(path)
+        _deep_merge(merged, values)
+        read.append((path, values))
     _FileValues.values = merged
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(exc, used), _CONFIG_HINT) from exc
+        raise ConfigError(_describe_validation_error(exc, read, overrides), _CONFIG_HINT) from exc
     finally:
         _FileValues.values = {}
-    settings.config_files = used
+    settings.config_files = [path for path, _ in read]
     return settings
 
 
-_CONFIG_HINT = "fix the value in heron.toml or the HERON_* variable named above (`heron doctor` shows both)"
+_CONFIG_HINT = "fix the value where it was set (the file or HERON_* variable named above)"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -354,20 +368,46 @@ def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
             into[key] = value
 
 
-def _describe_validation_error(exc: ValidationError, files: list[Path]) -> str:
+def _describe_validation_error(
+    exc: ValidationError, files: list[tuple[Path, dict[str, Any]]], overrides: dict[str, Any]
+) -> str:
     # A union field (gpu_layers: int | "auto") reports one error per member: merge them per key.
-    problems: dict[str, tuple[object, list[str]]] = {}
+    problems: dict[str, tuple[object, str, list[str]]] = {}
     for err in exc.errors():
         loc = [str(p) for p in err["loc"] if not str(p).startswith(("int", "literal[", "function-"))]
         key = ".".join(loc) or "(settings)"
         if err["type"] == "extra_forbidden":
             msg = "unknown key: not a heron setting (check the spelling; `heron config` lists them)"
         else:
-            msg = f"{err['msg']} (environment: HERON_{'__'.join(p.upper() for p in loc)})"
-        problems.setdefault(key, (err.get("input"), []))[1].append(msg)
+            msg = err["msg"]
+        where = _value_source(loc, files, overrides)
+        problems.setdefault(key, (err.get("input"), where, []))[2].append(msg)
     lines = ["invalid heron settings:"]
-    for key, (value, msgs) in problems.items():
-        lines.append(f"  - `{key}` = {value!r}: " + "; or ".join(msgs))
+    for key, (value, where, msgs) in problems.items():
+        lines.append(f"  - `{key}` = {value!r} ({where}): " + "; or ".join(msgs))
     if files:
-        lines.append("  config files read: " + ", ".join(str(f) for f in files))
+        lines.append("  config files read: " + ", ".join(str(path) for path, _ in files))
     return "\n".join(lines)
+
+
+def _value_source(loc: list[str], files: list[tuple[Path, dict[str, Any]]], overrides: dict[str, Any]) -> str:
+    """Where the setting at ``loc`` came from, checked from the highest priority down."""
+    if _has_key(overrides, loc):
+        return "passed by the caller"
+    env_names = {name.upper() for name in os.environ}  # pydantic-settings ignores the case
+    for depth in range(len(loc), 0, -1):  # HERON_SANDBOX__MEMORY_MB, or a whole group as JSON
+        name = "HERON_" + "__".join(part.upper() for part in loc[:depth])
+        if name in env_names:
+            return f"environment variable {name}"
+    for path, values in reversed(files):  # the last file that sets it wins
+        if _has_key(values, loc):
+            return f"in {path}"
+    return "default"
+
+
+def _has_key(values: dict[str, Any], loc: list[str]) -> bool:
+    for part in loc:
+        if not isinstance(values, dict) or part not in values:
+            return False
+        values = values[part]
+    return bool(loc)

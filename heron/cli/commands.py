@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 import typer
 from rich.console import Console
 
+import heron
 from heron.cli import app
 from heron.cli.doctor import run_checks
-from heron.config import load_settings
+from heron.config import Settings, load_settings
 
 console = Console(soft_wrap=True)  # long paths must stay whole for copy-paste
 _MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "problem": "[bold red]problem[/]"}
@@ -34,17 +37,40 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks 
 
 @app.command("config")
 def show_config() -> None:
-    """Print the effective settings (files, HERON_* variables and defaults merged) as TOML-like lines."""
+    """Print the effective settings (files, HERON_* variables and defaults merged) as TOML that heron
+    reads back: save it as heron.toml to start from. Unset settings are printed as comments."""
     settings = load_settings()
+    files = ", ".join(str(p) for p in settings.config_files) or "none"
+    typer.echo(f"# heron {heron.__version__}; config files read: {files}")
     data = settings.model_dump(mode="json")
-    for key, value in data.items():
-        if isinstance(value, dict):
-            continue
-        typer.echo(f"{key} = {json.dumps(value)}")
+    _print_table(data, Settings.model_fields)
     for key, value in data.items():
         if isinstance(value, dict):
             typer.echo(f"\n[{key}]")
-            for sub, sub_value in value.items():
-                typer.echo(f"{sub} = {json.dumps(sub_value)}")
-    files = ", ".join(str(p) for p in settings.config_files) or "none"
-    typer.echo(f"\n# config files read: {files}")
+            group = Settings.model_fields[key].annotation
+            _print_table(value, group.model_fields if isinstance(group, type) else {})
+
+
+def _print_table(values: dict[str, Any], fields: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict):
+            continue  # a group: printed as its own [table]
+        if value is None:  # TOML has no null: an unset value is a comment
+            info = fields.get(key)
+            about = f" ({info.description})" if info is not None and info.description else ""
+            typer.echo(f"# {key} = ...  unset{about}")
+        else:
+            typer.echo(f"{key} = {toml_value(value)}")
+
+
+def toml_value(value: Any) -> str:
+    """A JSON-mode value (str, int, float, bool, list) as a TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    # JSON's string escapes (\\ \" \n \uXXXX) are TOML's; ensure_ascii=False keeps characters outside
+    # the BMP whole, since TOML rejects the surrogate pairs JSON would write for them.
+    return json.dumps(value, ensure_ascii=False)

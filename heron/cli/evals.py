@@ -46,7 +46,9 @@ _OUT = typer.Option(
     None, "--out", help="Folder for the JSON result and HTML report (default: <data_dir>/evals)."
 )
 _DATA = typer.Option(
-    None, "--data", help="Folder with bbq/, halueval/, truthfulqa/ (default: ../shared/data)."
+    None,
+    "--data",
+    help="Folder with bbq/, halueval/, truthfulqa/ (default: the evals.data_dir setting, ../shared/data).",
 )
 _SAMPLES = typer.Option(4, "--samples", min=2, help="Answers sampled per question for SelfCheck and entropy.")
 _RESULTS = typer.Argument(..., help="Result .json files written by `heron eval`.")
@@ -60,13 +62,6 @@ def _settings(model: Path | None) -> Settings:
     settings = load_settings(model_path=model) if model is not None else load_settings()
     settings.llm_model_path()  # a missing model file is reported now, not after the data is loaded
     return settings
-
-
-def _quiet_model_loading() -> None:
-    # transformers draws its own "Loading weights" bar over ours; this process only runs evals.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
 
 def _progress_factory(progress: Progress) -> Callable[[Sequence[T], str], Iterator[T]]:
@@ -103,7 +98,6 @@ def _run(
     from heron.evals.suites import SUITE_NAMES, run_suites
 
     settings = _settings(model)
-    _quiet_model_loading()
     names = SUITE_NAMES if suite == "all" else (suite,)
     run_name = f"{settings.llm_model_path().stem}-{suite}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -111,7 +105,7 @@ def _run(
         Progress(*columns, console=progress_console, transient=False) as progress,
         EvalSession(
             settings,
-            data_root=data,
+            data_root=data or settings.evals.data_dir,
             limit=limit,
             progress=_progress_factory(progress),
             selfcheck_samples=samples,
@@ -220,7 +214,6 @@ def traces(
     from heron.evals.traces import score_traces
 
     settings = _settings(model) if judge else load_settings()
-    _quiet_model_loading()
     with EvalSession(settings) as session:
         embedder: SentenceEmbedder = session.embedder
         model_free = score_traces(paths, ModelFreeGroundedness(embedder))

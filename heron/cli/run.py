@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,19 +117,86 @@ def runs(
     limit: int = typer.Option(20, help="How many recent runs to list."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List recent task runs with their status (running, succeeded, failed, interrupted, ...)."""
+    """List recent runs, newest first: task runs (`heron run`) with their status, and the agent (SDK)
+    and chat runs that left a trace under <data_dir>/traces."""
     from heron.agents.run_store import RunStore
 
-    with RunStore.in_data_dir(load_settings().data_dir.expanduser()) as store:
+    data_dir = load_settings().data_dir.expanduser()
+    with RunStore.in_data_dir(data_dir) as store:
         records = store.list_runs(limit)
+        rows = [
+            _RunRow(r.id, "task", r.created, r.status, r.steps, r.task_name, r.model_dump()) for r in records
+        ]
+        rows += _trace_only_rows(data_dir / "traces", store, limit)
+    rows = sorted(rows, key=lambda row: row.started, reverse=True)[:limit]
     if as_json:
-        typer.echo(json.dumps([r.model_dump() for r in records], indent=2))
+        typer.echo(json.dumps([row.as_json() for row in rows], indent=2))
         return
-    if not records:
+    if not rows:
         typer.echo("no runs yet: start one with `heron run TASK.yaml`")
         return
-    for r in records:
-        console.print(f"{r.id:<32} {r.status:<17} steps={r.steps:<3} {r.task_name}", highlight=False)
+    console.print(f"{'STARTED':<19} {'RUN ID':<32} {'KIND':<5} {'STATUS':<17} {'STEPS':>5}  TASK OR GOAL")
+    for row in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
+        console.print(
+            f"{started:<19} {row.id:<32} {row.kind:<5} {row.status:<17} {row.steps:>5}  {row.title}",
+            highlight=False,
+        )
+
+
+@dataclass(frozen=True)
+class _RunRow:
+    id: str
+    kind: str  # task (the run store), agent (SDK or `heron chat` with tools), chat (plain chat)
+    started: float
+    status: str
+    steps: int
+    title: str
+    record: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        base = {"id": self.id, "kind": self.kind, "started": self.started, "status": self.status}
+        return base | {"steps": self.steps, "title": self.title} | (self.record or {})
+
+
+def _trace_only_rows(traces: Path, store: Any, limit: int) -> list[_RunRow]:
+    """Runs that have a trace but no run-store record: SDK and chat runs. Only the newest ``limit``
+    such files are read."""
+    files = sorted(traces.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    rows: list[_RunRow] = []
+    for path in files:
+        if len(rows) >= limit:
+            break
+        if _is_task_run(store, path.stem):
+            continue
+        row = _trace_row(path)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _is_task_run(store: Any, run_id: str) -> bool:
+    try:
+        return bool(store.get(run_id).id == run_id)
+    except UsageError:  # no such run (or an ambiguous prefix, which an exact id is not)
+        return False
+
+
+def _trace_row(path: Path) -> _RunRow | None:
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        first, last = json.loads(lines[0]), json.loads(lines[-1])
+    except (OSError, UnicodeDecodeError, IndexError, json.JSONDecodeError):
+        return None  # unreadable or empty: `heron trace` explains those when asked
+    status = last.get("status", "?") if last.get("type") == "run_finished" else "unfinished"
+    return _RunRow(
+        id=path.stem,
+        kind="chat" if "-chat-" in path.stem else "agent",
+        started=float(first.get("time", path.stat().st_mtime)),
+        status=status,
+        steps=int(last.get("step", 0)),
+        title=str(first.get("goal", "")).replace("\n", " ")[:80],
+    )
 
 
 @app.command()

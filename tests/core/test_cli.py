@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
-from heron.cli import EXIT_USAGE, main
+from heron.cli import EXIT_OK, EXIT_USAGE, main
+from heron.config import load_settings
 
 HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
 
@@ -78,3 +84,86 @@ def test_config_prints_effective_settings(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.returncode == 0
     assert "threads = 3" in result.stdout
     assert "[sandbox]" in result.stdout
+
+
+def test_config_output_is_toml_that_heron_reads_back(isolated_heron: Path) -> None:
+    first = _heron("config")
+    assert first.returncode == 0, first.stderr
+    assert "# model_path = ...  unset" in first.stdout  # no `null`: TOML has none
+    (isolated_heron / "heron.toml").write_text(first.stdout)
+    second = _heron("config")
+    assert second.returncode == 0, second.stderr
+    assert tomllib.loads(second.stdout) == tomllib.loads(first.stdout)
+    settings_lines = [line for line in second.stdout.splitlines() if not line.startswith("#")]
+    assert settings_lines == [line for line in first.stdout.splitlines() if not line.startswith("#")]
+    assert str(isolated_heron / "heron.toml") in second.stdout  # the file it read
+
+
+def test_config_writes_values_as_toml() -> None:
+    from heron.cli.commands import toml_value
+
+    values = {"a": 'C:\\x "q"\n\u00e9 \U0001f426', "b": True, "c": 2.5, "d": [1, "x"], "e": 0}
+    text = "\n".join(f"{key} = {toml_value(value)}" for key, value in values.items())
+    assert tomllib.loads(text) == values
+
+
+def _all_commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():  # a group's commands
+        yield from _all_commands(sub, (*path, name))
+
+
+_TYPE_LABEL = re.compile(r"<(bool|int|float|str|path|Path|datetime|list\[[^>]*\]|int range|float range)>")
+
+
+def test_help_shows_no_internal_type_names(capsys: pytest.CaptureFixture[str]) -> None:
+    from heron.cli import _register, app
+
+    _register()
+    paths = list(_all_commands(typer.main.get_command(app)))
+    assert ("ingest",) in paths and ("eval", "truthfulqa") in paths
+    for path in paths:
+        assert main([*path, "--help"]) == EXIT_OK, path
+        out = capsys.readouterr().out
+        assert not _TYPE_LABEL.search(out), (path, out)
+        assert "NoneType" not in out and "Optional[" not in out, (path, out)
+
+
+def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    from heron.agents.run_store import RunStore
+    from heron.tracing import RunFinishedEvent, RunStartedEvent, Tracer, trace_path
+
+    data_dir = load_settings().data_dir
+    with RunStore.in_data_dir(data_dir) as store:
+        store.create_run("20250101-120000-task01", "nightly report", "task.yaml", "write the report")
+    with Tracer(trace_path(data_dir, "20250102-090000-abc123")) as tracer:
+        tracer.emit(
+            RunStartedEvent(
+                run_id="20250102-090000-abc123", goal="sum the invoices", model="m", tools=[], budget={}
+            )
+        )
+        tracer.emit(
+            RunFinishedEvent(
+                run_id="20250102-090000-abc123", step=3, status="succeeded", usage={}, seconds=1.0
+            )
+        )
+    assert main(["runs"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["STARTED", "RUN"] and "STATUS" in lines[0] and "KIND" in lines[0]
+    [sdk] = [line for line in lines if "20250102-090000-abc123" in line]
+    assert " agent " in sdk and "succeeded" in sdk and "sum the invoices" in sdk
+    [task] = [line for line in lines if "20250101-120000-task01" in line]
+    assert " task " in task and "nightly report" in task
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", task)
+
+
+def test_runs_without_runs_says_how_to_start_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs"]) == EXIT_OK
+    assert "no runs yet" in capsys.readouterr().out
+
+
+def test_a_bad_option_is_a_usage_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "--limit", "many"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Invalid value for '--limit'" in err and "Traceback" not in err
+    assert main(["ingest", "--no-such-option", "x"]) == EXIT_USAGE

@@ -103,3 +103,46 @@ def test_missing_model_path_says_how_to_fix(monkeypatch: pytest.MonkeyPatch, tmp
         settings.llm_model_path()
     assert "nope.gguf" in str(err.value)
     assert err.value.hint and "HERON_MODEL_PATH" in err.value.hint
+
+
+def test_bad_value_from_a_file_names_the_last_file_that_set_it(isolated_heron: Path) -> None:
+    _write(Path.home() / "config" / "heron" / "heron.toml", "[sandbox]\nmemory_mb = 10\n")
+    project = _write(isolated_heron / "heron.toml", "[sandbox]\nmemory_mb = 20\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert f"`sandbox.memory_mb` = 20 (in {project})" in text
+    assert "environment" not in text
+
+
+def test_bad_value_from_the_user_file_names_it(isolated_heron: Path) -> None:
+    user = _write(Path.home() / "config" / "heron" / "heron.toml", "context_size = 1\n")
+    _write(isolated_heron / "heron.toml", "threads = 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert f"`context_size` = 1 (in {user})" in str(err.value)
+
+
+def test_bad_value_from_the_environment_names_the_variable(
+    isolated_heron: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(isolated_heron / "heron.toml", "[sandbox]\nmemory_mb = 512\n")
+    monkeypatch.setenv("HERON_SANDBOX__MEMORY_MB", "10")  # the environment wins over the file
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert "`sandbox.memory_mb` = '10' (environment variable HERON_SANDBOX__MEMORY_MB)" in text
+    assert f"in {isolated_heron / 'heron.toml'}" not in text
+
+
+def test_unknown_key_names_its_file(isolated_heron: Path) -> None:
+    project = _write(isolated_heron / "heron.toml", "[evals]\ndata = 'x'\n")
+    with pytest.raises(ConfigError, match="unknown key") as err:
+        load_settings()
+    assert f"`evals.data` = 'x' (in {project})" in str(err.value)
+
+
+def test_eval_data_dir_is_a_setting(isolated_heron: Path) -> None:
+    assert load_settings().evals.data_dir == Path("../shared/data")
+    _write(isolated_heron / "heron.toml", '[evals]\ndata_dir = "~/eval-data"\n')
+    assert load_settings().evals.data_dir == Path("~/eval-data")

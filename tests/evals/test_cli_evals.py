@@ -153,3 +153,14 @@ def test_traces_prints_groundedness_per_run(tmp_path: Path, capsys: pytest.Captu
     [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert record["run_id"] == "run1" and record["passages"] == 1 and record["claims"] == 1
     assert record["groundedness"] > 0.9 and record["unsupported_claims"] == []
+
+
+def test_data_folder_comes_from_the_setting_and_the_error_says_where_to_get_it(
+    isolated_heron: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "eval-data"
+    (isolated_heron / "heron.toml").write_text(f'[evals]\ndata_dir = "{missing}"\n')
+    assert main(["eval", "truthfulqa", "--out", str(tmp_path / "out")]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert f"eval data folder not found: {missing}" in err
+    assert "nyu-mll/BBQ" in err and "sylinrl/TruthfulQA" in err and "[evals] data_dir" in err
