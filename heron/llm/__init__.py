@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING
 from heron.llm.base import LLM
 from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
-from heron.llm.types import Completion, CopyBias, GenerationOptions, Message, TokenLogprob, Usage
+from heron.llm.types import (
+    Completion,
+    CopyBias,
+    GenerationOptions,
+    Message,
+    RepetitionControl,
+    TokenLogprob,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from heron.config import Settings
@@ -35,6 +43,7 @@ __all__ = [
     "GenerationOptions",
     "LocalLLM",
     "Message",
+    "RepetitionControl",
     "ScriptedLLM",
     "TokenLogprob",
     "Usage",

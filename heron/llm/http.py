@@ -207,6 +207,8 @@ class HTTPLLM:
         }
         if options.stop:
             body["stop"] = list(options.stop)
+        if options.repetition is not None:
+            body |= _dry_fields(options)
         if options.logprobs:
             body["logprobs"] = True
         model = self._model_name()
@@ -269,6 +271,25 @@ def _api_root(base_url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"not an http(s) URL: {base_url!r}", "use e.g. http://127.0.0.1:8080/v1")
     return url if parsed.path not in ("", "/") else f"{url}/v1"
+
+
+def _dry_fields(options: GenerationOptions) -> dict[str, Any]:
+    """``options.repetition`` as the DRY fields of llama.cpp's ``llama-server``. Other servers
+    (``python -m llama_cpp.server``, so ``heron.llm.serve``; vLLM) ignore them: the control is off there.
+
+    The server scans the last ``dry_penalty_last_n`` tokens of the whole context, prompt included,
+    and penalises JSON structure as well as strings (no ``strings_only``): this window covers this
+    call's output and about ``prompt_tokens`` of the prompt, which is as close as it gets.
+    """
+    control = options.repetition
+    assert control is not None
+    return {
+        "dry_multiplier": control.multiplier,
+        "dry_base": control.base,
+        "dry_allowed_length": control.allowed_length,
+        "dry_penalty_last_n": options.max_tokens + control.prompt_tokens,
+        "dry_sequence_breakers": list(control.sequence_breakers),
+    }
 
 
 def _usage(raw: dict[str, Any] | None, seconds: float) -> Usage:

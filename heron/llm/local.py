@@ -2,7 +2,9 @@
 
 The loop (not ``Llama.create_completion``) is heron's so that it can: reuse the KV cache for the
 longest common prefix of consecutive prompts, check a grammar only where the model disagrees with
-it (see ``heron.llm.sampling``), report per-token logprobs, and save/restore the KV cache.
+it (see ``heron.llm.sampling``), shift logits before the grammar check (copy bias, the DRY
+repetition penalty: ``heron.llm.logit_bias``), report per-token logprobs, and save/restore the KV
+cache.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from heron.llm.chat_template import ChatTemplate
 from heron.llm.copy_bias import CopyBiaser, CopyIndex
 from heron.llm.kv_session import KVSession
 from heron.llm.llama_loader import LoadedModel, load_llama
+from heron.llm.logit_bias import CopyBiasStep, LogitBias, biased_logits
+from heron.llm.repetition import RepetitionPenalty, breaker_tokens
 from heron.llm.sampling import TokenSampler, token_logprob
 from heron.llm.schema import (
     check_complete,
@@ -91,6 +95,8 @@ class LocalLLM:
         self._lora_scale = lora_scale
         self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._copy_vocab: CopyIndex | None = None  # the vocabulary by token text, for copy bias
+        self._texts: list[str] | None = None
+        self._breaker_masks: dict[tuple[str, ...], np.ndarray] = {}  # per set of sequence breakers
         self._suspended = False
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
@@ -232,13 +238,11 @@ class LocalLLM:
         generated = 0
         outcome.finish_reason = "length"
         sampler = TokenSampler(session.n_vocab, options, seed, grammar)
-        copier = CopyBiaser(options.copy_bias, self._copy_index()) if options.copy_bias else None
+        biases = self._logit_biases(options, prompt, structured=grammar is not None)
         try:
             while generated < options.max_tokens:
-                if copier is None:
+                with biased_logits(session.last_logits, biases):
                     token = sampler.sample(session.ctx)
-                else:
-                    token = self._sample_with_copy_bias(sampler, copier)
                 if session.is_end_of_generation(token):
                     outcome.finish_reason = "stop"
                     break
@@ -249,8 +253,8 @@ class LocalLLM:
                     logprobs.append(
                         TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=logprob)
                     )
-                if copier is not None:
-                    copier.feed(piece.decode("utf-8", errors="ignore"))
+                for bias in biases:
+                    bias.feed(token, piece.decode("utf-8", errors="ignore"))
                 delta = text.push(piece)
                 if delta:
                     if options.on_text is not None:
@@ -278,21 +282,31 @@ class LocalLLM:
                 seconds=time.perf_counter() - started,
             )
 
-    def _sample_with_copy_bias(self, sampler: TokenSampler, copier: CopyBiaser) -> int:
-        """Sample with the copy bias added to the favoured tokens' logits, then take it off again, so
-        reported logprobs stay the model's own."""
-        favoured, penalised = copier.bonus()
-        if not len(favoured) and not len(penalised):
-            return sampler.sample(self._session.ctx)
-        logits = self._session.last_logits()
-        strength = np.float32(copier.bias.strength)
-        logits[favoured] += strength
-        logits[penalised] -= strength
-        try:
-            return sampler.sample(self._session.ctx)
-        finally:
-            logits[favoured] -= strength
-            logits[penalised] += strength
+    def _logit_biases(
+        self, options: GenerationOptions, prompt: Sequence[int], structured: bool
+    ) -> list[LogitBias]:
+        """The policies that shift logits in this call: copy bias, repetition penalty (either optional)."""
+        biases: list[LogitBias] = []
+        if options.copy_bias is not None:
+            biases.append(CopyBiasStep(CopyBiaser(options.copy_bias, self._copy_index())))
+        control = options.repetition
+        if control is not None:
+            breakers = self._breaker_tokens(control.sequence_breakers)
+            biases.append(RepetitionPenalty(control, breakers, options.max_tokens, prompt, structured))
+        return biases
+
+    def _breaker_tokens(self, breakers: tuple[str, ...]) -> np.ndarray:
+        mask = self._breaker_masks.get(breakers)
+        if mask is None:
+            mask = self._breaker_masks[breakers] = breaker_tokens(self._token_texts(), breakers)
+        return mask
+
+    def _token_texts(self) -> list[str]:
+        """The text of every token of the vocabulary (special tokens: empty), read once."""
+        if self._texts is None:
+            session = self._session
+            self._texts = [session.piece(t).decode("utf-8", errors="ignore") for t in range(session.n_vocab)]
+        return self._texts
 
     def _copy_index(self) -> CopyIndex:
         if self._copy_vocab is None:

@@ -51,6 +51,34 @@ class CopyBias(BaseModel):
     key_sources: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
+class RepetitionControl(BaseModel):
+    """A DRY ("don't repeat yourself") penalty against loops: a token that would extend a repeat of
+    earlier text loses ``multiplier * base ** (n - allowed_length)`` of its logit, where ``n`` is the
+    length in tokens of the repeated sequence it would continue (``n >= allowed_length``).
+
+    >>> GenerationOptions(repetition=RepetitionControl())  # llama.cpp's DRY defaults
+
+    A repeat never spans a token whose text holds one of ``sequence_breakers``, and such a token is
+    never penalised itself: with ``'"'`` among them, JSON keys, ``", "`` between list items and the
+    closing quote of a string stay free. ``strings_only``: in structured output, penalise only inside
+    JSON string values (a list of numbers may repeat; plain text is penalised throughout). The text
+    compared against is what the model writes in this call, after the prompt's last
+    ``prompt_tokens`` tokens (0: only this call's own output, so copying from the request is free).
+    The penalty is a logits bias applied before the grammar check, capped to stay finite, so where
+    the grammar allows only penalised tokens one of them is still chosen. ``LocalLLM`` applies it in
+    its own decode loop; ``HTTPLLM`` sends llama.cpp server's ``dry_*`` fields (see there).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    multiplier: float = Field(0.8, gt=0.0)
+    base: float = Field(1.75, ge=1.0)
+    allowed_length: int = Field(2, ge=1)
+    sequence_breakers: tuple[str, ...] = ("\n", ":", '"', "*")
+    strings_only: bool = True
+    prompt_tokens: int = Field(0, ge=0)
+
+
 class GenerationOptions(BaseModel):
     """Sampling settings for one call. Temperature 0 is greedy and repeatable."""
 
@@ -64,6 +92,9 @@ class GenerationOptions(BaseModel):
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     copy_bias: CopyBias | None = None
+    repetition: RepetitionControl | None = Field(
+        None, description="a DRY penalty against repeating what this call already wrote; None: off"
+    )
     on_text: Callable[[str], None] | None = Field(
         None,
         exclude=True,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from heron.config import load_settings
 from heron.errors import UsageError
-from heron.llm import HTTPLLM, LLM, GenerationOptions, LocalLLM, Message
+from heron.llm import HTTPLLM, LLM, GenerationOptions, LocalLLM, Message, RepetitionControl
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -74,6 +74,13 @@ def test_server_structured_output_validates(http: HTTPLLM) -> None:
     step = http.structured(
         [Message.user("Search for herons. Reply as JSON.")], Step, GenerationOptions(max_tokens=80)
     )
+    assert step.tool in ("search", "final_answer")
+
+
+def test_server_takes_a_repetition_control(http: HTTPLLM) -> None:
+    # llama-server honours the dry_* fields; llama-cpp-python's server (this one) ignores them
+    options = GenerationOptions(max_tokens=80, repetition=RepetitionControl())
+    step = http.structured(MESSAGES, Step, options)
     assert step.tool in ("search", "final_answer")
 
 

@@ -1,0 +1,125 @@
+"""The DRY repetition penalty's arithmetic on synthetic tokens and logits (no model)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from heron.llm import HTTPLLM, GenerationOptions, Message
+from heron.llm.logit_bias import biased_logits
+from heron.llm.repetition import MAX_PENALTY, RepetitionPenalty, breaker_tokens
+from heron.llm.types import RepetitionControl
+
+# a toy vocabulary: one token per text
+VOCAB = [*"abcy", "\n", '{"', "k", '": "', " cd", " ef", " gh", '"}', "[", "1", ", ", "2", "]", "z"]
+ID = {text: i for i, text in enumerate(VOCAB)}
+CONTROL = RepetitionControl()  # multiplier 0.8, base 1.75, allowed_length 2
+
+
+def penalty(
+    tokens: list[str],
+    control: RepetitionControl = CONTROL,
+    structured: bool = False,
+    prompt: tuple[str, ...] = (),
+) -> dict[str, float]:
+    """What each token would lose after ``tokens`` were written (after ``prompt``)."""
+    breakers = breaker_tokens(VOCAB, control.sequence_breakers)
+    dry = RepetitionPenalty(control, breakers, 4, [ID[t] for t in prompt], structured)
+    for text in tokens:
+        dry.feed(ID[text], text)
+    ids, amounts = dry.adjustment()
+    return {VOCAB[i]: -float(a) for i, a in zip(ids, amounts, strict=True)}
+
+
+def test_the_token_that_continues_a_repeat_loses_more_the_longer_the_repeat() -> None:
+    # llama.cpp's example: after "a b c c b c y a b c", "c" would make "a b c" + "c" a repeat of 4
+    # (3 tokens matched), "y" would extend "b c" (2): "b" follows a single "c" only (1 < allowed 2)
+    got = penalty(list("abccbcyabc"))
+    assert got.keys() == {"c", "y"}
+    assert got["y"] == pytest.approx(0.8)
+    assert got["c"] == pytest.approx(0.8 * 1.75)
+
+
+def test_text_that_repeats_nothing_is_not_penalised() -> None:
+    assert penalty(list("abcy")) == {}
+    assert penalty(["a", "b", "c", "a"]) == {}  # one token repeated: under allowed_length
+
+
+def test_allowed_length_sets_where_the_penalty_starts() -> None:
+    assert penalty(list("abcab"), RepetitionControl(allowed_length=3)) == {}
+    assert penalty(list("abcabc"), RepetitionControl(allowed_length=3)) == {"a": pytest.approx(0.8)}
+
+
+def test_a_sequence_breaker_resets_the_repeat() -> None:
+    repeat = ["a", "z", "b", "c", "a", "z", "b"]  # "a z b" repeats: "c" would continue it
+    assert penalty(repeat)["c"] == pytest.approx(0.8 * 1.75)
+    with_breaker = ["a", "\n", "b", "c", "a", "\n", "b"]  # the repeat since the breaker is "b" alone
+    assert penalty(with_breaker) == {}
+
+
+def test_a_breaker_token_itself_is_never_penalised() -> None:
+    assert penalty(["a", "b", "\n", "a", "b"]) == {}  # "\n" continues "a b" but stays free
+
+
+def test_the_penalty_is_capped_and_finite() -> None:
+    got = penalty(list("ab" * 200))
+    assert 0 < max(got.values()) <= MAX_PENALTY and all(math.isfinite(v) for v in got.values())
+
+
+def test_biased_logits_penalise_the_repeat_inside_the_block_and_restore_exactly_after() -> None:
+    breakers = breaker_tokens(VOCAB, CONTROL.sequence_breakers)
+    dry = RepetitionPenalty(CONTROL, breakers, capacity=64)
+    for text in ["a", "b", "c", "y", "a", "b", "c"]:  # "y" would continue a repeat of 3
+        dry.feed(ID[text], text)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=len(VOCAB)).astype(np.float32)
+    logits[ID["y"]], logits[ID["z"]] = 5.0, 4.5  # the model prefers to repeat; "z" is close behind
+    before = logits.copy()
+    with biased_logits(lambda: logits, [dry]):
+        assert logits[ID["y"]] == pytest.approx(5.0 - 0.8 * 1.75)
+        assert int(np.argmax(logits)) == ID["z"]
+        changed = np.flatnonzero(logits != before)
+        assert [VOCAB[i] for i in changed] == ["y"]
+    assert np.array_equal(logits, before)
+
+
+def test_under_a_grammar_only_string_values_are_penalised() -> None:
+    numbers = ["[", "1", ", ", "2", ", ", "1", ", ", "2"]  # a list may repeat its values
+    assert penalty(numbers, structured=True) == {}
+    assert penalty(numbers, RepetitionControl(strings_only=False), structured=True)[", "] > 0
+    assert penalty(numbers) != {}  # plain text: penalised throughout
+    answer = ['{"', "k", '": "', " cd", " ef", " gh", " cd", " ef"]
+    got = penalty(answer, structured=True)
+    assert got == {" gh": pytest.approx(0.8)}  # and never the closing quote '"}'
+
+
+def test_the_prompt_tail_counts_only_when_asked() -> None:
+    prompt = ("y", "a", "b", "c")
+    assert penalty(["a", "b"], prompt=prompt) == {}
+    assert penalty(["a", "b"], RepetitionControl(prompt_tokens=3), prompt=prompt) == {"c": pytest.approx(0.8)}
+    assert penalty(["a", "b"], RepetitionControl(prompt_tokens=2), prompt=prompt) == {}
+
+
+def test_more_tokens_than_the_capacity_still_count() -> None:
+    assert penalty(list("abcyabc") * 3)  # capacity 4: the arrays grow
+
+
+def test_controls_are_validated() -> None:
+    with pytest.raises(ValidationError):
+        RepetitionControl(multiplier=0)
+    with pytest.raises(ValidationError):
+        RepetitionControl(base=0.5)
+    assert GenerationOptions().repetition is None  # off unless asked
+
+
+def test_http_sends_llama_server_dry_fields() -> None:
+    llm = HTTPLLM("http://127.0.0.1:9", model="m")
+    options = GenerationOptions(max_tokens=100, repetition=RepetitionControl(prompt_tokens=20))
+    body = llm._body([Message.user("hi")], options)
+    assert body["dry_multiplier"] == 0.8 and body["dry_base"] == 1.75
+    assert body["dry_allowed_length"] == 2 and body["dry_penalty_last_n"] == 120
+    assert body["dry_sequence_breakers"] == ["\n", ":", '"', "*"]
+    assert "dry_multiplier" not in llm._body([Message.user("hi")], GenerationOptions())
