@@ -2,7 +2,7 @@
 
 Each file is hashed; a file whose content and chunking settings match the manifest is skipped
 without being read further, so re-ingesting an unchanged corpus writes nothing. A changed file is
-split again: chunks whose id (source + content) is already stored only get their location
+split again: chunks whose id (source + heading path + content) is already stored only get their location
 refreshed, new chunks are embedded and written, chunks that disappeared are deleted. Files that
 vanished from an ingested folder lose their chunks.
 
@@ -41,7 +41,9 @@ ProgressCallback = Callable[[int, int, str], None]
 """Called as ``progress(files_done, files_total, current_path)``."""
 
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__"})  # besides hidden ones (.git, .venv, ...)
-_SPLITTER_VERSION = 1  # bump when splitting changes, so every file is split again once
+# Bump when splitting or what is indexed changes, so every file is split again once. 2: chunks are
+# indexed with their heading path (new ids for chunks under a heading), heading-only pieces merged.
+_SPLITTER_VERSION = 2
 FLUSH_CHUNKS = 512  # chunks embedded and committed together; the manifest advances per flush
 
 
@@ -210,7 +212,7 @@ class _Run:
         writes = [chunk for plan in self.pending for chunk in plan.to_write]
         kinds = {plan.source: kind_of(Path(plan.source)) or "text" for plan in self.pending}
         if writes:
-            vectors = self.memory.embedder.embed_documents([c.text for c in writes])
+            vectors = self.memory.embedder.embed_documents([c.indexed_text for c in writes])
             self.memory.write(
                 [c.id for c in writes],
                 [c.text for c in writes],

@@ -1,4 +1,10 @@
-"""The values that memory stores and returns: a chunk before storage, a passage ready to be cited."""
+"""The values that memory stores and returns: a chunk before storage, a passage ready to be cited.
+
+A record's searchable text is its heading path (metadata ``heading``) followed by its text
+(``indexed_text``): both the embedding and the BM25 index read that, so a section found by its
+heading ("Great blue heron > Size") does not need to repeat the heading's words. The stored text, what
+a user and the model read, is the text alone; the heading path shows in the citation.
+"""
 
 from __future__ import annotations
 
@@ -87,8 +93,13 @@ class Chunk(BaseModel):
 
     @property
     def id(self) -> str:
-        """Stable id from source and content: the same text in the same file always gets the same id."""
-        return chunk_id(self.source, self.text, self.occurrence)
+        """Stable id from source and what is indexed: the same text under the same heading path in
+        the same file always gets the same id, and a renamed heading gives a new one (new vector)."""
+        return chunk_id(self.source, self.text, self.occurrence, self.location.heading)
+
+    @property
+    def indexed_text(self) -> str:
+        return indexed_text(self.text, self.location.heading)
 
     def metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Chroma metadata: only scalar values, and no None (Chroma rejects it)."""
@@ -105,9 +116,15 @@ class Chunk(BaseModel):
         return meta
 
 
-def chunk_id(source: str, text: str, occurrence: int = 0) -> str:
+def indexed_text(text: str, heading: str | None) -> str:
+    """What search embeds and tokenizes for a record: ``Setup > Install\n\n<text>``, or the text."""
+    return f"{heading}\n\n{text}" if heading else text
+
+
+def chunk_id(source: str, text: str, occurrence: int = 0, heading: str | None = None) -> str:
+    """A record's id; without a heading it is the id earlier versions gave the same text."""
     digest = hashlib.sha256()
-    for part in (source, str(occurrence), text):
+    for part in (source, str(occurrence), text, *([heading] if heading else [])):
         digest.update(part.encode("utf-8", errors="surrogatepass"))
         digest.update(b"\x00")
     return digest.hexdigest()[:32]

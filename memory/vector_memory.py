@@ -30,7 +30,7 @@ from heron.errors import ConfigError, UsageError
 from heron.memory.chroma_client import open_chroma_client
 from heron.memory.embeddings import Embedder
 from heron.memory.lexical import LexicalIndex
-from heron.memory.passages import Passage, chunk_id
+from heron.memory.passages import HEADING_KEY, SOURCE_KEY, Passage, chunk_id, indexed_text
 from heron.memory.ranking import maximal_marginal_relevance, reciprocal_rank_fusion
 from heron.memory.redaction import Redactor
 
@@ -133,15 +133,19 @@ class VectorMemory:
     def add_texts(
         self, texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]] | None = None
     ) -> list[str]:
-        """Store free texts (redacted if configured); ids come from source and content, so adding the
-        same text for the same source again stores nothing new. Returns the ids."""
+        """Store free texts (redacted if configured); ids come from source, heading and content, so
+        adding the same text for the same source again stores nothing new. Returns the ids. A
+        ``heading`` in a text's metadata is searched with it (see ``indexed_text``)."""
         metadatas = [dict(m) for m in metadatas] if metadatas else [{} for _ in texts]
         if len(metadatas) != len(texts):
             raise UsageError(
                 f"{len(texts)} texts but {len(metadatas)} metadatas", "pass one metadata per text"
             )
         stored = [self.redact(t) for t in texts]
-        ids = [chunk_id(str(m.get("source", "")), t) for t, m in zip(stored, metadatas, strict=True)]
+        ids = [
+            chunk_id(str(m.get(SOURCE_KEY, "")), t, heading=_heading(m))
+            for t, m in zip(stored, metadatas, strict=True)
+        ]
         unique = dict(zip(ids, zip(stored, metadatas, strict=True), strict=True))
         self.write(list(unique), [t for t, _ in unique.values()], [m for _, m in unique.values()])
         return ids
@@ -153,11 +157,14 @@ class VectorMemory:
         metadatas: Sequence[Mapping[str, Any]],
         embeddings: np.ndarray | None = None,
     ) -> None:
-        """Upsert records in batches under Chroma's max batch size; embeds ``texts`` if no vectors given."""
+        """Upsert records in batches under Chroma's max batch size. Without ``embeddings``, embeds
+        each text with its metadata's heading path (``indexed_text``), as search expects."""
         if not ids:
             return
         if embeddings is None:
-            embeddings = self.embedder.embed_documents(texts)
+            embeddings = self.embedder.embed_documents(
+                [indexed_text(t, _heading(m)) for t, m in zip(texts, metadatas, strict=True)]
+            )
         self._check_dimension(embeddings.shape[1])
         step = self.max_batch_size()
         for start in range(0, len(ids), step):
@@ -316,7 +323,8 @@ class VectorMemory:
         stamp = (str((self._fresh_collection().metadata or {}).get(REVISION_KEY, "")), self.count())
         if self._lexical is None or self._lexical.stamp != stamp:
             records = {i: (doc, meta) for i, doc, meta in self.iter_records(("documents", "metadatas"))}
-            index = LexicalIndex(list(records), [doc for doc, _ in records.values()])
+            texts = [indexed_text(doc, _heading(meta)) for doc, meta in records.values()]
+            index = LexicalIndex(list(records), texts)
             self._lexical = _LexicalCache(stamp, index, records)
         return self._lexical.index, self._lexical.records
 
@@ -369,6 +377,11 @@ class _LexicalCache:
     stamp: tuple[str, int]  # (revision, count) of the collection the index was built from
     index: LexicalIndex
     records: dict[str, tuple[str, dict[str, Any]]]  # id -> (text, metadata)
+
+
+def _heading(metadata: Mapping[str, Any]) -> str | None:
+    heading = metadata.get(HEADING_KEY)
+    return str(heading) if heading else None
 
 
 def validate_collection_name(name: str) -> str:

@@ -202,3 +202,31 @@ def test_progress_is_reported_per_file(settings: Settings, embedder: Embedder, t
     assert [done for done, _, _ in calls] == [1, 2, 3, 4]
     assert {total for _, total, _ in calls} == {4}
     assert {path for _, _, path in calls} == {str(p) for p in docs.rglob("*") if p.is_file()}
+
+
+def test_a_collection_ingested_before_heading_paths_were_indexed_is_brought_up_to_date(
+    settings: Settings, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import heron.memory.ingest as ingest_module
+    from heron.memory.passages import Chunk, chunk_id
+
+    docs = write_docs(tmp_path / "docs")
+    with VectorMemory(settings, "fresh", embedder) as fresh:
+        Ingester(fresh, tmp_path / "fresh-manifest.sqlite3").ingest([docs])
+        expected = all_records(fresh)
+    with VectorMemory(settings, embedder=embedder) as memory:
+        with monkeypatch.context() as old:  # splitter version 1: ids and vectors without the heading path
+            old.setattr(ingest_module, "_SPLITTER_VERSION", 1)
+            old.setattr(Chunk, "id", property(lambda c: chunk_id(c.source, c.text, c.occurrence)))
+            old.setattr(Chunk, "indexed_text", property(lambda c: c.text))
+            Ingester(memory).ingest([docs])
+        old_ids = set(all_records(memory))
+        upgrade = Ingester(memory).ingest([docs])
+        upgraded = all_records(memory)
+        again = Ingester(memory).ingest([docs])
+        assert all_records(memory) == upgraded
+    headed = {i for i, (_, meta) in expected.items() if "heading" in meta}
+    assert headed and not headed & old_ids  # chunks under a heading got new ids
+    assert len(upgrade.replaced) == 4 and upgrade.chunks_written == len(headed)
+    assert upgraded == expected  # as if ingested fresh: no stale chunk left, no duplicate
+    assert again.chunks_written == again.chunks_deleted == 0 and len(again.unchanged) == 4

@@ -96,3 +96,20 @@ def test_a_collection_built_with_another_model_dimension_is_refused(
         memory.write(["x"], ["a text"], [{"source": "s"}], np.ones((1, 8), dtype=np.float32) / np.sqrt(8))
         with pytest.raises(UsageError, match="8-dimensional vectors"):
             memory.search("a text", mode="vector")
+
+
+def test_a_records_heading_path_is_searched_in_every_mode_but_not_stored_in_its_text(
+    settings: Settings, embedder: Embedder
+) -> None:
+    size = "It stands up to 137 cm tall and its wingspan is 185 cm."
+    with VectorMemory(settings, "headings", embedder) as memory:
+        memory.add_texts(
+            [size, "Flamingos are pink because of their diet.", "Storks nest on chimneys."],
+            [{"source": "a.md", "heading": "Great blue heron > Size"}, {"source": "b"}, {"source": "c"}],
+        )
+        for mode in ("vector", "bm25", "hybrid"):
+            top = memory.search("great blue heron", k=1, mode=mode)[0]
+            assert top.text == size and top.location.heading == "Great blue heron > Size", mode
+        # The same text without its heading path shares no word with the query.
+        memory.add_texts([size], [{"source": "plain.md"}])
+        assert {p.source for p in memory.search("great blue heron", k=5, mode="bm25")} == {"a.md"}
