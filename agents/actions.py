@@ -35,6 +35,7 @@ class ToolCallAction(BaseModel):
     tool: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     thought: str = ""
+    cut: list[str] = Field(default_factory=list)  # string arguments the length bound cut off
 
 
 class FinalAction(BaseModel):
@@ -89,6 +90,20 @@ def action_schema(
             defs = {name: _bounded(d, argument_chars) for name, d in defs.items()}
         schema = {**schema, "$defs": defs}
     return schema
+
+
+def cut_strings(arguments: dict[str, Any], parameters: dict[str, Any], default_chars: int) -> list[str]:
+    """Top-level string arguments that filled their whole length bound: the grammar cut them off.
+
+    A string's bound is its schema's ``maxLength``, else ``default_chars`` (see ``action_schema``).
+    """
+    properties = parameters.get("properties", {})
+    cut = []
+    for name, value in arguments.items():
+        bound = properties.get(name, {}).get("maxLength", default_chars)
+        if isinstance(value, str) and len(value) >= bound:
+            cut.append(name)
+    return cut
 
 
 def parse_action(value: Any, final: str | None = FINAL_ANSWER) -> Action:

@@ -29,7 +29,7 @@ from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallA
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
 from heron.agents.config import AgentConfig
-from heron.agents.loop import StepLoop, StoppedBy, tool_signature
+from heron.agents.loop import StepLoop, tool_signature
 from heron.agents.planner import make_plan
 from heron.agents.result import Citation, RunResult
 from heron.agents.state import PlanStep, RunState
@@ -38,6 +38,7 @@ from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.prompts import render
+from heron.status import StoppedBy, echoes_instructions, run_status
 from heron.tools import Tool, ToolContext, tool
 from heron.tracing import (
     AnswerEvent,
@@ -232,8 +233,12 @@ class Agent:
         budget: Budget | None = None,
         callbacks: Sequence[EventCallback] = (),
         on_step: Callable[[RunState], None] | None = None,
+        checks: Callable[[RunResult], bool] | None = None,
     ) -> RunResult:
-        """Run, or resume from a checkpointed ``state`` (finished tool calls are not repeated)."""
+        """Run, or resume from a checkpointed ``state`` (finished tool calls are not repeated).
+
+        ``checks``: a verdict on the answered result (a task's checks); False makes the status
+        ``checks_failed`` in the result and the trace alike."""
         budget = budget or self.config.budget
         tracker = BudgetTracker(
             budget, steps=state.step, tokens=state.tokens_spent, earlier_seconds=state.seconds_spent
@@ -272,7 +277,7 @@ class Agent:
                     RunFinishedEvent(
                         run_id=state.run_id,
                         step=state.step,
-                        status="cancelled" if isinstance(exc, RunCancelledError) else "failed",
+                        status="cancelled" if isinstance(exc, RunCancelledError) else "error",
                         usage=state.usage.model_dump(),
                         seconds=time.perf_counter() - started,
                         error=f"{type(exc).__name__}: {exc}",
@@ -282,38 +287,55 @@ class Agent:
             state.finished = True
             if on_step is not None:
                 on_step(state)
-            citations = [self._citation(state, cid) for cid in final.citations]
+            answered, note = self._answered(state, final)
+            cited = list(dict.fromkeys(final.citations)) if answered else []
+            result = RunResult(
+                run_id=state.run_id,
+                answer=final.answer if answered else "",
+                answered=answered,
+                note=note,
+                status=run_status(stopped_by, answered),
+                citations=[self._citation(state, cid) for cid in cited],
+                steps=state.step,
+                usage=state.usage,
+                trace_path=path,
+                stopped_by=stopped_by,
+                artifacts=state.artifacts,
+                plan=state.plan,
+            )
             tracer.emit(
                 AnswerEvent(
                     run_id=state.run_id,
                     step=state.step,
-                    text=final.answer,
-                    citations=final.citations,
+                    text=result.answer,
+                    citations=cited,
                     stopped_by=stopped_by,
+                    answered=answered,
+                    note=note,
                     retrieved=list(state.passages.values()),
                 )
             )
-            status = "succeeded" if stopped_by == "answer" else "budget_exhausted"
+            if checks is not None and result.status == "succeeded":
+                result.status = run_status(stopped_by, answered, checks_passed=checks(result))
             tracer.emit(
                 RunFinishedEvent(
                     run_id=state.run_id,
                     step=state.step,
-                    status=status,
+                    status=result.status,
+                    stopped_by=stopped_by,
                     usage=state.usage.model_dump(),
                     seconds=time.perf_counter() - started,
                 )
             )
-        return RunResult(
-            run_id=state.run_id,
-            answer=final.answer,
-            citations=citations,
-            steps=state.step,
-            usage=state.usage,
-            trace_path=path,
-            stopped_by=stopped_by,
-            artifacts=state.artifacts,
-            plan=state.plan,
-        )
+        return result
+
+    def _answered(self, state: RunState, final: FinalAction) -> tuple[bool, str]:
+        """Whether the final text is an answer of the model's own, and if not, why."""
+        if echoes_instructions(final.answer, [state.messages[0].content, *state.instructions]):
+            return False, "the model only repeated heron's instructions"
+        if self.config.require_citations and not final.citations:
+            return False, "nothing citable was retrieved, and answers must cite (require_citations)"
+        return True, ""
 
     def _execute(self, state: RunState, loop: StepLoop, tracer: Tracer) -> tuple[FinalAction, StoppedBy]:
         if self.config.planning == "never" and not state.plan:
@@ -328,7 +350,9 @@ class Agent:
             if outcome is not None:
                 return outcome
         # every step was a tool step: the model now answers from what they found
-        state.messages.append(Message.user(render("agent_plan_done", final=FINAL_ANSWER)))
+        done = render("agent_plan_done", final=FINAL_ANSWER)
+        state.messages.append(Message.user(done))
+        state.instructions.append(done)
         return loop.run(state, FINAL_ANSWER)
 
     def _run_plan_step(
@@ -344,20 +368,18 @@ class Agent:
         current = state.plan[index]
         last = index == total - 1 and current.tool is None
         if not state.step_started:
-            state.messages.append(
-                Message.user(
-                    render(
-                        "agent_step",
-                        number=index + 1,
-                        total=total,
-                        step=current.do,
-                        last=last,
-                        final=FINAL_ANSWER,
-                        step_done=STEP_DONE,
-                        tool=current.tool,
-                    )
-                )
+            instruction = render(
+                "agent_step",
+                number=index + 1,
+                total=total,
+                step=current.do,
+                last=last,
+                final=FINAL_ANSWER,
+                step_done=STEP_DONE,
+                tool=current.tool,
             )
+            state.messages.append(Message.user(instruction))
+            state.instructions.append(instruction)
             state.step_started, state.step_calls = True, 0
             state.step_errors_before = state.tool_errors
         if current.tool is not None:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from heron.agents.budget import Budget
+from heron.llm.types import RepetitionControl
 
 
 class AgentConfig(BaseModel):
@@ -22,12 +23,18 @@ class AgentConfig(BaseModel):
     planning: Literal["never", "always"] = "never"
     max_plan_steps: int = Field(4, ge=1, le=10)
     thought_chars: int = Field(0, ge=0, le=400, description="0: no reasoning field before the action")
-    turn_max_tokens: int = Field(384, ge=16, description="tokens per model turn")
+    turn_max_tokens: int = Field(640, ge=16, description="tokens per model turn")
     argument_chars: int = Field(
-        600, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
+        1000, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
     )
     answer_chars: int = Field(400, ge=20, description="longest answer; keeps a turn within turn_max_tokens")
     temperature: float = Field(0.0, ge=0.0)
+    repetition: RepetitionControl | None = Field(
+        RepetitionControl(allowed_length=12),
+        description="a DRY penalty on text that repeats what the turn already wrote, in the answer and "
+        "string arguments (heron.llm.repetition), so a turn cannot loop on a sentence; repeats up to "
+        "12 tokens (a path, a name, a line of code) stay free. None: off",
+    )
     tool_choice: str = Field(
         "auto",
         description='"auto": tool or answer; "required": a tool every turn until a budget ends; '
@@ -66,7 +73,12 @@ class AgentConfig(BaseModel):
         description="when a call is due and the most similar tool leads the next by this much, the "
         "first turn may call only it (None: the model picks among all tools)",
     )
-    require_citations: bool = Field(False, description="once passages were retrieved, cite at least one")
+    require_citations: bool = Field(
+        False,
+        description="answers must cite a retrieved passage: until a tool returned passages, a turn may "
+        "only call the tools that return citations (retrieve; any if there is none) and the answer is "
+        "not offered; the answer cites at least one; a run that retrieved nothing ends without an answer",
+    )
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")
     instructions: str = Field("", description="extra system-prompt text, e.g. the task's own rules")

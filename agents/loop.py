@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from heron.agents.actions import (
     FINAL_ANSWER,
@@ -20,6 +20,7 @@ from heron.agents.actions import (
     FinalAction,
     ToolCallAction,
     action_schema,
+    cut_strings,
     parse_action,
     without_repeated_items,
 )
@@ -33,6 +34,7 @@ from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, To
 from heron.llm.base import LLM
 from heron.llm.types import CopyBias, GenerationOptions, Message
 from heron.prompts import render
+from heron.status import StoppedBy
 from heron.tools import Risk, Tool, ToolContext, ToolResult
 from heron.tracing import (
     ApprovalEvent,
@@ -46,7 +48,6 @@ from heron.tracing import (
     Tracer,
 )
 
-StoppedBy = Literal["answer", "max_steps", "max_tokens", "max_seconds", "repeated_call", "error"]
 REPEAT_LIMIT = 3  # the third identical call ends the loop
 
 
@@ -149,7 +150,7 @@ class StepLoop:
                     state, render("agent_repeat", tool=action.tool, final=final, budget=self._budget())
                 )
             else:
-                self._call_tool(state, action.tool, action.arguments, final)
+                self._call_tool(state, action.tool, action.arguments, final, action.cut)
             self._finish_step(state)
 
     # -- one model turn ---------------------------------------------------------------------------
@@ -164,9 +165,21 @@ class StepLoop:
         fixed_args: dict[str, Any] | None = None,
     ) -> Any:
         gated = self.first_turn_choice if state.step == 0 and only_tool is None else None
+        # an answer that must cite is not offered until a tool returned something citable
+        must_cite_first = final == FINAL_ANSWER and self.config.require_citations and not state.passages
         specs, final_kind = self._choices(
-            self._specs_for(state.goal), final, tools, only_tool or gated, fixed_args or {}
+            self._specs_for(state.goal),
+            None if must_cite_first else final,
+            tools,
+            only_tool or gated,
+            fixed_args or {},
         )
+        if must_cite_first and tools and only_tool is None:
+            # grounding first: while nothing is citable, only the tools that return citations
+            citing = [s for s in specs if self.tools[s.name].cites]
+            specs = citing or specs
+        if not specs and final_kind is None:  # no tool could be offered: the answer is the only way out
+            final_kind = FINAL_ANSWER
         min_citations = 1 if self.config.require_citations and state.passages else 0
 
         def schema_for(shrink: int) -> dict[str, Any]:
@@ -181,6 +194,7 @@ class StepLoop:
             )
 
         schema = schema_for(1)
+        schema_chars = max(10, self.config.argument_chars)
         stream = AnswerStream()
         step = state.step + 1
 
@@ -198,6 +212,7 @@ class StepLoop:
             seed=state.step,
             on_text=on_text,
             copy_bias=self._copy_bias(state),
+            repetition=self.config.repetition,
         )
         started = time.perf_counter()
         try:
@@ -208,6 +223,7 @@ class StepLoop:
             stream.reset()
             options = options.model_copy(update={"max_tokens": options.max_tokens * 2})
             value = self.llm.structured_json(state.messages, schema_for(4), options)
+            schema_chars = max(10, self.config.argument_chars // 4)
         usage = self.llm.last_usage
         output = json.dumps(value, ensure_ascii=False)
         state.messages.append(Message.assistant(output))
@@ -229,6 +245,9 @@ class StepLoop:
         action = parse_action(value, final)
         if isinstance(action, ToolCallAction) and self.config.drop_repeated_items:
             action.arguments = without_repeated_items(action.arguments)
+        if isinstance(action, ToolCallAction):
+            spec = next(s for s in specs if s.name == action.tool)
+            action.cut = cut_strings(action.arguments, spec.parameters, schema_chars)
         return action
 
     def _copy_bias(self, state: RunState) -> CopyBias | None:
@@ -308,7 +327,7 @@ class StepLoop:
                 self._finish_step(state)
                 continue
             assert isinstance(action, ToolCallAction)  # the grammar admits only this tool
-            self._call_tool(state, action.tool, action.arguments, FINAL_ANSWER)
+            self._call_tool(state, action.tool, action.arguments, FINAL_ANSWER, action.cut)
             self._finish_step(state)
             return state.messages[-1].content
         return None
@@ -327,7 +346,17 @@ class StepLoop:
 
     # -- tools -------------------------------------------------------------------------------------
 
-    def _call_tool(self, state: RunState, name: str, arguments: dict[str, Any], final: str) -> None:
+    def _call_tool(
+        self, state: RunState, name: str, arguments: dict[str, Any], final: str, cut: Sequence[str] = ()
+    ) -> None:
+        if cut:  # a half-written argument (code cut mid-line) would only fail: ask for a shorter one
+            names = ", ".join(cut)
+            problem = f"{names} reached its length limit and was cut off before its end; write it shorter"
+            hint = render("agent_retry", tool=name, problem=problem, budget=self._budget())
+            self._tool_message(state, hint, name)
+            self.tracer.emit(HintEvent(run_id=state.run_id, step=state.step + 1, text=hint))
+            state.tool_errors += 1
+            return
         tool = self.tools.get(name)
         if tool is None:  # the grammar admits only known names; a backend without grammars may not
             hint = f"there is no tool {name!r}; use one of: {', '.join(self.tools)}"
@@ -475,6 +504,7 @@ class StepLoop:
 
     def _hint(self, state: RunState, text: str) -> None:
         state.messages.append(Message.user(text))
+        state.instructions.append(text)
         self.tracer.emit(HintEvent(run_id=state.run_id, step=state.step + 1, text=text))
 
     def _finish_step(self, state: RunState) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from heron.agents.state import PlanStep
 from heron.llm.types import Usage
+from heron.status import BUDGET_LIMITS, RunStatus, StoppedBy, describe
 
 
 class Citation(BaseModel):
@@ -21,18 +22,34 @@ class Citation(BaseModel):
 
 
 class RunResult(BaseModel):
-    """The outcome of ``Agent.run``. ``stopped_by`` is "answer" unless a budget or a repeat ended it."""
+    """The outcome of ``Agent.run``.
+
+    ``status`` is the verdict (``succeeded`` only when the model gave its own answer; see
+    :mod:`heron.status`), ``stopped_by`` what ended the turns ("answer", a budget, "repeated_call").
+    ``answer`` is empty and ``answered`` False when the model produced no answer of its own.
+    """
 
     run_id: str
     answer: str
+    status: RunStatus = "succeeded"
+    answered: bool = True
+    note: str = ""  # why there is no answer, when there is none
     citations: list[Citation] = Field(default_factory=list)
     steps: int
     usage: Usage
     trace_path: Path | None
-    stopped_by: str = "answer"
+    stopped_by: StoppedBy = "answer"
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     plan: list[PlanStep] = Field(default_factory=list)
 
     @property
     def budget_exhausted(self) -> bool:
-        return self.stopped_by in ("max_steps", "max_tokens", "max_seconds")
+        return self.stopped_by in BUDGET_LIMITS
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def describe_status(self) -> str:
+        """``budget_exhausted (max_steps)``, ``succeeded``, ...: the status as the CLI prints it."""
+        return describe(self.status, self.stopped_by)

@@ -12,14 +12,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from heron.agents.state import RunState
 from heron.errors import UsageError
+from heron.status import StoredStatus
 
-RunStatus = Literal["running", "succeeded", "failed", "budget_exhausted", "checks_failed", "interrupted"]
+RunStatus = StoredStatus  # one vocabulary: heron.status
 
 
 def _run_all(db: sqlite3.Connection, script: str) -> None:

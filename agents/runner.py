@@ -8,6 +8,7 @@ settings (nothing ran), 3 a budget ended the run before its checks passed.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,12 +22,13 @@ from heron.agents.approval import ApprovalCallback, allow_tools, approve_all, de
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.result import RunResult
-from heron.agents.run_store import RunStatus, RunStore
+from heron.agents.run_store import RunStore
 from heron.agents.state import RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
 from heron.errors import HeronError, UsageError
 from heron.llm.base import LLM
+from heron.status import FINISHED, StoredStatus
 from heron.tools import Tool, builtin_tools
 from heron.tracing import EventCallback
 
@@ -44,9 +46,10 @@ class TaskOutcome(BaseModel):
 
     run_id: str
     task: str
-    status: RunStatus
+    status: StoredStatus
     exit_code: int
     answer: str = ""
+    note: str = ""  # why there is no answer, when there is none
     stopped_by: str = ""
     steps: int = 0
     citations: list[dict[str, Any]] = Field(default_factory=list)
@@ -115,7 +118,7 @@ class TaskRunner:
 
     def resume(self, run_id: str) -> TaskOutcome:
         record = self.store.get(run_id)
-        if record.status in ("succeeded", "checks_failed", "budget_exhausted"):
+        if record.status in FINISHED:
             raise UsageError(
                 f"run {record.id} already finished ({record.status})",
                 f"start it again with `heron run {record.task_path}`",
@@ -150,39 +153,48 @@ class TaskRunner:
             self.store.checkpoint(current, kv_state=kv)
 
         try:
-            result = agent.continue_run(state, budget=loaded.task.budget, on_step=checkpoint)
+            verdicts: list[CheckResult] = []
+
+            def run_checks(result: RunResult) -> bool:
+                verdicts.extend(self._checks(loaded, result, workspace))
+                return all(c.passed for c in verdicts)
+
+            result = agent.continue_run(
+                state, budget=loaded.task.budget, on_step=checkpoint, checks=run_checks
+            )
         except KeyboardInterrupt:
             self.store.set_status(state.run_id, "interrupted")
             raise
         except HeronError as exc:
-            self.store.finish(state.run_id, "failed", EXIT_FAILED, error=str(exc))
+            self.store.finish(state.run_id, "error", EXIT_FAILED, error=str(exc))
             return TaskOutcome(
                 run_id=state.run_id,
                 task=loaded.name,
-                status="failed",
+                status="error",
                 exit_code=EXIT_FAILED,
                 error=str(exc),
                 workspace=str(workspace),
             )
-        return self._conclude(loaded, result, workspace)
+        return self._conclude(loaded, result, workspace, verdicts)
 
-    def _conclude(self, loaded: LoadedTask, result: RunResult, workspace: Path) -> TaskOutcome:
+    def _checks(self, loaded: LoadedTask, result: RunResult, workspace: Path) -> list[CheckResult]:
         checks = [evaluate_check(c, result, workspace) for c in loaded.task.checks]
-        checks += [evaluate_check(Check(file_exists=f), result, workspace) for f in loaded.task.outputs]
-        passed = all(c.passed for c in checks)
-        status: RunStatus
-        if passed and (result.stopped_by == "answer" or checks):
-            status, code = "succeeded", EXIT_OK
-        elif result.budget_exhausted:
-            status, code = "budget_exhausted", EXIT_BUDGET
-        else:
-            status, code = "checks_failed", EXIT_FAILED
+        return checks + [evaluate_check(Check(file_exists=f), result, workspace) for f in loaded.task.outputs]
+
+    def _conclude(
+        self, loaded: LoadedTask, result: RunResult, workspace: Path, checks: list[CheckResult]
+    ) -> TaskOutcome:
+        if not checks:  # not judged during the run (it did not succeed): still report every check
+            checks = self._checks(loaded, result, workspace)
+        status = result.status
+        code = {"succeeded": EXIT_OK, "budget_exhausted": EXIT_BUDGET}.get(status, EXIT_FAILED)
         outcome = TaskOutcome(
             run_id=result.run_id,
             task=loaded.name,
             status=status,
             exit_code=code,
             answer=result.answer,
+            note=result.note,
             stopped_by=result.stopped_by,
             steps=result.steps,
             citations=[c.model_dump() for c in result.citations],
@@ -196,7 +208,7 @@ class TaskRunner:
             status,
             code,
             answer=result.answer,
-            outcome=outcome.model_dump(include={"checks", "stopped_by", "citations", "artifacts"}),
+            outcome=outcome.model_dump(include={"checks", "stopped_by", "note", "citations", "artifacts"}),
         )
         return outcome
 
@@ -284,6 +296,13 @@ def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckRes
         ok = check.answer_contains.lower() in result.answer.lower()
         return CheckResult(
             check=f"answer_contains {check.answer_contains!r}",
+            passed=ok,
+            detail="" if ok else f"answer was {result.answer[:120]!r}",
+        )
+    if check.answer_matches is not None:
+        ok = re.search(check.answer_matches, result.answer, re.IGNORECASE) is not None
+        return CheckResult(
+            check=f"answer_matches {check.answer_matches!r}",
             passed=ok,
             detail="" if ok else f"answer was {result.answer[:120]!r}",
         )

@@ -43,3 +43,4 @@ class RunState(BaseModel):
     tokens_spent: int = 0
     seconds_spent: float = 0.0
     finished: bool = False
+    instructions: list[str] = Field(default_factory=list)  # heron's own messages to the model (hints)

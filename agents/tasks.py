@@ -20,6 +20,7 @@ mapping pydantic's error location back to the YAML node it came from. Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +72,9 @@ class Check(_Strict):
     file_exists: str | None = None
     file_contains: dict[str, str] | None = Field(None, description="{path: ..., text: ...}")
     answer_contains: str | None = None
+    answer_matches: str | None = Field(
+        None, description="a regular expression the answer must match (re.search)"
+    )
     answer_cites: bool | None = Field(None, description="true: the answer must cite at least one passage")
 
     @model_validator(mode="after")
@@ -79,8 +83,13 @@ class Check(_Strict):
         if len(set_fields) != 1:
             raise ValueError(
                 f"a check needs exactly one of file_exists, file_contains, answer_contains, "
-                f"answer_cites; got {set_fields or 'none'}"
+                f"answer_matches, answer_cites; got {set_fields or 'none'}"
             )
+        if self.answer_matches is not None:
+            try:
+                re.compile(self.answer_matches)
+            except re.error as exc:
+                raise ValueError(f"answer_matches is not a valid regular expression: {exc}") from exc
         if self.file_contains is not None and set(self.file_contains) != {"path", "text"}:
             raise ValueError("file_contains needs exactly the keys path and text")
         return self

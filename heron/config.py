@@ -23,8 +23,9 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from heron.bundled import INSTALL_HINT, bundled_embedding_path, bundled_gguf_path
+from heron.bundled import INSTALL_HINT, bundled_embedding_path
 from heron.errors import ConfigError, ModelLoadError
+from heron.models import DEFAULT_MODEL, default_models_dir, resolve_model
 
 CONFIG_FILE_NAME = "heron.toml"
 CONFIG_ENV = "HERON_CONFIG"  # an explicit config file; replaces the project and user files
@@ -174,8 +175,16 @@ class Settings(BaseSettings):
         env_prefix="HERON_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="planner LLM: a known name (qwen2.5-coder-1.5b, smollm2-135m; see `heron models`) "
+        "or the path of a GGUF file",
+    )
     model_path: Path | None = Field(
-        None, description="GGUF file of the planner LLM; default: bundled SmolLM2"
+        None, description="GGUF file of the planner LLM; when set it wins over `model`"
+    )
+    models_dir: Path = Field(
+        default_factory=default_models_dir, description="where named models are assembled (`heron models`)"
     )
     context_size: int = Field(4096, ge=256, description="tokens; capped by the model's trained context")
     gpu_layers: int | Literal["auto"] = Field(
@@ -219,20 +228,19 @@ class Settings(BaseSettings):
     config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
 
     def llm_model_path(self) -> Path:
-        """The GGUF to load: ``model_path`` if set, else the bundled one. Raises if neither exists."""
+        """The GGUF to load: ``model_path`` if set, else ``model`` (a known name or a path).
+
+        Raises ModelLoadError (what is missing, how to get it) when the file is not there."""
         if self.model_path is not None:
             path = self.model_path.expanduser()
             if not path.is_file():
                 raise ModelLoadError(
                     f"model file not found: {path}",
                     "set HERON_MODEL_PATH (or model_path in heron.toml) to an existing .gguf file, "
-                    "or unset it to use the bundled SmolLM2-135M",
+                    f"or unset it to use `model` ({self.model})",
                 )
             return path
-        bundled = bundled_gguf_path()
-        if bundled is None:
-            raise ModelLoadError("the bundled SmolLM2-135M GGUF is not installed", INSTALL_HINT)
-        return bundled
+        return resolve_model(self.model, self.models_dir)
 
     def llm_lora_path(self) -> Path | None:
         """The LoRA adapter to apply, or None. Raises if ``lora_path`` is set but missing."""

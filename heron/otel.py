@@ -145,7 +145,7 @@ class OTelExporter:
         for key, value in event.usage.items():
             if isinstance(value, int | float):
                 run.set_attribute(f"heron.usage.{key}", value)
-        if event.status in ("failed", "cancelled"):
+        if event.status in ("error", "cancelled"):
             run.set_status(Status(StatusCode.ERROR, event.error or event.status))
         run.end(end_time=_ns(event.time))
         del self._runs[event.run_id]

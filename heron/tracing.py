@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from heron.errors import DatasetError
+from heron.status import RunStatus, StoppedBy
 
 
 class _Event(BaseModel):
@@ -110,15 +111,16 @@ class AnswerEvent(_Event):
     type: Literal["answer"] = "answer"
     text: str
     citations: list[str] = Field(default_factory=list)
-    stopped_by: Literal["answer", "max_steps", "max_tokens", "max_seconds", "repeated_call", "error"] = (
-        "answer"
-    )
+    stopped_by: StoppedBy = "answer"
+    answered: bool = True  # False: no answer of the model's own (``note`` says why); ``text`` is empty
+    note: str = ""
     retrieved: list[dict[str, Any]] = Field(default_factory=list)  # every passage the run saw
 
 
 class RunFinishedEvent(_Event):
     type: Literal["run_finished"] = "run_finished"
-    status: Literal["succeeded", "failed", "budget_exhausted", "cancelled"]
+    status: RunStatus
+    stopped_by: StoppedBy | None = None  # None when an error or a cancel ended the run
     usage: dict[str, float]
     seconds: float
     error: str = ""

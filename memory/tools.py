@@ -14,6 +14,7 @@ context's settings, and release what they opened on ``close``::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from heron.config import Settings
@@ -25,7 +26,7 @@ from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 MAX_PASSAGES = 10
 
 
-class RetrieveTool(LazyTool, name="retrieve"):
+class RetrieveTool(LazyTool, name="retrieve", cites=True):
     """Hybrid search over ingested documents (or remembered facts), answered with citations."""
 
     def __init__(
@@ -44,7 +45,8 @@ class RetrieveTool(LazyTool, name="retrieve"):
         source: str | None = None,
         scope: Literal["documents", "memories"] = "documents",
     ) -> ToolResult:
-        """Search the user's ingested documents (or remembered facts) for passages about a query.
+        """Search the user's notes and documents (ingested into memory) for passages about a query;
+        each passage comes with an id to cite. Facts from the notes are found here, not in files.
 
         Args:
             query: what to look for, as a question or a few key words
@@ -53,16 +55,22 @@ class RetrieveTool(LazyTool, name="retrieve"):
             scope: "documents" for ingested files, "memories" for facts and past conversations
         """
         k = max(1, min(k, MAX_PASSAGES))
+        note = ""
         if scope == "memories":
             passages = self._memories(ctx.settings).recall(query, k=k)
         else:
-            passages = self._docs(ctx.settings).search(
-                query, k=k, filters={"source": source} if source else None
-            )
+            documents = self._docs(ctx.settings)
+            if source:
+                matched = _matching_source(documents, source)
+                if matched is None:  # a guessed name: say so, and search everything instead
+                    note = f"(no document is named {source!r}; searched all documents)\n\n"
+                source = matched
+            passages = documents.search(query, k=k, filters={"source": source} if source else None)
         if not passages:
             where = f" in {source}" if source else ""
-            return ToolResult(text=f"No {scope} found for {query!r}{where}.")
-        return ToolResult(text=format_passages(passages), artifacts=[citation(p) for p in passages])
+            return ToolResult(text=f"{note}No {scope} found for {query!r}{where}.")
+        text = note + format_passages(passages)
+        return ToolResult(text=text, artifacts=[citation(p) for p in passages])
 
     def unload(self) -> None:
         if self._documents is not None and self._given_documents is None:
@@ -129,6 +137,15 @@ CITE_ID_CHARS = 8  # chunk ids are 32 hex characters; 8 are unique enough within
 def cite_id(passage: Passage) -> str:
     """The short id a passage is shown and cited by: what the agent's grammar lets an answer cite."""
     return passage.id[:CITE_ID_CHARS]
+
+
+def _matching_source(documents: VectorMemory, source: str) -> str | None:
+    """The stored source ``source`` names: the same path, or the same file name; None if none does."""
+    sources = {str(meta.get("source", "")) for _, _, meta in documents.iter_records()}
+    if source in sources:
+        return source
+    by_name = [s for s in sources if Path(s).name == Path(source).name]
+    return by_name[0] if len(by_name) == 1 else None
 
 
 def format_passages(passages: list[Passage]) -> str:

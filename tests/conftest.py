@@ -9,14 +9,29 @@ from pathlib import Path
 import pytest
 
 from heron.config import Settings, load_settings
+from heron.models import default_models_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
+# the machine's assembled models, found before each test gets its own HOME
+MACHINE_MODELS_DIR = Path(os.environ.get("HERON_MODELS_DIR") or default_models_dir())
+FAST_MODEL = "smollm2-135m"
+CAPABLE_MODEL = "qwen2.5-coder-1.5b"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # module-scoped fixtures start before the per-test environment below: give them the fast model too
+    os.environ["HERON_MODEL"] = FAST_MODEL
+    os.environ["HERON_MODELS_DIR"] = str(MACHINE_MODELS_DIR)
 
 
 @pytest.fixture(autouse=True)
-def isolated_heron(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A clean environment: no HERON_* variables, temp HOME/XDG dirs, cwd in a temp project dir."""
+def isolated_heron(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """A clean environment: no HERON_* variables, temp HOME/XDG dirs, cwd in a temp project dir.
+
+    Tests run on the fast SmolLM2-135M; tests marked ``capable`` get the default Qwen2.5-Coder-1.5B."""
     for key in list(os.environ):
         if key.startswith("HERON_"):
             monkeypatch.delenv(key)
@@ -27,6 +42,9 @@ def isolated_heron(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("HERON_DATA_DIR", str(tmp_path / "heron-data"))
+    monkeypatch.setenv("HERON_MODELS_DIR", str(MACHINE_MODELS_DIR))
+    capable = request.node.get_closest_marker("capable") is not None
+    monkeypatch.setenv("HERON_MODEL", CAPABLE_MODEL if capable else FAST_MODEL)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")

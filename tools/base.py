@@ -49,8 +49,10 @@ class Tool:
         risk: Risk = Risk.LOW,
         context_param: str | None = None,
         schema: dict[str, Any] | None = None,
+        cites: bool = False,
     ) -> None:
         self.name = name
+        self.cites = cites  # returns passages to cite (``Artifact(kind="citation")``), like retrieve
         self.description = description
         self.args_model = args_model
         self.risk = Risk(risk)

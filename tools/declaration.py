@@ -36,7 +36,7 @@ def tool(function: Callable[..., Any], /) -> Tool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, risk: Risk = Risk.LOW
+    *, name: str | None = None, description: str | None = None, risk: Risk = Risk.LOW, cites: bool = False
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -47,12 +47,15 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     risk: Risk = Risk.LOW,
+    cites: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) with a docstring into a :class:`Tool`.
 
     Every parameter needs a type hint and the function a return hint and a docstring; the
     docstring's ``Args:`` section describes the parameters. A parameter annotated ``ToolContext``
-    receives the run context and is not shown to the model::
+    receives the run context and is not shown to the model. ``cites=True`` says the tool returns
+    passages to cite (citation artifacts); with ``require_citations`` an agent calls such a tool
+    before anything else::
 
         @tool(risk=Risk.HIGH)
         def delete_note(title: str, ctx: ToolContext) -> str:
@@ -74,6 +77,7 @@ def tool(
             function=fn,
             risk=risk,
             context_param=spec.context_param,
+            cites=cites,
         )
 
     if function is not None:

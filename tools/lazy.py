@@ -34,9 +34,14 @@ class LazyTool(Tool):
 
     tool_name: ClassVar[str | None] = None
     tool_risk: ClassVar[Risk] = Risk.LOW
+    tool_cites: ClassVar[bool] = False
 
-    def __init_subclass__(cls, name: str | None = None, risk: Risk | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, name: str | None = None, risk: Risk | None = None, cites: bool | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
+        if cites is not None:
+            cls.tool_cites = cites
         if name is not None:
             cls.tool_name = name
         if risk is not None:
@@ -59,6 +64,7 @@ class LazyTool(Tool):
             function=self._loaded_call(),
             risk=type(self).tool_risk,
             context_param=spec.context_param,
+            cites=type(self).tool_cites,
         )
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

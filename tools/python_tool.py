@@ -10,8 +10,9 @@ from heron.tools.results import Risk, ToolResult
 @tool(name="python", risk=Risk.HIGH)
 def python_tool(code: str, ctx: ToolContext) -> ToolResult:
     """Run Python code in an isolated sandbox. Variables and imports persist between calls, like a
-    notebook; the value of a final expression is shown. Files go in the current folder (the
-    workspace); figures left open are saved as PNG files. No network access.
+    notebook; print what you need to see. Files go in the current folder (the workspace); figures
+    left open are saved as PNG files. No network access. The code cannot see earlier tool results
+    or documents: type the values you need into it, e.g. ``sizes = [12.5, 30.0]``.
 
     Args:
         code: Python source code to run

@@ -57,7 +57,7 @@ def _root(
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`; one module per group of commands.
-    from heron.cli import chat, commands, evals, ingest, run  # noqa: F401
+    from heron.cli import chat, commands, evals, ingest, models, run  # noqa: F401
 
 
 # typer (0.2x) labels parameters with Python types; --help names them as click always did.

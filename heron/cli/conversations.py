@@ -114,7 +114,7 @@ class PlainChat:
                         parts.append(delta)
                         tracer.emit(TokenEvent(run_id=self.run_id, text=delta))
             except Exception as exc:
-                status = "cancelled" if isinstance(exc, RunCancelledError) else "failed"
+                status = "cancelled" if isinstance(exc, RunCancelledError) else "error"
                 tracer.emit(self._finished(status, started, f"{type(exc).__name__}: {exc}"))
                 raise
             answer = "".join(parts).strip()

@@ -85,23 +85,30 @@ def _check_llama_cpp(settings: Settings) -> list[Check]:
 
 
 def _check_model(settings: Settings) -> Check:
+    """The planner GGUF: found, and its header and tensor table whole (a truncated file is a problem)."""
+    from heron.llm.gguf_file import read_gguf_header
+    from heron.models import KNOWN_MODELS
+
     try:
         path = settings.llm_model_path()
+        header = read_gguf_header(path)
     except HeronError as exc:
         problem = getattr(exc, "problem", str(exc))
-        return Check("model", "problem", f"not found: {problem}", getattr(exc, "hint", "") or "")
+        return Check("model", "problem", problem, getattr(exc, "hint", "") or "")
     size_mb = path.stat().st_size / 2**20
-    source = "HERON_MODEL_PATH / model_path" if settings.model_path else "bundled SmolLM2-135M-Instruct"
-    with path.open("rb") as fh:
-        magic = fh.read(4)
-    if magic != b"GGUF":
-        return Check(
-            "model",
-            "problem",
-            f"{path} is not a GGUF file (starts with {magic!r})",
-            "point HERON_MODEL_PATH at a .gguf file",
-        )
-    return Check("model", "ok", f"{path} ({size_mb:.1f} MiB, {source}); context {settings.context_size}")
+    if settings.model_path:
+        source = "model_path"
+    elif settings.model in KNOWN_MODELS:
+        source = f"model {settings.model!r}, {KNOWN_MODELS[settings.model].title}"
+    else:
+        source = f"model {settings.model!r}"
+    trained = header.trained_context or "unknown"
+    return Check(
+        "model",
+        "ok",
+        f"{path} ({size_mb:.0f} MiB, {source}); context {settings.context_size} of {trained} trained; "
+        "`heron models` lists the others",
+    )
 
 
 def _check_embedding(settings: Settings) -> Check:

@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.markup import escape
 
+from heron.status import describe
+
 
 def render_event(event: Any, verbose: bool = False) -> str:
     """A line for ``event``; empty for events not worth a line (streamed tokens)."""
@@ -50,11 +52,14 @@ def render_event(event: Any, verbose: bool = False) -> str:
             f" [cyan]{escape(' '.join('[' + c + ']' for c in event.citations))}[/]" if event.citations else ""
         )
         flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
+        if not event.answered:
+            return f"{step}[bold red]no answer[/]{flag}: {escape(event.note)}"
         return f"{step}[bold green]answer[/]{flag}: {escape(event.text)}{cites}"
     if kind == "run_finished":
         usage = event.usage
+        status = describe(event.status, event.stopped_by or "")
         return (
-            f"{step}[bold]finished[/] {event.status} in {event.seconds:.1f}s; tokens: "
+            f"{step}[bold]finished[/] {status} in {event.seconds:.1f}s; tokens: "
             f"{int(usage.get('prompt_tokens', 0))} prompt "
             f"({int(usage.get('cached_prompt_tokens', 0))} reused), "
             f"{int(usage.get('completion_tokens', 0))} generated"

@@ -12,6 +12,7 @@ from heron.agents import ApprovalRequest, ApprovalResult
 from heron.cli.render import render_event
 from heron.cli.repl_input import answer_session
 from heron.errors import ContextOverflowError, HeronError, UsageError
+from heron.status import describe
 
 _SNIPPET_CHARS = 160
 _BAR_CELLS = 24
@@ -89,9 +90,13 @@ class ReplView:
 
     def _show_answer(self, event: Any) -> None:
         already_shown = self._streamed.strip() == event.text.strip() and event.stopped_by == "answer"
-        if self._streaming:
+        was_streaming = self._streaming
+        if was_streaming:
             self._end_stream()
-        elif not already_shown:
+        if not event.answered:
+            flag = f" (stopped by {event.stopped_by})" if event.stopped_by != "answer" else ""
+            self.console.print(f"[bold red]heron:[/] no answer{flag}: {escape(event.note)}", highlight=False)
+        elif not already_shown and not was_streaming:
             flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
             self.console.print(f"[bold green]heron:[/]{flag} {escape(event.text)}", highlight=False)
         if event.citations:
@@ -104,11 +109,12 @@ class ReplView:
                 self.console.print(f"  {line}", highlight=False)
 
     def _show_finished(self, event: Any) -> None:
-        if event.status not in ("succeeded", "budget_exhausted"):
+        if event.status in ("error", "cancelled"):
             return  # a stopped or failed question gets its own message from the REPL
         # a chat session's usage adds up over the conversation: count this question's own turns
         tokens = self._generated or int(event.usage.get("completion_tokens", 0))
-        self.console.print(f"[dim]({event.status} in {event.seconds:.1f}s, {tokens} tokens generated)[/]")
+        status = describe(event.status, event.stopped_by or "")
+        self.console.print(f"[dim]({status} in {event.seconds:.1f}s, {tokens} tokens generated)[/]")
 
     # -- approvals --------------------------------------------------------------------------------
 

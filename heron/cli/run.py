@@ -14,6 +14,7 @@ from rich.console import Console
 from heron.cli import app
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
+from heron.status import describe
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -240,9 +241,14 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         typer.echo(outcome.model_dump_json())
         return
     colour = "green" if outcome.exit_code == 0 else "red"
-    console.print(f"[bold {colour}]{outcome.status}[/] run {outcome.run_id} ({outcome.steps} steps)")
+    status = describe(outcome.status, outcome.stopped_by)
+    console.print(f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps)")
     if outcome.answer:
         console.print(f"[bold]answer:[/] {outcome.answer}", highlight=False)
+    elif outcome.stopped_by:
+        console.print(
+            f"[bold]answer:[/] none ({outcome.note or 'the model gave no answer'})", highlight=False
+        )
     for c in outcome.citations:
         console.print(f"  [cyan]\\[{c['id']}][/] {c.get('source', '')}", highlight=False)
     for check in outcome.checks:

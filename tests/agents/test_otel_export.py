@@ -83,7 +83,7 @@ def test_a_failed_run_ends_its_span_as_an_error(exported: tuple) -> None:
     with Agent(llm, tools=[add], callbacks=[exporter]) as agent, pytest.raises(UsageError):
         agent.run("What is 2 + 40?")
     [run] = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
-    assert run.status.status_code == StatusCode.ERROR and run.attributes["heron.status"] == "failed"
+    assert run.status.status_code == StatusCode.ERROR and run.attributes["heron.status"] == "error"
 
 
 def test_heron_otel_setting_adds_the_exporter(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,86 @@
+"""What a user sees with the default model (Qwen2.5-Coder-1.5B, real llama.cpp, real Chroma, real
+sandbox): the demo task's right answer and report, retrieval then computation, an honest budget end."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heron.agents.runner import TaskRunner
+from heron.config import load_settings
+from heron.tracing import read_trace
+
+pytestmark = [pytest.mark.capable, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
+MEAN = re.compile(r"151\.(6[67]|7)")
+
+
+def _copy_examples(into: Path) -> Path:
+    shutil.copytree(REPO / "examples", into / "examples")
+    return into / "examples" / "demo.yaml"
+
+
+def test_demo_task_answers_the_mean_with_the_three_size_passages(isolated_heron: Path) -> None:
+    task = _copy_examples(isolated_heron)
+    outcome = TaskRunner(load_settings()).run(task)
+    assert outcome.status == "succeeded", outcome.model_dump_json(indent=1)
+    assert MEAN.search(outcome.answer), outcome.answer
+    sources = {Path(c["source"]).name for c in outcome.citations}
+    assert {"grey-heron.md", "great-blue-heron.md", "little-egret.md"} <= sources, outcome.citations
+    report = (isolated_heron / "examples" / "demo-out" / "report.md").read_text()
+    for wingspan in ("175", "185", "95"):
+        assert wingspan in report, report
+    assert MEAN.search(report), report
+
+
+def test_retrieval_then_computation_uses_the_retrieved_numbers(isolated_heron: Path) -> None:
+    from heron import Agent, AgentConfig, VectorMemory
+    from heron.agents import approve_all
+    from heron.memory.ingest import Ingester
+    from heron.memory.tools import memory_tools
+    from heron.tools import calculator
+
+    settings = load_settings()
+    with VectorMemory(settings, collection="birds") as memory:
+        Ingester(memory).ingest([str(REPO / "examples" / "docs")])
+        tools = [*memory_tools(memory), calculator]
+        config = AgentConfig(require_citations=True)
+        with Agent(tools=tools, config=config, approve=approve_all, settings=settings) as agent:
+            result = agent.run(
+                "How much longer is the great blue heron's wingspan than the little egret's, in cm? "
+                "Look both up in the notes and compute the difference."
+            )
+    assert result.status == "succeeded", (result.answer, result.note)
+    assert re.search(r"\b90\b", result.answer), result.answer
+    assert {Path(c.source).name for c in result.citations} >= {"great-blue-heron.md", "little-egret.md"}
+    tools_called = [e.tool for e in read_trace(result.trace_path) if e.type == "tool_call"]
+    assert "retrieve" in tools_called
+
+
+BUDGET_TASK = """
+goal: Using the notes, find the wingspans of all three herons and compute their mean with Python.
+tools: [retrieve, python]
+memory: {collection: notes, ingest: [docs/]}
+require_citations: true
+approval: {allow: [python]}
+budget: {max_steps: 1}
+"""
+
+
+def test_heron_run_that_exhausts_its_step_budget_says_so(isolated_heron: Path) -> None:
+    shutil.copytree(REPO / "examples" / "docs", isolated_heron / "docs")
+    (isolated_heron / "task.yaml").write_text(BUDGET_TASK)
+    done = subprocess.run(
+        [HERON, "run", "task.yaml"], cwd=isolated_heron, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "budget_exhausted (max_steps)" in done.stdout
+    trace = subprocess.run([HERON, "trace", "last"], cwd=isolated_heron, capture_output=True, text=True)
+    assert "budget_exhausted (max_steps)" in trace.stdout

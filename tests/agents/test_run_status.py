@@ -1,0 +1,199 @@
+"""One status vocabulary: the SDK result, the trace, the run store and the CLI say the same thing,
+and heron's own messages are never passed off as the model's answer (scripted model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from heron.agents.agent import Agent
+from heron.agents.budget import Budget
+from heron.agents.config import AgentConfig
+from heron.agents.runner import EXIT_BUDGET, TaskRunner
+from heron.config import load_settings
+from heron.llm import ScriptedLLM
+from heron.prompts import render
+from heron.status import describe, echoes_instructions, run_status
+from heron.tools import Artifact, ToolResult, tool
+from heron.tracing import AnswerEvent, RunFinishedEvent, read_trace
+
+
+def call(name: str, **arguments: object) -> dict:
+    return {"action": name, "arguments": arguments}
+
+
+def answer(text: str, *citations: str) -> dict:
+    return {"action": "final_answer", "answer": text, "citations": list(citations)}
+
+
+@tool
+def lookup(query: str) -> ToolResult:
+    """Look up passages about a subject.
+
+    Args:
+        query: what to look for
+    """
+    if query == "nothing":
+        return ToolResult(text="no passages found")
+    passage = {"id": "p1", "text": "The grey heron's wingspan is 175 cm."}
+    return ToolResult(
+        text="[p1] The grey heron's wingspan is 175 cm.",
+        artifacts=[Artifact(kind="citation", uri="grey-heron.md", metadata=passage)],
+    )
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers.
+
+    Args:
+        a: first number
+        b: second number
+    """
+    return a + b
+
+
+def _run(replies: list[dict], tools: list, goal: str = "goal", **config: object):
+    llm = ScriptedLLM(replies)
+    with Agent(llm, tools=tools, config=AgentConfig(**config)) as agent:  # type: ignore[arg-type]
+        return agent.run(goal), llm
+
+
+def _finished(result) -> tuple[AnswerEvent, RunFinishedEvent]:
+    events = read_trace(result.trace_path)
+    return next(e for e in events if isinstance(e, AnswerEvent)), events[-1]
+
+
+def test_an_answer_of_the_models_own_succeeds_everywhere() -> None:
+    result, _ = _run([call("add", a=2, b=40), answer("42")], [add])
+    answer_event, finished = _finished(result)
+    assert (result.status, result.stopped_by, result.answered, result.answer) == (
+        "succeeded",
+        "answer",
+        True,
+        "42",
+    )
+    assert finished.status == "succeeded" and finished.stopped_by == "answer" and answer_event.answered
+
+
+def test_a_step_budget_says_budget_exhausted_max_steps_in_result_and_trace() -> None:
+    result, _ = _run(
+        [call("add", a=1, b=2), call("add", a=3, b=4), answer("7 so far")], [add], budget=Budget(max_steps=2)
+    )
+    _, finished = _finished(result)
+    assert result.status == "budget_exhausted" and result.stopped_by == "max_steps"
+    assert result.describe_status() == "budget_exhausted (max_steps)"
+    assert (finished.status, finished.stopped_by) == ("budget_exhausted", "max_steps")
+    assert result.answer == "7 so far" and result.answered  # a real (if early) answer is kept
+
+
+def test_a_forced_answer_that_echoes_the_stop_message_is_no_answer() -> None:
+    stop = render("agent_budget_end", limit="max_steps")
+    result, _ = _run([call("add", a=1, b=2), answer(stop)], [add], budget=Budget(max_steps=1))
+    answer_event, finished = _finished(result)
+    assert result.status == "budget_exhausted" and not result.answered
+    assert result.answer == "" and "heron's instructions" in result.note
+    assert answer_event.text == "" and not answer_event.answered and finished.status == "budget_exhausted"
+
+
+def test_a_normal_answer_that_only_echoes_a_hint_is_no_answer() -> None:
+    hint = render("agent_repeat", tool="add", final="final_answer", budget="")
+    result, _ = _run([call("add", a=1, b=1), call("add", a=1, b=1), answer(hint)], [add])
+    assert result.status == "no_answer" and result.answer == "" and result.stopped_by == "answer"
+
+
+def test_repeated_calls_end_with_status_repeated_call() -> None:
+    result, _ = _run([call("add", a=1, b=1)] * 3 + [answer("2")], [add])
+    _, finished = _finished(result)
+    assert result.status == finished.status == "repeated_call" and result.answer == "2"
+
+
+def test_citations_are_listed_once() -> None:
+    result, _ = _run([call("lookup", query="heron"), answer("175 cm", "p1", "p1")], [lookup])
+    assert [c.id for c in result.citations] == ["p1"] and result.citations[0].source == "grey-heron.md"
+
+
+def test_required_citations_hold_the_answer_back_until_something_citable_was_retrieved() -> None:
+    result, llm = _run(
+        [call("lookup", query="heron"), answer("175 cm", "p1")], [lookup], require_citations=True
+    )
+    first = llm.calls[0].schema
+    assert "final_answer" not in str(first)  # the first turn could only call a tool
+    assert "final_answer" in str(llm.calls[1].schema) and result.status == "succeeded"
+
+
+def test_required_citations_with_nothing_retrieved_end_without_an_answer() -> None:
+    replies = [call("lookup", query="nothing"), call("lookup", query="nothing"), answer("about 1.5 m")]
+    result, _ = _run(replies, [lookup], require_citations=True, budget=Budget(max_steps=2))
+    assert not result.answered and result.answer == "" and "nothing citable" in result.note
+    assert result.status == "budget_exhausted"
+
+
+@pytest.mark.parametrize(
+    ("text", "echo"),
+    [
+        ("No more tool calls. Give your best final answer now from what you have.", True),
+        ("", True),
+        ("The mean wingspan is 151.67 cm [p1][p2][p3].", False),
+        ("3", False),  # short answers are the model's own, even when heron's messages hold the word
+        ("Give your best", False),
+        ("I could not find it; give your best guess is not possible.", False),
+    ],
+)
+def test_echo_detection(text: str, echo: bool) -> None:
+    heron_says = ["No more tool calls. Give your best final answer now from what you have. (max_steps)"]
+    assert echoes_instructions(text, heron_says) is echo
+
+
+def test_status_vocabulary() -> None:
+    assert run_status("answer", True) == "succeeded"
+    assert run_status("answer", True, checks_passed=False) == "checks_failed"
+    assert run_status("max_tokens", True, checks_passed=True) == "budget_exhausted"  # never succeeded
+    assert run_status("answer", False) == "no_answer"
+    assert describe("budget_exhausted", "max_seconds") == "budget_exhausted (max_seconds)"
+    assert describe("succeeded", "answer") == "succeeded"
+
+
+def test_a_task_whose_budget_ends_is_budget_exhausted_even_when_its_checks_pass(tmp_path: Path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "goal: add numbers\ntools: [calculator]\nbudget: {max_steps: 1}\nchecks:\n  - answer_contains: '3'\n"
+    )
+    llm = ScriptedLLM([call("calculator", expression="1+2"), answer("3")])
+    outcome = TaskRunner(load_settings(), llm).run(task)
+    assert outcome.status == "budget_exhausted" and outcome.exit_code == EXIT_BUDGET
+    assert outcome.stopped_by == "max_steps" and all(c.passed for c in outcome.checks)
+    stored = TaskRunner(load_settings(), llm).store.get(outcome.run_id)
+    assert stored.status == "budget_exhausted"
+    assert read_trace(Path(outcome.trace_path))[-1].status == "budget_exhausted"
+
+
+def test_required_citations_call_a_citing_tool_first() -> None:
+    citing = tool(cites=True)(lookup._function)  # the same function, declared as returning citations
+    result, llm = _run(
+        [call("lookup", query="heron"), call("add", a=1, b=2), answer("175 cm", "p1")],
+        [citing, add],
+        require_citations=True,
+    )
+    first, second = str(llm.calls[0].schema), str(llm.calls[1].schema)
+    assert "lookup" in first and "'add'" not in first and "final_answer" not in first
+    assert "'add'" in second and "final_answer" in second and result.status == "succeeded"
+
+
+def test_without_required_citations_every_tool_and_the_answer_are_offered() -> None:
+    citing = tool(cites=True)(lookup._function)
+    _, llm = _run([answer("hello")], [citing, add])
+    first = str(llm.calls[0].schema)
+    assert "lookup" in first and "'add'" in first and "final_answer" in first
+
+
+def test_failed_checks_say_checks_failed_in_the_outcome_the_store_and_the_trace(tmp_path: Path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: add numbers\ntools: [calculator]\nchecks:\n  - answer_contains: '4'\n")
+    llm = ScriptedLLM([call("calculator", expression="1+2"), answer("3")])
+    runner = TaskRunner(load_settings(), llm)
+    outcome = runner.run(task)
+    assert outcome.status == "checks_failed" and outcome.exit_code == 1
+    assert runner.store.get(outcome.run_id).status == "checks_failed"
+    assert read_trace(Path(outcome.trace_path))[-1].status == "checks_failed"

