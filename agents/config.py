@@ -23,9 +23,9 @@ class AgentConfig(BaseModel):
     planning: Literal["never", "always"] = "never"
     max_plan_steps: int = Field(4, ge=1, le=10)
     thought_chars: int = Field(0, ge=0, le=400, description="0: no reasoning field before the action")
-    turn_max_tokens: int = Field(640, ge=16, description="tokens per model turn")
+    turn_max_tokens: int = Field(512, ge=16, description="tokens per model turn")
     argument_chars: int = Field(
-        1000, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
+        800, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
     )
     answer_chars: int = Field(400, ge=20, description="longest answer; keeps a turn within turn_max_tokens")
     temperature: float = Field(0.0, ge=0.0)
@@ -82,4 +82,4 @@ class AgentConfig(BaseModel):
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")
     instructions: str = Field("", description="extra system-prompt text, e.g. the task's own rules")
-    result_chars: int = Field(2000, ge=100, description="tool output shown to the model per call")
+    result_chars: int = Field(4000, ge=100, description="tool output shown to the model per call")

@@ -349,14 +349,6 @@ class StepLoop:
     def _call_tool(
         self, state: RunState, name: str, arguments: dict[str, Any], final: str, cut: Sequence[str] = ()
     ) -> None:
-        if cut:  # a half-written argument (code cut mid-line) would only fail: ask for a shorter one
-            names = ", ".join(cut)
-            problem = f"{names} reached its length limit and was cut off before its end; write it shorter"
-            hint = render("agent_retry", tool=name, problem=problem, budget=self._budget())
-            self._tool_message(state, hint, name)
-            self.tracer.emit(HintEvent(run_id=state.run_id, step=state.step + 1, text=hint))
-            state.tool_errors += 1
-            return
         tool = self.tools.get(name)
         if tool is None:  # the grammar admits only known names; a backend without grammars may not
             hint = f"there is no tool {name!r}; use one of: {', '.join(self.tools)}"
@@ -430,6 +422,9 @@ class StepLoop:
         self._emit_result(state, call_id, name, result, started)
         self._record_citations(state, result, arguments)
         text = result.text
+        if cut:  # the grammar's length bound ended the string: say so, the result may well show it
+            names = ", ".join(cut)
+            text = f"(note: {names} reached its length limit and was cut off; write it shorter)\n{text}"
         if len(text) > self.config.result_chars:
             text = text[: self.config.result_chars] + f"\n... ({len(result.text) - self.config.result_chars} "
             text += "more characters cut)"

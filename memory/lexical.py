@@ -3,15 +3,22 @@
 The index lives in memory. ``VectorMemory`` rebuilds it lazily, on the first lexical search after
 the collection's revision stamp changed (every write by heron bumps it), so it always matches what
 Chroma holds, including writes made by another process or through a shared Chroma server.
+Words are stemmed (Snowball English, PyStemmer) on both sides, so "wingspans" finds "wingspan".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 _STOPWORDS = "en"
+
+
+def _stem() -> Callable[[list[str]], list[str]]:
+    import Stemmer
+
+    return Stemmer.Stemmer("english").stemWords  # type: ignore[no-any-return]
 
 
 class LexicalIndex:
@@ -23,8 +30,11 @@ class LexicalIndex:
         self.ids = list(ids)
         self._position = {chunk_id: i for i, chunk_id in enumerate(self.ids)}
         self._bm25 = bm25s.BM25()
+        self._stem = _stem()
         if self.ids:
-            tokens = bm25s.tokenize(list(texts), stopwords=_STOPWORDS, show_progress=False)
+            tokens = bm25s.tokenize(
+                list(texts), stopwords=_STOPWORDS, stemmer=self._stem, show_progress=False
+            )
             self._bm25.index(tokens, show_progress=False)
 
     def __len__(self) -> int:
@@ -36,7 +46,9 @@ class LexicalIndex:
 
         if not self.ids or k <= 0:
             return []
-        query_tokens = bm25s.tokenize([query], stopwords=_STOPWORDS, return_ids=False, show_progress=False)
+        query_tokens = bm25s.tokenize(
+            [query], stopwords=_STOPWORDS, stemmer=self._stem, return_ids=False, show_progress=False
+        )
         if not query_tokens[0]:
             return []
         mask = None

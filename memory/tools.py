@@ -149,8 +149,19 @@ def _matching_source(documents: VectorMemory, source: str) -> str | None:
 
 
 def format_passages(passages: list[Passage]) -> str:
-    """Passages, each under ``[id] source (location)``, for the model to cite by that id."""
-    return "\n\n".join(f"[{cite_id(p)}] {p.citation()}\n{p.text.strip()}" for p in passages)
+    """Passages, each under ``[id] Heading > Path (file name, p. N)``, for the model to cite by that id.
+
+    The label leads with what the passage is about (its section); the full path and character
+    offsets stay in the citation, out of the model's way."""
+    return "\n\n".join(f"[{cite_id(p)}] {passage_label(p)}\n{p.text.strip()}" for p in passages)
+
+
+def passage_label(passage: Passage) -> str:
+    """``Grey heron > Size (grey-heron.md)``, ``field-notes.txt``, ``Intro (paper.pdf, p. 3)``."""
+    where = Path(passage.source).name or passage.source
+    if passage.location.page is not None:
+        where += f", p. {passage.location.page}"
+    return f"{passage.location.heading} ({where})" if passage.location.heading else where
 
 
 def citation(passage: Passage) -> Artifact:

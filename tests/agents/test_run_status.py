@@ -197,3 +197,22 @@ def test_failed_checks_say_checks_failed_in_the_outcome_the_store_and_the_trace(
     assert outcome.status == "checks_failed" and outcome.exit_code == 1
     assert runner.store.get(outcome.run_id).status == "checks_failed"
     assert read_trace(Path(outcome.trace_path))[-1].status == "checks_failed"
+
+
+def test_a_string_that_filled_its_length_bound_is_reported_as_cut() -> None:
+    @tool
+    def echo(text: str) -> str:
+        """Echo the text.
+
+        Args:
+            text: anything
+        """
+        return f"got {len(text)} characters"
+
+    long, short = "x" * 50, "x" * 49
+    _, llm = _run(
+        [call("echo", text=long), call("echo", text=short), answer("ok")], [echo], argument_chars=50
+    )
+    cut_result, whole_result = llm.calls[1].messages[-1].content, llm.calls[2].messages[-1].content
+    assert "text reached its length limit and was cut off" in cut_result and "got 50" in cut_result
+    assert "cut off" not in whole_result and "got 49" in whole_result

@@ -77,3 +77,26 @@ def test_the_context_parameter_is_not_in_the_schema(setup: tuple[Toolset, ToolCo
     for spec in tools.specs():
         assert "ctx" not in spec["parameters"]["properties"]
     assert tools["retrieve"].spec()["parameters"]["required"] == ["query"]
+
+
+def test_passages_are_labelled_by_section_and_file_name_not_by_full_path() -> None:
+    from heron.memory.passages import Location, Passage
+    from heron.memory.tools import format_passages, passage_label
+
+    headed = Passage(
+        id="a",
+        text="Its wingspan is 175 cm.",
+        source="/x/notes/grey-heron.md",
+        location=Location(heading="Grey heron > Size", start=5, end=30),
+        score=1.0,
+    )
+    plain = Passage(
+        id="b", text="Count: 4.", source="/x/notes/field.txt", location=Location(start=0, end=9), score=1.0
+    )
+    paged = Passage(
+        id="c", text="...", source="/x/paper.pdf", location=Location(page=3, heading="Intro"), score=1.0
+    )
+    assert passage_label(headed) == "Grey heron > Size (grey-heron.md)"
+    assert passage_label(plain) == "field.txt"
+    assert passage_label(paged) == "Intro (paper.pdf, p. 3)"
+    assert "/x/notes" not in format_passages([headed, plain]) and "chars" not in format_passages([headed])
