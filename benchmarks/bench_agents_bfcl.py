@@ -10,7 +10,7 @@ PARALLEL_STEPS turns, each tool answering "ok") and is scored on every call the 
 are scored on the tool calls of their one reply. Single-call categories score the first call.
 
 Usage: python benchmarks/bench_agents_bfcl.py [--limit 10] [--peer-limit 10] [--model NAME]
-           [--categories ...] [--systems ...] [--out agents_bfcl.json] [--merge]
+           [--offset 0] [--categories ...] [--systems ...] [--out agents_bfcl.json] [--merge]
 Writes benchmarks/out/<out> and prints the systems side by side.
 """
 
@@ -277,12 +277,12 @@ def main() -> None:
             for category in args.categories:
                 for variant in variants:
                     key = f"{variant}/{category}"
-                    results[key] = run_heron(llm, load(category, args.limit), VARIANTS[variant])
+                    results[key] = run_heron(llm, load(category, args.limit, args.offset), VARIANTS[variant])
                     print(key, results[key], flush=True)
                     save()
     for peer in (p for p in args.systems if p in PEERS):
         for category in args.categories:
-            items = load(category, args.peer_limit)
+            items = load(category, args.peer_limit, args.offset)
             if peer == "langchain-forced" and (
                 category == "irrelevance" or any(len(i.functions) > 1 for i in items)
             ):

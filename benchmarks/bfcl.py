@@ -31,7 +31,7 @@ class Item:
     parallel: bool = False
 
 
-def load(category: str, limit: int | None = None) -> list[Item]:
+def load(category: str, limit: int | None = None, offset: int = 0) -> list[Item]:
     answers: dict[str, Any] = {}
     answer_file = BFCL / "possible_answer" / f"BFCL_v4_{category}.json"
     if answer_file.exists():
@@ -39,7 +39,11 @@ def load(category: str, limit: int | None = None) -> list[Item]:
             row = json.loads(line)
             answers[row["id"]] = row["ground_truth"]
     items = []
-    for line in (BFCL / f"BFCL_v4_{category}.json").read_text().splitlines()[:limit]:
+    for line in (
+        (BFCL / f"BFCL_v4_{category}.json")
+        .read_text()
+        .splitlines()[offset : None if limit is None else offset + limit]
+    ):
         row = json.loads(line)
         turn = row["question"][0]
         question = " ".join(m["content"] for m in turn if m["role"] == "user")
