@@ -254,6 +254,7 @@ def main() -> None:
     parser.add_argument(
         "--model", default=None, help="a model name heron knows (default: the configured one)"
     )
+    parser.add_argument("--offset", type=int, default=0, help="skip this many items of each category")
     parser.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     parser.add_argument("--systems", nargs="+", default=[*VARIANTS, *PEERS], choices=[*VARIANTS, *PEERS])
     parser.add_argument("--out", default="agents_bfcl.json", help="file name under benchmarks/out/")
