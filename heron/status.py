@@ -71,7 +71,7 @@ def echoes_instructions(answer: str, instructions: Iterable[str]) -> bool:
         return True
     if len(words) < ECHO_NGRAM:
         return False
-    known = set()
+    known: set[tuple[str, ...]] = set()
     for text in instructions:
         theirs = _WORD.findall(text.lower())
         known.update(tuple(theirs[i : i + ECHO_NGRAM]) for i in range(len(theirs) - ECHO_NGRAM + 1))

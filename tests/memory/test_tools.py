@@ -39,7 +39,8 @@ def test_retrieve_answers_with_cited_passages_and_citation_artifacts(
     result = tools.invoke("retrieve", {"query": "Where do herons nest?", "k": 3}, ctx)
     assert not result.is_error
     first = result.artifacts[0].metadata
-    assert result.text.startswith(f"[{first['id']}] {docs}")
+    assert result.text.startswith(f"[{first['id']}] ") and str(result.artifacts[0].uri).startswith(str(docs))
+    assert first["text"].strip() in result.text and str(docs) not in result.text  # labels, not paths
     assert first["chunk_id"].startswith(first["id"]) and first["text"] in result.text
     assert result.text.count("\n\n[") == 2  # three passages
     assert len(result.artifacts) == 3 and {a.kind for a in result.artifacts} == {"citation"}
@@ -66,10 +67,26 @@ def test_remember_then_retrieve_memories(setup: tuple[Toolset, ToolContext, Path
     assert "bittern" not in documents.text  # memories stay out of document search
 
 
-def test_retrieve_says_so_when_nothing_matches(setup: tuple[Toolset, ToolContext, Path]) -> None:
+def test_retrieve_with_an_unknown_source_says_so_and_searches_everything(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
     tools, ctx, _ = setup
     result = tools.invoke("retrieve", {"query": "herons", "source": "/nowhere.md"}, ctx)
-    assert result.text == "No documents found for 'herons' in /nowhere.md." and result.artifacts == []
+    assert result.text.startswith("(no document is named '/nowhere.md'; searched all documents)")
+    assert result.artifacts  # a guessed name costs the model no step
+
+
+def test_retrieve_by_file_name_finds_the_stored_path(setup: tuple[Toolset, ToolContext, Path]) -> None:
+    tools, ctx, _ = setup
+    result = tools.invoke("retrieve", {"query": "herons", "source": "guide.md"}, ctx)
+    assert result.artifacts and all(str(a.uri).endswith("guide.md") for a in result.artifacts)
+    assert "no document is named" not in result.text
+
+
+def test_retrieve_says_so_when_nothing_matches(setup: tuple[Toolset, ToolContext, Path]) -> None:
+    tools, ctx, _ = setup
+    result = tools.invoke("retrieve", {"query": "herons", "scope": "memories"}, ctx)
+    assert result.text == "No memories found for 'herons'." and result.artifacts == []
 
 
 def test_the_context_parameter_is_not_in_the_schema(setup: tuple[Toolset, ToolContext, Path]) -> None:
