@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @app.command()
 def chat(
     model: Path | None = typer.Option(
-        None, "--model", help="GGUF file to chat with (default: model_path from settings, else bundled)."
+        None, "--model", help="GGUF file to chat with (default: the configured model, see `heron models`)."
     ),
     yes: bool = typer.Option(False, "--yes", help="Run risky tools (python, write_file) without asking."),
     no_memory: bool = typer.Option(
