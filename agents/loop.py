@@ -245,8 +245,8 @@ class StepLoop:
         action = parse_action(value, final)
         if isinstance(action, ToolCallAction) and self.config.drop_repeated_items:
             action.arguments = without_repeated_items(action.arguments)
-        if isinstance(action, ToolCallAction):
-            spec = next(s for s in specs if s.name == action.tool)
+        spec = next((s for s in specs if s.name == getattr(action, "tool", None)), None)
+        if isinstance(action, ToolCallAction) and spec is not None:  # (a grammar-less backend may name none)
             action.cut = cut_strings(action.arguments, spec.parameters, schema_chars)
         return action
 

@@ -60,12 +60,13 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True):
             passages = self._memories(ctx.settings).recall(query, k=k)
         else:
             documents = self._docs(ctx.settings)
-            if source:
+            passages = documents.search(query, k=k, filters={"source": source} if source else None)
+            if source and not passages:  # not a stored path: a file name, or a guess (scan only then)
                 matched = _matching_source(documents, source)
                 if matched is None:  # a guessed name: say so, and search everything instead
                     note = f"(no document is named {source!r}; searched all documents)\n\n"
                 source = matched
-            passages = documents.search(query, k=k, filters={"source": source} if source else None)
+                passages = documents.search(query, k=k, filters={"source": source} if source else None)
         if not passages:
             where = f" in {source}" if source else ""
             return ToolResult(text=f"{note}No {scope} found for {query!r}{where}.")
