@@ -360,9 +360,10 @@ class Agent:
     ) -> tuple[FinalAction, StoppedBy] | None:
         """Run the current plan step; returns the run's end (final answer or budget), else None.
 
-        A step that names a tool is one call of that tool (the model fills the arguments; the result
-        is the step's result). A step without a tool is a free loop until ``step_done``; the last such
-        step ends with the final answer.
+        A step that names a tool calls that tool (the model fills the arguments) until a call succeeds,
+        at most ``config.step_tries`` calls; the last call's result is the step's result. A step
+        without a tool is a free loop until ``step_done``; the last such step ends with the final
+        answer.
         """
         index, total = state.plan_index, len(state.plan)
         current = state.plan[index]
@@ -381,12 +382,15 @@ class Agent:
             state.messages.append(Message.user(instruction))
             state.instructions.append(instruction)
             state.step_started, state.step_calls = True, 0
-            state.step_errors_before = state.tool_errors
         if current.tool is not None:
-            # on resume, a checkpointed call is not made again
-            if state.step_calls == 0 and loop.tool_step(state, current.tool, current.args) is None:
-                limit = loop.tracker.exhausted() or "max_steps"
-                return loop.forced_final(state, FINAL_ANSWER, limit), limit
+            # a failed call is made again (the model reads the error) until one succeeds or the
+            # step's tries are spent; on resume, a checkpointed call is not made again
+            while state.step_calls == 0 or (
+                state.last_call_failed and state.step_calls < self.config.step_tries
+            ):
+                if loop.tool_step(state, current.tool, current.args) is None:
+                    limit = loop.tracker.exhausted() or "max_steps"
+                    return loop.forced_final(state, FINAL_ANSWER, limit), limit
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
         else:
             final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
@@ -396,7 +400,7 @@ class Agent:
         state.step_results.append(f"{current.do} -> {result[:300]}")
         state.plan_index += 1
         state.step_started = False
-        if state.tool_errors > state.step_errors_before and self.config.planning == "always":
+        if state.last_call_failed and self.config.planning == "always":
             self._replan(state, tracer)
         return None
 

@@ -22,13 +22,34 @@ class AgentConfig(BaseModel):
     budget: Budget = Field(default_factory=lambda: Budget())
     planning: Literal["never", "always"] = "never"
     max_plan_steps: int = Field(4, ge=1, le=10)
-    thought_chars: int = Field(0, ge=0, le=400, description="0: no reasoning field before the action")
+    step_tries: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="a plan step that names a tool is done when a call of it succeeds; a call that "
+        "fails (an error the model can read, e.g. a traceback) is made again, at most this many calls",
+    )
+    thought_chars: int = Field(
+        200,
+        ge=0,
+        le=400,
+        description='each turn first writes a short reasoning field ("thought", at most this many '
+        "characters) and then its action, so the model says what it knows and plans before it "
+        "commits to a call (ReAct); the trace keeps it. 0: no reasoning field",
+    )
     turn_max_tokens: int = Field(512, ge=16, description="tokens per model turn")
     argument_chars: int = Field(
         800, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
     )
     answer_chars: int = Field(400, ge=20, description="longest answer; keeps a turn within turn_max_tokens")
     temperature: float = Field(0.0, ge=0.0)
+    retry_temperature: float = Field(
+        0.7,
+        ge=0.0,
+        description="the turn after a failed tool call is sampled at this temperature (seeded by the "
+        "step, so a run is repeatable): at temperature 0 a model that just read an error tends to make "
+        "the same call again. 0: every turn greedy",
+    )
     repetition: RepetitionControl | None = Field(
         RepetitionControl(allowed_length=12),
         description="a DRY penalty on text that repeats what the turn already wrote, in the answer and "

@@ -208,7 +208,8 @@ class StepLoop:
 
         options = GenerationOptions(
             max_tokens=self.config.turn_max_tokens,
-            temperature=self.config.temperature,
+            # the turn after a failed call is sampled: greedy decoding would make the same call again
+            temperature=self.config.retry_temperature if state.last_call_failed else self.config.temperature,
             seed=state.step,
             on_text=on_text,
             copy_bias=self._copy_bias(state),
@@ -348,6 +349,15 @@ class StepLoop:
 
     def _call_tool(
         self, state: RunState, name: str, arguments: dict[str, Any], final: str, cut: Sequence[str] = ()
+    ) -> None:
+        """Make one call and give its result to the model; records whether it failed (checkpointed with
+        the call, so a resumed plan step knows whether to try again)."""
+        errors = state.tool_errors
+        self._make_call(state, name, arguments, final, cut)
+        state.last_call_failed = state.tool_errors > errors
+
+    def _make_call(
+        self, state: RunState, name: str, arguments: dict[str, Any], final: str, cut: Sequence[str]
     ) -> None:
         tool = self.tools.get(name)
         if tool is None:  # the grammar admits only known names; a backend without grammars may not

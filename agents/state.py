@@ -32,11 +32,11 @@ class RunState(BaseModel):
     plan_index: int = 0
     step_started: bool = False  # the current plan step's instruction is in the history
     step_calls: int = 0  # tool calls made in the current plan step
-    step_errors_before: int = 0
     plan_revision: int = 0
     step_results: list[str] = Field(default_factory=list)
     passages: dict[str, dict[str, Any]] = Field(default_factory=dict)  # citable id -> passage
     call_counts: dict[str, int] = Field(default_factory=dict)  # repeated-call detection
+    last_call_failed: bool = False  # the last tool call's result was an error
     tool_errors: int = 0  # failed or rejected tool calls so far (a plan step that adds some is re-planned)
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

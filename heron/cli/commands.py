@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import heron
 from heron.cli import app
@@ -28,9 +29,9 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks 
     else:
         for c in checks:
             pad = " " * (7 - len(c.status))
-            console.print(f"{_MARK[c.status]}{pad} [bold]{c.name:<12}[/] {c.detail}", highlight=False)
+            console.print(f"{_MARK[c.status]}{pad} [bold]{c.name:<12}[/] {escape(c.detail)}", highlight=False)
             if c.fix and c.status != "ok":
-                console.print(f"{'':8} {'':12} [cyan]fix:[/] {c.fix}", highlight=False)
+                console.print(f"{'':8} {'':12} [cyan]fix:[/] {escape(c.fix)}", highlight=False)
     if any(c.status == "problem" for c in checks):
         raise typer.Exit(1)
 

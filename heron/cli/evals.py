@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -119,7 +120,7 @@ def _run(
         for table in result.tables:
             _print_table(table.title, table.rows)
         for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(
         f"results: {json_path}\nreport:  {html_path}\ntime:    {run.seconds:.0f} s", highlight=False
     )
@@ -246,4 +247,4 @@ def _print_trace(record: dict[str, object], as_json: bool) -> None:
     )
     console.print(f"[bold]{record['run_id']}[/] {line}", highlight=False)
     for claim in record["unsupported_claims"]:  # type: ignore[attr-defined]
-        console.print(f"  unsupported: {claim}", highlight=False)
+        console.print(f"  unsupported: {escape(claim)}", highlight=False)

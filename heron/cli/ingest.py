@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heron.cli import app
@@ -69,9 +70,11 @@ def ingest(
         ("deleted", report.deleted),
     ):
         for source in sources:
-            console.print(f"  [green]{label}[/] {source}", highlight=False)
+            console.print(f"  [green]{label}[/] {escape(str(source))}", highlight=False)
     for skipped in report.skipped:
-        console.print(f"  [yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+        console.print(
+            f"  [yellow]skipped[/] {escape(str(skipped.path))}: {escape(skipped.reason)}", highlight=False
+        )
     console.print(
         f"[bold]{name}[/]: {len(report.added)} added, {len(report.unchanged)} unchanged, "
         f"{len(report.replaced)} replaced, {len(report.deleted)} deleted, {len(report.skipped)} skipped; "

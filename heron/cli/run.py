@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from heron.cli import app
 from heron.config import load_settings
@@ -140,7 +141,7 @@ def runs(
     for row in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
         console.print(
-            f"{started:<19} {row.id:<32} {row.kind:<5} {row.status:<17} {row.steps:>5}  {row.title}",
+            f"{started:<19} {row.id:<32} {row.kind:<5} {row.status:<17} {row.steps:>5}  {escape(row.title)}",
             highlight=False,
         )
 
@@ -244,19 +245,22 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     status = describe(outcome.status, outcome.stopped_by)
     console.print(f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps)")
     if outcome.answer:
-        console.print(f"[bold]answer:[/] {outcome.answer}", highlight=False)
+        console.print(f"[bold]answer:[/] {escape(outcome.answer)}", highlight=False)
     elif outcome.stopped_by:
         console.print(
-            f"[bold]answer:[/] none ({outcome.note or 'the model gave no answer'})", highlight=False
+            f"[bold]answer:[/] none ({escape(outcome.note or 'the model gave no answer')})", highlight=False
         )
     for c in outcome.citations:
-        console.print(f"  [cyan]\\[{c['id']}][/] {c.get('source', '')}", highlight=False)
+        console.print(f"  [cyan]\\[{escape(c['id'])}][/] {escape(c.get('source', ''))}", highlight=False)
     for check in outcome.checks:
         mark = "[green]pass[/]" if check.passed else "[red]fail[/]"
-        console.print(f"  {mark} {check.check} {check.detail}", highlight=False)
+        console.print(f"  {mark} {check.check} {escape(check.detail)}", highlight=False)
     if outcome.error:
-        console.print(f"[red]error:[/] {outcome.error}", highlight=False)
-    console.print(f"  trace: heron trace {outcome.run_id}   workspace: {outcome.workspace}", highlight=False)
+        console.print(f"[red]error:[/] {escape(outcome.error)}", highlight=False)
+    console.print(
+        f"  trace: heron trace {outcome.run_id}   workspace: {escape(str(outcome.workspace))}",
+        highlight=False,
+    )
 
 
 __all__ = ["HeronError", "resume", "run", "runs", "trace"]

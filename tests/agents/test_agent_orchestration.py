@@ -157,16 +157,44 @@ def test_model_plan_then_replan_after_a_failed_step(demo_tools: list) -> None:
         [
             {"steps": [{"do": "add numbers", "tool": "add"}, {"do": "answer", "tool": None}]},
             call("add", a="x", b=1),  # invalid: a tool error inside step 1
+            call("add", a="y", b=1),  # the step's second and last try fails too
             {"steps": [{"do": "try again and answer", "tool": None}]},
             answer("gave up politely"),
         ]
     )
-    with _agent(llm, demo_tools, planning="always") as agent:
+    with _agent(llm, demo_tools, planning="always", step_tries=2) as agent:
         result = agent.run("add x and 1")
     plans = [e for e in read_trace(result.trace_path) if e.type == "plan"]
     assert [p.revision for p in plans] == [0, 1]
     assert result.plan[-1].do == "try again and answer"
     assert result.answer == "gave up politely"
+    calls = [e for e in read_trace(result.trace_path) if e.type == "tool_call"]
+    assert [c.arguments["a"] for c in calls] == ["x", "y"]
+
+
+def test_a_failed_tool_step_is_tried_again_until_a_call_succeeds(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM(
+        [
+            call("add", a="x", b=1),  # a tool error: the step is not done
+            call("add", a=2, b=1),  # the model read the error and fixed the call
+            answer("3"),
+        ]
+    )
+    with _agent(llm, demo_tools, planning="always") as agent:
+        result = agent.run("add 2 and 1", plan=[{"do": "add", "tool": "add"}, "answer"])
+    assert ledger.read_text() == "add 2 1\n"
+    assert result.answer == "3" and result.status == "succeeded"
+    assert [e.type for e in read_trace(result.trace_path)].count("plan") == 1  # no re-plan: it succeeded
+    # the retry's turn saw the first call's error
+    assert "invalid call" in llm.calls[1].messages[-1].content
+
+
+def test_a_tool_step_stops_trying_after_step_tries(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("add", a="x", b=1), call("add", a="y", b=1), answer("could not add")])
+    with _agent(llm, demo_tools, step_tries=2) as agent:
+        result = agent.run("add", plan=[{"do": "add", "tool": "add"}, "answer"])
+    assert result.answer == "could not add"
+    assert not ledger.exists() or ledger.read_text() == ""
 
 
 def test_plan_naming_unknown_tool_or_argument_is_a_usage_error(demo_tools: list) -> None:
