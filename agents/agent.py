@@ -383,11 +383,14 @@ class Agent:
             state.instructions.append(instruction)
             state.step_started, state.step_calls = True, 0
         if current.tool is not None:
-            # a failed call is made again (the model reads the error) until one succeeds or the
-            # step's tries are spent; on resume, a checkpointed call is not made again
+            # a failed call is made again until one succeeds or the step's tries are spent; the
+            # retry sees the error, not the failed call (see set_aside_failed_call); on resume, a
+            # checkpointed call is not made again
             while state.step_calls == 0 or (
                 state.last_call_failed and state.step_calls < self.config.step_tries
             ):
+                if state.step_calls:
+                    loop.set_aside_failed_call(state, current.tool, self.config.step_tries)
                 if loop.tool_step(state, current.tool, current.args) is None:
                     limit = loop.tracker.exhausted() or "max_steps"
                     return loop.forced_final(state, FINAL_ANSWER, limit), limit

@@ -8,6 +8,7 @@ citable passage ids) goes into the newest message or the grammar, never into the
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -49,6 +50,7 @@ from heron.tracing import (
 )
 
 REPEAT_LIMIT = 3  # the third identical call ends the loop
+_BUDGET_NOTE = re.compile(r"\s*\(budget left[^)]*\)\s*$")  # the end of every result heron shows
 
 
 def tool_signature(tool: Tool) -> str:
@@ -332,6 +334,22 @@ class StepLoop:
             self._finish_step(state)
             return state.messages[-1].content
         return None
+
+    def set_aside_failed_call(self, state: RunState, tool: str, tries: int) -> None:
+        """Before a plan step's next try: replace the failed call and its result at the end of the
+        history by a note that keeps only the error. A model that sees its own failed call copies
+        it, even when sampled; a note with the error makes it write a new one."""
+        call, result = state.messages[-2:]
+        if call.role != "assistant" or result.role != "tool":
+            return  # already set aside (a resumed run) or nothing to set aside
+        error = _BUDGET_NOTE.sub("", result.content).strip()
+        if len(error) > self.config.result_chars:
+            error = error[: self.config.result_chars] + " ..."
+        del state.messages[-2:]
+        self._hint(
+            state,
+            render("agent_step_retry", tool=tool, tried=state.step_calls, tries=tries, error=error),
+        )
 
     def forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
         """The budget ended: one more turn whose grammar admits only the final action."""

@@ -103,6 +103,11 @@ class SandboxSettings(BaseModel):
     unsafe_no_sandbox: bool = Field(
         False, description="run model-written code directly on the host. Dangerous: only for debugging."
     )
+    unsafe_no_seccomp: bool = Field(
+        False,
+        description="no system-call filter in the sandbox: keyctl, ptrace, bpf, ... reach the kernel. "
+        "Dangerous: only for debugging.",
+    )
 
 
 class AgentSettings(BaseModel):

@@ -185,8 +185,14 @@ def test_a_failed_tool_step_is_tried_again_until_a_call_succeeds(demo_tools: lis
     assert ledger.read_text() == "add 2 1\n"
     assert result.answer == "3" and result.status == "succeeded"
     assert [e.type for e in read_trace(result.trace_path)].count("plan") == 1  # no re-plan: it succeeded
-    # the retry's turn saw the first call's error
-    assert "invalid call" in llm.calls[1].messages[-1].content
+    # the retry's turn saw the first call's error, but not the failed call (a model copies it)
+    retry_note = llm.calls[1].messages[-1]
+    assert retry_note.role == "user" and "[add failed, try 1 of 3]" in retry_note.content
+    assert "input should be a valid integer" in retry_note.content.lower()
+    assert not any('"x"' in m.content for m in llm.calls[1].messages if m.role == "assistant")
+    # the trace keeps both calls
+    calls = [e.arguments for e in read_trace(result.trace_path) if e.type == "tool_call"]
+    assert calls == [{"a": "x", "b": 1}, {"a": 2, "b": 1}]
 
 
 def test_a_tool_step_stops_trying_after_step_tries(demo_tools: list, ledger: Path) -> None:

@@ -6,7 +6,8 @@ host environment's installed packages under ``/opt/heron``, a fresh ``/proc`` an
 size-capped private ``/tmp`` and ``/dev/shm``, and the workspace at ``/workspace``. Every
 namespace is new (user, pid, net, mount, ipc, uts, cgroup); creating further user namespaces is
 disabled. It runs as uid/gid 1000 with no capabilities (and ``no_new_privs``), no environment
-from the host and a new session, and dies with its parent.
+from the host and a new session, and dies with its parent. A seccomp filter (see ``syscall_filter``)
+refuses the system calls Docker's default profile refuses; only ``sandbox.unsafe_no_seccomp`` lifts it.
 
 The user namespace maps uid 1000 to the uid running heron. When that is root, the kernel does not
 apply the process-count rlimit to the sandbox, so the cgroup ``pids`` limit (see ``cgroups``) is
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from heron.config import SandboxSettings
 from heron.errors import SandboxUnavailableError
+from heron.tools.sandbox.syscall_filter import compiled_filter
 
 SANDBOX_UID = 1000  # uid and gid of the code inside the sandbox
 INSIDE_WORKSPACE = "/workspace"
@@ -59,6 +61,7 @@ class LaunchPlan:
     cwd: Path | None = None
     owned_fds: list[int] = field(default_factory=list)  # data fds to close once the worker started
     notes: list[str] = field(default_factory=list)
+    syscall_filter: str = "seccomp: none (no sandbox)"  # one line for describe()
 
 
 def find_bwrap() -> str:
@@ -134,6 +137,14 @@ def plan_sandboxed(
     for host, inside in python_binds + site_binds:
         args += ["--ro-bind", str(host), inside]
     args += ["--bind", str(workspace), INSIDE_WORKSPACE, "--chdir", INSIDE_WORKSPACE, "--remount-ro", "/"]
+    if settings.unsafe_no_seccomp:
+        syscall_filter = "seccomp: OFF (unsafe_no_seccomp): every system call reaches the kernel"
+    else:
+        compiled = compiled_filter()
+        fd = _data_fd(compiled.program)
+        owned.append(fd)
+        args += ["--seccomp", str(fd)]  # bwrap loads it last, just before it starts the worker
+        syscall_filter = compiled.describe()
     env = _inside_environment([inside for _, inside in site_binds], library_path)
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -150,6 +161,7 @@ def plan_sandboxed(
         sandboxed=True,
         owned_fds=owned,
         notes=notes,
+        syscall_filter=syscall_filter,
     )
 
 

@@ -44,6 +44,12 @@ def self_check(settings: Settings) -> SelfCheck:
     # Without cgroups the sandbox is still bounded as a whole: the host watches its total memory
     # (memory_guard) and, for a regular user, the kernel applies the process-count rlimit. Only root
     # without a pids cgroup has no process-count limit, which describe() flags as a WARNING.
+    if settings.sandbox.unsafe_no_seccomp:
+        return SelfCheck(
+            "warn",
+            f"UNSAFE: sandbox.unsafe_no_seccomp is on; {detail}",
+            "unset HERON_SANDBOX__UNSAFE_NO_SECCOMP (or unsafe_no_seccomp in heron.toml)",
+        )
     if "WARNING" in description:
         return SelfCheck(
             "warn",

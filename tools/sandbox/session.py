@@ -25,10 +25,15 @@ UNSAFE_WARNING = (
     "UNSAFE: sandbox.unsafe_no_sandbox is on. Model-written code runs DIRECTLY ON THIS MACHINE as "
     "this user, with access to your files, network and secrets. Turn it off outside debugging."
 )
+UNSAFE_SECCOMP_WARNING = (
+    "UNSAFE: sandbox.unsafe_no_seccomp is on. Sandboxed code may make every system call (keyctl, ptrace, "
+    "bpf, ...), the way containers have been escaped through kernel bugs. Turn it off outside debugging."
+)
 
 
 class UnsafeSandboxWarning(RuntimeWarning):
-    """Emitted whenever a worker starts without bubblewrap (``sandbox.unsafe_no_sandbox``)."""
+    """Emitted whenever a worker starts without bubblewrap or without its system-call filter
+    (``sandbox.unsafe_no_sandbox``, ``sandbox.unsafe_no_seccomp``)."""
 
 
 class Sandbox:
@@ -160,9 +165,10 @@ class Sandbox:
     # -- internals ---------------------------------------------------------------------------
 
     def _launch(self) -> WorkerProcess:
-        if self.settings.unsafe_no_sandbox:
-            warnings.warn(UNSAFE_WARNING, UnsafeSandboxWarning, stacklevel=4)
-            log.warning(UNSAFE_WARNING)
+        if self.settings.unsafe_no_sandbox or self.settings.unsafe_no_seccomp:
+            message = UNSAFE_WARNING if self.settings.unsafe_no_sandbox else UNSAFE_SECCOMP_WARNING
+            warnings.warn(message, UnsafeSandboxWarning, stacklevel=4)
+            log.warning(message)
         return WorkerProcess.launch(self.workspace, self.settings, self.marker, on_breach=self._on_breach)
 
     def _on_breach(self, worker: WorkerProcess, reason: str) -> None:

@@ -23,10 +23,16 @@ from heron.tools.sandbox.cgroups import SandboxCgroup, join_cgroups, sandbox_mem
 from heron.tools.sandbox.launch import LaunchPlan, plan_sandboxed, plan_unsafe
 from heron.tools.sandbox.memory_guard import MemoryWatcher
 from heron.tools.sandbox.processes import descendants
+from heron.tools.sandbox.userns import GENERIC_HINT, userns_blocker
 from heron.tools.sandbox.workspace_guard import WorkspaceWatcher, snapshot
 from heron.tools.workspace_paths import workspace_usage
 
 log = logging.getLogger("heron.sandbox")
+SECCOMP_LOAD_HINT = (
+    "the kernel refused the sandbox's system-call filter: heron needs a kernel built with "
+    "CONFIG_SECCOMP_FILTER (every mainstream distribution's is). Only for debugging, and at your own "
+    "risk, sandbox.unsafe_no_seccomp = true starts the sandbox without it"
+)
 
 
 class WorkerProcess:
@@ -181,6 +187,7 @@ class WorkerProcess:
         kind = "bubblewrap" if self.plan.sandboxed else "NONE (unsafe_no_sandbox)"
         lines = [
             f"isolation: {kind}; python {self.info.get('python')} as uid {self.info.get('uid')}",
+            self.plan.syscall_filter,
             f"cgroup limits: {limits}",
             *self.plan.notes,
         ]
@@ -210,13 +217,10 @@ class WorkerProcess:
         )
         if stderr:
             problem += f": {stderr}"
+        if "seccomp" in stderr.lower():
+            raise SandboxUnavailableError(problem, SECCOMP_LOAD_HINT)
         if "bwrap" in stderr:
-            raise SandboxUnavailableError(
-                problem,
-                "bubblewrap needs unprivileged user namespaces: check the sysctls "
-                "kernel.unprivileged_userns_clone and user.max_user_namespaces (and AppArmor's userns "
-                "restriction); `heron doctor` re-checks",
-            )
+            raise SandboxUnavailableError(problem, userns_blocker() or GENERIC_HINT)
         raise SandboxError(problem)
 
     def _read_reply(self, deadline: float, max_bytes: int) -> tuple[dict[str, Any] | None, str | None]:
