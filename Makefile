@@ -36,14 +36,16 @@ $(STAMPS)/venv:
 
 $(STAMPS)/bwrap:
 	@mkdir -p $(STAMPS)
-	@if command -v bwrap >/dev/null; then echo "bubblewrap: present"; \
+	@if command -v bwrap >/dev/null && /sbin/ldconfig -p | grep -q 'libseccomp\.so\.2'; then \
+	  echo "bubblewrap and libseccomp: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "bubblewrap: installing with apt-get"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
+	  echo "bubblewrap, libseccomp: installing with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2) >/dev/null; \
 	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-	  sudo apt-get install -y -qq bubblewrap; \
-	else echo "bubblewrap is missing and cannot be installed here: install it with your package manager" \
-	  "(Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap); the python tool refuses to run without it"; \
+	  sudo apt-get install -y -qq bubblewrap libseccomp2; \
+	else echo "bubblewrap or libseccomp is missing and cannot be installed here: install them with your package" \
+	  "manager (Debian/Ubuntu: apt-get install bubblewrap libseccomp2; Fedora: dnf install bubblewrap libseccomp);" \
+	  "the python tool refuses to run without them"; \
 	  exit 1; fi
 	@touch $@
 
