@@ -1,7 +1,9 @@
-"""Sandbox latency: a cold start (new bwrap sandbox + worker, first cell) and a trivial cell in a warm one.
+"""Sandbox latency: a cold start (new bwrap sandbox + worker, first cell) and cells in a warm one.
 
-The same measures for the worker run without bubblewrap (``unsafe_no_sandbox``) are interleaved with
-them, so the ratio shows what the isolation costs on this machine regardless of its load.
+The same measures for bubblewrap without its seccomp filter (``unsafe_no_seccomp``) and for the worker
+run without bubblewrap (``unsafe_no_sandbox``) are interleaved with them, so the ratios show what the
+isolation and the filter cost on this machine regardless of its load. Warm cells: a trivial one, and
+one that makes 5,000 system calls (``os.stat``), where a per-call filter would show.
 
 Usage: ``.venv/bin/python benchmarks/bench_sandbox.py [--cold N] [--warm N]``; writes
 benchmarks/out/bench_sandbox.json.
@@ -22,29 +24,39 @@ from pathlib import Path
 
 from heron.config import SandboxSettings
 from heron.tools.sandbox import Sandbox, UnsafeSandboxWarning
+from heron.tools.sandbox.syscall_filter import compiled_filter
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_sandbox.json"
-MODES = {"bwrap": False, "no sandbox": True}
+MODES = {
+    "bwrap": SandboxSettings(),
+    "bwrap, no seccomp": SandboxSettings(unsafe_no_seccomp=True),
+    "no sandbox": SandboxSettings(unsafe_no_sandbox=True),
+}
+CELLS = {"warm_cell": "x = {i}", "warm_syscall_cell": "import os\nfor _ in range(5000):\n    os.stat('/')"}
 
 
-def cold_start(workspace: Path, unsafe: bool) -> float:
+def cold_start(workspace: Path, settings: SandboxSettings) -> float:
     """Seconds from a new Sandbox to the result of its first (trivial) cell."""
     started = time.perf_counter()
-    with Sandbox(workspace, SandboxSettings(unsafe_no_sandbox=unsafe)) as box:
+    with Sandbox(workspace, settings) as box:
         result = box.run_cell("1 + 1")
         elapsed = time.perf_counter() - started
     assert result.value == "2", result.to_text()
     return elapsed
 
 
-def warm_cells(box: Sandbox, count: int) -> list[float]:
+def warm_cells(box: Sandbox, count: int, template: str) -> list[float]:
     times = []
     for i in range(count):
         started = time.perf_counter()
-        result = box.run_cell(f"x = {i}")
+        result = box.run_cell(template.replace("{i}", str(i)))
         times.append(time.perf_counter() - started)
         assert result.ok, result.to_text()
     return times
+
+
+def median(by_mode: dict[str, list[float]], mode: str) -> float:
+    return statistics.median(by_mode[mode])
 
 
 def summary(seconds: list[float]) -> dict[str, float]:
@@ -56,49 +68,62 @@ def summary(seconds: list[float]) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", type=int, default=20, help="cold starts per mode")
-    parser.add_argument("--warm", type=int, default=300, help="warm cells per mode")
+    parser.add_argument("--warm", type=int, default=300, help="warm cells per mode and kind")
     args = parser.parse_args(argv)
     # The unsafe mode is the baseline here, on purpose: silence its (deliberately loud) warnings.
     warnings.simplefilter("ignore", UnsafeSandboxWarning)
     logging.getLogger("heron.sandbox").setLevel(logging.ERROR)
 
-    cold: dict[str, list[float]] = {mode: [] for mode in MODES}
-    warm: dict[str, list[float]] = {mode: [] for mode in MODES}
+    started = time.perf_counter()
+    compiled_filter()  # once per process; the cold starts below reuse it
+    compile_ms = (time.perf_counter() - started) * 1000
+    times: dict[str, dict[str, list[float]]] = {
+        kind: {mode: [] for mode in MODES} for kind in ("cold_start", *CELLS)
+    }
     with tempfile.TemporaryDirectory(prefix="heron-bench-sandbox-") as tmp:
         workspace = Path(tmp)
-        for _ in range(args.cold):  # interleaved: both modes see the same machine load
-            for mode, unsafe in MODES.items():
-                cold[mode].append(cold_start(workspace, unsafe))
-        boxes = {mode: Sandbox(workspace, SandboxSettings(unsafe_no_sandbox=u)) for mode, u in MODES.items()}
+        for _ in range(args.cold):  # interleaved: every mode sees the same machine load
+            for mode, settings in MODES.items():
+                times["cold_start"][mode].append(cold_start(workspace, settings))
+        boxes = {mode: Sandbox(workspace, settings) for mode, settings in MODES.items()}
         try:
             for box in boxes.values():
                 box.start()
             rounds = 10
             for _ in range(rounds):
-                for mode, box in boxes.items():
-                    warm[mode] += warm_cells(box, max(1, args.warm // rounds))
+                for kind, template in CELLS.items():
+                    for mode, box in boxes.items():
+                        times[kind][mode] += warm_cells(box, max(1, args.warm // rounds), template)
         finally:
             for box in boxes.values():
                 box.close()
 
-    results = {
+    results: dict[str, object] = {
         "machine": f"{platform.node()} {platform.machine()}, python {platform.python_version()}",
-        "cold_start": {mode: summary(times) for mode, times in cold.items()},
-        "warm_cell": {mode: summary(times) for mode, times in warm.items()},
+        "filter_compile_ms": compile_ms,
+        **{
+            kind: {mode: summary(values) for mode, values in by_mode.items()}
+            for kind, by_mode in times.items()
+        },
     }
-    results["cold_ratio_bwrap_vs_none"] = (
-        results["cold_start"]["bwrap"]["median_ms"] / results["cold_start"]["no sandbox"]["median_ms"]
-    )
-    results["warm_ratio_bwrap_vs_none"] = (
-        results["warm_cell"]["bwrap"]["median_ms"] / results["warm_cell"]["no sandbox"]["median_ms"]
-    )
-    print(f"{'measure':<34}{'median ms':>12}{'p95 ms':>12}{'n':>6}")
-    for kind in ("cold_start", "warm_cell"):
-        for mode, row in results[kind].items():
+    # bwrap vs no sandbox: what the isolation costs; bwrap vs bwrap, no seccomp: what the filter costs
+    results["median_ratios"] = {
+        f"{kind}: bwrap / {base}": median(times[kind], "bwrap") / median(times[kind], base)
+        for kind in times
+        for base in ("no sandbox", "bwrap, no seccomp")
+    }
+    print(f"{'measure':<46}{'median ms':>12}{'p95 ms':>12}{'n':>6}")
+    for kind, by_mode in times.items():
+        for mode, values in by_mode.items():
+            row = summary(values)
             label = f"{kind.replace('_', ' ')} ({mode})"
-            print(f"{label:<34}{row['median_ms']:>12.2f}{row['p95_ms']:>12.2f}{row['n']:>6}")
-    print(f"bwrap / no sandbox, median: cold start x{results['cold_ratio_bwrap_vs_none']:.2f}, "
-          f"warm cell x{results['warm_ratio_bwrap_vs_none']:.2f}")  # fmt: skip
+            print(f"{label:<46}{row['median_ms']:>12.2f}{row['p95_ms']:>12.2f}{row['n']:>6}")
+    print(f"seccomp filter compiled in {compile_ms:.1f} ms (once per process)")
+    for kind in times:
+        isolation = median(times[kind], "bwrap") / median(times[kind], "no sandbox")
+        seccomp = median(times[kind], "bwrap") / median(times[kind], "bwrap, no seccomp")
+        print(f"{kind.replace('_', ' ')}, median: bwrap / no sandbox x{isolation:.2f}, "
+              f"with / without seccomp x{seccomp:.2f}")  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
     print(f"wrote {OUT}")
