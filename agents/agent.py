@@ -31,6 +31,7 @@ from heron.agents.budget import Budget, BudgetTracker
 from heron.agents.config import AgentConfig
 from heron.agents.loop import StepLoop, tool_signature
 from heron.agents.planner import make_plan
+from heron.agents.provenance import sources_of_numbers
 from heron.agents.result import Citation, RunResult
 from heron.agents.state import PlanStep, RunState
 from heron.config import Settings, load_settings
@@ -288,7 +289,7 @@ class Agent:
             if on_step is not None:
                 on_step(state)
             answered, note = self._answered(state, final)
-            cited = list(dict.fromkeys(final.citations)) if answered else []
+            cited = self._cited(state, final) if answered else []
             result = RunResult(
                 run_id=state.run_id,
                 answer=final.answer if answered else "",
@@ -427,6 +428,12 @@ class Agent:
 
             self._router = ToolRouter.from_settings(self.settings, self.config)
         return self._router.choose(state.goal, self.tools)
+
+    def _cited(self, state: RunState, final: FinalAction) -> list[str]:
+        """The answer's citations, each once: the passages the run's numbers came from (see
+        heron.agents.provenance), then the ones the model chose."""
+        traced = sources_of_numbers(state.messages, state.passages, state.goal) if state.passages else []
+        return list(dict.fromkeys([*traced, *final.citations]))
 
     def _citation(self, state: RunState, cid: str) -> Citation:
         passage = state.passages.get(cid, {})

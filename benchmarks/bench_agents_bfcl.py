@@ -98,7 +98,8 @@ def _decoded(tool_calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 # repeated list items dropped. Calibrated on items 50-149 of `multiple` and `simple_python`, never
 # on the evaluated first 50.
 VARIANTS = {
-    "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),
+    "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),  # the defaults: a thought, then the call
+    "heron-no-thought": AgentConfig(turn_max_tokens=320, answer_chars=200, thought_chars=0),
     "heron+aids": AgentConfig(
         turn_max_tokens=320,
         answer_chars=200,

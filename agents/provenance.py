@@ -1,0 +1,53 @@
+"""Which retrieved passages a run's numbers came from, so an answer cites its real sources.
+
+A small model cites passages by their place in the list it was shown (the first five), not by what
+it used. Numbers are the facts that can be traced exactly: when a number the model wrote (in a tool
+call or its answer) after a passage was shown to it appears in that passage, the passage is a source
+of the answer. Single digits are too common to trace (an index, a count, a format width) and are
+left out, as are numbers the user's request already holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from heron.llm.types import Message
+
+# a number standing alone: not part of a word or an id (``7165393d``), not a version's tail
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w]|\.\d)")
+
+
+def traceable_numbers(text: str) -> set[str]:
+    """The numbers in ``text`` that can be traced (two or more digits, or a decimal), normalised
+    (``175.0`` and ``175`` are the same number)."""
+    found = set()
+    for match in _NUMBER.findall(text):
+        value = match.rstrip("0").rstrip(".") if "." in match else match.lstrip("0") or "0"
+        if len(value.replace(".", "")) >= 2:
+            found.add(value)
+    return found
+
+
+def sources_of_numbers(
+    messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]], request: str
+) -> list[str]:
+    """Ids of the passages holding a traceable number that the model wrote after the passage was
+    shown to it (tool results name each passage as ``[id]``), in the order they were shown."""
+    given = traceable_numbers(request)
+    shown: dict[str, int] = {}  # passage id -> index of the tool result that showed it
+    written: list[tuple[int, set[str]]] = []  # index of each model message -> its numbers
+    for index, message in enumerate(messages):
+        if message.role == "tool":
+            for cid in passages:
+                if cid not in shown and f"[{cid}]" in message.content:
+                    shown[cid] = index
+        elif message.role == "assistant":
+            written.append((index, traceable_numbers(message.content) - given))
+    sources = []
+    for cid, at in sorted(shown.items(), key=lambda item: item[1]):
+        after = set().union(*(numbers for index, numbers in written if index > at))
+        if after & traceable_numbers(str(passages[cid].get("text", ""))):
+            sources.append(cid)
+    return sources

@@ -1,0 +1,93 @@
+"""An answer cites the passages its numbers came from, not only those the model listed (scripted
+model; the pure tracing function is tested on its own too)."""
+
+from __future__ import annotations
+
+from heron.agents.agent import Agent
+from heron.agents.config import AgentConfig
+from heron.agents.provenance import sources_of_numbers, traceable_numbers
+from heron.llm import ScriptedLLM
+from heron.llm.types import Message
+from heron.tools import Artifact, ToolResult, tool
+from heron.tracing import AnswerEvent, read_trace
+
+PASSAGES = {
+    "intro": {"id": "intro", "text": "The grey heron (Ardea cinerea) is a wading bird of Europe."},
+    "size": {"id": "size", "text": "An adult stands about 95 cm tall. Its wingspan is 175 cm on average."},
+    "egret": {"id": "egret", "text": "The little egret's wingspan is 95 cm on average."},
+    "count": {"id": "count", "text": "Morning count: 4 grey herons, 1 little egret."},
+}
+
+
+@tool(cites=True)
+def notes(query: str) -> ToolResult:
+    """Search the notes.
+
+    Args:
+        query: what to look for
+    """
+    shown = "\n".join(f"[{cid}] {p['text']}" for cid, p in PASSAGES.items())
+    return ToolResult(
+        text=shown,
+        artifacts=[Artifact(kind="citation", uri=f"{cid}.md", metadata=p) for cid, p in PASSAGES.items()],
+    )
+
+
+@tool
+def mean(values: list[float]) -> float:
+    """The mean of some numbers.
+
+    Args:
+        values: the numbers
+    """
+    return sum(values) / len(values)
+
+
+def test_traceable_numbers_skip_single_digits_ids_and_versions() -> None:
+    assert traceable_numbers("wingspan 175 cm, 95.0 cm, 0.5 kg, 4 birds") == {"175", "95", "0.5"}
+    assert traceable_numbers("id 7165393d, python 3.11.2, 1.0") == set()
+    assert traceable_numbers("[175, 185, 95]") == {"175", "185", "95"}
+
+
+def test_numbers_written_after_a_passage_was_shown_trace_to_it() -> None:
+    messages = [
+        Message.user("find the wingspans"),
+        Message.assistant('{"action": "notes", "arguments": {"query": "wingspan"}}'),
+        Message(role="tool", content="\n".join(f"[{c}] {p['text']}" for c, p in PASSAGES.items())),
+        Message.assistant('{"action": "mean", "arguments": {"values": [175, 95]}}'),
+    ]
+    assert sources_of_numbers(messages, PASSAGES, "find the wingspans") == ["size", "egret"]
+    # a number the request already holds is the user's, not a passage's
+    assert sources_of_numbers(messages, PASSAGES, "is 175 cm a lot?") == ["size", "egret"]
+    assert sources_of_numbers(messages, PASSAGES, "is 175 or 95 a lot?") == []
+    # numbers written before the passage was shown do not trace to it
+    early = [messages[0], Message.assistant("[175, 95]"), *messages[1:3]]
+    assert sources_of_numbers(early, PASSAGES, "x") == []
+
+
+def test_the_answer_cites_the_passages_its_numbers_came_from_first() -> None:
+    llm = ScriptedLLM(
+        [
+            {"action": "notes", "arguments": {"query": "wingspans"}},
+            {"action": "mean", "arguments": {"values": [175, 95]}},
+            # the model lists the first passages it saw, not the ones it used
+            {"action": "final_answer", "answer": "The mean is 135 cm.", "citations": ["intro", "count"]},
+        ]
+    )
+    with Agent(llm, tools=[notes, mean], config=AgentConfig(require_citations=True)) as agent:
+        result = agent.run("What is the mean wingspan of the grey heron and the little egret?")
+    assert [c.id for c in result.citations] == ["size", "egret", "intro", "count"]
+    event = next(e for e in read_trace(result.trace_path) if isinstance(e, AnswerEvent))
+    assert event.citations == ["size", "egret", "intro", "count"]
+
+
+def test_without_numbers_the_models_citations_stand() -> None:
+    llm = ScriptedLLM(
+        [
+            {"action": "notes", "arguments": {"query": "range"}},
+            {"action": "final_answer", "answer": "It lives in Europe.", "citations": ["intro"]},
+        ]
+    )
+    with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
+        result = agent.run("Where does the grey heron live?")
+    assert [c.id for c in result.citations] == ["intro"]
