@@ -100,6 +100,7 @@ def plan_sandboxed(
 ) -> LaunchPlan:
     """The bubblewrap command for one worker; see the module docstring for what it isolates."""
     bwrap = find_bwrap()
+    compiled = None if settings.unsafe_no_seccomp else compiled_filter()  # may raise: before any fd opens
     notes: list[str] = []
     python_inside, python_binds, library_path = _interpreter(settings)
     site_binds = _site_packages(settings)
@@ -137,10 +138,9 @@ def plan_sandboxed(
     for host, inside in python_binds + site_binds:
         args += ["--ro-bind", str(host), inside]
     args += ["--bind", str(workspace), INSIDE_WORKSPACE, "--chdir", INSIDE_WORKSPACE, "--remount-ro", "/"]
-    if settings.unsafe_no_seccomp:
+    if compiled is None:
         syscall_filter = "seccomp: OFF (unsafe_no_seccomp): every system call reaches the kernel"
     else:
-        compiled = compiled_filter()
         fd = _data_fd(compiled.program)
         owned.append(fd)
         args += ["--seccomp", str(fd)]  # bwrap loads it last, just before it starts the worker
