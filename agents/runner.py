@@ -306,6 +306,14 @@ def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckRes
             passed=ok,
             detail="" if ok else f"answer was {result.answer[:120]!r}",
         )
+    if check.cited_passages_contain is not None:
+        cited = [c.text.lower() for c in result.citations]
+        missing = [t for t in check.cited_passages_contain if not any(t.lower() in c for c in cited)]
+        return CheckResult(
+            check=f"cited_passages_contain {check.cited_passages_contain!r}",
+            passed=not missing,
+            detail=f"no cited passage holds {missing!r}" if missing else "",
+        )
     ok = bool(result.citations) == bool(check.answer_cites)
     return CheckResult(
         check="answer_cites", passed=ok, detail="" if ok else f"citations: {[c.id for c in result.citations]}"

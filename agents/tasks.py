@@ -76,6 +76,9 @@ class Check(_Strict):
         None, description="a regular expression the answer must match (re.search)"
     )
     answer_cites: bool | None = Field(None, description="true: the answer must cite at least one passage")
+    cited_passages_contain: list[str] | None = Field(
+        None, description="texts that must each appear in a passage the answer cites (case-insensitive)"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Check:
@@ -83,7 +86,7 @@ class Check(_Strict):
         if len(set_fields) != 1:
             raise ValueError(
                 f"a check needs exactly one of file_exists, file_contains, answer_contains, "
-                f"answer_matches, answer_cites; got {set_fields or 'none'}"
+                f"answer_matches, answer_cites, cited_passages_contain; got {set_fields or 'none'}"
             )
         if self.answer_matches is not None:
             try:

@@ -91,3 +91,23 @@ def test_without_numbers_the_models_citations_stand() -> None:
     with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
         result = agent.run("Where does the grey heron live?")
     assert [c.id for c in result.citations] == ["intro"]
+
+
+def test_a_task_check_names_texts_the_cited_passages_must_hold(tmp_path) -> None:
+    from heron.agents.result import Citation, RunResult
+    from heron.agents.runner import evaluate_check
+    from heron.agents.tasks import Check
+    from heron.llm.types import Usage
+
+    result = RunResult(
+        run_id="r",
+        answer="151.67 cm",
+        citations=[Citation(id="size", text=PASSAGES["size"]["text"])],
+        steps=1,
+        usage=Usage(),
+        trace_path=None,
+    )
+    check = Check(cited_passages_contain=["Wingspan is 175 cm"])
+    assert evaluate_check(check, result, tmp_path).passed
+    missing = evaluate_check(Check(cited_passages_contain=["175 cm", "wingspan is 95 cm"]), result, tmp_path)
+    assert not missing.passed and "wingspan is 95 cm" in missing.detail
