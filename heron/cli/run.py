@@ -127,7 +127,16 @@ def runs(
     with RunStore.in_data_dir(data_dir) as store:
         records = store.list_runs(limit)
         rows = [
-            _RunRow(r.id, "task", r.created, r.status, r.steps, r.task_name, r.model_dump()) for r in records
+            _RunRow(
+                r.id,
+                "task",
+                r.created,
+                describe(r.status, str((r.outcome or {}).get("stopped_by", ""))),
+                r.steps,
+                r.task_name,
+                r.model_dump(),
+            )
+            for r in records
         ]
         rows += _trace_only_rows(data_dir / "traces", store, limit)
     rows = sorted(rows, key=lambda row: row.started, reverse=True)[:limit]
@@ -137,11 +146,11 @@ def runs(
     if not rows:
         typer.echo("no runs yet: start one with `heron run TASK.yaml`")
         return
-    console.print(f"{'STARTED':<19} {'RUN ID':<32} {'KIND':<5} {'STATUS':<17} {'STEPS':>5}  TASK OR GOAL")
+    console.print(f"{'STARTED':<19} {'RUN ID':<32} {'KIND':<5} {'STATUS':<28} {'STEPS':>5}  TASK OR GOAL")
     for row in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
         console.print(
-            f"{started:<19} {row.id:<32} {row.kind:<5} {row.status:<17} {row.steps:>5}  {escape(row.title)}",
+            f"{started:<19} {row.id:<32} {row.kind:<5} {row.status:<28} {row.steps:>5}  {escape(row.title)}",
             highlight=False,
         )
 
@@ -190,7 +199,8 @@ def _trace_row(path: Path) -> _RunRow | None:
         first, last = json.loads(lines[0]), json.loads(lines[-1])
     except (OSError, UnicodeDecodeError, IndexError, json.JSONDecodeError):
         return None  # unreadable or empty: `heron trace` explains those when asked
-    status = last.get("status", "?") if last.get("type") == "run_finished" else "unfinished"
+    finished = last.get("type") == "run_finished"
+    status = describe(last.get("status", "?"), last.get("stopped_by") or "") if finished else "unfinished"
     return _RunRow(
         id=path.stem,
         kind="chat" if "-chat-" in path.stem else "agent",

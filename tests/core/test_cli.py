@@ -147,6 +147,20 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
                 run_id="20250102-090000-abc123", step=3, status="succeeded", usage={}, seconds=1.0
             )
         )
+    with Tracer(trace_path(data_dir, "20250103-090000-def456")) as tracer:
+        tracer.emit(
+            RunStartedEvent(run_id="20250103-090000-def456", goal="g", model="m", tools=[], budget={})
+        )
+        tracer.emit(
+            RunFinishedEvent(
+                run_id="20250103-090000-def456",
+                step=8,
+                status="budget_exhausted",
+                stopped_by="max_steps",
+                usage={},
+                seconds=1.0,
+            )
+        )
     assert main(["runs"]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["STARTED", "RUN"] and "STATUS" in lines[0] and "KIND" in lines[0]
@@ -155,6 +169,8 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
     [task] = [line for line in lines if "20250101-120000-task01" in line]
     assert " task " in task and "nightly report" in task
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", task)
+    [budget] = [line for line in lines if "20250103-090000-def456" in line]
+    assert "budget_exhausted (max_steps)" in budget  # which budget ended it, as `heron run` says
 
 
 def test_runs_without_runs_says_how_to_start_one(capsys: pytest.CaptureFixture[str]) -> None:
