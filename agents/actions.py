@@ -62,7 +62,8 @@ def action_schema(
 ) -> dict[str, Any]:
     """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only).
 
-    ``thought_chars`` > 0 puts a short free-text reasoning field before the choice.
+    ``thought_chars`` > 0 puts a short free-text reasoning field after the chosen action, before its
+    arguments or answer.
     """
     if not specs and final is None:
         raise ValueError("a turn needs at least one tool or the final action")
@@ -143,10 +144,11 @@ def without_repeated_items(value: Any) -> Any:
 
 
 def _alternative(name: str, fields: dict[str, Any], thought_chars: int) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
+    # the action first, so choosing it is the same decision with or without a thought; the thought
+    # then comes before the arguments or the answer it prepares
+    properties: dict[str, Any] = {"action": {"const": name}}
     if thought_chars:
         properties["thought"] = {"type": "string", "maxLength": thought_chars}
-    properties["action"] = {"const": name}
     properties.update(fields)
     return {"type": "object", "properties": properties, "required": list(properties)}
 

@@ -33,9 +33,10 @@ class AgentConfig(BaseModel):
         200,
         ge=0,
         le=400,
-        description='each turn first writes a short reasoning field ("thought", at most this many '
-        "characters) and then its action, so the model says what it knows and plans before it "
-        "commits to a call (ReAct); the trace keeps it. 0: no reasoning field",
+        description='after choosing its action, each turn writes a short reasoning field ("thought", '
+        "at most this many characters) before the arguments or the answer, so the model says what it "
+        "knows (the values it read, its plan) before it writes them; the action is chosen first, so the "
+        "choice itself is the same with or without it. The trace keeps it. 0: no reasoning field",
     )
     turn_max_tokens: int = Field(512, ge=16, description="tokens per model turn")
     argument_chars: int = Field(

@@ -23,6 +23,7 @@ from heron.memory.passages import Passage
 from heron.memory.vector_memory import VectorMemory
 from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 
+MIN_PASSAGES = 5  # a model that asks for one passage misses facts spread over several sections
 MAX_PASSAGES = 10
 
 
@@ -50,11 +51,11 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True):
 
         Args:
             query: what to look for, as a question or a few key words
-            k: how many passages to return, 1 to 10
+            k: how many passages to return, 5 to 10 (fewer are raised to 5)
             source: only search this document (its path, as shown in an earlier citation)
             scope: "documents" for ingested files, "memories" for facts and past conversations
         """
-        k = max(1, min(k, MAX_PASSAGES))
+        k = max(MIN_PASSAGES, min(k, MAX_PASSAGES))
         note = ""
         if scope == "memories":
             passages = self._memories(ctx.settings).recall(query, k=k)

@@ -65,10 +65,10 @@ def test_no_retrieval_means_no_citations_allowed() -> None:
     assert schema["properties"]["citations"]["maxItems"] == 0
 
 
-def test_tools_only_turn_and_thought_field_first() -> None:
+def test_tools_only_turn_and_thought_field_after_the_action() -> None:
     spec = ActionSpec("calculator", "math", {"type": "object", "properties": {}})
     schema = action_schema([spec], final=None, thought_chars=80)
-    assert list(schema["properties"]) == ["thought", "action", "arguments"]
+    assert list(schema["properties"]) == ["action", "thought", "arguments"]
     with pytest.raises(ValueError):
         action_schema([], final=None)
 
@@ -117,3 +117,14 @@ def test_repeated_strings_are_dropped_from_lists_at_any_depth() -> None:
         "nested": {"tags": ["a", "b"], "rows": [[1, 1], [1, 1]]},  # numbers and lists stay
         "name": "breakfast",
     }
+
+
+def test_the_answer_streams_after_a_thought_that_holds_quotes() -> None:
+    from heron.agents.streaming import AnswerStream
+
+    stream = AnswerStream()
+    raw = (
+        '{"action": "final_answer", "thought": "the note says \\"175 cm\\", ok", "answer": "Paris is big", "c'
+    )
+    streamed = "".join(stream.feed(raw[i : i + 3]) for i in range(0, len(raw), 3))
+    assert streamed == "Paris is big"

@@ -39,7 +39,7 @@ def test_demo_task_status_says_what_the_run_produced(isolated_heron: Path) -> No
         and next(e.tool for e in trace if e.type == "tool_call") == "retrieve"
     )
     right = bool(MEAN.search(outcome.answer)) and bool(outcome.citations)
-    report = isolated_heron / "examples" / "demo-out" / "report.md"
+    report = Path(outcome.workspace) / "report.md"
     if outcome.status == "succeeded":
         assert right and report.is_file(), outcome.model_dump_json(indent=1)
     else:
