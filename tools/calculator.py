@@ -35,7 +35,7 @@ _CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression exactly, e.g. "(17 * 3) / 4" or "sqrt(2) ** 2".
+    """Evaluate an arithmetic expression exactly and return its value.
 
     Supports + - * / // % **, parentheses, the constants pi, e, tau and the functions abs, round,
     min, max, sqrt, exp, log, log10, log2, sin, cos, tan, asin, acos, atan, floor, ceil, factorial.
