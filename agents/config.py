@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from heron.agents.budget import Budget
 from heron.llm.types import RepetitionControl
 
+THOUGHT_CHARS = 200  # the reasoning field's length when the model is big enough to use it
+THOUGHT_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M wrote digits into it; Qwen2.5-1.5B plans in it
+
 
 class AgentConfig(BaseModel):
     """Behaviour of an :class:`~heron.agents.agent.Agent`.
@@ -29,14 +32,16 @@ class AgentConfig(BaseModel):
         description="a plan step that names a tool is done when a call of it succeeds; a call that "
         "fails (an error the model can read, e.g. a traceback) is made again, at most this many calls",
     )
-    thought_chars: int = Field(
-        200,
+    thought_chars: int | None = Field(
+        None,
         ge=0,
         le=400,
         description='after choosing its action, each turn writes a short reasoning field ("thought", '
         "at most this many characters) before the arguments or the answer, so the model says what it "
         "knows (the values it read, its plan) before it writes them; the action is chosen first, so the "
-        "choice itself is the same with or without it. The trace keeps it. 0: no reasoning field",
+        "choice itself is the same with or without it. The trace keeps it. 0: no reasoning field. "
+        f"None (default): {THOUGHT_CHARS} for models of {THOUGHT_MIN_PARAMETERS:,} weights or more (or "
+        "of unknown size), 0 for smaller ones, which fill it with noise that derails later turns",
     )
     turn_max_tokens: int = Field(512, ge=16, description="tokens per model turn")
     argument_chars: int = Field(

@@ -27,7 +27,7 @@ from heron.agents.actions import (
 )
 from heron.agents.approval import ApprovalCallback, ApprovalRequest
 from heron.agents.budget import BudgetTracker
-from heron.agents.config import AgentConfig
+from heron.agents.config import THOUGHT_CHARS, THOUGHT_MIN_PARAMETERS, AgentConfig
 from heron.agents.mentions import is_mentioned, is_place_argument, place_spans, takes_fraction
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
@@ -51,6 +51,14 @@ from heron.tracing import (
 
 REPEAT_LIMIT = 3  # the third identical call ends the loop
 _BUDGET_NOTE = re.compile(r"\s*\(budget left[^)]*\)\s*$")  # the end of every result heron shows
+
+
+def thought_chars(config: AgentConfig, llm: LLM) -> int:
+    """The reasoning field's length for this model: the configured one, or by the model's size."""
+    if config.thought_chars is not None:
+        return config.thought_chars
+    parameters = getattr(llm, "parameter_count", None)  # a local GGUF knows it; a server may not
+    return THOUGHT_CHARS if parameters is None or parameters >= THOUGHT_MIN_PARAMETERS else 0
 
 
 def tool_signature(tool: Tool) -> str:
@@ -122,6 +130,7 @@ class StepLoop:
         self.on_step = on_step or (lambda state: None)
         self.cancel_requested = cancel or threading.Event()
         self.first_turn_choice: str | None = None  # set by the tool gate for a fresh run
+        self.thought_chars = thought_chars(config, llm)
 
     def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
@@ -190,7 +199,7 @@ class StepLoop:
                 final=final_kind,
                 citable_ids=list(state.passages),
                 min_citations=min_citations,
-                thought_chars=self.config.thought_chars // shrink if specs else 0,
+                thought_chars=self.thought_chars // shrink if specs else 0,
                 answer_chars=max(20, self.config.answer_chars // shrink),
                 argument_chars=max(10, self.config.argument_chars // shrink),
             )

@@ -127,6 +127,11 @@ class LocalLLM:
         return self._session.n_ctx
 
     @property
+    def parameter_count(self) -> int:
+        """The model's number of weights (134,515,008 for SmolLM2-135M)."""
+        return int(self._require().llama._model.n_params())
+
+    @property
     def gpu_layers(self) -> int:
         """Layers offloaded to a GPU as passed to llama.cpp (-1 = all, 0 = none)."""
         return self._require().gpu_layers

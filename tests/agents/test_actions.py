@@ -128,3 +128,19 @@ def test_the_answer_streams_after_a_thought_that_holds_quotes() -> None:
     )
     streamed = "".join(stream.feed(raw[i : i + 3]) for i in range(0, len(raw), 3))
     assert streamed == "Paris is big"
+
+
+def test_the_thought_field_is_on_by_default_only_for_models_that_can_use_it() -> None:
+    from heron.agents.config import THOUGHT_CHARS, AgentConfig
+    from heron.agents.loop import thought_chars
+
+    class Sized:
+        def __init__(self, parameters: int | None) -> None:
+            if parameters is not None:
+                self.parameter_count = parameters
+
+    assert thought_chars(AgentConfig(), Sized(1_543_714_304)) == THOUGHT_CHARS  # Qwen2.5-1.5B
+    assert thought_chars(AgentConfig(), Sized(134_515_008)) == 0  # SmolLM2-135M
+    assert thought_chars(AgentConfig(), Sized(None)) == THOUGHT_CHARS  # a server: size unknown
+    assert thought_chars(AgentConfig(thought_chars=80), Sized(134_515_008)) == 80  # set: as set
+    assert thought_chars(AgentConfig(thought_chars=0), Sized(1_543_714_304)) == 0
