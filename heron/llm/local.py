@@ -91,6 +91,7 @@ class LocalLLM:
         self._llama: Any = loaded.llama
         self._session = KVSession(loaded.llama)
         self._template = _template_for(loaded)
+        self._parameter_count = int(loaded.llama._model.n_params())  # read once: a suspended model is freed
         self._seed = seed
         self._lora_scale = lora_scale
         self._grammars: OrderedDict[str, Any] = OrderedDict()
@@ -128,8 +129,8 @@ class LocalLLM:
 
     @property
     def parameter_count(self) -> int:
-        """The model's number of weights (134,515,008 for SmolLM2-135M)."""
-        return int(self._require().llama._model.n_params())
+        """The model's number of weights (134,515,008 for SmolLM2-135M); known even while suspended."""
+        return self._parameter_count
 
     @property
     def gpu_layers(self) -> int:
