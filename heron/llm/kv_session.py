@@ -114,6 +114,14 @@ class KVSession:
 
     # --- tokens ----------------------------------------------------------------------------------
 
+    @property
+    def end_token(self) -> int:
+        """A token that ends generation (end of turn, else end of text); -1 if the vocabulary has none."""
+        for token in (self._lib.llama_vocab_eot(self.vocab), self._lib.llama_vocab_eos(self.vocab)):
+            if token >= 0 and self.is_end_of_generation(token):
+                return int(token)
+        return -1
+
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self.vocab, token))
 

@@ -25,6 +25,7 @@ from heron.llm import best_of as best_of_module
 from heron.llm.call_guard import CallGuard
 from heron.llm.chat_template import ChatTemplate
 from heron.llm.copy_bias import CopyBiaser, CopyIndex
+from heron.llm.fast_forward import ForcedText
 from heron.llm.kv_session import KVSession
 from heron.llm.llama_loader import LoadedModel, load_llama
 from heron.llm.logit_bias import CopyBiasStep, LogitBias, biased_logits
@@ -98,6 +99,7 @@ class LocalLLM:
         self._copy_vocab: CopyIndex | None = None  # the vocabulary by token text, for copy bias
         self._texts: list[str] | None = None
         self._breaker_masks: dict[tuple[str, ...], np.ndarray] = {}  # per set of sequence breakers
+        self._forced: ForcedText | None = None  # fast-forward's prober, built at the first grammar call
         self._suspended = False
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
@@ -245,23 +247,48 @@ class LocalLLM:
         outcome.finish_reason = "length"
         sampler = TokenSampler(session.n_vocab, options, seed, grammar)
         biases = self._logit_biases(options, prompt, structured=grammar is not None)
+        # forced text carries no logprobs of its own, so a call that asks for them samples every token
+        fast_forward = grammar is not None and options.fast_forward and not options.logprobs
+        forced = self._forced_text() if fast_forward else None
+
+        def emit(token: int) -> str:
+            piece = session.piece(token)
+            for bias in biases:
+                bias.feed(token, piece.decode("utf-8", errors="ignore"))
+            return text.push(piece)
+
         try:
             while generated < options.max_tokens:
+                if forced is not None:
+                    jump, ends = self._jump(forced, sampler, options.max_tokens - generated)
+                    generated += len(jump)
+                    delta = "".join(emit(token) for token in jump)
+                    if delta:
+                        if options.on_text is not None:
+                            options.on_text(delta)
+                        yield delta
+                    if ends or text.stopped:
+                        outcome.finish_reason = "stop"
+                        break
+                    if jump:
+                        if session.room < len(jump) + 1:
+                            break
+                        session.decode(jump)  # one batch: about the cost of one sampled token
+                        continue
                 with biased_logits(session.last_logits, biases):
                     token = sampler.sample(session.ctx)
                 if session.is_end_of_generation(token):
                     outcome.finish_reason = "stop"
                     break
                 generated += 1
-                piece = session.piece(token)
                 if logprobs is not None:
                     logprob = token_logprob(session.ctx, session.n_vocab, token)
                     logprobs.append(
-                        TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=logprob)
+                        TokenLogprob(
+                            token=session.piece(token).decode("utf-8", errors="replace"), logprob=logprob
+                        )
                     )
-                for bias in biases:
-                    bias.feed(token, piece.decode("utf-8", errors="ignore"))
-                delta = text.push(piece)
+                delta = emit(token)
                 if delta:
                     if options.on_text is not None:
                         options.on_text(delta)
@@ -288,6 +315,20 @@ class LocalLLM:
                 seconds=time.perf_counter() - started,
             )
 
+    def _jump(self, forced: ForcedText, sampler: TokenSampler, limit: int) -> tuple[list[int], bool]:
+        """The tokens of the text the grammar forces now (at most ``limit``, fed to the grammar), and
+        whether the grammar admits only the end after them."""
+        data, ends = forced.forced(sampler.grammar)
+        if not data:
+            return [], ends
+        tokens = list(self._llama.tokenize(data, add_bos=False, special=False))
+        if len(tokens) > limit:
+            tokens, ends = tokens[:limit], False
+        for i, token in enumerate(tokens):
+            if not sampler.accept_forced(token):  # cannot happen for text the grammar forced; be safe
+                return tokens[:i], False
+        return tokens, ends
+
     def _logit_biases(
         self, options: GenerationOptions, prompt: Sequence[int], structured: bool
     ) -> list[LogitBias]:
@@ -313,6 +354,13 @@ class LocalLLM:
             session = self._session
             self._texts = [session.piece(t).decode("utf-8", errors="ignore") for t in range(session.n_vocab)]
         return self._texts
+
+    def _forced_text(self) -> ForcedText:
+        """The grammar prober for fast-forward (built once: it scans the vocabulary for byte tokens)."""
+        if self._forced is None:
+            session = self._session
+            self._forced = ForcedText(session.n_vocab, session.piece, session.end_token)
+        return self._forced
 
     def _copy_index(self) -> CopyIndex:
         if self._copy_vocab is None:

@@ -73,6 +73,19 @@ class TokenSampler:
         lib.llama_sampler_accept(self._grammar, token)
         return token
 
+    @property
+    def grammar(self) -> Any | None:
+        """The grammar sampler in use (its state: what was accepted so far), or None."""
+        return self._grammar
+
+    def accept_forced(self, token: int) -> bool:
+        """Feed ``token``, chosen by the caller, to the grammar: False (and nothing fed) if it rejects it."""
+        if self._grammar is not None:
+            if not self._grammar_allows(token):
+                return False
+            self._lib.llama_sampler_accept(self._grammar, token)
+        return True
+
     def _grammar_allows(self, token: int) -> bool:
         item = self._one_data[0]
         item.id, item.logit, item.p = token, 0.0, 0.0  # type: ignore[assignment]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,13 @@ from heron.errors import ModelError, UsageError
 # forbids; a small model does emit them. This is the character rule newer llama.cpp versions use.
 _LOOSE_CHAR_RULE = 'char ::= [^"\\\\] |'
 _STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+# The converter lets a space follow any token of JSON ("space ::= " "?"), so the grammar never forces
+# the text between values and fast-forward (heron.llm.fast_forward) could skip nothing. heron's grammar
+# writes one layout, json.dumps's: a space after ':' and ',', none elsewhere (also how heron writes
+# the model's earlier turns back into its history).
+_OPTIONAL_SPACE_RULE = re.compile(r"^space ::= .*$", re.MULTILINE)
+_AFTER_COLON = re.compile(r'space ":" space')
+_AFTER_COMMA = re.compile(r'"," space')
 
 
 def json_schema_of(schema: Any) -> dict[str, Any]:
@@ -53,7 +61,9 @@ def grammar_for_schema_key(key: str) -> str:
             "use types, enums, const, objects, arrays, anyOf/oneOf and $defs references; "
             "schema keywords like 'not' or 'if' have no grammar form",
         ) from exc
-    return grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+    grammar = grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+    grammar = _AFTER_COMMA.sub('", "', _AFTER_COLON.sub('": "', grammar))
+    return _OPTIONAL_SPACE_RULE.sub('space ::= ""', grammar)
 
 
 def grammar_for(schema: Any) -> str:

@@ -95,6 +95,13 @@ class GenerationOptions(BaseModel):
     repetition: RepetitionControl | None = Field(
         None, description="a DRY penalty against repeating what this call already wrote; None: off"
     )
+    fast_forward: bool = Field(
+        True,
+        description="under a grammar (structured output), evaluate text the grammar forces (JSON keys, "
+        "punctuation, the rest of a name) as one batch instead of sampling it token by token. The "
+        "forced text is split into tokens as the tokenizer splits it, which is not always the split "
+        "the model would have taken, so what follows can differ slightly. Off when logprobs are asked for",
+    )
     on_text: Callable[[str], None] | None = Field(
         None,
         exclude=True,
