@@ -29,6 +29,7 @@ class ActionSpec:
     name: str
     description: str
     parameters: dict[str, Any]
+    think: bool = False  # a thought before the arguments (``Tool.think``: code, documents)
 
 
 class ToolCallAction(BaseModel):
@@ -62,8 +63,8 @@ def action_schema(
 ) -> dict[str, Any]:
     """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only).
 
-    ``thought_chars`` > 0 puts a short free-text reasoning field after the chosen action, before its
-    arguments or answer.
+    ``thought_chars`` > 0 puts a short free-text reasoning field after the chosen action, before the
+    answer and before the arguments of the specs that ``think``; other calls go straight to theirs.
     """
     if not specs and final is None:
         raise ValueError("a turn needs at least one tool or the final action")
@@ -73,7 +74,8 @@ def action_schema(
         parameters = _hoist_defs(spec.parameters, _safe(spec.name), defs)
         if argument_chars is not None:
             parameters = _bounded(parameters, argument_chars)
-        alternatives.append(_alternative(spec.name, {"arguments": parameters}, thought_chars))
+        thought = thought_chars if spec.think else 0
+        alternatives.append(_alternative(spec.name, {"arguments": parameters}, thought))
     if final is not None:
         citations: dict[str, Any] = {"type": "array", "maxItems": 0, "items": {"type": "string"}}
         if citable_ids:

@@ -36,10 +36,12 @@ class AgentConfig(BaseModel):
         None,
         ge=0,
         le=400,
-        description='after choosing its action, each turn writes a short reasoning field ("thought", '
-        "at most this many characters) before the arguments or the answer, so the model says what it "
-        "knows (the values it read, its plan) before it writes them; the action is chosen first, so the "
-        "choice itself is the same with or without it. The trace keeps it. 0: no reasoning field. "
+        description="after choosing its action, a turn that answers or calls a tool declared with "
+        "`think=True` (code, documents: the built-in python and write_file) writes a short reasoning "
+        'field ("thought", at most this many characters) before the answer or the arguments, so the '
+        "model says what it knows (the values it read, its plan) before it writes them; other calls go "
+        "straight to their arguments. The action is chosen first, so the choice itself is the same "
+        "with or without it. The trace keeps it. 0: no reasoning field. "
         f"None (default): {THOUGHT_CHARS} for models of {THOUGHT_MIN_PARAMETERS:,} weights or more (or "
         "of unknown size), 0 for smaller ones, which fill it with noise that derails later turns",
     )

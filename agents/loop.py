@@ -96,7 +96,7 @@ def _pin_arguments(spec: ActionSpec, fixed: dict[str, Any]) -> ActionSpec:
     for name, value in fixed.items():
         properties[name] = {"const": value}
     parameters["required"] = list(dict.fromkeys([*parameters.get("required", []), *fixed]))
-    return ActionSpec(spec.name, spec.description, parameters)
+    return ActionSpec(spec.name, spec.description, parameters, spec.think)
 
 
 class StepLoop:
@@ -116,7 +116,7 @@ class StepLoop:
     ) -> None:
         self.llm = llm
         self.tools = {t.name: t for t in tools}
-        self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config)) for t in tools]
+        self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config), t.think) for t in tools]
         self._goal_specs: tuple[str, list[ActionSpec]] | None = None
         # argument names read from the tools' schemas once: those that take "5%" as 0.05, and places
         properties = [(n, p) for t in tools for n, p in t.json_schema().get("properties", {}).items()]
@@ -289,7 +289,7 @@ class StepLoop:
             return self.specs
         if self._goal_specs is None or self._goal_specs[0] != goal:
             specs = [
-                ActionSpec(t.name, t.description, _arguments_schema(t, self.config, goal))
+                ActionSpec(t.name, t.description, _arguments_schema(t, self.config, goal), t.think)
                 for t in self.tools.values()
             ]
             self._goal_specs = (goal, specs)

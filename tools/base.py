@@ -50,9 +50,11 @@ class Tool:
         context_param: str | None = None,
         schema: dict[str, Any] | None = None,
         cites: bool = False,
+        think: bool = False,
     ) -> None:
         self.name = name
         self.cites = cites  # returns passages to cite (``Artifact(kind="citation")``), like retrieve
+        self.think = think  # the model writes a short thought before composing the arguments (code, text)
         self.description = description
         self.args_model = args_model
         self.risk = Risk(risk)

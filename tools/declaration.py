@@ -36,7 +36,12 @@ def tool(function: Callable[..., Any], /) -> Tool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, risk: Risk = Risk.LOW, cites: bool = False
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: Risk = Risk.LOW,
+    cites: bool = False,
+    think: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -48,6 +53,7 @@ def tool(
     description: str | None = None,
     risk: Risk = Risk.LOW,
     cites: bool = False,
+    think: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) with a docstring into a :class:`Tool`.
 
@@ -55,7 +61,9 @@ def tool(
     docstring's ``Args:`` section describes the parameters. A parameter annotated ``ToolContext``
     receives the run context and is not shown to the model. ``cites=True`` says the tool returns
     passages to cite (citation artifacts); with ``require_citations`` an agent calls such a tool
-    before anything else::
+    before anything else. ``think=True`` is for tools whose arguments the model composes (code, a
+    document): with a model big enough to use it (``AgentConfig.thought_chars``) a call of the tool
+    starts with a short thought, written before the arguments; other calls go straight to them::
 
         @tool(risk=Risk.HIGH)
         def delete_note(title: str, ctx: ToolContext) -> str:
@@ -78,6 +86,7 @@ def tool(
             risk=risk,
             context_param=spec.context_param,
             cites=cites,
+            think=think,
         )
 
     if function is not None:

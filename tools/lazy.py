@@ -35,13 +35,21 @@ class LazyTool(Tool):
     tool_name: ClassVar[str | None] = None
     tool_risk: ClassVar[Risk] = Risk.LOW
     tool_cites: ClassVar[bool] = False
+    tool_think: ClassVar[bool] = False
 
     def __init_subclass__(
-        cls, name: str | None = None, risk: Risk | None = None, cites: bool | None = None, **kwargs: Any
+        cls,
+        name: str | None = None,
+        risk: Risk | None = None,
+        cites: bool | None = None,
+        think: bool | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         if cites is not None:
             cls.tool_cites = cites
+        if think is not None:
+            cls.tool_think = think
         if name is not None:
             cls.tool_name = name
         if risk is not None:
@@ -65,6 +73,7 @@ class LazyTool(Tool):
             risk=type(self).tool_risk,
             context_param=spec.context_param,
             cites=type(self).tool_cites,
+            think=type(self).tool_think,
         )
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

@@ -66,11 +66,44 @@ def test_no_retrieval_means_no_citations_allowed() -> None:
 
 
 def test_tools_only_turn_and_thought_field_after_the_action() -> None:
-    spec = ActionSpec("calculator", "math", {"type": "object", "properties": {}})
+    spec = ActionSpec("python", "run code", {"type": "object", "properties": {}}, think=True)
     schema = action_schema([spec], final=None, thought_chars=80)
     assert list(schema["properties"]) == ["action", "thought", "arguments"]
     with pytest.raises(ValueError):
         action_schema([], final=None)
+
+
+def test_only_the_answer_and_tools_that_think_get_a_thought() -> None:
+    plain = ActionSpec("calculator", "math", {"type": "object", "properties": {}})
+    code = ActionSpec("python", "run code", {"type": "object", "properties": {}}, think=True)
+    schema = action_schema([plain, code], thought_chars=80)
+    fields = {alt["properties"]["action"]["const"]: list(alt["properties"]) for alt in schema["anyOf"]}
+    assert fields == {
+        "calculator": ["action", "arguments"],
+        "python": ["action", "thought", "arguments"],
+        "final_answer": ["action", "thought", "answer", "citations"],
+    }
+    assert all("thought" not in alt["properties"] for alt in action_schema([plain, code])["anyOf"])
+
+
+def test_built_in_tools_that_compose_their_arguments_think() -> None:
+    from heron.memory.tools import RetrieveTool
+    from heron.tools import tool
+    from heron.tools.builtin import calculator, python_tool, write_file
+
+    assert python_tool.think and write_file.think
+    assert not calculator.think and not RetrieveTool().think
+
+    @tool(think=True)
+    def draft(text: str) -> str:
+        """Draft a letter.
+
+        Args:
+            text: the letter
+        """
+        return text
+
+    assert draft.think
 
 
 def test_parse_action() -> None:
