@@ -8,6 +8,7 @@ Words are stemmed (Snowball English, PyStemmer) on both sides, so "wingspans" fi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -27,6 +28,9 @@ class LexicalIndex:
     def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         import bm25s
 
+        # bm25s sets its logger to DEBUG when imported (after heron quieted the libraries), and a
+        # handler some library installs on the root logger then prints "Building index ..." lines
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.ids = list(ids)
         self._position = {chunk_id: i for i, chunk_id in enumerate(self.ids)}
         self._bm25 = bm25s.BM25()
