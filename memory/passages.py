@@ -45,8 +45,9 @@ class Location(BaseModel):
 class Passage(BaseModel):
     """A retrieved piece of text with everything needed to cite it.
 
-    ``score`` is cosine similarity for vector search, the BM25 score for lexical search and the
-    reciprocal-rank-fusion score for hybrid search: comparable within one result list only.
+    ``score`` is cosine similarity for vector search, the BM25 score for lexical search and, for
+    hybrid search, the sum of both scores each scaled to [0, 1] within its candidate list (0 to 2):
+    comparable within one result list only.
     """
 
     model_config = ConfigDict(frozen=True)

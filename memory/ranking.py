@@ -1,4 +1,4 @@
-"""Combining and diversifying result lists: reciprocal rank fusion and maximal marginal relevance."""
+"""Combining and diversifying result lists: relative score fusion and maximal marginal relevance."""
 
 from __future__ import annotations
 
@@ -6,18 +6,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks
 
+def relative_score_fusion(rankings: Sequence[Sequence[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """Fuse scored result lists: each list's scores min-max scaled to [0, 1], summed per id, best first.
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), best first.
-
-    Ties keep the order in which ids were first seen, so the fusion is deterministic.
+    Unlike reciprocal rank fusion, a clear gap in one ranker's scores survives the fusion: a passage
+    far ahead in BM25 is not pulled level with one that is merely next in line for the embeddings.
+    An id missing from a list gets 0 from it. Ties keep the order in which ids were first seen.
     """
     scores: dict[str, float] = {}
     for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+        if not ranking:
+            continue
+        values = [score for _, score in ranking]
+        low, span = min(values), max(values) - min(values)
+        for item, score in ranking:
+            scaled = (score - low) / span if span > 0 else 1.0
+            scores[item] = scores.get(item, 0.0) + scaled
     return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)
 
 

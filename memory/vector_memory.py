@@ -31,7 +31,7 @@ from heron.memory.chroma_client import open_chroma_client
 from heron.memory.embeddings import Embedder
 from heron.memory.lexical import LexicalIndex
 from heron.memory.passages import HEADING_KEY, SOURCE_KEY, Passage, chunk_id, indexed_text
-from heron.memory.ranking import maximal_marginal_relevance, reciprocal_rank_fusion
+from heron.memory.ranking import maximal_marginal_relevance, relative_score_fusion
 from heron.memory.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -245,10 +245,10 @@ class VectorMemory:
         """The ``k`` best passages for ``query``, best first.
 
         ``mode``: ``"vector"`` (cosine similarity of embeddings), ``"bm25"`` (lexical), or
-        ``"hybrid"`` (both, fused by reciprocal rank). ``filters`` is a Chroma ``where`` clause on
-        chunk metadata, e.g. ``{"source": "/docs/a.md"}`` or ``{"page": {"$gte": 3}}``; it applies to
-        both rankings. ``mmr`` re-ranks a larger candidate set for diversity (maximal marginal
-        relevance, ``mmr_lambda`` = 1 for pure relevance).
+        ``"hybrid"`` (both, each list's scores scaled to [0, 1] and summed). ``filters`` is a Chroma
+        ``where`` clause on chunk metadata, e.g. ``{"source": "/docs/a.md"}`` or
+        ``{"page": {"$gte": 3}}``; it applies to both rankings. ``mmr`` re-ranks a larger candidate
+        set for diversity (maximal marginal relevance, ``mmr_lambda`` = 1 for pure relevance).
         """
         if mode not in SEARCH_MODES:
             raise UsageError(f"unknown search mode {mode!r}", f"use one of {', '.join(SEARCH_MODES)}")
@@ -266,10 +266,7 @@ class VectorMemory:
             rankings.append(self._vector_ranking(query_vector, pool, where, records))
         if mode in ("bm25", "hybrid"):
             rankings.append(self._lexical_ranking(query, pool, where, records))
-        if mode == "hybrid":
-            ranked = reciprocal_rank_fusion([[i for i, _ in r] for r in rankings])
-        else:
-            ranked = rankings[0]
+        ranked = relative_score_fusion(rankings) if mode == "hybrid" else rankings[0]
         if mmr and ranked:
             ranked = self._diversify(query, query_vector, ranked, k, mmr_lambda)
         return [Passage.from_record(i, *records[i], score) for i, score in ranked[:k] if i in records]

@@ -34,7 +34,9 @@ def test_scores_are_ordered_and_mean_what_the_mode_says(memory: VectorMemory) ->
     hybrid = memory.search("herons hunting fish", k=4, mode="hybrid")
     assert [p.score for p in vector] == sorted((p.score for p in vector), reverse=True)
     assert all(-1.0 <= p.score <= 1.0 for p in vector)  # cosine similarity
-    assert all(0 < p.score <= 2 / 61 for p in hybrid)  # reciprocal rank fusion of two lists, k = 60
+    assert [p.score for p in hybrid] == sorted((p.score for p in hybrid), reverse=True)
+    assert all(0 <= p.score <= 2.0 for p in hybrid)  # two lists' scores, each scaled to [0, 1]
+    assert hybrid[0].score > 1.0  # the best passage leads in both lists here
 
 
 def test_bm25_leaves_out_passages_without_a_shared_word(memory: VectorMemory) -> None:
@@ -113,3 +115,14 @@ def test_a_records_heading_path_is_searched_in_every_mode_but_not_stored_in_its_
         # The same text without its heading path shares no word with the query.
         memory.add_texts([size], [{"source": "plain.md"}])
         assert {p.source for p in memory.search("great blue heron", k=5, mode="bm25")} == {"a.md"}
+
+
+def test_relative_score_fusion_keeps_a_clear_lead_in_one_list() -> None:
+    from heron.memory.ranking import relative_score_fusion
+
+    vector = [("intro", 0.54), ("size", 0.50), ("other", 0.30)]  # nearly tied for the embeddings
+    lexical = [("size", 9.0), ("intro", 1.0)]  # far ahead for BM25
+    fused = relative_score_fusion([vector, lexical])
+    assert [item for item, _ in fused] == ["size", "intro", "other"]
+    assert dict(fused)["other"] == 0.0  # last in the one list that has it, absent from the other
+    assert relative_score_fusion([[("a", 0.3), ("b", 0.3)], []]) == [("a", 1.0), ("b", 1.0)]
