@@ -100,6 +100,8 @@ def _decoded(tool_calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 VARIANTS = {
     "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),  # the defaults: a thought, then the call
     "heron-no-thought": AgentConfig(turn_max_tokens=320, answer_chars=200, thought_chars=0),
+    # must call one of the tools, as LangChain's bind_tools with a forced tool_choice
+    "heron-required": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_choice="required"),
     "heron+aids": AgentConfig(
         turn_max_tokens=320,
         answer_chars=200,
