@@ -98,7 +98,9 @@ def _decoded(tool_calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 # repeated list items dropped. Calibrated on items 50-149 of `multiple` and `simple_python`, never
 # on the evaluated first 50.
 VARIANTS = {
-    "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),  # the defaults: a thought, then the call
+    # the defaults: a call goes straight to its arguments (BFCL's functions do not think); a thought
+    # comes only before a direct answer
+    "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),
     "heron-no-thought": AgentConfig(turn_max_tokens=320, answer_chars=200, thought_chars=0),
     # must call one of the tools, as LangChain's bind_tools with a forced tool_choice
     "heron-required": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_choice="required"),

@@ -24,7 +24,7 @@ MAX_FORCED_BYTES = 256  # one jump at most; the next step probes again
 
 
 class ForcedText:
-    """Probes a llama.cpp grammar sampler for the text it forces next. Free with ``close``.
+    """Probes a llama.cpp grammar sampler for the text it forces next (holds no native memory).
 
     ``piece`` gives a token's bytes. A vocabulary where some byte begins a token but has no token of
     its own cannot be probed completely: then ``usable`` is False and nothing is forced.
