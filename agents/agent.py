@@ -362,7 +362,8 @@ class Agent:
         """Run the current plan step; returns the run's end (final answer or budget), else None.
 
         A step that names a tool calls that tool (the model fills the arguments) until a call succeeds,
-        at most ``config.step_tries`` calls; the last call's result is the step's result. A step
+        at most ``config.step_tries`` calls; the step's result is the model's note of what the call
+        found (``config.step_notes``), else the last call's result. A step
         without a tool is a free loop until ``step_done``; the last such step ends with the final
         answer.
         """
@@ -396,6 +397,10 @@ class Agent:
                     limit = loop.tracker.exhausted() or "max_steps"
                     return loop.forced_final(state, FINAL_ANSWER, limit), limit
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
+            # the step's note: what it found, in the model's words (not on resume after the note)
+            if self.config.step_notes and not state.last_call_failed and state.messages[-1].role == "tool":
+                note = loop.note_step(state)
+                result = note.answer if note is not None else result
         else:
             final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
             if last or stopped_by not in ("answer", "repeated_call"):

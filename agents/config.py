@@ -45,6 +45,14 @@ class AgentConfig(BaseModel):
         f"None (default): {THOUGHT_CHARS} for models of {THOUGHT_MIN_PARAMETERS:,} weights or more (or "
         "of unknown size), 0 for smaller ones, which fill it with noise that derails later turns",
     )
+    step_notes: bool = Field(
+        True,
+        description="after a plan step's tool call succeeds, one more turn in which the model writes "
+        "down what the step found (the facts and values, with the passages they come from) as the "
+        "step's result; later steps read its note next to the raw result. A tool result can hold the "
+        "few values the next step needs among many (ten retrieved passages): written down first, "
+        "they are what the model copies into its code or report. False: the raw result is the step's",
+    )
     turn_max_tokens: int = Field(512, ge=16, description="tokens per model turn")
     argument_chars: int = Field(
         800, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"

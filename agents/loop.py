@@ -17,6 +17,7 @@ from typing import Any
 
 from heron.agents.actions import (
     FINAL_ANSWER,
+    STEP_DONE,
     ActionSpec,
     FinalAction,
     ToolCallAction,
@@ -343,6 +344,20 @@ class StepLoop:
             self._finish_step(state)
             return state.messages[-1].content
         return None
+
+    def note_step(self, state: RunState) -> FinalAction | None:
+        """One turn after a plan step's successful call: the model writes down what the step found
+        (``step_done`` with the facts and their passages). None when a budget ended or the note ran
+        past the turn's tokens: the raw result then stands as the step's result."""
+        if self.tracker.exhausted() is not None:
+            return None
+        self._hint(state, render("agent_step_note", step_done=STEP_DONE))
+        try:
+            action = self._model_turn(state, STEP_DONE, tools=False)
+        except ModelError:  # ran past the turn's tokens: the raw result stands
+            action = None
+        self._finish_step(state)
+        return action if isinstance(action, FinalAction) else None  # (None: a backend without grammars)
 
     def set_aside_failed_call(self, state: RunState, tool: str, tries: int) -> None:
         """Before a plan step's next try: replace the failed call and its result at the end of the

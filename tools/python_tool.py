@@ -12,7 +12,8 @@ def python_tool(code: str, ctx: ToolContext) -> ToolResult:
     """Run Python code in an isolated sandbox. Variables and imports persist between calls, like a
     notebook; print what you need to see. Files go in the current folder (the workspace); figures
     left open are saved as PNG files. No network access. The code cannot see earlier tool results
-    or documents: type the values you need into it, e.g. ``sizes = [12.5, 30.0]``.
+    or documents: type the values you need into it, one statement per line, e.g.
+    {"code": "sizes = [12.5, 30.0]\\nprint(sum(sizes))"}.
 
     Args:
         code: Python source code to run

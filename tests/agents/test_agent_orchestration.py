@@ -26,6 +26,11 @@ def answer(text: str, *citations: str) -> dict:
     return {"action": "final_answer", "answer": text, "citations": list(citations)}
 
 
+def note(text: str, *citations: str) -> dict:
+    """A plan step's note of what its call found (AgentConfig.step_notes)."""
+    return {"action": "step_done", "answer": text, "citations": list(citations)}
+
+
 def _agent(llm: ScriptedLLM, tools: list, **config: object) -> Agent:
     return Agent(llm, tools=tools, config=AgentConfig(**config))  # type: ignore[arg-type]
 
@@ -132,8 +137,16 @@ def test_low_risk_tools_do_not_ask(demo_tools: list) -> None:
 
 
 def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> None:
-    # a step that names a tool is one call of it; then the model answers
-    llm = ScriptedLLM([call("add", a=1, b=2), call("delete_everything", path="x"), answer("all done")])
+    # a step that names a tool is one call of it, then the model's note; then the model answers
+    llm = ScriptedLLM(
+        [
+            call("add", a=1, b=2),
+            note("1 + 2 = 3"),
+            call("delete_everything", path="x"),
+            note("x deleted"),
+            answer("all done"),
+        ]
+    )
     plan = [
         PlanStep(do="add", tool="add"),
         PlanStep(do="delete", tool="delete_everything", args={"path": "x"}),
@@ -145,11 +158,35 @@ def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> No
     assert first["properties"]["action"]["const"] == "add"  # only the step's tool was admitted
     assert "Step 1 of 2" in llm.calls[0].messages[-1].content
     assert ledger.read_text() == "add 1 2\ndelete x\n"
-    pinned = llm.calls[1].schema["properties"]["arguments"]["properties"]["path"]
+    pinned = llm.calls[2].schema["properties"]["arguments"]["properties"]["path"]
     assert pinned == {"const": "x"}  # the step's fixed argument is pinned in the grammar
-    assert "All steps are done" in llm.calls[2].messages[-1].content
+    assert "All steps are done" in llm.calls[4].messages[-1].content
     plan_event = next(e for e in read_trace(result.trace_path) if e.type == "plan")
     assert plan_event.tools == ["add", "delete_everything"]
+
+
+def test_a_tool_steps_note_follows_its_successful_call_and_only_the_note_is_offered(
+    demo_tools: list, ledger: Path
+) -> None:
+    llm = ScriptedLLM([call("add", a=2, b=5), note("2 + 5 is 7"), answer("7")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("add 2 and 5", plan=[{"do": "add", "tool": "add"}, "answer"])
+    assert result.answer == "7" and result.status == "succeeded"
+    note_turn = llm.calls[1]
+    assert note_turn.messages[-2].role == "tool"  # right after the call's result
+    assert note_turn.messages[-1].role == "user" and "write down what this step found" in (
+        note_turn.messages[-1].content
+    )
+    assert note_turn.schema["properties"]["action"]["const"] == "step_done"  # no tool, no answer
+    # the last step's turn reads the note as the model's own earlier turn
+    assert any("2 + 5 is 7" in m.content for m in llm.calls[2].messages if m.role == "assistant")
+
+
+def test_without_step_notes_a_tool_step_ends_with_its_call(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("add", a=2, b=5), answer("7")])
+    with _agent(llm, demo_tools, step_notes=False) as agent:
+        result = agent.run("add 2 and 5", plan=[{"do": "add", "tool": "add"}, "answer"])
+    assert result.answer == "7" and len(llm.calls) == 2
 
 
 def test_model_plan_then_replan_after_a_failed_step(demo_tools: list) -> None:
@@ -175,8 +212,9 @@ def test_model_plan_then_replan_after_a_failed_step(demo_tools: list) -> None:
 def test_a_failed_tool_step_is_tried_again_until_a_call_succeeds(demo_tools: list, ledger: Path) -> None:
     llm = ScriptedLLM(
         [
-            call("add", a="x", b=1),  # a tool error: the step is not done
+            call("add", a="x", b=1),  # a tool error: the step is not done (and gets no note)
             call("add", a=2, b=1),  # the model read the error and fixed the call
+            note("2 + 1 = 3"),
             answer("3"),
         ]
     )
@@ -253,6 +291,20 @@ def test_checkpointed_state_resumes_without_repeating_tool_calls(demo_tools: lis
     assert llm2.calls[0].messages[-1].role == "tool"  # resumed with the recorded result
     events = read_trace(result.trace_path)
     assert [e.type for e in events].count("run_started") == 1  # one run, one trace
+
+
+def test_a_plan_run_killed_before_a_steps_note_resumes_with_the_note(demo_tools: list, ledger: Path) -> None:
+    checkpoints: list[str] = []
+    llm = ScriptedLLM([call("add", a=1, b=2), RuntimeError("killed before the note")])
+    plan = [{"do": "add", "tool": "add"}, "answer"]
+    with _agent(llm, demo_tools) as agent, pytest.raises(RuntimeError):
+        agent.run("1+2", plan=plan, on_step=lambda s: checkpoints.append(s.model_dump_json()))
+    state = RunState.model_validate_json(checkpoints[-1])
+    llm2 = ScriptedLLM([note("1 + 2 = 3"), answer("3")])
+    with _agent(llm2, demo_tools) as agent:
+        result = agent.continue_run(state)
+    assert result.answer == "3" and ledger.read_text() == "add 1 2\n"  # the call is not made again
+    assert llm2.calls[0].schema["properties"]["action"]["const"] == "step_done"
 
 
 def test_stream_and_arun(demo_tools: list) -> None:

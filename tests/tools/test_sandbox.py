@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -108,6 +109,16 @@ def test_python_tool_through_a_toolset_keeps_session_state(ctx: ToolContext) -> 
     assert tools.invoke("python", {"code": "total"}, ctx).text == "[value]\n45"
     failed = tools.invoke("python", {"code": "undefined_name"}, ctx)
     assert failed.is_error and "NameError" in failed.text
+
+
+def test_the_python_tools_example_call_is_the_json_the_model_writes_and_it_runs(ctx: ToolContext) -> None:
+    # the description shows a call as the model must write it: JSON whose code has one statement per
+    # line (an inline example made the model chain statements on one line: a SyntaxError)
+    description = python_tool.description
+    example = json.loads(description[description.index('{"code"') : description.rindex("}") + 1])
+    assert len(example["code"].splitlines()) == 2
+    result = python_tool.invoke(example, ctx)
+    assert not result.is_error and "42.5" in result.text
 
 
 def test_async_invocation_from_a_short_lived_thread_keeps_the_sandbox_alive(ctx: ToolContext) -> None:
