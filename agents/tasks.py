@@ -108,6 +108,7 @@ class TaskFile(_Strict):
     instructions: str = ""
     require_citations: bool = False
     optional_arguments: Literal["offer", "omit", "mentioned"] = "offer"
+    step_notes: bool = True
     memory: MemorySpec | None = None
     approval: ApprovalSpec = Field(default_factory=lambda: ApprovalSpec())
     budget: Budget | None = None

@@ -216,3 +216,16 @@ def test_a_string_that_filled_its_length_bound_is_reported_as_cut() -> None:
     cut_result, whole_result = llm.calls[1].messages[-1].content, llm.calls[2].messages[-1].content
     assert "text reached its length limit and was cut off" in cut_result and "got 50" in cut_result
     assert "cut off" not in whole_result and "got 49" in whole_result
+
+
+@pytest.mark.parametrize("notes", [True, False])
+def test_a_task_file_turns_step_notes_on_or_off(tmp_path: Path, notes: bool) -> None:
+    task = tmp_path / "task.yaml"
+    steps = "steps:\n  - {do: add, tool: calculator}\n  - do: answer\n"
+    task.write_text(f"goal: add 1 and 2\ntools: [calculator]\n{steps}step_notes: {str(notes).lower()}\n")
+    note = {"action": "step_done", "answer": "1 + 2 = 3", "citations": []}
+    llm = ScriptedLLM([call("calculator", expression="1+2"), *([note] if notes else []), answer("3")])
+    outcome = TaskRunner(load_settings(), llm).run(task)
+    assert outcome.status == "succeeded" and outcome.answer == "3"
+    actions = [c.schema.get("properties", {}).get("action", {}).get("const") for c in llm.calls]
+    assert actions.count("step_done") == (1 if notes else 0)
