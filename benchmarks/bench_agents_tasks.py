@@ -8,7 +8,8 @@ seed i). A task whose success hangs on passage order shows it here.
 
 Usage:
   python benchmarks/bench_agents_tasks.py [--tasks examples/demo.yaml benchmarks/tasks/*.yaml]
-      [--orders 6] [--model qwen2.5-coder-1.5b]
+      [--orders 6] [--first-order 0] [--model qwen2.5-coder-1.5b] [--scratch DIR]
+      [--set step_notes=false ...]   (--set: any AgentConfig field, the value read as JSON)
 Writes benchmarks/out/agents_tasks.json (one record per run) and prints a table; the runs' traces stay
 in the temporary folder it prints.
 """
