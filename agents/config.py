@@ -95,6 +95,13 @@ class AgentConfig(BaseModel):
         description="drop repeated strings from a tool call's list arguments (a small model's decode "
         'loop: ["breakfast", "breakfast", ...]); the trace keeps the model\'s raw output',
     )
+    check_first_call: bool | None = Field(
+        None,
+        description="when a fresh request's first turn calls a tool, ask the model in a separate short "
+        "prompt whether that tool does what the request asks, and again for the request 'N/A' (its "
+        "Yes-bias); if, the bias divided out, No is likelier than Yes, answer directly instead. None "
+        "(default): on for local models of 1B weights or more, off for smaller ones and for servers",
+    )
     tool_gate: bool = Field(
         False,
         description="before the first turn, compare the request with the tools (MiniLM embeddings): "

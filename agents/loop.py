@@ -32,6 +32,7 @@ from heron.agents.config import THOUGHT_CHARS, THOUGHT_MIN_PARAMETERS, AgentConf
 from heron.agents.mentions import is_mentioned, is_place_argument, place_spans, takes_fraction
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
+from heron.agents.tool_check import checks_first_call, tool_fit
 from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import CopyBias, GenerationOptions, Message
@@ -45,6 +46,7 @@ from heron.tracing import (
     RetrievalEvent,
     TokenEvent,
     ToolCallEvent,
+    ToolCheckEvent,
     ToolProgressEvent,
     ToolResultEvent,
     Tracer,
@@ -132,6 +134,7 @@ class StepLoop:
         self.cancel_requested = cancel or threading.Event()
         self.first_turn_choice: str | None = None  # set by the tool gate for a fresh run
         self.thought_chars = thought_chars(config, llm)
+        self.check_first_call = checks_first_call(config, llm)
 
     def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
@@ -140,7 +143,7 @@ class StepLoop:
             if limit is not None:
                 return self.forced_final(state, final, limit), limit
             try:
-                action = self._model_turn(state, final)
+                action = self._free_turn(state, final)
             except ModelError as exc:  # output cut by the turn's token limit: tell the model, go on
                 self._hint(
                     state, render("agent_retry", tool="output", problem=str(exc), budget=self._budget())
@@ -166,6 +169,44 @@ class StepLoop:
             self._finish_step(state)
 
     # -- one model turn ---------------------------------------------------------------------------
+
+    def _free_turn(self, state: RunState, final: str) -> Any:
+        """A turn where the model picks its action; a fresh request's first call is checked first
+        (``AgentConfig.check_first_call``, see :mod:`heron.agents.tool_check`)."""
+        action = self._model_turn(state, final)
+        if not (isinstance(action, ToolCallAction) and self._checks_this_turn(state, final)):
+            return action
+        fit = tool_fit(self.llm, state.goal, self.tools[action.tool])
+        if fit is None:
+            return action
+        kept = fit.fits >= 0.5
+        self.tracer.emit(
+            ToolCheckEvent(
+                run_id=state.run_id,
+                step=state.step + 1,
+                tool=action.tool,
+                fits=round(fit.fits, 4),
+                yes=round(fit.yes, 4),
+                bias=round(fit.bias, 4),
+                kept=kept,
+            )
+        )
+        if kept:
+            return action
+        state.messages.pop()  # the call is set aside: the model answers as if it had not written it
+        return self._model_turn(state, final, tools=False)
+
+    def _checks_this_turn(self, state: RunState, final: str) -> bool:
+        """The first turn of a fresh request, the answer offered, the model free to choose."""
+        must_cite_first = self.config.require_citations and not state.passages
+        return (
+            self.check_first_call
+            and state.step == 0
+            and final == FINAL_ANSWER
+            and self.first_turn_choice is None
+            and self.config.tool_choice == "auto"
+            and not must_cite_first
+        )
 
     def _model_turn(
         self,
@@ -321,7 +362,7 @@ class StepLoop:
 
     def decide(self, state: RunState) -> ToolCallAction | FinalAction:
         """One model turn under the usual grammar; the action is returned, not executed."""
-        action: ToolCallAction | FinalAction = self._model_turn(state, FINAL_ANSWER)
+        action: ToolCallAction | FinalAction = self._free_turn(state, FINAL_ANSWER)
         return action
 
     def tool_step(self, state: RunState, tool: str, fixed_args: dict[str, Any]) -> str | None:

@@ -102,6 +102,8 @@ VARIANTS = {
     # comes only before a direct answer
     "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),
     "heron-no-thought": AgentConfig(turn_max_tokens=320, answer_chars=200, thought_chars=0),
+    # without asking the model whether the tool of its first call fits the request (agents/tool_check.py)
+    "heron-no-check": AgentConfig(turn_max_tokens=320, answer_chars=200, check_first_call=False),
     # must call one of the tools, as LangChain's bind_tools with a forced tool_choice
     "heron-required": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_choice="required"),
     "heron+aids": AgentConfig(

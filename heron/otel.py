@@ -130,6 +130,10 @@ class OTelExporter:
     def _on_hint(self, spans: _RunSpans, event: Any) -> None:
         spans.run.add_event("hint", {"text": event.text}, _ns(event.time))
 
+    def _on_tool_check(self, spans: _RunSpans, event: Any) -> None:
+        attributes = {"tool": event.tool, "fits": event.fits, "yes": event.yes, "bias": event.bias}
+        spans.run.add_event("tool_check", {**attributes, "kept": event.kept}, _ns(event.time))
+
     def _on_answer(self, spans: _RunSpans, event: Any) -> None:
         spans.run.set_attribute("heron.answer", event.text)
         spans.run.set_attribute("heron.citations", list(event.citations))

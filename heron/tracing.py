@@ -100,6 +100,17 @@ class HintEvent(_Event):
     text: str
 
 
+class ToolCheckEvent(_Event):
+    """The model was asked whether the tool its first turn called does what the request asks."""
+
+    type: Literal["tool_check"] = "tool_check"
+    tool: str
+    fits: float  # the model's P(Yes) against No, its Yes-bias divided out (agents/tool_check.py)
+    yes: float = 0.0  # P(Yes) as the model gave it for this request
+    bias: float = 0.0  # P(Yes) it gave for the content-free request "N/A"
+    kept: bool  # False: the call was set aside and the turn taken again with the answer only
+
+
 class TokenEvent(_Event):
     """A streamed text delta of the final answer; streamed to callbacks, not written to the file."""
 
@@ -136,6 +147,7 @@ TraceEvent = Annotated[
     | RetrievalEvent
     | ApprovalEvent
     | HintEvent
+    | ToolCheckEvent
     | TokenEvent
     | AnswerEvent
     | RunFinishedEvent,

@@ -1,0 +1,85 @@
+"""Before a fresh request's first tool call: does that tool do what the request asks? The model says.
+
+A small model in heron's JSON action format calls a tool for most requests, related or not (for
+"How many legs does a spider have?" with only a weather tool, it calls the weather tool). Asked in
+plain words in a separate short prompt, the same model tells the two apart far better, once its
+bias towards saying Yes is taken out. So when the first turn of a fresh request calls a tool, heron
+asks the model "Tool: name: description. Request: ... Can this tool do what the request asks?
+Answer Yes or No." and reads the probabilities of its replies, twice: for the request, and for the
+content-free request "N/A". The second measures how much the model says Yes to this tool whatever
+is asked (about 0.9 for Qwen2.5-Coder-1.5B); dividing it out (contextual calibration, Zhao et al.
+2021, "Calibrate Before Use") leaves what the request itself adds. When No is then likelier than
+Yes, the call is set aside and the turn is taken again with the answer only. No threshold is fitted.
+
+Only the first turn of a request whose answer is offered is checked: later turns follow tool
+results, and plan steps and forced tool choices have already decided. A backend that cannot score
+replies (a served model) is not checked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from heron.agents.config import AgentConfig
+from heron.errors import UsageError
+from heron.llm.base import LLM
+from heron.llm.types import Message
+from heron.prompts import render
+from heron.tools import Tool
+
+YES = ("Yes", "yes")  # both spellings: small models often put their mass on the lower-case one
+NO = ("No", "no")
+CONTENT_FREE = "N/A"  # the request that asks nothing: what the model answers for it is its bias
+CHECK_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M's yes/no was close to chance on this question
+
+
+@dataclass(frozen=True)
+class ToolFit:
+    """The model's answer to "can this tool do what the request asks?"."""
+
+    yes: float  # P(Yes) for the request
+    bias: float  # P(Yes) for the content-free request
+    fits: float  # P(Yes) with the bias divided out; the call goes ahead when it is at least 0.5
+
+
+def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
+    """Whether first calls are checked: as configured, else for models of 1B weights or more whose size
+    heron can read (a scripted model or a server has none)."""
+    if config.check_first_call is not None:
+        return config.check_first_call
+    parameters = getattr(llm, "parameter_count", None)
+    return parameters is not None and parameters >= CHECK_MIN_PARAMETERS
+
+
+def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
+    """How well ``tool`` fits ``request`` by the model's own judgement; None when the backend cannot
+    score replies. The content-free question goes first: both prompts share the tool's part, which
+    the KV cache then holds for the second."""
+    try:
+        bias = _yes_probability(llm, CONTENT_FREE, tool)
+        yes = _yes_probability(llm, request, tool)
+    except UsageError:  # (HTTPLLM: a server returns no option scores)
+        return None
+    return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
+
+
+def calibrated(yes: float, bias: float) -> float:
+    """P(Yes) once the model's Yes-rate on a content-free request is divided out of both replies.
+
+    >>> round(calibrated(0.6, 0.9), 3), round(calibrated(0.99, 0.9), 3), calibrated(0.9, 0.9)
+    (0.143, 0.917, 0.5)
+    """
+    eps = 1e-6
+    bias = min(max(bias, eps), 1 - eps)
+    for_yes, for_no = yes / bias, (1 - yes) / (1 - bias)
+    return for_yes / (for_yes + for_no)
+
+
+def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:
+    prompt = render("agent_tool_check", request=request, tool=tool.name, description=tool.description)
+    scores = llm.score_options([Message.user(prompt)], [*YES, *NO])
+    top = max(scores)
+    yes = sum(math.exp(s - top) for s in scores[: len(YES)])
+    no = sum(math.exp(s - top) for s in scores[len(YES) :])
+    return yes / (yes + no)

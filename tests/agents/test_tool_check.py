@@ -1,0 +1,162 @@
+"""The first-call check (agents/tool_check.py): the model is asked whether the tool its first turn
+called does what the request asks, and its likelier reply decides. Scripted model: exact control
+of every turn and of the Yes/No scores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from heron.agents.agent import Agent
+from heron.agents.budget import Budget
+from heron.agents.config import AgentConfig
+from heron.agents.state import PlanStep
+from heron.agents.tool_check import CHECK_MIN_PARAMETERS, calibrated, checks_first_call, tool_fit
+from heron.errors import UsageError
+from heron.llm import ScriptedLLM
+from heron.tracing import read_trace
+
+# scores of the replies Yes, yes, No, no: first for the content-free request (the model's Yes-bias),
+# then for the request itself
+BIAS = [math.log(0.6), math.log(0.3), math.log(0.08), math.log(0.02)]  # P(Yes) 0.9 whatever is asked
+SAYS_LESS_YES = [math.log(0.4), math.log(0.2), math.log(0.3), math.log(0.1)]  # 0.6: below its bias
+SAYS_MORE_YES = [math.log(0.7), math.log(0.29), math.log(0.005), math.log(0.005)]  # 0.99: above it
+
+
+def call(tool: str, **arguments: object) -> dict:
+    return {"action": tool, "arguments": arguments}
+
+
+def answer(text: str) -> dict:
+    return {"action": "final_answer", "answer": text, "citations": []}
+
+
+def _agent(llm: ScriptedLLM, tools: list, **config: object) -> Agent:
+    return Agent(llm, tools=tools, config=AgentConfig(check_first_call=True, **config))  # type: ignore[arg-type]
+
+
+def test_a_first_call_the_model_judges_unfit_is_set_aside_for_a_direct_answer(
+    demo_tools: list, ledger: Path
+) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("How many calories does an apple have?")
+    assert result.answer == "About 95 kcal." and result.status == "succeeded"
+    assert not ledger.exists()  # the tool never ran
+    content_free, question = llm.calls[1:3]
+    assert question.method == "score_options" and question.choices == ("Yes", "yes", "No", "no")
+    prompt = question.messages[-1].content
+    assert "How many calories does an apple have?" in prompt and "add: Add two integers." in prompt
+    assert (
+        "Request: N/A" in content_free.messages[-1].content
+        and "add: Add" in content_free.messages[-1].content
+    )
+    # the answer turn admits only the answer, and does not see the set-aside call
+    retry = llm.calls[3]
+    assert retry.schema["properties"]["action"]["const"] == "final_answer"
+    assert [m.role for m in retry.messages] == ["system", "user"]
+    checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    # P(Yes) 0.6 where the model says 0.9 to any request: calibrated, 0.14
+    assert [(c.tool, c.kept, c.yes, c.bias, round(c.fits, 2)) for c in checks] == [
+        ("add", False, 0.6, 0.9, 0.14)
+    ]
+
+
+def test_a_first_call_the_model_judges_fit_goes_ahead(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("add", a=2, b=40), BIAS, SAYS_MORE_YES, answer("42")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("What is 2 + 40?")
+    assert result.answer == "42" and ledger.read_text() == "add 2 40\n"
+    checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept) for c in checks] == [("add", True)]
+
+
+def test_only_the_first_turn_of_a_free_request_is_checked(demo_tools: list, ledger: Path) -> None:
+    # later turns follow tool results: the second call is not asked about
+    llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_MORE_YES, call("add", a=3, b=3), answer("6")])
+    with _agent(llm, demo_tools) as agent:
+        agent.run("1+2, then 3+3")
+    assert [c.method for c in llm.calls].count("score_options") == 2  # the bias, then the request
+    # a direct answer is not checked
+    llm = ScriptedLLM([answer("hello")])
+    with _agent(llm, demo_tools) as agent:
+        agent.run("hi")
+    assert [c.method for c in llm.calls] == ["structured_json"]
+
+
+def test_forced_choices_plans_and_citations_first_are_not_checked(demo_tools: list, ledger: Path) -> None:
+    # tool_choice="required": the answer is not offered, so there is nothing to fall back to
+    llm = ScriptedLLM([call("add", a=1, b=1), answer("2")])
+    with _agent(llm, demo_tools, tool_choice="required") as agent:
+        agent.run("1+1")
+    # a plan step names its tool: the plan has decided
+    llm = ScriptedLLM([call("add", a=1, b=1), answer("2")])
+    with _agent(llm, demo_tools, step_notes=False) as agent:
+        agent.run("1+1", plan=[PlanStep(do="add them", tool="add")])
+    # require_citations: until something citable was retrieved, the answer is not offered
+    llm = ScriptedLLM([call("add", a=1, b=1), answer("2")])
+    with _agent(llm, demo_tools, require_citations=True) as agent:
+        agent.run("1+1", budget=Budget(max_steps=1))
+    assert "score_options" not in [c.method for c in llm.calls]
+
+
+def test_off_by_configuration_and_by_default_for_small_or_unsized_models(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=1), answer("2")])
+    with Agent(llm, tools=demo_tools, config=AgentConfig(check_first_call=False)) as agent:
+        agent.run("1+1")
+    assert "score_options" not in [c.method for c in llm.calls]
+
+    class Sized:
+        def __init__(self, parameters: int | None) -> None:
+            self.parameter_count = parameters
+
+    assert checks_first_call(AgentConfig(), Sized(1_543_714_304))  # type: ignore[arg-type]  # Qwen2.5-1.5B
+    assert not checks_first_call(AgentConfig(), Sized(134_515_008))  # type: ignore[arg-type]  # SmolLM2-135M
+    assert not checks_first_call(AgentConfig(), Sized(None))  # type: ignore[arg-type]
+    assert not checks_first_call(AgentConfig(), ScriptedLLM([]))  # no size: a scripted model or a server
+    assert checks_first_call(AgentConfig(check_first_call=True), Sized(134_515_008))  # type: ignore[arg-type]
+    assert CHECK_MIN_PARAMETERS == 1_000_000_000
+
+
+def test_a_backend_that_cannot_score_keeps_the_call(demo_tools: list, ledger: Path) -> None:
+    no_scores = UsageError("this server returns no option scores", "use a local model")
+    assert tool_fit(ScriptedLLM([no_scores]), "1+1", demo_tools[0]) is None
+    llm = ScriptedLLM([call("add", a=1, b=1), no_scores, answer("2")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("1+1")
+    assert ledger.read_text() == "add 1 1\n" and result.answer == "2"
+    assert not [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+
+
+def test_calibration_divides_the_models_yes_bias_out_of_both_replies() -> None:
+    # a model that says Yes 90% of the time to any request: its 0.6 for this one is a No ...
+    assert calibrated(0.6, 0.9) < 0.5
+    # ... its 0.99 a Yes, and saying exactly its bias is a tie
+    assert calibrated(0.99, 0.9) > 0.5 and abs(calibrated(0.9, 0.9) - 0.5) < 1e-9
+    # an unbiased model (0.5 for any request) keeps its own probability
+    assert abs(calibrated(0.3, 0.5) - 0.3) < 1e-9
+    # a bias of exactly 0 or 1 does not divide by zero
+    assert 0.0 <= calibrated(0.5, 1.0) <= 1.0 and 0.0 <= calibrated(0.5, 0.0) <= 1.0
+
+
+def test_the_check_shows_in_the_cli_trace_and_in_opentelemetry(demo_tools: list) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from heron.cli.render import render_event
+    from heron.otel import OTelExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_LESS_YES, answer("Eight.")])
+    with _agent(llm, demo_tools) as agent:
+        agent.callbacks.append(OTelExporter(provider))
+        result = agent.run("How many legs does a spider have?")
+    (check,) = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    line = render_event(check)
+    assert "add does not fit the request: answering directly" in line and "0.60, 0.90 for any request" in line
+    (run,) = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
+    (event,) = [e for e in run.events if e.name == "tool_check"]
+    assert event.attributes["tool"] == "add" and event.attributes["kept"] is False
