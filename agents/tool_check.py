@@ -1,13 +1,13 @@
 """Before a fresh request's first tool call: does that tool do what the request asks? The model says.
 
 A small model in heron's JSON action format calls a tool for most requests, related or not (for
-"How many legs does a spider have?" with only a weather tool, it calls the weather tool). Asked in
+"What is the capital of Australia?" with only a weather tool, it calls the weather tool). Asked in
 plain words in a separate short prompt, the same model tells the two apart far better, once its
 bias towards saying Yes is taken out. So when the first turn of a fresh request calls a tool, heron
 asks the model "Tool: name: description. Request: ... Can this tool do what the request asks?
 Answer Yes or No." and reads the probabilities of its replies, twice: for the request, and for the
 content-free request "N/A". The second measures how much the model says Yes to this tool whatever
-is asked (about 0.9 for Qwen2.5-Coder-1.5B); dividing it out (contextual calibration, Zhao et al.
+is asked (0.76-0.9 for Qwen2.5-Coder-1.5B); dividing it out (contextual calibration, Zhao et al.
 2021, "Calibrate Before Use") leaves what the request itself adds. When No is then likelier than
 Yes, the call is set aside and the turn is taken again with the answer only. No threshold is fitted.
 

@@ -99,3 +99,43 @@ def test_heron_run_that_exhausts_its_step_budget_says_so(isolated_heron: Path) -
     assert "budget_exhausted (max_steps)" in done.stdout
     trace = subprocess.run([HERON, "trace", "last"], cwd=isolated_heron, capture_output=True, text=True)
     assert "budget_exhausted (max_steps)" in trace.stdout
+
+
+def test_a_request_no_tool_serves_is_answered_directly_and_one_that_fits_calls_the_tool(
+    isolated_heron: Path,
+) -> None:
+    """The first-call check (agents/tool_check.py) with the default model, offered only a weather tool.
+    Asked whether the tool does what the request asks, its Yes-bias divided out, the model says No
+    for "What is the capital of Australia?" and Yes for a weather question. Without the check the
+    model's first turn calls the weather tool for the capital (and answered "capital"); with it, the
+    call is set aside and the agent answers itself. The weather question still calls the tool."""
+    from heron import Agent, tool
+    from heron.agents.tool_check import tool_fit
+
+    forecasts: list[str] = []
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Today's weather forecast for a city.
+
+        Args:
+            city: the city's name
+        """
+        forecasts.append(city)
+        return "Rain from noon, 14 C."
+
+    capital_question, rain_question = "What is the capital of Australia?", "Will it rain in Lyon today?"
+    with Agent(tools=[get_weather]) as agent:
+        capital_fit = tool_fit(agent.llm, capital_question, get_weather)
+        rain_fit = tool_fit(agent.llm, rain_question, get_weather)
+        capital = agent.run(capital_question)
+        rain = agent.run(rain_question)
+    assert capital_fit is not None and rain_fit is not None
+    assert capital_fit.fits < 0.5 < rain_fit.fits, (capital_fit, rain_fit)
+    assert capital_fit.bias > 0.5  # the bias the calibration takes out: Yes to the request "N/A"
+    capital_trace = read_trace(capital.trace_path)
+    assert capital.status == "succeeded" and "canberra" in capital.answer.lower(), capital.answer
+    assert not [e for e in capital_trace if e.type == "tool_call"]
+    assert all(not e.kept for e in capital_trace if e.type == "tool_check")
+    assert forecasts == ["Lyon"], forecasts  # the weather question called the tool, once
+    assert rain.status == "succeeded" and "rain" in rain.answer.lower(), rain.answer
