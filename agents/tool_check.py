@@ -18,18 +18,16 @@ replies (a served model) is not checked.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from heron.agents.config import AgentConfig
 from heron.errors import UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
+from heron.llm.yes_no import ask_yes_no
 from heron.prompts import render
 from heron.tools import Tool
 
-YES = ("Yes", "yes")  # both spellings: small models often put their mass on the lower-case one
-NO = ("No", "no")
 CONTENT_FREE = "N/A"  # the request that asks nothing: what the model answers for it is its bias
 CHECK_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M's yes/no was close to chance on this question
 
@@ -78,8 +76,4 @@ def calibrated(yes: float, bias: float) -> float:
 
 def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:
     prompt = render("agent_tool_check", request=request, tool=tool.name, description=tool.description)
-    scores = llm.score_options([Message.user(prompt)], [*YES, *NO])
-    top = max(scores)
-    yes = sum(math.exp(s - top) for s in scores[: len(YES)])
-    no = sum(math.exp(s - top) for s in scores[len(YES) :])
-    return yes / (yes + no)
+    return ask_yes_no(llm, [Message.user(prompt)])
