@@ -1,4 +1,10 @@
-"""The tokens held in one llama.cpp context's KV cache: prefix reuse, decoding, scoring, state snapshots."""
+"""The tokens one sequence of a llama.cpp context's KV cache holds: prefix reuse, decoding, scoring,
+state snapshots.
+
+``LocalLLM`` keeps two sequences in one context: the conversation it generates for (sequence 0) and
+the prompts it scores (sequence 1), so a scored question never displaces the conversation. Both draw
+on the context's cells; when one needs room the other holds, the other is dropped (``make_room``).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,14 @@ from heron.llm.sampling import logprob_rows
 
 
 class KVSession:
-    """Tracks which tokens sit in the KV cache (sequence 0) so a new prompt evaluates only what changed.
+    """Tracks which tokens sit in one KV-cache sequence so a new prompt evaluates only what changed.
 
-    Not thread-safe: its owner (``LocalLLM``) serializes callers.
+    ``neighbour``: the session of another sequence sharing the context's cells (its tokens count
+    against this one's room, and it is cleared when this one needs the cells). Not thread-safe: its
+    owner (``LocalLLM``) serializes callers.
     """
 
-    def __init__(self, llama: Any) -> None:
+    def __init__(self, llama: Any, seq: int = 0, neighbour: KVSession | None = None) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
@@ -33,6 +41,10 @@ class KVSession:
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._pieces: dict[int, bytes] = {}
         self.tokens: list[int] = []
+        self.seq = seq
+        self.neighbour = neighbour
+        if neighbour is not None:
+            neighbour.neighbour = self
 
     # --- the cache -------------------------------------------------------------------------------
 
@@ -52,6 +64,7 @@ class KVSession:
             )
         reuse = min(common_prefix_length(self.tokens, prompt), len(prompt) - 1)
         reuse = self.truncate(reuse)
+        self.make_room(len(prompt) - reuse + reserve)
         self.decode(prompt[reuse:])
         return reuse
 
@@ -59,23 +72,32 @@ class KVSession:
         """Drop cached tokens from position ``n`` on; return how many are kept."""
         if n >= len(self.tokens):
             return len(self.tokens)
-        if not self._lib.llama_memory_seq_rm(self._memory, 0, n, -1):
+        if not self._lib.llama_memory_seq_rm(self._memory, self.seq, n, -1):
             # Some memory types (recurrent models) cannot drop a tail: start over.
-            self._lib.llama_memory_clear(self._memory, True)
+            self.clear()
             n = 0
         del self.tokens[n:]
         return n
 
     def clear(self) -> None:
-        self._lib.llama_memory_clear(self._memory, True)
+        self._lib.llama_memory_seq_rm(self._memory, self.seq, -1, -1)
         self.tokens.clear()
+
+    def make_room(self, n: int) -> bool:
+        """Whether ``n`` more tokens fit after this sequence's; the neighbour is dropped if that makes
+        them fit. (More than the context never fits: ``prefill`` says so with its own error.)"""
+        if n <= self.room:
+            return True
+        if self.neighbour is not None and self.neighbour.tokens:
+            self.neighbour.clear()
+        return n <= self.room
 
     def decode(self, tokens: Sequence[int], logits_for_all: bool = False) -> np.ndarray | None:
         """Evaluate ``tokens`` after the cached ones; with ``logits_for_all`` return their logits rows."""
         rows = []
         for start in range(0, len(tokens), self.n_batch):
             chunk = list(tokens[start : start + self.n_batch])
-            self._batch.set_batch(chunk, n_past=len(self.tokens), logits_all=logits_for_all)
+            self._fill_batch(chunk, logits_for_all)
             self._run_batch(len(chunk))
             self.tokens.extend(chunk)
             if logits_for_all:
@@ -90,10 +112,22 @@ class KVSession:
         batch.token[0] = token
         batch.pos[0] = len(self.tokens)
         batch.n_seq_id[0] = 1
-        batch.seq_id[0][0] = 0
+        batch.seq_id[0][0] = self.seq
         batch.logits[0] = True
         self._run_batch(1)
         self.tokens.append(token)
+
+    def _fill_batch(self, chunk: Sequence[int], logits_for_all: bool) -> None:
+        batch = self._batch.batch
+        batch.n_tokens = len(chunk)
+        start = len(self.tokens)
+        for i, token in enumerate(chunk):
+            batch.token[i] = token
+            batch.pos[i] = start + i
+            batch.seq_id[i][0] = self.seq
+            batch.n_seq_id[i] = 1
+            batch.logits[i] = logits_for_all
+        batch.logits[len(chunk) - 1] = True
 
     def last_logits(self) -> np.ndarray:
         """The last decoded position's logits, as a writable view of llama.cpp's buffer: what is
@@ -109,8 +143,9 @@ class KVSession:
 
     @property
     def room(self) -> int:
-        """Tokens that still fit in the context."""
-        return self.n_ctx - len(self.tokens)
+        """Tokens that still fit in the context after this sequence's and its neighbour's."""
+        held = len(self.neighbour.tokens) if self.neighbour is not None else 0
+        return self.n_ctx - len(self.tokens) - held
 
     # --- tokens ----------------------------------------------------------------------------------
 
@@ -139,31 +174,42 @@ class KVSession:
 
     # --- scoring ---------------------------------------------------------------------------------
 
-    def score_continuation(self, prompt: Sequence[int], continuation: Sequence[int]) -> tuple[float, int]:
-        """log P(continuation | prompt) summed over its tokens, and how many prompt tokens were reused."""
-        if not continuation:
-            return 0.0, 0
-        if len(prompt) + len(continuation) > self.n_ctx:
+    def score_continuations(
+        self, prompt: Sequence[int], continuations: Sequence[Sequence[int]]
+    ) -> tuple[list[float], int]:
+        """log P(continuation | prompt) summed over its tokens, for each continuation; and how many
+        prompt tokens were reused. The prompt is evaluated once: every continuation's first token is
+        read from the logits of its last position, the rest of a longer one from one more batch."""
+        longest = max((len(c) for c in continuations), default=0)
+        if len(prompt) + longest > self.n_ctx:
             raise ContextOverflowError(
-                f"prompt ({len(prompt)} tokens) plus option ({len(continuation)} tokens) does not fit the "
+                f"prompt ({len(prompt)} tokens) plus option ({longest} tokens) does not fit the "
                 f"context of {self.n_ctx} tokens"
             )
-        # Cache the prompt but its last token; then one batch with logits at every position scores
-        # every option token (the logits at position i predict token i + 1).
-        head = list(prompt[:-1])
-        reuse = self.truncate(common_prefix_length(self.tokens, head))
-        self.decode(head[reuse:])
-        rows = self.decode([prompt[-1], *continuation[:-1]], logits_for_all=True)
-        assert rows is not None
-        return float(sum(logprob_rows(rows, list(continuation)))), reuse
+        reuse = self.prefill(prompt, reserve=max(longest, 1))
+        last_row = self.last_logits().copy()
+        scores = []
+        for continuation in continuations:
+            if not continuation:
+                scores.append(0.0)
+                continue
+            score = logprob_rows(last_row[None, :], [continuation[0]])[0]
+            if len(continuation) > 1:
+                self.truncate(len(prompt))
+                rows = self.decode(list(continuation[:-1]), logits_for_all=True)
+                assert rows is not None
+                score += sum(logprob_rows(rows[: len(continuation) - 1], list(continuation[1:])))
+            scores.append(float(score))
+        self.truncate(len(prompt))
+        return scores, reuse
 
     # --- state snapshots -------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        """The KV cache of sequence 0 as bytes (llama.cpp's own sequence state format)."""
-        size = self._lib.llama_state_seq_get_size(self.ctx, 0)
+        """This sequence's KV cache as bytes (llama.cpp's own sequence state format)."""
+        size = self._lib.llama_state_seq_get_size(self.ctx, self.seq)
         buffer = (ctypes.c_uint8 * size)()
-        written = self._lib.llama_state_seq_get_data(self.ctx, buffer, size, 0)
+        written = self._lib.llama_state_seq_get_data(self.ctx, buffer, size, self.seq)
         return ctypes.string_at(buffer, written)
 
     def restore(self, tokens: Sequence[int], data: bytes) -> None:
@@ -173,8 +219,9 @@ class KVSession:
                 f"the saved state holds {len(tokens)} tokens, more than the context of {self.n_ctx}"
             )
         self.clear()
+        self.make_room(len(tokens))
         buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if self._lib.llama_state_seq_set_data(self.ctx, buffer, len(data), 0) == 0:
+        if self._lib.llama_state_seq_set_data(self.ctx, buffer, len(data), self.seq) == 0:
             self.clear()
             raise ModelError("llama.cpp refused the saved KV state (saved with other context settings?)")
         self.tokens = list(tokens)

@@ -1,14 +1,20 @@
-"""Work around a crash in the llama.cpp build heron installs: ggml's AMX matrix kernels.
+"""The llama.cpp parameters ``Llama(...)`` does not expose, set while it loads (``heron_load_params``).
 
-A llama-cpp-python 0.3.36 built with ``GGML_NATIVE`` on a CPU with AMX (Sapphire Rapids and later)
-runs weights through ggml's AMX "extra buffer type", and its ``ggml_backend_amx_mul_mat`` segfaults
-on the first multi-token batch (seen with the bundled Q4_1 SmolLM2 on the reference machine). The
-model parameter ``use_extra_bufts = false`` keeps weights in plain CPU buffers and avoids it; the
-cost is the weight-repacking speed-up on such CPUs. ``Llama`` does not expose that parameter, so
-``safe_model_params()`` sets it on the defaults ``Llama`` asks llama.cpp for while it loads.
+**Two KV sequences.** ``LocalLLM`` scores prompts (yes/no checks, judges) in a second sequence of the
+context so they never displace the conversation it generates for. ``Llama`` creates its context with
+one sequence; heron asks for two, in one unified cache (``kv_unified``: both draw on the same
+``n_ctx`` cells, and each may use all of them).
 
-The real fix is a build without AMX kernels: ``CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON
--DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON" pip install --force-reinstall llama-cpp-python``.
+**No AMX kernels.** A llama-cpp-python 0.3.36 built with ``GGML_NATIVE`` on a CPU with AMX (Sapphire
+Rapids and later) runs weights through ggml's AMX "extra buffer type", and its
+``ggml_backend_amx_mul_mat`` segfaults on the first multi-token batch (seen with the bundled Q4_1
+SmolLM2 on the reference machine). The model parameter ``use_extra_bufts = false`` keeps weights in
+plain CPU buffers and avoids it; the cost is the weight-repacking speed-up on such CPUs. The real fix
+is a build without AMX kernels: ``CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON
+-DGGML_FMA=ON -DGGML_F16C=ON" pip install --force-reinstall llama-cpp-python``.
+
+Both are set on the defaults ``Llama`` asks llama.cpp for, for the time of the load
+(``heron_load_params``; ``safe_model_params`` only avoids AMX, for the benchmarks' peers).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ def cpu_backend_has_amx() -> bool:
 
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     return "AMX_INT8 = 1" in info
+
+
+SEQUENCES = 2  # the conversation, and the prompts scored beside it
 
 
 @contextmanager
@@ -51,3 +60,24 @@ def safe_model_params() -> Iterator[None]:
             yield
         finally:
             raw.llama_model_default_params = original
+
+
+@contextmanager
+def heron_load_params() -> Iterator[None]:
+    """``safe_model_params``, and a context of ``SEQUENCES`` sequences in one unified KV cache."""
+    import llama_cpp.llama_cpp as raw
+
+    with safe_model_params(), _PATCH_LOCK:
+        original = raw.llama_context_default_params
+
+        def two_sequences() -> raw.llama_context_params:
+            params = original()
+            params.n_seq_max = SEQUENCES
+            params.kv_unified = True
+            return params
+
+        raw.llama_context_default_params = two_sequences
+        try:
+            yield
+        finally:
+            raw.llama_context_default_params = original

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from heron.errors import ModelLoadError
 from heron.llm.devices import resolve_gpu_layers
 from heron.llm.gguf_file import GGUFHeader, read_gguf_header
-from heron.llm.llama_compat import safe_model_params
+from heron.llm.llama_compat import heron_load_params
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def load_llama(
     from llama_cpp import Llama
 
     try:
-        with safe_model_params():
+        with heron_load_params():
             llama = Llama(
                 model_path=str(model_path),
                 n_ctx=n_ctx,

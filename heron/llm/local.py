@@ -90,7 +90,7 @@ class LocalLLM:
         loaded = load_llama(**self._load_args)
         self._loaded: LoadedModel | None = loaded
         self._llama: Any = loaded.llama
-        self._session = KVSession(loaded.llama)
+        self._session, self._scoring = _sessions(loaded)
         self._template = _template_for(loaded)
         self._parameter_count = int(loaded.llama._model.n_params())  # read once: a suspended model is freed
         self._seed = seed
@@ -216,17 +216,18 @@ class LocalLLM:
         return result
 
     def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
-        """log P(option | prompt) of each option as the assistant's reply, summed over its tokens."""
+        """log P(option | prompt) of each option as the assistant's reply, summed over its tokens.
+
+        Scored in the KV cache's second sequence: the conversation ``chat`` holds stays cached (unless
+        the two do not fit the context together), and prompts scored one after another share their
+        common start."""
         started = time.perf_counter()
-        scores: list[float] = []
         with self._guard.exclusive():
             prompt = self._prompt_tokens(messages)
-            cached = 0
-            for i, option in enumerate(options):
-                tokens = self._llama.tokenize(option.encode(), add_bos=False, special=False)
-                score, reused = self._session.score_continuation(prompt, tokens)
-                scores.append(score)
-                cached = reused if i == 0 else cached
+            continuations = [
+                self._llama.tokenize(option.encode(), add_bos=False, special=False) for option in options
+            ]
+            scores, cached = self._scoring.score_continuations(prompt, continuations)
             self._last_usage = Usage(
                 prompt_tokens=len(prompt), cached_prompt_tokens=cached, seconds=time.perf_counter() - started
             )
@@ -271,7 +272,7 @@ class LocalLLM:
                         outcome.finish_reason = "stop"
                         break
                     if jump:
-                        if session.room < len(jump) + 1:
+                        if not session.make_room(len(jump) + 1):
                             break
                         session.decode(jump)  # one batch: about the cost of one sampled token
                         continue
@@ -296,7 +297,7 @@ class LocalLLM:
                 if text.stopped:
                     outcome.finish_reason = "stop"
                     break
-                if session.room < 1:
+                if not session.make_room(1):
                     break
                 session.decode_one(token)
             tail = text.finish()
@@ -484,7 +485,7 @@ class LocalLLM:
             return
         loaded = load_llama(**self._load_args)
         self._loaded, self._llama = loaded, loaded.llama
-        self._session = KVSession(loaded.llama)
+        self._session, self._scoring = _sessions(loaded)
         self._suspended = False
 
     def _free_native(self) -> None:
@@ -494,6 +495,7 @@ class LocalLLM:
             llama_cpp.llama_sampler_free(grammar)
         self._grammars.clear()
         self._session.close()
+        self._scoring.close()
         self._llama.close()
 
     # --- lifetime ------------------------------------------------------------------------------
@@ -525,6 +527,12 @@ class LocalLLM:
     def __repr__(self) -> str:
         state = "closed" if self._loaded is None else f"context={self._session.n_ctx}"
         return f"LocalLLM({self._loaded.header.path if self._loaded else ''!s}, {state})"
+
+
+def _sessions(loaded: LoadedModel) -> tuple[KVSession, KVSession]:
+    """The conversation's KV sequence and the scoring one, sharing the context's cells."""
+    chat = KVSession(loaded.llama, seq=0)
+    return chat, KVSession(loaded.llama, seq=1, neighbour=chat)
 
 
 def _template_for(loaded: LoadedModel) -> ChatTemplate:

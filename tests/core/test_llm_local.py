@@ -167,6 +167,34 @@ def test_scores_equal_the_logprobs_of_generated_text(llm: LocalLLM) -> None:
     )
 
 
+def test_scoring_leaves_the_conversation_in_the_cache(llm: LocalLLM) -> None:
+    conversation = ask("Describe a heron in two sentences. " * 3)
+    llm.chat(conversation, GREEDY)
+    llm.score_options(ask("Is a heron a bird? Answer yes or no."), ["Yes", "No"])
+    again = llm.chat(conversation, GREEDY)
+    assert again.usage.cached_prompt_tokens == again.usage.prompt_tokens - 1  # nothing re-evaluated
+
+
+def test_scored_prompts_reuse_their_common_start(llm: LocalLLM) -> None:
+    llm.score_options(ask("Tool: weather. Request: N/A. Can the tool do it?"), ["Yes", "No"])
+    llm.score_options(ask("Tool: weather. Request: rain in Lyon? Can the tool do it?"), ["Yes", "No"])
+    usage = llm.last_usage
+    assert 0 < usage.cached_prompt_tokens < usage.prompt_tokens
+
+
+def test_a_scored_prompt_that_does_not_fit_beside_the_conversation_drops_it() -> None:
+    long = "Herons are long-legged freshwater and coastal birds. " * 30  # about 330 tokens
+    with LocalLLM.from_settings(load_settings(context_size=512)) as small:
+        conversation = ask(long + "Summarise.")
+        small.chat(conversation, GenerationOptions(max_tokens=4))
+        options = ["Yes", "No", "Perhaps not"]
+        scores = small.score_options(ask(long + "Are herons birds?"), options)  # both do not fit
+        assert small.chat(conversation, GenerationOptions(max_tokens=4)).usage.cached_prompt_tokens == 0
+        with LocalLLM.from_settings(load_settings(context_size=512)) as fresh:
+            alone = fresh.score_options(ask(long + "Are herons birds?"), options)
+    assert scores == pytest.approx(alone, abs=0.05)
+
+
 def test_best_of_picks_by_scorer_and_reports_candidates(llm: LocalLLM) -> None:
     result = llm.best_of(ask("Name an animal."), 3, scorer=len, options=GenerationOptions(max_tokens=12))
     assert result.candidates is not None and len(result.candidates) == 3
