@@ -29,7 +29,7 @@ from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallA
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
 from heron.agents.config import AgentConfig
-from heron.agents.loop import StepLoop, tool_signature
+from heron.agents.loop import StepLoop, tool_listing
 from heron.agents.planner import make_plan
 from heron.agents.provenance import sources_of_numbers
 from heron.agents.result import Citation, RunResult
@@ -162,10 +162,7 @@ class Agent:
         system = render(
             "agent_system",
             final=FINAL_ANSWER,
-            tools=[
-                {"name": t.name, "description": t.description, "signature": tool_signature(t)}
-                for t in self.tools
-            ],
+            tools=[tool_listing(t) for t in self.tools],
             instructions=self.config.instructions,
         )
         return RunState(

@@ -77,6 +77,27 @@ def tool_signature(tool: Tool) -> str:
     return ", ".join(parts)
 
 
+def argument_notes(tool: Tool) -> str:
+    """``base: the base of the triangle; unit: "cm" or "in"``: each described argument's description
+    (from the docstring's Args section or the schema), for the tool list; empty if none has one."""
+    properties = tool.json_schema().get("properties", {})
+    return "; ".join(
+        f"{name}: {' '.join(str(prop['description']).split())}"
+        for name, prop in properties.items()
+        if prop.get("description")
+    )
+
+
+def tool_listing(tool: Tool) -> dict[str, str]:
+    """What the prompts show of a tool: its name, signature, description and argument notes."""
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "signature": tool_signature(tool),
+        "arguments": argument_notes(tool),
+    }
+
+
 def _arguments_schema(tool: Tool, config: AgentConfig, request: str = "") -> dict[str, Any]:
     """The tool's argument schema for the grammar, its optional arguments kept per ``optional_arguments``."""
     schema = tool.json_schema()

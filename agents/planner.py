@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from heron.agents.loop import tool_signature
+from heron.agents.loop import tool_listing
 from heron.agents.state import PlanStep
 from heron.llm.base import LLM
 from heron.llm.types import GenerationOptions, Message
@@ -24,7 +24,7 @@ def make_plan(
         "agent_plan",
         goal=goal,
         max_steps=max_steps,
-        tools=[{"name": t.name, "description": t.description, "signature": tool_signature(t)} for t in tools],
+        tools=[tool_listing(t) for t in tools],
         progress="\n".join(f"- {p}" for p in progress),
     )
     step_schema = {

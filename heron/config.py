@@ -63,6 +63,9 @@ class MemorySettings(BaseModel):
         "onnx-int8", description="onnx-int8 (quantized, fastest), onnx (same vectors as torch), torch"
     )
     embedding_batch_size: int = Field(32, ge=1, le=4096, description="texts per encoder call")
+    passages_per_search: int = Field(
+        8, ge=1, le=50, description="passages one retrieve call returns (the model picks the query)"
+    )
     redact_personal_data: bool = Field(
         False, description="mask emails, phone and card numbers, API keys before text is stored"
     )

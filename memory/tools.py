@@ -18,21 +18,31 @@ from pathlib import Path
 from typing import Literal
 
 from heron.config import Settings
+from heron.errors import UsageError
 from heron.memory.conversation import ConversationMemory
 from heron.memory.passages import Passage
 from heron.memory.vector_memory import VectorMemory
 from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 
-MIN_PASSAGES = 5  # a model that asks for one passage misses facts spread over several sections
-MAX_PASSAGES = 10
-
 
 class RetrieveTool(LazyTool, name="retrieve", cites=True):
-    """Hybrid search over ingested documents (or remembered facts), answered with citations."""
+    """Hybrid search over ingested documents (or remembered facts), answered with citations.
+
+    The model chooses what to search for; how many passages each search returns is the developer's
+    choice (``passages``, else the ``memory.passages_per_search`` setting, 8): it is what the search
+    spends of the context. A small model asked for a count picks one from the example in front of it
+    (3 when the argument's note said "5 to 10"), and a count too small for a question that spans
+    several documents misses facts (BENCHMARKS.md, "Argument descriptions")."""
 
     def __init__(
-        self, documents: VectorMemory | None = None, conversation: ConversationMemory | None = None
+        self,
+        documents: VectorMemory | None = None,
+        conversation: ConversationMemory | None = None,
+        passages: int | None = None,
     ) -> None:
+        if passages is not None and passages < 1:
+            raise UsageError(f"passages must be at least 1, not {passages}")
+        self.passages = passages
         self._given_documents, self._given_conversation = documents, conversation
         self._documents: VectorMemory | None = documents
         self._conversation: ConversationMemory | None = conversation
@@ -42,7 +52,6 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True):
         self,
         query: str,
         ctx: ToolContext,
-        k: int = 5,
         source: str | None = None,
         scope: Literal["documents", "memories"] = "documents",
     ) -> ToolResult:
@@ -51,11 +60,10 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True):
 
         Args:
             query: what to look for, as a question or a few key words
-            k: how many passages to return, 5 to 10 (fewer are raised to 5)
             source: only search this document (its path, as shown in an earlier citation)
             scope: "documents" for ingested files, "memories" for facts and past conversations
         """
-        k = max(MIN_PASSAGES, min(k, MAX_PASSAGES))
+        k = self.passages or ctx.settings.memory.passages_per_search
         note = ""
         if scope == "memories":
             passages = self._memories(ctx.settings).recall(query, k=k)
@@ -127,10 +135,12 @@ def memory_tools(
     documents: VectorMemory | None = None,
     conversation: ConversationMemory | None = None,
     session: str | None = None,
+    passages: int | None = None,
 ) -> list[Tool]:
     """``retrieve`` and ``remember`` over the given stores (or, if None, stores opened from the run
-    context's settings on first use). ``session`` tags what ``remember`` stores."""
-    return [RetrieveTool(documents, conversation), RememberTool(conversation, session)]
+    context's settings on first use). ``session`` tags what ``remember`` stores; ``passages``: how many
+    passages a search returns (default: the ``memory.passages_per_search`` setting)."""
+    return [RetrieveTool(documents, conversation, passages), RememberTool(conversation, session)]
 
 
 CITE_ID_CHARS = 8  # chunk ids are 32 hex characters; 8 are unique enough within one run

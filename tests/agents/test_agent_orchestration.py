@@ -15,6 +15,7 @@ from heron.agents.config import AgentConfig
 from heron.agents.state import PlanStep, RunState
 from heron.errors import UsageError
 from heron.llm import ScriptedLLM
+from heron.tools import tool
 from heron.tracing import AnswerEvent, read_trace
 
 
@@ -68,6 +69,34 @@ def test_grammar_admits_each_tool_and_the_answer(demo_tools: list) -> None:
         "final_answer",
     ]
     assert schema["anyOf"][0]["properties"]["arguments"]["required"] == ["a", "b"]
+
+
+def test_the_tool_list_shows_each_argument_description_and_omits_the_line_without_any() -> None:
+    @tool
+    def area(base: float, height: float, unit: str = "cm") -> float:
+        """Area of a triangle.
+
+        Args:
+            base: the base of the triangle
+            height: its height,
+                measured from the base
+        """
+        return base * height / 2
+
+    @tool
+    def now() -> str:
+        """The current time."""
+        return "noon"
+
+    llm = ScriptedLLM([answer("hi")])
+    with _agent(llm, [area, now]) as agent:
+        agent.run("hello")
+    system = llm.calls[0].messages[0].content
+    listed = system[system.index("- area(") :]
+    assert listed.splitlines()[1] == (
+        "  Arguments: base: the base of the triangle; height: its height, measured from the base"
+    )
+    assert "- now(): The current time.\n" in system and system.count("Arguments:") == 1
 
 
 def test_invalid_arguments_get_a_retry_hint_naming_the_field(demo_tools: list, ledger: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from heron.config import Settings
+from heron.errors import ModelRetry
 from heron.memory.conversation import ConversationMemory
 from heron.memory.embeddings import Embedder
 from heron.memory.ingest import Ingester
@@ -36,10 +37,10 @@ def test_retrieve_answers_with_cited_passages_and_citation_artifacts(
     setup: tuple[Toolset, ToolContext, Path],
 ) -> None:
     tools, ctx, docs = setup
-    result = tools.invoke("retrieve", {"query": "Where do herons nest?", "k": 1}, ctx)
+    result = tools.invoke("retrieve", {"query": "Where do herons nest?"}, ctx)
     assert not result.is_error
     shown = len(result.artifacts)
-    assert shown == 5  # k=1 is raised to MIN_PASSAGES: one passage misses facts spread over sections
+    assert shown == ctx.settings.memory.passages_per_search == 8  # the setting's default
     first = result.artifacts[0].metadata
     assert result.text.startswith(f"[{first['id']}] ") and str(result.artifacts[0].uri).startswith(str(docs))
     assert first["text"].strip() in result.text and str(docs) not in result.text  # labels, not paths
@@ -49,6 +50,19 @@ def test_retrieve_answers_with_cited_passages_and_citation_artifacts(
     breeding = [a for a in result.artifacts if a.metadata.get("heading") == "Herons > Breeding"]
     assert breeding and breeding[0].uri == str(docs / "guide.md")
     assert breeding[0].metadata["end"] > breeding[0].metadata["start"]
+
+
+def test_the_developer_sets_how_many_passages_a_search_returns_not_the_model(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    fewer = ctx.settings.model_copy(
+        update={"memory": ctx.settings.memory.model_copy(update={"passages_per_search": 2})}
+    )
+    with ToolContext(ctx.workspace, settings=fewer) as narrow:
+        assert len(tools.invoke("retrieve", {"query": "herons"}, narrow).artifacts) == 2
+    with pytest.raises(ModelRetry, match=r"\bk\b"):  # not an argument of retrieve
+        tools.invoke("retrieve", {"query": "herons", "k": 1}, ctx)
 
 
 def test_retrieve_can_be_limited_to_one_source(setup: tuple[Toolset, ToolContext, Path]) -> None:
