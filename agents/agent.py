@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallAction
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
-from heron.agents.config import AgentConfig
+from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig
 from heron.agents.loop import StepLoop, tool_listing
 from heron.agents.planner import make_plan
 from heron.agents.provenance import sources_of_numbers
@@ -103,10 +103,10 @@ class Agent:
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise ToolDeclarationError(f"two tools share the name(s) {dupes}", "give each tool a unique name")
-        if self.config.tool_choice not in ("auto", "none", "required", *names):
+        if self.config.tool_choice not in (*TOOL_CHOICE_MODES, *names):
             raise UsageError(
                 f"tool_choice {self.config.tool_choice!r} is not a tool of this agent",
-                f'use "auto", "none", "required" or one of: {", ".join(names)}',
+                f"use one of {', '.join(map(repr, TOOL_CHOICE_MODES))} or a tool: {', '.join(names)}",
             )
         self._cancel = threading.Event()
         # the tool gate (AgentConfig.tool_gate): passed in to share one embedder between agents,

@@ -13,6 +13,9 @@ THOUGHT_CHARS = 200  # the reasoning field's length when the model is big enough
 THOUGHT_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M wrote digits into it; Qwen2.5-1.5B plans in it
 
 
+TOOL_CHOICE_MODES = ("auto", "none", "required")  # besides a tool name (tools cannot take these names)
+
+
 class AgentConfig(BaseModel):
     """Behaviour of an :class:`~heron.agents.agent.Agent`.
 

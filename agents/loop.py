@@ -33,7 +33,14 @@ from heron.agents.mentions import is_mentioned, is_place_argument, place_spans, 
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
 from heron.agents.tool_check import checks_first_call, tool_fit
-from heron.errors import ModelError, ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
+from heron.errors import (
+    ModelRetry,
+    OutputTruncatedError,
+    RunCancelledError,
+    RunError,
+    ToolExecutionError,
+    UsageError,
+)
 from heron.llm.base import LLM
 from heron.llm.types import CopyBias, GenerationOptions, Message
 from heron.prompts import render
@@ -78,14 +85,19 @@ def tool_signature(tool: Tool) -> str:
 
 
 def argument_notes(tool: Tool) -> str:
-    """``base: the base of the triangle; unit: "cm" or "in"``: each described argument's description
-    (from the docstring's Args section or the schema), for the tool list; empty if none has one."""
+    """``base: the base of the triangle; unit: "cm" or "in" (default "cm")``: each described
+    argument's description (from the docstring's Args section or the schema) and the default an
+    optional one takes when left out, for the tool list; empty if no argument has a description."""
     properties = tool.json_schema().get("properties", {})
-    return "; ".join(
-        f"{name}: {' '.join(str(prop['description']).split())}"
-        for name, prop in properties.items()
-        if prop.get("description")
-    )
+    notes = []
+    for name, prop in properties.items():
+        if not prop.get("description"):
+            continue
+        note = f"{name}: {' '.join(str(prop['description']).split())}"
+        if prop.get("default") is not None:
+            note += f" (default {json.dumps(prop['default'])})"
+        notes.append(note)
+    return "; ".join(notes)
 
 
 def tool_listing(tool: Tool) -> dict[str, str]:
@@ -165,10 +177,8 @@ class StepLoop:
                 return self.forced_final(state, final, limit), limit
             try:
                 action = self._free_turn(state, final)
-            except ModelError as exc:  # output cut by the turn's token limit: tell the model, go on
-                self._hint(
-                    state, render("agent_retry", tool="output", problem=str(exc), budget=self._budget())
-                )
+            except OutputTruncatedError:  # cut by the turn's token limit: tell the model, go on
+                self._hint(state, render("agent_truncated", budget=self._budget()))
                 self._finish_step(state)
                 continue
             if isinstance(action, FinalAction):
@@ -292,7 +302,7 @@ class StepLoop:
         started = time.perf_counter()
         try:
             value = self.llm.structured_json(state.messages, schema, options)
-        except ModelError:
+        except OutputTruncatedError:
             # cut off by the token limit (a rambling string): once more, with twice the tokens and
             # strings a quarter as long, which fits even at one character per token
             stream.reset()
@@ -397,8 +407,8 @@ class StepLoop:
                 return None
             try:
                 action = self._model_turn(state, None, only_tool=tool, fixed_args=fixed_args)
-            except ModelError as exc:
-                self._hint(state, render("agent_retry", tool=tool, problem=str(exc), budget=self._budget()))
+            except OutputTruncatedError:
+                self._hint(state, render("agent_truncated", budget=self._budget()))
                 self._finish_step(state)
                 continue
             assert isinstance(action, ToolCallAction)  # the grammar admits only this tool
@@ -416,7 +426,7 @@ class StepLoop:
         self._hint(state, render("agent_step_note", step_done=STEP_DONE))
         try:
             action = self._model_turn(state, STEP_DONE, tools=False)
-        except ModelError:  # ran past the turn's tokens: the raw result stands
+        except OutputTruncatedError:  # ran past the turn's tokens: the raw result stands
             action = None
         self._finish_step(state)
         return action if isinstance(action, FinalAction) else None  # (None: a backend without grammars)
@@ -442,7 +452,7 @@ class StepLoop:
         self._hint(state, render("agent_budget_end", limit=limit))
         try:
             action = self._model_turn(state, final, tools=False)
-        except ModelError as exc:  # even the answer ran past the turn's tokens: say so, never crash
+        except OutputTruncatedError as exc:  # even the answer ran past the turn's tokens: say so
             action = FinalAction(kind=final, answer=f"(no answer: {exc})")
             state.messages.append(Message.assistant(action.model_dump_json(include={"answer"})))
         assert isinstance(action, FinalAction)  # the grammar admits nothing else

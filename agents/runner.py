@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,11 +27,9 @@ from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
 from heron.errors import HeronError, UsageError
 from heron.llm.base import LLM
-from heron.status import FINISHED, StoredStatus
+from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool, builtin_tools
 from heron.tracing import EventCallback
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUDGET = 0, 1, 2, 3
 
 
 class CheckResult(BaseModel):
@@ -319,9 +316,3 @@ def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckRes
     return CheckResult(
         check="answer_cites", passed=ok, detail="" if ok else f"citations: {[c.id for c in result.citations]}"
     )
-
-
-def clear_workspace(path: Path) -> None:
-    """Used by tests and the demo to start from an empty workspace."""
-    if path.exists():
-        shutil.rmtree(path)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import re
 
+from heron.agents.actions import FINAL_ANSWER, STEP_DONE
+
 # the action, an optional thought (a JSON string), then the answer
 _ANSWER_START = re.compile(
-    r'"action"\s*:\s*"(?:final_answer|step_done)"\s*,\s*'
+    rf'"action"\s*:\s*"(?:{FINAL_ANSWER}|{STEP_DONE})"\s*,\s*'
     r'(?:"thought"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*)?"answer"\s*:\s*"'
 )
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}

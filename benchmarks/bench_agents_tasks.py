@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from heron.agents.runner import TaskRunner, clear_workspace
+from heron.agents.runner import TaskRunner
 from heron.agents.tasks import load_task
 from heron.config import load_settings
 from heron.llm import open_llm
@@ -69,7 +69,7 @@ class ConfiguredRunner(TaskRunner):
 def run_once(runner: TaskRunner, task: Path, order: int) -> dict[str, Any]:
     """One run of ``task`` (its folder is a scratch copy, shared by its runs: ingested once) from an
     empty workspace, with ``retrieve``'s passages in order ``order``."""
-    clear_workspace(runner._workspace(load_task(task)))
+    shutil.rmtree(runner._workspace(load_task(task)), ignore_errors=True)  # each run starts empty
     VectorMemory.search = shuffled_search(order)  # type: ignore[method-assign]
     try:
         started = time.perf_counter()

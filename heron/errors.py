@@ -72,6 +72,12 @@ class ModelError(RunError):
     """The language model failed to produce output."""
 
 
+class OutputTruncatedError(ModelError):
+    """A structured output ran past its ``max_tokens`` before its JSON was complete. The agent's loop
+    handles this one (it tells the model and gives the turn more tokens); every other ``ModelError``
+    (a context overflow, a server's HTTP error, a failed decode) ends the run with status ``error``."""
+
+
 class ContextOverflowError(ModelError):
     """A prompt does not fit the model's context window; shorten the history or raise context_size."""
 
@@ -97,7 +103,3 @@ class BudgetExhaustedError(RunError):
 
 class RunCancelledError(RunError):
     """The user stopped the run (Ctrl-C in ``heron chat``); the conversation goes on without it."""
-
-
-class ApprovalDeniedError(RunError):
-    """A risky tool call was denied by the approval policy."""

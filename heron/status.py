@@ -20,6 +20,10 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
+# Exit codes of `heron run` and every other command: 0 succeeded, 1 the run or command failed,
+# 2 a usage error (bad arguments, settings, task file), 3 a budget ended the run.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUDGET = 0, 1, 2, 3
+
 StoppedBy = Literal["answer", "max_steps", "max_tokens", "max_seconds", "repeated_call"]
 BUDGET_LIMITS: tuple[StoppedBy, ...] = ("max_steps", "max_tokens", "max_seconds")
 RunStatus = Literal[

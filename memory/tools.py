@@ -60,8 +60,9 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True):
 
         Args:
             query: what to look for, as a question or a few key words
-            source: only search this document (its path, as shown in an earlier citation)
-            scope: "documents" for ingested files, "memories" for facts and past conversations
+            source: leave out to search every document; only to search one, its path from an earlier citation
+            scope: leave out to search the ingested documents; "memories" searches what was
+                remembered from past conversations
         """
         k = self.passages or ctx.settings.memory.passages_per_search
         note = ""
@@ -115,7 +116,7 @@ class RememberTool(LazyTool, name="remember"):
         """Remember a fact, a note or a task outcome for later conversations.
 
         Args:
-            text: one self-contained sentence to remember, e.g. "The user's name is Ada."
+            text: one self-contained sentence to remember (who or what it is about, and the fact)
             kind: "fact" about the user or the world, "note" for working notes, "outcome" of a task
         """
         if self._conversation is None:

@@ -5,15 +5,38 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from heron.errors import HeronError, ModelRetry, ToolExecutionError
+from heron.errors import HeronError, ModelRetry, ToolDeclarationError, ToolExecutionError
 from heron.tools.context import ToolContext
 from heron.tools.results import Risk, ToolResult
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+# Words the agent's turns use besides tool names: its answer actions ("final_answer", and
+# "step_done" for a plan step's note) and the modes of ``AgentConfig.tool_choice``. A tool named
+# like one would be read as the answer, or would collide with the mode.
+RESERVED_TOOL_NAMES = frozenset({"final_answer", "step_done", "auto", "none", "required"})
+
+
+def check_tool_name(name: str) -> str:
+    """``name`` if a tool may have it; else ToolDeclarationError saying why and what to do."""
+    if not _NAME.match(name):
+        raise ToolDeclarationError(
+            f"{name!r} is not a valid tool name",
+            "use 1-64 letters, digits, '_' or '-', starting with a letter or '_' (e.g. @tool(name='search'))",
+        )
+    if name in RESERVED_TOOL_NAMES:
+        raise ToolDeclarationError(
+            f"a tool cannot be named {name!r}: the agent uses that word for itself "
+            f"(reserved: {', '.join(sorted(RESERVED_TOOL_NAMES))})",
+            f"give the tool another name, e.g. @tool(name='{name}_tool')",
+        )
+    return name
 
 
 class Tool:
@@ -52,7 +75,7 @@ class Tool:
         cites: bool = False,
         think: bool = False,
     ) -> None:
-        self.name = name
+        self.name = check_tool_name(name)
         self.cites = cites  # returns passages to cite (``Artifact(kind="citation")``), like retrieve
         self.think = think  # the model writes a short thought before composing the arguments (code, text)
         self.description = description

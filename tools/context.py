@@ -76,10 +76,6 @@ class ToolContext(Generic[DepsT]):
             self._sandbox = Sandbox(self.workspace, self.settings.sandbox)
         return self._sandbox
 
-    @property
-    def has_sandbox(self) -> bool:
-        return self._sandbox is not None
-
     def close(self) -> None:
         """Stop the sandbox this context started (a sandbox passed in is left to its owner)."""
         if self._sandbox is not None and self._owns_sandbox:

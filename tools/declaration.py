@@ -12,12 +12,10 @@ from typing import Any, overload
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from heron.errors import ToolDeclarationError
-from heron.tools.base import Tool
+from heron.tools.base import Tool, check_tool_name
 from heron.tools.context import ToolContext
 from heron.tools.docstrings import parse_docstring
 from heron.tools.results import Risk
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -147,15 +145,6 @@ def describe_function(
         args_model=args_model,
         context_param=context_param,
     )
-
-
-def check_tool_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise ToolDeclarationError(
-            f"{name!r} is not a valid tool name",
-            "use 1-64 letters, digits, '_' or '-', starting with a letter or '_' (e.g. @tool(name='search'))",
-        )
-    return name
 
 
 def is_context_annotation(annotation: Any) -> bool:

@@ -32,7 +32,7 @@ def read_file(path: str, ctx: ToolContext, max_chars: int = 20_000) -> ToolResul
     """Read a text file from the workspace.
 
     Args:
-        path: file path relative to the workspace, e.g. "notes/todo.txt"
+        path: the file's path relative to the workspace, as the task or list_files gives it
         max_chars: return at most this many characters
     """
     parts = _file_parts(ctx.workspace, path)
@@ -55,7 +55,7 @@ def write_file(path: str, content: str, ctx: ToolContext, append: bool = False) 
     """Write a text file in the workspace (creating folders as needed); replaces an existing file.
 
     Args:
-        path: file path relative to the workspace, e.g. "out/report.md"
+        path: the file's path relative to the workspace (the name the task gives, if it gives one)
         content: the text to write
         append: add to the end of the file instead of replacing it
     """

@@ -15,9 +15,8 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from heron.errors import ModelRetry
-from heron.tools.base import Tool
+from heron.tools.base import Tool, check_tool_name
 from heron.tools.context import ToolContext
-from heron.tools.declaration import check_tool_name
 from heron.tools.results import Artifact, Risk, ToolResult
 
 

@@ -1,6 +1,7 @@
 """The ``heron`` command. Each subcommand lives in its own module and registers itself on ``app``.
 
-Exit codes, for schedulers and scripts: 0 success, 1 run failure, 2 usage or config mistake.
+Exit codes, for schedulers and scripts (heron.status): 0 success, 1 run failure, 2 usage or config
+mistake, 3 a budget ended the run.
 """
 
 from __future__ import annotations
@@ -14,45 +15,11 @@ import typer.main
 from rich.console import Console
 from rich.markup import escape
 
-import heron
+from heron.cli.app import app
 from heron.errors import HeronError, RunError, UsageError
+from heron.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
-
-app = typer.Typer(
-    name="heron",
-    help="heron: local-first agents and RAG. A planner LLM runs in-process through llama.cpp and calls "
-    "tools (sandboxed Python, retrieval over Chroma, files, a calculator). Nothing calls a cloud service.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 err_console = Console(stderr=True)
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"heron {heron.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Print heron's version and exit."
-    ),
-    verbose: bool = typer.Option(
-        False,
-        "--verbose",
-        "-v",
-        help="Also show the libraries' own output on stderr (weight-loading bars, warnings, log lines); "
-        "give it before the command: heron -v ingest DOCS.",
-    ),
-) -> None:
-    """Settings come from heron.toml (project dir, then user config dir) and HERON_* variables."""
-    from heron.quiet import quiet_libraries
-
-    quiet_libraries(verbose)
 
 
 def _register() -> None:
@@ -88,14 +55,17 @@ def _help_in_plain_words(command: Any) -> None:
         _help_in_plain_words(sub)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; turns heron's errors into messages and exit codes."""
+def main(argv: list[str] | None = None, obj: dict[str, Any] | None = None) -> int:
+    """Entry point of the console script; turns heron's errors into messages and exit codes.
+
+    ``obj``: objects for the commands, as click's context object (``{"llm": ...}``: the model
+    ``heron chat`` uses instead of loading the configured one, for embedding and tests)."""
     _register()
     command = typer.main.get_command(app)
     _help_in_plain_words(command)
     try:
         # Not standalone: click returns the exit code of typer.Exit instead of calling sys.exit.
-        code = command(args=argv, prog_name="heron", standalone_mode=False)
+        code = command(args=argv, prog_name="heron", standalone_mode=False, obj=obj)
     except UsageError as exc:
         # escaped: a message may hold brackets (`[evals] data_dir`, a list) that rich would take as markup
         err_console.print(f"[bold red]error:[/] {escape(exc.problem)}", highlight=False)
@@ -104,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except (RunError, HeronError) as exc:
         err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False)
-        return EXIT_RUN_FAILED if isinstance(exc, RunError) else EXIT_USAGE
+        return EXIT_FAILED if isinstance(exc, RunError) else EXIT_USAGE
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from heron.cli import app
-from heron.cli.repl_testing import scripted_llm_for_tests
+from heron.cli.app import app
 from heron.config import load_settings
 
 if TYPE_CHECKING:
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
 
 @app.command()
 def chat(
+    ctx: typer.Context,
     model: Path | None = typer.Option(
         None, "--model", help="GGUF file to chat with (default: the configured model, see `heron models`)."
     ),
@@ -40,7 +40,7 @@ def chat(
     overrides = {"model_path": model} if model is not None else {}
     settings = load_settings(**overrides)
     console = Console(highlight=False, soft_wrap=True)
-    llm: LLM | None = scripted_llm_for_tests()
+    llm: LLM | None = (ctx.obj or {}).get("llm")  # given by a program embedding heron (or a test)
     if llm is None:
         from heron.llm import open_llm
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import heron
-from heron.cli import app
+from heron.cli.app import app
 from heron.cli.doctor import run_checks
 from heron.config import Settings, load_settings
 

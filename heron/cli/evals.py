@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from heron.cli import app
+from heron.cli.app import app
 from heron.config import Settings, load_settings
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from heron.cli import app
+from heron.cli.app import app
 from heron.config import load_settings
 from heron.errors import IngestionError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from heron.cli import app
+from heron.cli.app import app
 from heron.config import load_settings
 from heron.errors import HeronError
 from heron.models import KNOWN_MODELS, install_model, installed_path

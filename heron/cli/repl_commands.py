@@ -1,7 +1,8 @@
 """The REPL's slash commands: /help, /tools, /ingest, /memory, /trace, /model, /reset, /exit.
 
-Each handler gets the running :class:`~heron.cli.repl.Repl` and the text after the command; it
-returns True to end the session. An error in a command is shown and the session goes on.
+Each handler gets the running session (a :class:`ReplHost`, which :class:`~heron.cli.repl.Repl` is)
+and the text after the command; it returns True to end the session. An error in a command is shown
+and the session goes on.
 """
 
 from __future__ import annotations
@@ -11,17 +12,34 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rich.markup import escape
 from rich.table import Table
 
 from heron.cli.render import render_event
-from heron.errors import ModelLoadError
 from heron.tracing import read_trace
 
 if TYPE_CHECKING:
-    from heron.cli.repl import Repl
+    from heron.cli.conversations import Conversation
+    from heron.cli.repl_view import ReplView
+    from heron.config import Settings
+    from heron.llm.base import LLM
+    from heron.memory import VectorMemory
+
+
+class ReplHost(Protocol):
+    """What the slash commands may use of the session that runs them (``heron.cli.repl.Repl``)."""
+
+    settings: Settings
+    view: ReplView
+    llm: LLM
+    memory: VectorMemory | None
+    conversation: Conversation
+    last_trace: Path | None
+
+    def switch_model(self, llm: LLM) -> None: ...
+
 
 _SOURCES_SHOWN = 20
 _RECALL_K = 5
@@ -31,10 +49,10 @@ _RECALL_K = 5
 class SlashCommand:
     usage: str
     help: str
-    handler: Callable[[Repl, str], bool]
+    handler: Callable[[ReplHost, str], bool]
 
 
-def run_command(repl: Repl, line: str) -> bool:
+def run_command(repl: ReplHost, line: str) -> bool:
     """Run one ``/command args`` line; True when the session should end."""
     name, _, argument = line[1:].partition(" ")
     command = COMMANDS.get(name.strip().lower())
@@ -50,7 +68,7 @@ def run_command(repl: Repl, line: str) -> bool:
     return False
 
 
-def _help(repl: Repl, argument: str) -> bool:
+def _help(repl: ReplHost, argument: str) -> bool:
     table = Table(show_header=False, box=None, padding=(0, 2))
     for command in COMMANDS.values():
         table.add_row(command.usage, command.help)
@@ -62,7 +80,7 @@ def _help(repl: Repl, argument: str) -> bool:
     return False
 
 
-def _tools(repl: Repl, argument: str) -> bool:
+def _tools(repl: ReplHost, argument: str) -> bool:
     tools = repl.conversation.tools
     if not tools:
         repl.view.note("no tools: this is plain chat (started with --no-tools)")
@@ -75,7 +93,7 @@ def _tools(repl: Repl, argument: str) -> bool:
     return False
 
 
-def _ingest(repl: Repl, argument: str) -> bool:
+def _ingest(repl: ReplHost, argument: str) -> bool:
     memory = repl.memory
     if memory is None:
         repl.view.note("memory is off (started with --no-memory); nothing to ingest into")
@@ -97,7 +115,7 @@ def _ingest(repl: Repl, argument: str) -> bool:
     return False
 
 
-def _memory(repl: Repl, argument: str) -> bool:
+def _memory(repl: ReplHost, argument: str) -> bool:
     memory = repl.memory
     if memory is None:
         repl.view.note("memory is off (started with --no-memory)")
@@ -125,7 +143,7 @@ def _memory(repl: Repl, argument: str) -> bool:
     return False
 
 
-def _trace(repl: Repl, argument: str) -> bool:
+def _trace(repl: ReplHost, argument: str) -> bool:
     path = repl.last_trace
     if path is None or not path.is_file():
         repl.view.note("no run yet in this session: ask something first")
@@ -142,31 +160,36 @@ def _trace(repl: Repl, argument: str) -> bool:
     return False
 
 
-def _model(repl: Repl, argument: str) -> bool:
+def _model(repl: ReplHost, argument: str) -> bool:
+    served = repl.settings.llm_base_url
     if not argument:
         repl.view.note(f"model: [cyan]{escape(repl.llm.name)}[/]")
-        repl.view.note("[dim]/model PATH.gguf switches to another GGUF file; the conversation is kept[/]")
+        switch = (
+            "a model name the server offers" if served else "a model name (`heron models`) or a GGUF path"
+        )
+        repl.view.note(f"[dim]/model NAME switches to {switch}; the conversation is kept[/]")
         return False
-    path = Path(argument).expanduser()
-    if path.suffix.lower() != ".gguf" or not path.is_file():
-        problem = f"model file not found: {path}" if not path.exists() else f"{path} is not a .gguf file"
-        raise ModelLoadError(problem, "give /model the path of an existing GGUF model file")
-    from heron.llm import LocalLLM
+    if served:  # the configured backend is a server: switch the model it serves, not to a local file
+        settings = repl.settings.model_copy(update={"llm_model_name": argument})
+    else:  # a name heron knows or a path: checked before anything loads
+        settings = repl.settings.model_copy(update={"model": argument, "model_path": None})
+        settings.llm_model_path()
+    from heron.llm import open_llm
 
-    repl.view.note(f"[dim]loading {escape(str(path))}...[/]")
-    llm = LocalLLM.from_settings(repl.settings.model_copy(update={"model_path": path}))
+    repl.view.note(f"[dim]loading {escape(argument)}...[/]")
+    llm = open_llm(settings)
     repl.switch_model(llm)
     repl.view.note(f"model: [cyan]{escape(llm.name)}[/] (the conversation is kept)")
     return False
 
 
-def _reset(repl: Repl, argument: str) -> bool:
+def _reset(repl: ReplHost, argument: str) -> bool:
     repl.conversation.reset()
     repl.view.note("conversation cleared: the next message starts afresh")
     return False
 
 
-def _exit(repl: Repl, argument: str) -> bool:
+def _exit(repl: ReplHost, argument: str) -> bool:
     return True
 
 
@@ -182,7 +205,9 @@ COMMANDS: dict[str, SlashCommand] = {
     "trace": SlashCommand(
         "/trace [all|full]", "what the last question did: model turns, tools, answer", _trace
     ),
-    "model": SlashCommand("/model [PATH]", "show the model, or switch to another GGUF file", _model),
+    "model": SlashCommand(
+        "/model [NAME]", "show the model, or switch to another (a name, a GGUF path, a served model)", _model
+    ),
     "reset": SlashCommand("/reset", "forget the conversation so far", _reset),
     "exit": SlashCommand("/exit", "leave (Ctrl-D does the same)", _exit),
 }

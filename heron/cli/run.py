@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from heron.cli import app
+from heron.cli.app import app
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
 from heron.status import describe

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from heron.errors import ModelError, UsageError
+from heron.errors import ModelError, OutputTruncatedError, UsageError
 
 # llama_cpp's converter lets a JSON string hold raw control characters (a newline, a tab), which JSON
 # forbids; a small model does emit them. This is the character rule newer llama.cpp versions use.
@@ -129,7 +129,7 @@ def parse_json_output(text: str) -> Any:
 def check_complete(text: str, finish_reason: str, max_tokens: int) -> None:
     """Grammar decoding can only end early by running out of tokens; say so plainly."""
     if finish_reason == "length":
-        raise ModelError(
+        raise OutputTruncatedError(
             f"structured output was cut off after max_tokens={max_tokens} before the JSON was complete "
             f"(got {len(text)} characters); raise GenerationOptions.max_tokens or bound the schema's "
             "strings and arrays (maxLength, maxItems)"

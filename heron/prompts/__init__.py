@@ -26,7 +26,3 @@ def _environment() -> jinja2.Environment:
 def render(name: str, **variables: Any) -> str:
     """Render the template ``<name>.j2`` with ``variables``; a missing variable raises."""
     return _environment().get_template(f"{name}.j2").render(**variables).strip()
-
-
-def template_names() -> list[str]:
-    return sorted(n.removesuffix(".j2") for n in _environment().list_templates() if n.endswith(".j2"))

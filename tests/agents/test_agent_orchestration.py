@@ -84,19 +84,34 @@ def test_the_tool_list_shows_each_argument_description_and_omits_the_line_withou
         return base * height / 2
 
     @tool
+    def volume(area: float, depth: float = 1.0, unit: str = "cm") -> float:
+        """Volume of a prism.
+
+        Args:
+            area: the base area
+            depth: how deep it is
+            unit: "cm" or "in"
+        """
+        return area * depth
+
+    @tool
     def now() -> str:
         """The current time."""
         return "noon"
 
     llm = ScriptedLLM([answer("hi")])
-    with _agent(llm, [area, now]) as agent:
+    with _agent(llm, [area, now, volume]) as agent:
         agent.run("hello")
     system = llm.calls[0].messages[0].content
+    assert (
+        '  Arguments: area: the base area; depth: how deep it is (default 1.0); unit: "cm" or "in" (default "cm")'
+        in system
+    )  # an optional argument's note says what leaving it out does
     listed = system[system.index("- area(") :]
     assert listed.splitlines()[1] == (
         "  Arguments: base: the base of the triangle; height: its height, measured from the base"
-    )
-    assert "- now(): The current time.\n" in system and system.count("Arguments:") == 1
+    )  # unit has no description: no note, and so no default shown either
+    assert "- now(): The current time.\n" in system and system.count("Arguments:") == 2
 
 
 def test_invalid_arguments_get_a_retry_hint_naming_the_field(demo_tools: list, ledger: Path) -> None:

@@ -3,6 +3,8 @@ and heron's own messages are never passed off as the model's answer (scripted mo
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,11 +12,12 @@ import pytest
 from heron.agents.agent import Agent
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
-from heron.agents.runner import EXIT_BUDGET, TaskRunner
+from heron.agents.runner import TaskRunner
 from heron.config import load_settings
-from heron.llm import ScriptedLLM
+from heron.errors import ContextOverflowError, ModelError, OutputTruncatedError
+from heron.llm import HTTPLLM, ScriptedLLM
 from heron.prompts import render
-from heron.status import describe, echoes_instructions, run_status
+from heron.status import EXIT_BUDGET, describe, echoes_instructions, run_status
 from heron.tools import Artifact, ToolResult, tool
 from heron.tracing import AnswerEvent, RunFinishedEvent, read_trace
 
@@ -229,3 +232,79 @@ def test_a_task_file_turns_step_notes_on_or_off(tmp_path: Path, notes: bool) -> 
     assert outcome.status == "succeeded" and outcome.answer == "3"
     actions = [c.schema.get("properties", {}).get("action", {}).get("const") for c in llm.calls]
     assert actions.count("step_done") == (1 if notes else 0)
+
+
+def test_a_reply_cut_by_its_token_limit_is_told_to_the_model_and_the_run_goes_on() -> None:
+    cut = OutputTruncatedError("structured output was cut off after max_tokens=512")
+    # the turn is first tried again with twice the tokens; cut again, the model is told
+    result, llm = _run([cut, cut, call("add", a=2, b=40), answer("42")], [add])
+    assert result.status == "succeeded" and result.answer == "42"
+    assert len(llm.calls[1].messages) == 2  # the retry with more tokens: the same prompt
+    told = [m.content for m in llm.calls[2].messages if m.role == "user"][-1]
+    assert told.startswith("[your reply was cut off]") and "max_tokens" not in told  # for the model
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ContextOverflowError("the prompt has 5000 tokens; it does not fit the context of 4096 tokens"),
+        ModelError("llama_decode failed with code 1 while evaluating 12 tokens"),
+    ],
+)
+def test_a_model_failure_other_than_a_cut_ends_the_run_with_status_error_after_one_attempt(
+    failure: ModelError, tmp_path: Path
+) -> None:
+    llm = ScriptedLLM([failure, answer("never reached")])
+    settings = load_settings(data_dir=tmp_path)
+    with Agent(llm, tools=[add], settings=settings) as agent, pytest.raises(type(failure)) as raised:
+        agent.run("What is 2 + 40?")
+    assert len(llm.calls) == 1 and str(failure) in str(raised.value)
+    (trace,) = (tmp_path / "traces").glob("*.jsonl")
+    finished = read_trace(trace)[-1]
+    assert isinstance(finished, RunFinishedEvent) and finished.status == "error"
+    assert str(failure) in finished.error
+
+
+def test_a_served_model_answering_http_500_ends_the_run_with_status_error_after_one_request(
+    tmp_path: Path,
+) -> None:
+    requests: list[str] = []
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        """Lists one model, then answers every completion request with HTTP 500."""
+
+        def do_GET(self) -> None:
+            self._reply(200, b'{"data": [{"id": "crashing-model"}]}')
+
+        def do_POST(self) -> None:
+            requests.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._reply(500, b'{"error": "model crashed"}')
+
+        def _reply(self, code: int, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        llm = HTTPLLM(f"http://127.0.0.1:{server.server_address[1]}")
+        settings = load_settings(data_dir=tmp_path)
+        with Agent(llm, tools=[add], settings=settings) as agent, pytest.raises(ModelError) as raised:
+            agent.run("What is 2 + 40?")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "HTTP 500" in str(raised.value) and "model crashed" in str(raised.value)
+    assert len(requests) == 1  # no retry loop
+    (trace,) = (tmp_path / "traces").glob("*.jsonl")
+    finished = read_trace(trace)[-1]
+    assert (
+        isinstance(finished, RunFinishedEvent) and finished.status == "error" and "HTTP 500" in finished.error
+    )

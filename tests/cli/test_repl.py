@@ -1,17 +1,20 @@
 """`heron chat` driven through a pseudo-terminal (pexpect), as a person would use it.
 
-Most tests script the model's replies (``HERON_TEST_SCRIPTED_REPLIES``) so the REPL's own
+Most tests script the model's replies (``tests/cli/scripted_chat.py`` runs ``heron chat`` with a
+scripted fake model) so the REPL's own
 behaviour is what is tested: approvals, slash commands, Ctrl-C, errors, Ctrl-D, history. The tests
 marked ``model`` run the real bundled GGUF through llama.cpp.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,10 @@ import pytest
 
 from heron.bundled import bundled_gguf_path
 from heron.cli.repl_input import history_path
-from heron.cli.repl_testing import SCRIPTED_REPLIES_ENV
 from heron.tracing import read_trace
 
 HERON = str(Path(sys.executable).with_name("heron"))
+SCRIPTED_CHAT = str(Path(__file__).with_name("scripted_chat.py"))  # heron chat, a scripted model
 PROMPT = "heron>"
 # Terminal control sequences (colours, cursor moves) and carriage returns, removed before matching.
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]|\r")
@@ -36,12 +39,20 @@ class ChatTerminal:
     """``heron chat`` in a pseudo-terminal; ``expect`` waits for text in the output, escapes removed."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str], timeout: float, sigint_ignored: bool = False
+        self,
+        args: list[str],
+        env: dict[str, str],
+        timeout: float,
+        sigint_ignored: bool = False,
+        replies: Path | None = None,
     ) -> None:
         # sigint_ignored: started the way a shell without job control starts a background command
         ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        program, argv = (
+            (sys.executable, [SCRIPTED_CHAT, str(replies), *args]) if replies else (HERON, ["chat", *args])
+        )
         self.child = pexpect.spawn(
-            HERON, ["chat", *args], env=env, encoding="utf-8", dimensions=(50, 200), preexec_fn=ignore
+            program, argv, env=env, encoding="utf-8", dimensions=(50, 200), preexec_fn=ignore
         )
         self.timeout = timeout
         self.output = ""
@@ -103,11 +114,11 @@ def chat(tmp_path: Path):
         **env: str,
     ) -> ChatTerminal:
         environment = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm", **env}
+        script = None
         if replies is not None:
             script = tmp_path / f"replies-{len(terminals)}.json"
             script.write_text(json.dumps(replies), encoding="utf-8")
-            environment[SCRIPTED_REPLIES_ENV] = str(script)
-        terminal = ChatTerminal(list(args), environment, timeout, sigint_ignored)
+        terminal = ChatTerminal(list(args), environment, timeout, sigint_ignored, script)
         terminals.append(terminal)
         terminal.expect(PROMPT, timeout=max(timeout, 60))
         return terminal
@@ -195,13 +206,13 @@ def test_each_slash_command_without_memory(chat) -> None:
     term = chat("--no-memory", replies=[answer("First answer."), answer("After the reset.")])
 
     term.ask("/help", "/exit")
-    for usage in ("/help", "/tools", "/ingest PATH", "/memory [QUERY]", "/trace", "/model [PATH]", "/reset"):
+    for usage in ("/help", "/tools", "/ingest PATH", "/memory [QUERY]", "/trace", "/model [NAME]", "/reset"):
         assert usage in term.output
     term.ask("/tools", "list_files")
     assert re.search(r"python\s+high: asks first", term.output)
     assert re.search(r"calculator\s+low", term.output)
     term.ask("/model", "model: scripted-test-llm")
-    term.ask("/model /no/such/model.gguf", "error: model file not found: /no/such/model.gguf")
+    term.ask("/model /no/such/model.gguf", "error: model '/no/such/model.gguf' is neither a known model")
     term.ask("/memory", "memory is off")
     term.ask("/ingest notes.md", "memory is off")
     term.ask("/trace", "no run yet in this session")
@@ -352,3 +363,29 @@ def test_real_model_reply_streams_ctrl_c_stops_it_and_model_switches(chat) -> No
     term.child.sendeof()
     assert term.exit_code() == 0
     assert run_statuses() == ["cancelled", "succeeded"]
+
+
+def test_model_switches_the_served_model_when_the_backend_is_a_server(chat) -> None:
+    class Served(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"data": [{"id": "served-a"}, {"id": "served-b"}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Served)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        term = chat("--no-memory", replies=[], HERON_LLM_BASE_URL=url)
+        term.ask("/model", "a model name the server offers")
+        # not a local file: the served model changes, nothing is loaded from disk
+        term.ask("/model served-b", f"model: http:{url}#served-b (the conversation is kept)")
+    finally:
+        server.shutdown()
+        server.server_close()

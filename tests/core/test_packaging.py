@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -78,3 +79,32 @@ def test_wheel_holds_only_the_heron_namespace(tmp_path: Path) -> None:
         "heron/config.py",
     ):
         assert module in names
+
+
+def _cli_imports() -> dict[str, set[str]]:
+    """Each module of heron/cli and the heron.cli modules it imports (anywhere in its body)."""
+    imports: dict[str, set[str]] = {}
+    for path in (REPO / "heron" / "cli").glob("*.py"):
+        module = "heron.cli" if path.stem == "__init__" else f"heron.cli.{path.stem}"
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "heron.cli":
+                found |= {f"heron.cli.{alias.name}" for alias in node.names}  # submodules or names in it
+                found.add("heron.cli")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("heron.cli."):
+                found.add(str(node.module))
+        imports[module] = {m for m in found if m != module}
+    return imports
+
+
+def test_no_import_cycle_in_the_cli() -> None:
+    imports = _cli_imports()
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in imports.get(start, ()):
+            if nxt == target or (nxt not in seen and (seen.add(nxt) or reaches(nxt, target, seen))):
+                return True
+        return False
+
+    cycles = [m for m in imports if reaches(m, m, set())]
+    assert not cycles, f"modules on an import cycle: {cycles}"

@@ -138,6 +138,28 @@ def test_other_declaration_mistakes_are_refused() -> None:
         tool(name="two words")(documented_wrongly)
 
 
+@pytest.mark.parametrize("reserved", ["final_answer", "step_done", "auto", "none", "required"])
+def test_a_tool_named_like_the_agents_own_words_is_refused_at_declaration(reserved: str) -> None:
+    def finish(text: str) -> str:
+        """Finish."""
+        return text
+
+    with pytest.raises(ToolDeclarationError, match=f"cannot be named '{reserved}'") as raised:
+        tool(name=reserved)(finish)
+    assert "another name" in str(raised.value)
+    with pytest.raises(ToolDeclarationError, match="cannot be named"):  # however the tool is built
+        Tool(name=reserved, description="d", args_model=BaseModel, function=finish)
+    assert tool(name=f"{reserved}_tool")(finish).name == f"{reserved}_tool"  # a longer name is fine
+
+
+def test_the_reserved_words_are_the_ones_the_agent_uses() -> None:
+    from heron.agents.actions import FINAL_ANSWER, STEP_DONE
+    from heron.agents.config import TOOL_CHOICE_MODES
+    from heron.tools.base import RESERVED_TOOL_NAMES
+
+    assert {FINAL_ANSWER, STEP_DONE, *TOOL_CHOICE_MODES} == RESERVED_TOOL_NAMES
+
+
 def test_annotated_constraints_are_validated(ctx: ToolContext) -> None:
     @tool
     def repeat(word: str, times: Annotated[int, Field(ge=1, le=3)]) -> str:
