@@ -26,7 +26,7 @@ from heron.agents.state import RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
 from heron.errors import HeronError, UsageError
-from heron.llm.base import LLM
+from heron.llm.base import LLM, KeepsState
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool, builtin_tools
 from heron.tracing import EventCallback
@@ -130,7 +130,7 @@ class TaskRunner:
         self.store.set_status(record.id, "running")
         with contextlib.ExitStack() as stack:
             agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack)))
-            if record.kv_state and Path(record.kv_state).is_file() and hasattr(self.llm, "load_state"):
+            if record.kv_state and Path(record.kv_state).is_file() and isinstance(self.llm, KeepsState):
                 with contextlib.suppress(HeronError, OSError):  # only an optimisation: the prompt is re-read
                     self.llm.load_state(Path(record.kv_state))
             return self._drive(agent, loaded, state, workspace)
@@ -140,7 +140,7 @@ class TaskRunner:
 
         def checkpoint(current: RunState) -> None:
             kv = None
-            if self.save_kv_state and hasattr(self.llm, "save_state"):
+            if self.save_kv_state and isinstance(self.llm, KeepsState):
                 try:
                     kv_path.parent.mkdir(parents=True, exist_ok=True)
                     self.llm.save_state(kv_path)

@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heron.agents.config import AgentConfig
-from heron.errors import UsageError
-from heron.llm.base import LLM
+from heron.llm.base import LLM, ScoresOptions
 from heron.llm.types import Message
 from heron.llm.yes_no import ask_yes_no
 from heron.prompts import render
@@ -54,11 +53,10 @@ def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
     """How well ``tool`` fits ``request`` by the model's own judgement; None when the backend cannot
     score replies. The content-free question goes first: both prompts share the tool's part, which
     the KV cache then holds for the second."""
-    try:
-        bias = _yes_probability(llm, CONTENT_FREE, tool)
-        yes = _yes_probability(llm, request, tool)
-    except UsageError:  # (HTTPLLM: a server returns no option scores)
+    if not isinstance(llm, ScoresOptions):  # a server returns no scores of given replies
         return None
+    bias = _yes_probability(llm, CONTENT_FREE, tool)
+    yes = _yes_probability(llm, request, tool)
     return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from heron.evals.datasets import BBQRow
-from heron.llm.base import LLM
+from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Message
 from heron.prompts import render
 
@@ -180,6 +180,6 @@ def predict_bbq(
     """The answer index the model gives the highest log-probability, for each row."""
     predictions = []
     for row in track(rows):
-        logprobs = llm.score_options(bbq_messages(row), list(row.answers))
+        logprobs = option_scorer(llm).score_options(bbq_messages(row), list(row.answers))
         predictions.append(max(range(3), key=lambda i: logprobs[i]))
     return predictions

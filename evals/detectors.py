@@ -29,7 +29,7 @@ from heron.evals.uncertainty import (
     predictive_entropy,
     semantic_entropy,
 )
-from heron.llm.base import LLM
+from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Completion, GenerationOptions, Message
 from heron.prompts import render
 
@@ -56,7 +56,9 @@ def answer_logprob_scores(cases: Sequence[AnswerCase], llm: LLM, track: Track = 
     """``-log P(answer | knowledge, question) / words``: the model's surprise at the given answer."""
     scores = []
     for case in track(cases):
-        logprob = llm.score_options(rag_messages(case.knowledge, case.question), [case.answer])[0]
+        logprob = option_scorer(llm).score_options(
+            rag_messages(case.knowledge, case.question), [case.answer]
+        )[0]
         scores.append(-logprob / max(1, len(words(case.answer))))
     return scores
 

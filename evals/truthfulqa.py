@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from heron.evals.datasets import TruthfulQAItem
 from heron.evals.metrics import mean
-from heron.llm.base import LLM
+from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Message
 from heron.prompts import render
 
@@ -80,6 +80,8 @@ def run_truthfulqa(
 
     def logprobs_of(item: TruthfulQAItem) -> dict[str, float]:
         options = list(dict.fromkeys([*item.mc1_targets, *item.mc2_targets]))
-        return dict(zip(options, llm.score_options(truthfulqa_messages(item), options), strict=True))
+        return dict(
+            zip(options, option_scorer(llm).score_options(truthfulqa_messages(item), options), strict=True)
+        )
 
     return score_truthfulqa(track(items), logprobs_of)

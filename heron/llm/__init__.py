@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from heron.llm.base import LLM
+from heron.llm.base import LLM, KeepsState, ScoresOptions, option_scorer
+from heron.llm.best_of import best_of
 from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
 from heron.llm.types import (
@@ -41,13 +42,17 @@ __all__ = [
     "Completion",
     "CopyBias",
     "GenerationOptions",
+    "KeepsState",
     "LocalLLM",
     "Message",
     "RepetitionControl",
+    "ScoresOptions",
     "ScriptedLLM",
     "TokenLogprob",
     "Usage",
+    "best_of",
     "open_llm",
+    "option_scorer",
 ]
 
 

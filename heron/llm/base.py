@@ -1,13 +1,17 @@
-"""The interface every LLM backend implements: local llama.cpp, an OpenAI-compatible server, the fake."""
+"""The interface every LLM backend implements (``LLM``: chat, stream, structured output, usage,
+close), and the capabilities only some have, each its own protocol checked with ``isinstance``:
+``ScoresOptions`` (log-probabilities of given replies: local llama.cpp and the fake) and
+``KeepsState`` (save and restore what a resumed task needs: the local KV cache)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
+from heron.errors import UsageError
 from heron.llm.types import Completion, GenerationOptions, Message, Usage
 
 T = TypeVar("T", bound=BaseModel)
@@ -19,6 +23,7 @@ class LLM(Protocol):
 
     Backends: ``LocalLLM`` (llama.cpp in-process), ``HTTPLLM`` (an OpenAI-compatible server),
     ``ScriptedLLM`` (a scripted fake for tests). ``heron.llm.open_llm(settings)`` picks one.
+    Sampling several candidates is a function over any of them: ``heron.llm.best_of``.
     """
 
     @property
@@ -49,26 +54,37 @@ class LLM(Protocol):
         """Like ``structured`` for a plain JSON schema; returns the parsed JSON value."""
         ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ScoresOptions(Protocol):
+    """A backend that scores given replies (``LocalLLM``, ``ScriptedLLM``; not a served model)."""
+
     def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
         """log P(option | prompt) for each option, as the assistant's reply (sum over its tokens)."""
         ...
 
-    def best_of(
-        self,
-        messages: Sequence[Message],
-        n: int,
-        scorer: Callable[[str], float] | None = None,
-        options: GenerationOptions | None = None,
-    ) -> Completion:
-        """Sample ``n`` candidates; pick the best by ``scorer``, or by majority when no scorer is given."""
-        ...
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """A backend whose prompt processing a resumed task can skip (``LocalLLM``: its KV cache)."""
 
     def save_state(self, path: Path) -> None:
-        """Write what lets a resumed task skip re-processing its prompt (the local KV cache) to ``path``."""
+        """Write the state (the local KV cache and the tokens it holds) to ``path``."""
         ...
 
     def load_state(self, path: Path) -> None:
         """Restore a file written by ``save_state`` of the same backend and model."""
         ...
 
-    def close(self) -> None: ...
+
+def option_scorer(llm: LLM) -> ScoresOptions:
+    """``llm`` as a scorer of given replies; a UsageError saying so for a backend that cannot score."""
+    if not isinstance(llm, ScoresOptions):
+        raise UsageError(
+            f"{llm.name} cannot score given replies: OpenAI-style chat APIs return log-probabilities "
+            "only for text the server generates",
+            "use a local model (unset llm_base_url) for scores, evals and the first-call check",
+        )
+    return llm

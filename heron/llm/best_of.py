@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from heron.errors import UsageError
 from heron.llm.types import Completion, GenerationOptions, Message, Usage
+
+if TYPE_CHECKING:
+    from heron.llm.base import LLM
 
 # At temperature 0 every candidate would be the same text, so best_of samples at this temperature instead.
 BEST_OF_DEFAULT_TEMPERATURE = 0.8
@@ -46,13 +50,18 @@ def pick_best(candidates: Sequence[Completion], scorer: Callable[[str], float] |
 
 
 def best_of(
-    chat: Callable[[Sequence[Message], GenerationOptions], Completion],
+    llm: LLM,
     messages: Sequence[Message],
     n: int,
-    scorer: Callable[[str], float] | None,
-    options: GenerationOptions | None,
-    default_seed: int,
+    scorer: Callable[[str], float] | None = None,
+    options: GenerationOptions | None = None,
+    seed: int = 0,
 ) -> Completion:
-    """Run ``chat`` once per candidate and pick the best (the backends' ``best_of`` methods use this)."""
-    candidates = [chat(messages, opts) for opts in candidate_options(options, n, default_seed)]
+    """Sample ``n`` candidates from ``llm`` (at 0.8 if ``options.temperature`` is 0; seeds ``seed``,
+    ``seed + 1``, ... unless ``options.seed`` is set) and pick the best by ``scorer``, or by majority
+    when no scorer is given. Any backend: it only calls ``llm.chat``.
+
+    >>> best_of(llm, [Message.user("Name a heron.")], 3, scorer=len).candidates  # doctest: +SKIP
+    """
+    candidates = [llm.chat(messages, opts) for opts in candidate_options(options, n, seed)]
     return pick_best(candidates, scorer)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -27,7 +27,6 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from heron.errors import UsageError
-from heron.llm import best_of as best_of_module
 from heron.llm.call_guard import CallGuard
 from heron.llm.schema import parse_json_output, validate_structured
 from heron.llm.state_file import read_state_file, write_state_file
@@ -129,18 +128,6 @@ class ScriptedLLM:
                 )
             self._account(call, "")
             return [float(x) for x in reply]
-
-    def best_of(
-        self,
-        messages: Sequence[Message],
-        n: int,
-        scorer: Callable[[str], float] | None = None,
-        options: GenerationOptions | None = None,
-    ) -> Completion:
-        """Takes ``n`` replies (recorded as ``n`` chat calls) and picks one the way real backends do."""
-        result = best_of_module.best_of(self.chat, messages, n, scorer, options, default_seed=0)
-        self._last_usage = result.usage
-        return result
 
     def save_state(self, path: Path | str) -> None:
         """Writes a marker file (the fake has no KV cache); ``load_state`` accepts only such files."""

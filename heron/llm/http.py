@@ -13,14 +13,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Generator, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from heron.errors import ModelError, UsageError
-from heron.llm import best_of as best_of_module
 from heron.llm.call_guard import CallGuard
 from heron.llm.chat_template import to_chat_dict
 from heron.llm.schema import (
@@ -30,12 +28,10 @@ from heron.llm.schema import (
     parse_json_output,
     validate_structured,
 )
-from heron.llm.state_file import read_state_file, write_state_file
 from heron.llm.types import Completion, GenerationOptions, Message, TokenLogprob, Usage
 
 T = TypeVar("T", bound=BaseModel)
 StructuredMode = Literal["grammar", "response_format"]
-_BACKEND = "http"
 
 
 class HTTPLLM:
@@ -150,35 +146,6 @@ class HTTPLLM:
         text = choice["message"].get("content") or ""
         check_complete(text, choice.get("finish_reason") or "stop", options.max_tokens)
         return Completion(text=text, usage=self._last_usage)
-
-    def best_of(
-        self,
-        messages: Sequence[Message],
-        n: int,
-        scorer: Callable[[str], float] | None = None,
-        options: GenerationOptions | None = None,
-    ) -> Completion:
-        result = best_of_module.best_of(self.chat, messages, n, scorer, options, self._seed)
-        self._last_usage = result.usage
-        return result
-
-    def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
-        raise UsageError(
-            "the HTTP backend cannot score given continuations: OpenAI-style chat APIs return "
-            "log-probabilities only for text the server generates",
-            "use a LocalLLM (unset llm_base_url) for score_options, or generate with "
-            "GenerationOptions(logprobs=True)",
-        )
-
-    # --- state ---------------------------------------------------------------------------------
-
-    def save_state(self, path: Path | str) -> None:
-        """Records the server only: the server keeps its own prompt cache, there is no KV data to save."""
-        write_state_file(Path(path), {"backend": _BACKEND, "base_url": self.base_url, "payload_bytes": 0})
-
-    def load_state(self, path: Path | str) -> None:
-        """Checks that ``path`` was saved by an HTTP backend; the server's own cache does the rest."""
-        read_state_file(Path(path), _BACKEND)
 
     def close(self) -> None:
         with self._guard.closing():

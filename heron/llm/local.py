@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 from heron.config import Settings
 from heron.errors import ModelError, StateFileError, UsageError
-from heron.llm import best_of as best_of_module
 from heron.llm.call_guard import CallGuard
 from heron.llm.chat_template import ChatTemplate
 from heron.llm.copy_bias import CopyBiaser, CopyIndex
@@ -202,18 +201,6 @@ class LocalLLM:
             grammar = self._compiled_grammar(grammar_text)
             text = "".join(self._generate(messages, options, grammar, outcome))
         return text, outcome.finish_reason
-
-    def best_of(
-        self,
-        messages: Sequence[Message],
-        n: int,
-        scorer: Callable[[str], float] | None = None,
-        options: GenerationOptions | None = None,
-    ) -> Completion:
-        """Sample ``n`` candidates (at 0.8 if ``options.temperature`` is 0); pick by scorer or majority."""
-        result = best_of_module.best_of(self.chat, messages, n, scorer, options, self._seed)
-        self._last_usage = result.usage
-        return result
 
     def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
         """log P(option | prompt) of each option as the assistant's reply, summed over its tokens.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from heron.llm.base import LLM
+from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Message
 
 # Both spellings count: small models often put their mass on "yes" rather than "Yes".
@@ -31,5 +31,5 @@ def yes_probability_from_logprobs(yes_logprobs: Sequence[float], no_logprobs: Se
 
 def ask_yes_no(llm: LLM, messages: Sequence[Message]) -> float:
     """The model's P(yes) as its reply to ``messages`` (UsageError from a backend that cannot score)."""
-    logprobs = llm.score_options(messages, [*YES_OPTIONS, *NO_OPTIONS])
+    logprobs = option_scorer(llm).score_options(messages, [*YES_OPTIONS, *NO_OPTIONS])
     return yes_probability_from_logprobs(logprobs[: len(YES_OPTIONS)], logprobs[len(YES_OPTIONS) :])

@@ -103,10 +103,8 @@ def test_the_tool_list_shows_each_argument_description_and_omits_the_line_withou
     with _agent(llm, [area, now, volume]) as agent:
         agent.run("hello")
     system = llm.calls[0].messages[0].content
-    assert (
-        '  Arguments: area: the base area; depth: how deep it is (default 1.0); unit: "cm" or "in" (default "cm")'
-        in system
-    )  # an optional argument's note says what leaving it out does
+    notes = 'area: the base area; depth: how deep it is (default 1.0); unit: "cm" or "in" (default "cm")'
+    assert f"  Arguments: {notes}" in system  # an optional argument's note says what leaving it out does
     listed = system[system.index("- area(") :]
     assert listed.splitlines()[1] == (
         "  Arguments: base: the base of the triangle; height: its height, measured from the base"

@@ -12,7 +12,6 @@ from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.state import PlanStep
 from heron.agents.tool_check import CHECK_MIN_PARAMETERS, calibrated, checks_first_call, tool_fit
-from heron.errors import UsageError
 from heron.llm import ScriptedLLM
 from heron.tracing import read_trace
 
@@ -118,11 +117,37 @@ def test_off_by_configuration_and_by_default_for_small_or_unsized_models(demo_to
     assert CHECK_MIN_PARAMETERS == 1_000_000_000
 
 
+class ServedModel:
+    """A backend with the LLM protocol only, like a served model: it cannot score given replies."""
+
+    def __init__(self, replies: list) -> None:
+        self._scripted = ScriptedLLM(replies)
+        self.name, self.calls = "served", self._scripted.calls
+
+    @property
+    def last_usage(self):
+        return self._scripted.last_usage
+
+    def chat(self, messages, options=None):
+        return self._scripted.chat(messages, options)
+
+    def stream(self, messages, options=None):
+        return self._scripted.stream(messages, options)
+
+    def structured(self, messages, schema, options=None):
+        return self._scripted.structured(messages, schema, options)
+
+    def structured_json(self, messages, schema, options=None):
+        return self._scripted.structured_json(messages, schema, options)
+
+    def close(self) -> None:
+        self._scripted.close()
+
+
 def test_a_backend_that_cannot_score_keeps_the_call(demo_tools: list, ledger: Path) -> None:
-    no_scores = UsageError("this server returns no option scores", "use a local model")
-    assert tool_fit(ScriptedLLM([no_scores]), "1+1", demo_tools[0]) is None
-    llm = ScriptedLLM([call("add", a=1, b=1), no_scores, answer("2")])
-    with _agent(llm, demo_tools) as agent:
+    assert tool_fit(ServedModel([]), "1+1", demo_tools[0]) is None
+    llm = ServedModel([call("add", a=1, b=1), answer("2")])
+    with Agent(llm, tools=demo_tools, config=AgentConfig(check_first_call=True)) as agent:  # type: ignore[arg-type]
         result = agent.run("1+1")
     assert ledger.read_text() == "add 1 1\n" and result.answer == "2"
     assert not [e for e in read_trace(result.trace_path) if e.type == "tool_check"]

@@ -10,8 +10,19 @@ from pydantic import BaseModel
 
 from heron.config import load_settings
 from heron.errors import ModelError, StateFileError, UsageError
-from heron.llm import HTTPLLM, LLM, Completion, GenerationOptions, Message, ScriptedLLM, open_llm
-from heron.llm.best_of import BEST_OF_DEFAULT_TEMPERATURE
+from heron.llm import (
+    HTTPLLM,
+    LLM,
+    Completion,
+    GenerationOptions,
+    KeepsState,
+    Message,
+    ScoresOptions,
+    ScriptedLLM,
+    open_llm,
+)
+from heron.llm.best_of import BEST_OF_DEFAULT_TEMPERATURE, best_of
+from heron.llm.state_file import write_state_file
 from heron.llm.text_stream import StopTextStream
 
 
@@ -23,8 +34,9 @@ class Search(BaseModel):
 HI = [Message.user("hi")]
 
 
-def test_scripted_llm_implements_the_protocol() -> None:
+def test_scripted_llm_implements_the_protocol_and_its_capabilities() -> None:
     assert isinstance(ScriptedLLM(), LLM)
+    assert isinstance(ScriptedLLM(), ScoresOptions) and isinstance(ScriptedLLM(), KeepsState)
 
 
 def test_replies_come_back_in_order_and_calls_are_recorded() -> None:
@@ -98,7 +110,7 @@ def test_usage_counts_words_and_reused_prefix() -> None:
 
 def test_best_of_majority_ignores_case_and_spacing() -> None:
     llm = ScriptedLLM(["Paris", "Lyon", " paris "])
-    result = llm.best_of(HI, 3)
+    result = best_of(llm, HI, 3)
     assert result.text == "Paris"
     assert result.candidates == ["Paris", "Lyon", " paris "]
     seeds = [c.options.seed for c in llm.calls]
@@ -108,17 +120,17 @@ def test_best_of_majority_ignores_case_and_spacing() -> None:
 
 def test_best_of_with_a_scorer() -> None:
     llm = ScriptedLLM(["short", "the longest answer", "mid one"])
-    assert llm.best_of(HI, 3, scorer=len).text == "the longest answer"
+    assert best_of(llm, HI, 3, scorer=len).text == "the longest answer"
     with pytest.raises(UsageError, match="n >= 1"):
-        llm.best_of(HI, 0)
+        best_of(llm, HI, 0)
 
 
 def test_state_files_are_checked_per_backend(tmp_path: Path) -> None:
     llm = ScriptedLLM()
     llm.save_state(tmp_path / "s.kv")
     llm.load_state(tmp_path / "s.kv")
-    HTTPLLM("http://127.0.0.1:9").save_state(tmp_path / "h.kv")
-    with pytest.raises(StateFileError, match="'http' backend"):
+    write_state_file(tmp_path / "h.kv", {"backend": "llama.cpp", "payload_bytes": 0}, b"")
+    with pytest.raises(StateFileError, match=r"'llama\.cpp' backend"):
         llm.load_state(tmp_path / "h.kv")
     (tmp_path / "junk.kv").write_text("hello")
     with pytest.raises(StateFileError, match="not a heron LLM state file"):

@@ -10,7 +10,18 @@ from pydantic import BaseModel, Field
 
 from heron.config import load_settings
 from heron.errors import UsageError
-from heron.llm import HTTPLLM, LLM, GenerationOptions, LocalLLM, Message, RepetitionControl
+from heron.llm import (
+    HTTPLLM,
+    LLM,
+    GenerationOptions,
+    KeepsState,
+    LocalLLM,
+    Message,
+    RepetitionControl,
+    ScoresOptions,
+    best_of,
+    option_scorer,
+)
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -93,11 +104,12 @@ def test_server_stop_sequences_and_length(http: HTTPLLM) -> None:
 
 
 def test_server_best_of(http: HTTPLLM) -> None:
-    result = http.best_of(MESSAGES, 2, scorer=len, options=GenerationOptions(max_tokens=10))
+    result = best_of(http, MESSAGES, 2, scorer=len, options=GenerationOptions(max_tokens=10))
     assert result.candidates is not None and len(result.candidates) == 2
     assert result.text == max(result.candidates, key=len)
 
 
-def test_server_cannot_score_given_options(http: HTTPLLM) -> None:
-    with pytest.raises(UsageError, match="cannot score given continuations"):
-        http.score_options(MESSAGES, ["Paris", "Berlin"])
+def test_server_cannot_score_given_options_nor_keep_state(http: HTTPLLM) -> None:
+    assert not isinstance(http, ScoresOptions) and not isinstance(http, KeepsState)
+    with pytest.raises(UsageError, match="cannot score given replies"):
+        option_scorer(http).score_options(MESSAGES, ["Paris", "Berlin"])

@@ -10,7 +10,7 @@ import pytest
 
 from heron.config import load_settings
 from heron.errors import ContextOverflowError, ModelError, StateFileError, UsageError
-from heron.llm import LLM, GenerationOptions, LocalLLM, Message, open_llm
+from heron.llm import LLM, GenerationOptions, KeepsState, LocalLLM, Message, ScoresOptions, best_of, open_llm
 from heron.llm.devices import gpu_offload_supported
 from heron.llm.state_file import read_state_file, write_state_file
 
@@ -31,7 +31,7 @@ def ask(question: str) -> list[Message]:
 
 
 def test_local_llm_implements_the_protocol(llm: LocalLLM) -> None:
-    assert isinstance(llm, LLM)
+    assert isinstance(llm, LLM) and isinstance(llm, ScoresOptions) and isinstance(llm, KeepsState)
     assert llm.name.startswith("local:") and "SmolLM2" in llm.name
 
 
@@ -196,7 +196,7 @@ def test_a_scored_prompt_that_does_not_fit_beside_the_conversation_drops_it() ->
 
 
 def test_best_of_picks_by_scorer_and_reports_candidates(llm: LocalLLM) -> None:
-    result = llm.best_of(ask("Name an animal."), 3, scorer=len, options=GenerationOptions(max_tokens=12))
+    result = best_of(llm, ask("Name an animal."), 3, scorer=len, options=GenerationOptions(max_tokens=12))
     assert result.candidates is not None and len(result.candidates) == 3
     assert result.text == max(result.candidates, key=len)
     assert result.usage.completion_tokens >= len(result.candidates)
