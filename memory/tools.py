@@ -28,6 +28,10 @@ from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 class RetrieveTool(LazyTool, name="retrieve", cites=True):
     """Hybrid search over ingested documents (or remembered facts), answered with citations.
 
+    A narrowing that finds nothing is dropped and the result says so: a ``source`` that names no
+    stored document searches every document; ``scope="memories"`` with nothing remembered that
+    matches searches the documents.
+
     The model chooses what to search for; how many passages each search returns is the developer's
     choice (``passages``, else the ``memory.passages_per_search`` setting, 8): it is what the search
     spends of the context. A small model asked for a count picks one from the example in front of it
@@ -68,19 +72,25 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True):
         note = ""
         if scope == "memories":
             passages = self._memories(ctx.settings).recall(query, k=k)
-        else:
+            if passages:
+                return ToolResult(text=format_passages(passages), artifacts=[citation(p) for p in passages])
+            # a narrowing that finds nothing is dropped, as for `source` below: a small model sets
+            # every optional argument it is shown, and the facts asked for are usually in the notes
+            note, scope = "(nothing remembered matches; searched the documents)\n", "documents"
+        if scope == "documents":
             documents = self._docs(ctx.settings)
             passages = documents.search(query, k=k, filters={"source": source} if source else None)
             if source and not passages:  # not a stored path: a file name, or a guess (scan only then)
                 matched = _matching_source(documents, source)
                 if matched is None:  # a guessed name: say so, and search everything instead
-                    note = f"(no document is named {source!r}; searched all documents)\n\n"
+                    note += f"(no document is named {source!r}; searched all documents)\n"
                 source = matched
                 passages = documents.search(query, k=k, filters={"source": source} if source else None)
+        head = note + "\n" if note else ""  # what was searched instead of what was asked, then a blank line
         if not passages:
             where = f" in {source}" if source else ""
-            return ToolResult(text=f"{note}No {scope} found for {query!r}{where}.")
-        text = note + format_passages(passages)
+            return ToolResult(text=f"{head}No {scope} found for {query!r}{where}.")
+        text = head + format_passages(passages)
         return ToolResult(text=text, artifacts=[citation(p) for p in passages])
 
     def unload(self) -> None:

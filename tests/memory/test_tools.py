@@ -99,10 +99,20 @@ def test_retrieve_by_file_name_finds_the_stored_path(setup: tuple[Toolset, ToolC
     assert "no document is named" not in result.text
 
 
-def test_retrieve_says_so_when_nothing_matches(setup: tuple[Toolset, ToolContext, Path]) -> None:
-    tools, ctx, _ = setup
-    result = tools.invoke("retrieve", {"query": "herons", "scope": "memories"}, ctx)
-    assert result.text == "No memories found for 'herons'." and result.artifacts == []
+def test_retrieve_says_so_when_nothing_matches(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    with (
+        VectorMemory(settings, collection="empty", embedder=embedder) as documents,
+        ConversationMemory(settings, embedder) as conversation,
+        ToolContext(tmp_path / "workspace", settings=settings) as ctx,
+        Toolset(memory_tools(documents, conversation)) as tools,
+    ):
+        result = tools.invoke("retrieve", {"query": "herons", "scope": "memories"}, ctx)
+    assert result.text == (
+        "(nothing remembered matches; searched the documents)\n\nNo documents found for 'herons'."
+    )
+    assert result.artifacts == []
 
 
 def test_the_context_parameter_is_not_in_the_schema(setup: tuple[Toolset, ToolContext, Path]) -> None:
@@ -133,3 +143,19 @@ def test_passages_are_labelled_by_section_and_file_name_not_by_full_path() -> No
     assert passage_label(plain) == "field.txt"
     assert passage_label(paged) == "Intro (paper.pdf, p. 3)"
     assert "/x/notes" not in format_passages([headed, plain]) and "chars" not in format_passages([headed])
+
+
+def test_retrieve_in_memories_with_nothing_remembered_says_so_and_searches_the_documents(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, docs = setup
+    result = tools.invoke(
+        "retrieve", {"query": "Where do herons nest?", "scope": "memories", "source": "/made/up.md"}, ctx
+    )
+    lines = result.text.splitlines()
+    assert lines[:3] == [
+        "(nothing remembered matches; searched the documents)",
+        "(no document is named '/made/up.md'; searched all documents)",
+        "",
+    ]
+    assert result.artifacts and all(str(a.uri).startswith(str(docs)) for a in result.artifacts)
