@@ -34,11 +34,11 @@ from heron.agents.planner import make_plan
 from heron.agents.provenance import sources_of_numbers
 from heron.agents.result import Citation, RunResult
 from heron.agents.state import PlanStep, RunState
+from heron.agents.templates import render
 from heron.config import Settings, load_settings
 from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
-from heron.prompts import render
 from heron.status import StoppedBy, echoes_instructions, run_status
 from heron.tools import Tool, ToolContext, tool
 from heron.tracing import (

@@ -32,6 +32,7 @@ from heron.agents.config import THOUGHT_CHARS, THOUGHT_MIN_PARAMETERS, AgentConf
 from heron.agents.mentions import is_mentioned, is_place_argument, place_spans, takes_fraction
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
+from heron.agents.templates import render
 from heron.agents.tool_check import checks_first_call, tool_fit
 from heron.errors import (
     ModelRetry,
@@ -43,7 +44,6 @@ from heron.errors import (
 )
 from heron.llm.base import LLM
 from heron.llm.types import CopyBias, GenerationOptions, Message
-from heron.prompts import render
 from heron.status import StoppedBy
 from heron.tools import Risk, Tool, ToolContext, ToolResult
 from heron.tracing import (

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from heron.agents.loop import tool_listing
 from heron.agents.state import PlanStep
+from heron.agents.templates import render
 from heron.llm.base import LLM
 from heron.llm.types import GenerationOptions, Message
-from heron.prompts import render
 from heron.tools import Tool
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heron.agents.config import AgentConfig
+from heron.agents.templates import render
 from heron.llm.base import LLM, ScoresOptions
 from heron.llm.types import Message
 from heron.llm.yes_no import ask_yes_no
-from heron.prompts import render
 from heron.tools import Tool
 
 CONTENT_FREE = "N/A"  # the request that asks nothing: what the model answers for it is its bias

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from heron.evals.datasets import BBQRow
+from heron.evals.templates import render
 from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Message
-from heron.prompts import render
 
 UNKNOWN_TAG = "unknown"
 

@@ -20,6 +20,7 @@ from heron.evals.groundedness import JudgeGroundedness
 from heron.evals.halueval import AnswerCase
 from heron.evals.metrics import auroc, mean
 from heron.evals.selfcheck import sample_answers, selfcheck
+from heron.evals.templates import render
 from heron.evals.text import content_words, words
 from heron.evals.uncertainty import (
     TokenUncertainty,
@@ -31,7 +32,6 @@ from heron.evals.uncertainty import (
 )
 from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Completion, GenerationOptions, Message
-from heron.prompts import render
 
 T = TypeVar("T")
 Track = Callable[[Iterable[T]], Iterable[T]]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron.evals.templates import render
 from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.llm.yes_no import NO_OPTIONS, YES_OPTIONS, ask_yes_no, yes_probability_from_logprobs
-from heron.prompts import render
 
 __all__ = ["NO_OPTIONS", "YES_OPTIONS", "yes_probability", "yes_probability_from_logprobs"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from heron.evals.datasets import TruthfulQAItem
 from heron.evals.metrics import mean
+from heron.evals.templates import render
 from heron.llm.base import LLM, option_scorer
 from heron.llm.types import Message
-from heron.prompts import render
 
 
 def mc1(targets: Mapping[str, int], logprobs: Mapping[str, float]) -> float:

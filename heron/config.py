@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -317,16 +318,18 @@ def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", "~", ".")) or Path(value).expanduser().exists()
 
 
-class _FileValues(PydanticBaseSettingsSource):
-    """Values read from heron.toml files; set by load_settings for the duration of one load."""
+# The merged heron.toml values of the load in progress: per thread and task, so loads never mix.
+_FILE_VALUES: ContextVar[dict[str, Any]] = ContextVar("heron_file_values", default={})  # noqa: B039
 
-    values: dict[str, Any] = {}  # noqa: RUF012 - replaced per load, never mutated
+
+class _FileValues(PydanticBaseSettingsSource):
+    """Values read from heron.toml files, for the load ``load_settings`` is running."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
+        return _FILE_VALUES.get().get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
+        return dict(_FILE_VALUES.get())
 
 
 def config_file_candidates(cwd: Path | None = None) -> list[Path]:
@@ -352,13 +355,13 @@ def load_settings(cwd: Path | None = None, **overrides: Any) -> Settings:
         values = _read_toml(path)
         _deep_merge(merged, values)
         read.append((path, values))
-    _FileValues.values = merged
+    token = _FILE_VALUES.set(merged)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc, read, overrides), _CONFIG_HINT) from exc
     finally:
-        _FileValues.values = {}
+        _FILE_VALUES.reset(token)
     settings.config_files = [path for path, _ in read]
     return settings
 

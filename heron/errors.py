@@ -5,6 +5,11 @@
   declarations). The message says what was wrong and how to fix it.
 - ``RunError`` and subclasses: something failed while running (model, tool, sandbox, budget).
 
+Inside a tool the agent runs, the tool's call is the model's: a ``UsageError`` or ``RunError`` the
+tool raises (a path outside the workspace, no image model configured) becomes that call's error
+result, which the model reads and the trace keeps; the run goes on. Raised anywhere else (settings,
+task files, the agent's own arguments), a ``UsageError`` reaches the developer.
+
 Keep the cause: ``raise ConfigError(...) from exc``.
 """
 

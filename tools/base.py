@@ -24,12 +24,19 @@ RESERVED_TOOL_NAMES = frozenset({"final_answer", "step_done", "auto", "none", "r
 
 
 def check_tool_name(name: str) -> str:
-    """``name`` if a tool may have it; else ToolDeclarationError saying why and what to do."""
+    """``name`` if ``@tool`` may declare it (letters, digits, '_' or '-'; not reserved); else
+    ToolDeclarationError saying why and what to do."""
     if not _NAME.match(name):
         raise ToolDeclarationError(
             f"{name!r} is not a valid tool name",
             "use 1-64 letters, digits, '_' or '-', starting with a letter or '_' (e.g. @tool(name='search'))",
         )
+    return refuse_reserved_name(name)
+
+
+def refuse_reserved_name(name: str) -> str:
+    """``name`` unless the agent uses that word itself. Every tool is checked, however it is built
+    (a wrapped JSON-schema tool may keep a name like ``math.factorial``; never ``final_answer``)."""
     if name in RESERVED_TOOL_NAMES:
         raise ToolDeclarationError(
             f"a tool cannot be named {name!r}: the agent uses that word for itself "
@@ -75,7 +82,7 @@ class Tool:
         cites: bool = False,
         think: bool = False,
     ) -> None:
-        self.name = check_tool_name(name)
+        self.name = refuse_reserved_name(name)
         self.cites = cites  # returns passages to cite (``Artifact(kind="citation")``), like retrieve
         self.think = think  # the model writes a short thought before composing the arguments (code, text)
         self.description = description

@@ -13,10 +13,10 @@ from heron.agents.agent import Agent
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.runner import TaskRunner
+from heron.agents.templates import render
 from heron.config import load_settings
 from heron.errors import ContextOverflowError, ModelError, OutputTruncatedError
 from heron.llm import HTTPLLM, ScriptedLLM
-from heron.prompts import render
 from heron.status import EXIT_BUDGET, describe, echoes_instructions, run_status
 from heron.tools import Artifact, ToolResult, tool
 from heron.tracing import AnswerEvent, RunFinishedEvent, read_trace

@@ -77,6 +77,9 @@ def test_wheel_holds_only_the_heron_namespace(tmp_path: Path) -> None:
         "heron/memory/__init__.py",
         "heron/evals/__init__.py",
         "heron/config.py",
+        "heron/prompts/chat_system.j2",  # each layer's prompt templates travel with it
+        "heron/agents/prompts/agent_system.j2",
+        "heron/evals/prompts/eval_bbq.j2",
     ):
         assert module in names
 

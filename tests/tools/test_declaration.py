@@ -150,6 +150,9 @@ def test_a_tool_named_like_the_agents_own_words_is_refused_at_declaration(reserv
     with pytest.raises(ToolDeclarationError, match="cannot be named"):  # however the tool is built
         Tool(name=reserved, description="d", args_model=BaseModel, function=finish)
     assert tool(name=f"{reserved}_tool")(finish).name == f"{reserved}_tool"  # a longer name is fine
+    # a tool built from a JSON schema keeps a name @tool would not take, like BFCL's dotted ones
+    dotted = Tool(name="math.factorial", description="d", args_model=BaseModel, function=finish)
+    assert dotted.name == "math.factorial"
 
 
 def test_the_reserved_words_are_the_ones_the_agent_uses() -> None:
