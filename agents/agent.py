@@ -196,8 +196,16 @@ class Agent:
         state = self.new_state(goal)
         tracker = BudgetTracker(self.config.budget)
         with Tracer(None, self.callbacks) as tracer:
-            loop = StepLoop(self.llm, self.tools, self.context, tracer, tracker, self.config, self.approve)
-            loop.first_turn_choice = self._gate(state)
+            loop = StepLoop(
+                self.llm,
+                self.tools,
+                self.context,
+                tracer,
+                tracker,
+                self.config,
+                self.approve,
+                first_turn_choice=self._gate(state),
+            )
             return loop.decide(state)
 
     def validate_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
@@ -255,7 +263,6 @@ class Agent:
                     )
                 )
             self._cancel.clear()
-            gate = self._gate(state)
             loop = StepLoop(
                 self.llm,
                 self.tools,
@@ -266,8 +273,8 @@ class Agent:
                 self.approve,
                 on_step,
                 cancel=self._cancel,
+                first_turn_choice=self._gate(state),
             )
-            loop.first_turn_choice = gate
             try:
                 final, stopped_by = self._execute(state, loop, tracer)
             except Exception as exc:

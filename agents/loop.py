@@ -149,7 +149,10 @@ class StepLoop:
         approve: ApprovalCallback,
         on_step: Callable[[RunState], None] | None = None,
         cancel: threading.Event | None = None,
+        first_turn_choice: str | None = None,
     ) -> None:
+        """``first_turn_choice``: what the tool gate decided for a fresh run's first turn (a tool's
+        name, "none" or "required"; None: the model chooses)."""
         self.llm = llm
         self.tools = {t.name: t for t in tools}
         self.specs = [ActionSpec(t.name, t.description, _arguments_schema(t, config), t.think) for t in tools]
@@ -165,7 +168,7 @@ class StepLoop:
         self.approve = approve
         self.on_step = on_step or (lambda state: None)
         self.cancel_requested = cancel or threading.Event()
-        self.first_turn_choice: str | None = None  # set by the tool gate for a fresh run
+        self.first_turn_choice = first_turn_choice
         self.thought_chars = thought_chars(config, llm)
         self.check_first_call = checks_first_call(config, llm)
 
