@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-_PATCH_LOCK = threading.Lock()
+_PATCH_LOCK = threading.RLock()  # heron_load_params holds it around safe_model_params, which takes it too
 
 
 @cache
