@@ -196,17 +196,7 @@ class Agent:
         state = self.new_state(goal)
         tracker = BudgetTracker(self.config.budget)
         with Tracer(None, self.callbacks) as tracer:
-            loop = StepLoop(
-                self.llm,
-                self.tools,
-                self.context,
-                tracer,
-                tracker,
-                self.config,
-                self.approve,
-                first_turn_choice=self._gate(state),
-            )
-            return loop.decide(state)
+            return self._loop(state, tracer, tracker).decide(state)
 
     def validate_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
         """A plan step checked against this agent's tools (UsageError if it names what is not there)."""
@@ -263,18 +253,7 @@ class Agent:
                     )
                 )
             self._cancel.clear()
-            loop = StepLoop(
-                self.llm,
-                self.tools,
-                self.context,
-                tracer,
-                tracker,
-                self.config,
-                self.approve,
-                on_step,
-                cancel=self._cancel,
-                first_turn_choice=self._gate(state),
-            )
+            loop = self._loop(state, tracer, tracker, on_step)
             try:
                 final, stopped_by = self._execute(state, loop, tracer)
             except Exception as exc:
@@ -425,6 +404,27 @@ class Agent:
         state.plan = state.plan[: state.plan_index] + remaining
         state.plan_revision += 1
         _emit_plan(tracer, state, reason="a step failed")
+
+    def _loop(
+        self,
+        state: RunState,
+        tracer: Tracer,
+        tracker: BudgetTracker,
+        on_step: Callable[[RunState], None] | None = None,
+    ) -> StepLoop:
+        """The step loop for ``state``, its first turn as the tool gate decides."""
+        return StepLoop(
+            self.llm,
+            self.tools,
+            self.context,
+            tracer,
+            tracker,
+            self.config,
+            self.approve,
+            on_step,
+            cancel=self._cancel,
+            first_turn_choice=self._gate(state),
+        )
 
     def _gate(self, state: RunState) -> str | None:
         """The tool gate's choice for a fresh run without a plan (None: no gate)."""
