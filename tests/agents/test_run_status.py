@@ -3,8 +3,6 @@ and heron's own messages are never passed off as the model's answer (scripted mo
 
 from __future__ import annotations
 
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from heron.llm import HTTPLLM, ScriptedLLM
 from heron.status import EXIT_BUDGET, describe, echoes_instructions, run_status
 from heron.tools import Artifact, ToolResult, tool
 from heron.tracing import AnswerEvent, RunFinishedEvent, read_trace
+from tests.stub_server import stub_server
 
 
 def call(name: str, **arguments: object) -> dict:
@@ -268,41 +267,13 @@ def test_a_model_failure_other_than_a_cut_ends_the_run_with_status_error_after_o
 def test_a_served_model_answering_http_500_ends_the_run_with_status_error_after_one_request(
     tmp_path: Path,
 ) -> None:
-    requests: list[str] = []
-
-    class Failing(http.server.BaseHTTPRequestHandler):
-        """Lists one model, then answers every completion request with HTTP 500."""
-
-        def do_GET(self) -> None:
-            self._reply(200, b'{"data": [{"id": "crashing-model"}]}')
-
-        def do_POST(self) -> None:
-            requests.append(self.path)
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self._reply(500, b'{"error": "model crashed"}')
-
-        def _reply(self, code: int, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        llm = HTTPLLM(f"http://127.0.0.1:{server.server_address[1]}")
+    with stub_server(["crashing-model"], post_status=500, post_body=b'{"error": "model crashed"}') as server:
+        llm = HTTPLLM(server.url)
         settings = load_settings(data_dir=tmp_path)
         with Agent(llm, tools=[add], settings=settings) as agent, pytest.raises(ModelError) as raised:
             agent.run("What is 2 + 40?")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert "HTTP 500" in str(raised.value) and "model crashed" in str(raised.value)
-    assert len(requests) == 1  # no retry loop
+    assert len(server.posted) == 1  # no retry loop
     (trace,) = (tmp_path / "traces").glob("*.jsonl")
     finished = read_trace(trace)[-1]
     assert (

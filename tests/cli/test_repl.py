@@ -8,13 +8,11 @@ marked ``model`` run the real bundled GGUF through llama.cpp.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import pytest
 from heron.bundled import bundled_gguf_path
 from heron.cli.repl_input import history_path
 from heron.tracing import read_trace
+from tests.stub_server import stub_server
 
 HERON = str(Path(sys.executable).with_name("heron"))
 SCRIPTED_CHAT = str(Path(__file__).with_name("scripted_chat.py"))  # heron chat, a scripted model
@@ -366,26 +365,8 @@ def test_real_model_reply_streams_ctrl_c_stops_it_and_model_switches(chat) -> No
 
 
 def test_model_switches_the_served_model_when_the_backend_is_a_server(chat) -> None:
-    class Served(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"data": [{"id": "served-a"}, {"id": "served-b"}]}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Served)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
-        term = chat("--no-memory", replies=[], HERON_LLM_BASE_URL=url)
+    with stub_server(["served-a", "served-b"]) as server:
+        term = chat("--no-memory", replies=[], HERON_LLM_BASE_URL=server.url)
         term.ask("/model", "a model name the server offers")
         # not a local file: the served model changes, nothing is loaded from disk
-        term.ask("/model served-b", f"model: http:{url}#served-b (the conversation is kept)")
-    finally:
-        server.shutdown()
-        server.server_close()
+        term.ask("/model served-b", f"model: http:{server.url}#served-b (the conversation is kept)")
