@@ -106,6 +106,12 @@ VARIANTS = {
     "heron-no-check": AgentConfig(turn_max_tokens=320, answer_chars=200, check_first_call=False),
     # must call one of the tools, as LangChain's bind_tools with a forced tool_choice
     "heron-required": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_choice="required"),
+    # each small-model aid alone, to decide which to keep (issue #17)
+    "heron+gate": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_gate=True),
+    "heron+omit": AgentConfig(turn_max_tokens=320, answer_chars=200, optional_arguments="omit"),
+    "heron+mentioned": AgentConfig(turn_max_tokens=320, answer_chars=200, optional_arguments="mentioned"),
+    "heron+copy": AgentConfig(turn_max_tokens=320, answer_chars=200, copy_bias=3.0),
+    "heron+dedupe": AgentConfig(turn_max_tokens=320, answer_chars=200, drop_repeated_items=True),
     "heron+aids": AgentConfig(
         turn_max_tokens=320,
         answer_chars=200,
