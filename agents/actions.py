@@ -51,6 +51,16 @@ class FinalAction(BaseModel):
 Action = ToolCallAction | FinalAction
 
 
+def pinned(spec: ActionSpec, fixed: dict[str, Any]) -> ActionSpec:
+    """The spec with some arguments pinned to constants: the grammar admits only those values."""
+    parameters = json.loads(json.dumps(spec.parameters))
+    properties = parameters.setdefault("properties", {})
+    for name, value in fixed.items():
+        properties[name] = {"const": value}
+    parameters["required"] = list(dict.fromkeys([*parameters.get("required", []), *fixed]))
+    return ActionSpec(spec.name, spec.description, parameters, spec.think)
+
+
 def action_schema(
     specs: Sequence[ActionSpec],
     *,

@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 import time
 import uuid
@@ -25,37 +24,30 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallAction
+from heron.agents.actions import FINAL_ANSWER, FinalAction, ToolCallAction
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
+from heron.agents.chat import ChatSession
 from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig
-from heron.agents.loop import StepLoop, tool_listing
-from heron.agents.planner import make_plan
-from heron.agents.provenance import sources_of_numbers
-from heron.agents.result import Citation, RunResult
+from heron.agents.listing import tool_listing
+from heron.agents.loop import StepLoop
+from heron.agents.plan_execution import PlanExecution, checked_step
+from heron.agents.policies.base import TurnPolicy
+from heron.agents.policies.first_call_check import FirstCallCheck, checks_first_call
+from heron.agents.result import RunResult, answer_verdict, cited_passages
 from heron.agents.state import PlanStep, RunState
+from heron.agents.streaming import events_of, iterate_in_thread
 from heron.agents.templates import render
 from heron.config import Settings, load_settings
 from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
-from heron.status import StoppedBy, echoes_instructions, run_status
+from heron.status import run_status
 from heron.tools import Tool, ToolContext, tool
-from heron.tracing import (
-    AnswerEvent,
-    EventCallback,
-    PlanEvent,
-    RunFinishedEvent,
-    RunStartedEvent,
-    Tracer,
-    trace_path,
-)
+from heron.tracing import AnswerEvent, EventCallback, RunFinishedEvent, RunStartedEvent, Tracer, trace_path
 
 if TYPE_CHECKING:
-    from heron.agents.router import ToolRouter
     from heron.memory import VectorMemory
-
-_DONE = object()
 
 
 class Agent:
@@ -65,7 +57,8 @@ class Agent:
     ``tools``: :class:`Tool` objects or typed functions (turned into tools with ``@tool``).
     ``memory``: a :class:`~heron.memory.VectorMemory`; adds the ``retrieve`` and ``remember`` tools.
     ``approve``: decides risky tool calls (code, file writes); the default denies them.
-    ``tool_router``: a :class:`~heron.agents.router.ToolRouter` shared by several agents (tool gate).
+    ``policies``: turn policies (:mod:`heron.agents.policies`), asked in order; the first-call check
+    is added after them as ``config.check_first_call`` says.
     """
 
     def __init__(
@@ -80,7 +73,7 @@ class Agent:
         workspace: Path | str | None = None,
         settings: Settings | None = None,
         callbacks: Sequence[EventCallback] = (),
-        tool_router: ToolRouter | None = None,
+        policies: Sequence[TurnPolicy] = (),
     ) -> None:
         self.settings = settings or load_settings()
         self.config = config or AgentConfig(budget=Budget.from_settings(self.settings.agent))
@@ -109,9 +102,7 @@ class Agent:
                 f"use one of {', '.join(map(repr, TOOL_CHOICE_MODES))} or a tool: {', '.join(names)}",
             )
         self._cancel = threading.Event()
-        # the tool gate (AgentConfig.tool_gate): passed in to share one embedder between agents,
-        # else loaded on first use
-        self._router: ToolRouter | None = tool_router
+        self.policies = list(policies)
         self.context: ToolContext[Any] = ToolContext(
             workspace or self.settings.data_dir / "workspace", settings=self.settings, deps=deps
         )
@@ -196,31 +187,11 @@ class Agent:
         state = self.new_state(goal)
         tracker = BudgetTracker(self.config.budget)
         with Tracer(None, self.callbacks) as tracer:
-            return self._loop(state, tracer, tracker).decide(state)
+            return self._loop(tracer, tracker).decide(state)
 
     def validate_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
         """A plan step checked against this agent's tools (UsageError if it names what is not there)."""
-        step = PlanStep(do=step) if isinstance(step, str) else PlanStep.model_validate(step)
-        tools = {t.name: t for t in self.tools}
-        if step.args and step.tool is None:
-            raise UsageError(
-                f"plan step {step.do!r} fixes arguments but names no tool", "add `tool:` to the step"
-            )
-        if step.tool is None:
-            return step
-        if step.tool not in tools:
-            raise UsageError(
-                f"plan step {step.do!r} names the tool {step.tool!r}, which this agent does not have",
-                f"use one of: {', '.join(tools)}",
-            )
-        known = set(tools[step.tool].json_schema().get("properties", {}))
-        unknown = sorted(set(step.args) - known)
-        if unknown:
-            raise UsageError(
-                f"plan step {step.do!r} fixes {unknown}, which {step.tool} does not take",
-                f"{step.tool} takes: {', '.join(sorted(known))}",
-            )
-        return step
+        return checked_step(step, self.tools)
 
     def continue_run(
         self,
@@ -253,9 +224,11 @@ class Agent:
                     )
                 )
             self._cancel.clear()
-            loop = self._loop(state, tracer, tracker, on_step)
+            loop = self._loop(tracer, tracker, on_step)
             try:
-                final, stopped_by = self._execute(state, loop, tracer)
+                final, stopped_by = PlanExecution(self.llm, self.tools, self.config).execute(
+                    state, loop, tracer
+                )
             except Exception as exc:
                 tracer.emit(
                     RunFinishedEvent(
@@ -271,15 +244,15 @@ class Agent:
             state.finished = True
             if on_step is not None:
                 on_step(state)
-            answered, note = self._answered(state, final)
-            cited = self._cited(state, final) if answered else []
+            answered, note = answer_verdict(state, final, self.config.require_citations)
+            cited = cited_passages(state, final) if answered else []
             result = RunResult(
                 run_id=state.run_id,
                 answer=final.answer if answered else "",
                 answered=answered,
                 note=note,
                 status=run_status(stopped_by, answered),
-                citations=[self._citation(state, cid) for cid in cited],
+                citations=cited,
                 steps=state.step,
                 usage=state.usage,
                 trace_path=path,
@@ -292,7 +265,7 @@ class Agent:
                     run_id=state.run_id,
                     step=state.step,
                     text=result.answer,
-                    citations=cited,
+                    citations=[c.id for c in cited],
                     stopped_by=stopped_by,
                     answered=answered,
                     note=note,
@@ -313,106 +286,13 @@ class Agent:
             )
         return result
 
-    def _answered(self, state: RunState, final: FinalAction) -> tuple[bool, str]:
-        """Whether the final text is an answer of the model's own, and if not, why."""
-        if echoes_instructions(final.answer, [state.messages[0].content, *state.instructions]):
-            return False, "the model only repeated heron's instructions"
-        if self.config.require_citations and not final.citations:
-            return False, "nothing citable was retrieved, and answers must cite (require_citations)"
-        return True, ""
-
-    def _execute(self, state: RunState, loop: StepLoop, tracer: Tracer) -> tuple[FinalAction, StoppedBy]:
-        if self.config.planning == "never" and not state.plan:
-            return loop.run(state, FINAL_ANSWER)
-        if not state.plan:
-            state.plan = make_plan(self.llm, state.goal, self.tools, self.config.max_plan_steps)
-            _emit_plan(tracer, state)
-        elif state.plan_index == 0 and state.step == 0:
-            _emit_plan(tracer, state, reason="given by the caller")
-        while state.plan_index < len(state.plan):
-            outcome = self._run_plan_step(state, loop, tracer)
-            if outcome is not None:
-                return outcome
-        # every step was a tool step: the model now answers from what they found
-        done = render("agent_plan_done", final=FINAL_ANSWER)
-        state.messages.append(Message.user(done))
-        state.instructions.append(done)
-        return loop.run(state, FINAL_ANSWER)
-
-    def _run_plan_step(
-        self, state: RunState, loop: StepLoop, tracer: Tracer
-    ) -> tuple[FinalAction, StoppedBy] | None:
-        """Run the current plan step; returns the run's end (final answer or budget), else None.
-
-        A step that names a tool calls that tool (the model fills the arguments) until a call succeeds,
-        at most ``config.step_tries`` calls; the step's result is the model's note of what the call
-        found (``config.step_notes``), else the last call's result. A step
-        without a tool is a free loop until ``step_done``; the last such step ends with the final
-        answer.
-        """
-        index, total = state.plan_index, len(state.plan)
-        current = state.plan[index]
-        last = index == total - 1 and current.tool is None
-        if not state.step_started:
-            instruction = render(
-                "agent_step",
-                number=index + 1,
-                total=total,
-                step=current.do,
-                last=last,
-                final=FINAL_ANSWER,
-                step_done=STEP_DONE,
-                tool=current.tool,
-            )
-            state.messages.append(Message.user(instruction))
-            state.instructions.append(instruction)
-            state.step_started, state.step_calls = True, 0
-        if current.tool is not None:
-            # a failed call is made again until one succeeds or the step's tries are spent; the
-            # retry sees the error, not the failed call (see set_aside_failed_call); on resume, a
-            # checkpointed call is not made again
-            while state.step_calls == 0 or (
-                state.last_call_failed and state.step_calls < self.config.step_tries
-            ):
-                if state.step_calls:
-                    loop.set_aside_failed_call(state, current.tool, self.config.step_tries)
-                if loop.tool_step(state, current.tool, current.args) is None:
-                    limit = loop.tracker.exhausted() or "max_steps"
-                    return loop.forced_final(state, FINAL_ANSWER, limit), limit
-            result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
-            # the step's note: what it found, in the model's words (not on resume after the note)
-            if self.config.step_notes and not state.last_call_failed and state.messages[-1].role == "tool":
-                note = loop.note_step(state)
-                result = note.answer if note is not None else result
-        else:
-            final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
-            if last or stopped_by not in ("answer", "repeated_call"):
-                return final, stopped_by
-            result = final.answer
-        state.step_results.append(f"{current.do} -> {result[:300]}")
-        state.plan_index += 1
-        state.step_started = False
-        if state.last_call_failed and self.config.planning == "always":
-            self._replan(state, tracer)
-        return None
-
-    def _replan(self, state: RunState, tracer: Tracer) -> None:
-        """A step hit errors: plan the remaining steps again from what is known now."""
-        remaining = make_plan(
-            self.llm, state.goal, self.tools, self.config.max_plan_steps, progress=state.step_results
-        )
-        state.plan = state.plan[: state.plan_index] + remaining
-        state.plan_revision += 1
-        _emit_plan(tracer, state, reason="a step failed")
-
     def _loop(
-        self,
-        state: RunState,
-        tracer: Tracer,
-        tracker: BudgetTracker,
-        on_step: Callable[[RunState], None] | None = None,
+        self, tracer: Tracer, tracker: BudgetTracker, on_step: Callable[[RunState], None] | None = None
     ) -> StepLoop:
-        """The step loop for ``state``, its first turn as the tool gate decides."""
+        """A step loop with this agent's tools and policies (the first-call check as configured)."""
+        policies = [*self.policies]
+        if checks_first_call(self.config, self.llm):
+            policies.append(FirstCallCheck())
         return StepLoop(
             self.llm,
             self.tools,
@@ -423,35 +303,7 @@ class Agent:
             self.approve,
             on_step,
             cancel=self._cancel,
-            first_turn_choice=self._gate(state),
-        )
-
-    def _gate(self, state: RunState) -> str | None:
-        """The tool gate's choice for a fresh run without a plan (None: no gate)."""
-        if not (self.config.tool_gate and self.tools and self.config.tool_choice == "auto"):
-            return None
-        if state.step or state.plan:
-            return None
-        if self._router is None:
-            from heron.agents.router import ToolRouter
-
-            self._router = ToolRouter.from_settings(self.settings, self.config)
-        return self._router.choose(state.goal, self.tools)
-
-    def _cited(self, state: RunState, final: FinalAction) -> list[str]:
-        """The answer's citations, each once: the passages the run's numbers came from (see
-        heron.agents.provenance), then the ones the model chose."""
-        traced = sources_of_numbers(state.messages, state.passages, state.goal) if state.passages else []
-        return list(dict.fromkeys([*traced, *final.citations]))
-
-    def _citation(self, state: RunState, cid: str) -> Citation:
-        passage = state.passages.get(cid, {})
-        location = {k: v for k, v in passage.items() if k not in ("id", "source", "text")}
-        return Citation(
-            id=cid,
-            source=str(passage.get("source", "")),
-            text=str(passage.get("text", "")),
-            location=location,
+            policies=policies,
         )
 
     def _model_name(self) -> str:
@@ -466,73 +318,12 @@ class Agent:
     def stream(self, goal: str, *, budget: Budget | None = None) -> Iterator[Any]:
         """Yield trace events as they happen (model turns, tool calls, results, the answer), then the
         :class:`RunResult`."""
-        events: queue.Queue[Any] = queue.Queue()
-        outcome: dict[str, Any] = {}
+        return events_of(lambda callback: self.run(goal, budget=budget, callbacks=[callback]))
 
-        def work() -> None:
-            try:
-                outcome["result"] = self.run(goal, budget=budget, callbacks=[events.put])
-            except BaseException as exc:  # handed to the consumer below
-                outcome["error"] = exc
-            finally:
-                events.put(_DONE)
-
-        thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
-        thread.start()
-        while (event := events.get()) is not _DONE:
-            yield event
-        thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        yield outcome["result"]
-
-    async def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:
-        iterator = self.stream(goal, budget=budget)
-        while True:
-            item = await asyncio.to_thread(next, iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item
+    def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:
+        """``stream`` for asyncio."""
+        return iterate_in_thread(self.stream(goal, budget=budget))
 
     def chat(self) -> ChatSession:
         """A multi-turn session: each message sees the earlier turns (and memory, if given)."""
         return ChatSession(self)
-
-
-def _emit_plan(tracer: Tracer, state: RunState, reason: str = "") -> None:
-    tracer.emit(
-        PlanEvent(
-            run_id=state.run_id,
-            step=state.step,
-            steps=[p.do for p in state.plan],
-            tools=[p.tool for p in state.plan],
-            revision=state.plan_revision,
-            reason=reason,
-        )
-    )
-
-
-class ChatSession:
-    """Turns that share one history; the system prompt stays first so the KV cache carries over."""
-
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-        self.state: RunState | None = None
-        self.results: list[RunResult] = []
-
-    def send(self, text: str, *, callbacks: Sequence[EventCallback] = ()) -> RunResult:
-        if self.state is None:
-            self.state = self.agent.new_state(text)
-        else:
-            self.state.messages.append(Message.user(text))
-            self.state.goal = text
-            self.state.finished = False
-        # each turn gets the full budget again; the history carries over
-        self.state.step, self.state.tokens_spent, self.state.seconds_spent = 0, 0, 0.0
-        self.state.call_counts.clear()
-        result = self.agent.continue_run(self.state, callbacks=callbacks)
-        self.results.append(result)
-        return result
-
-    def reset(self) -> None:
-        self.state = None

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from heron.agents.budget import Budget
+from heron.llm.base import LLM
 from heron.llm.types import RepetitionControl
 
 THOUGHT_CHARS = 200  # the reasoning field's length when the model is big enough to use it
@@ -80,45 +81,12 @@ class AgentConfig(BaseModel):
         description='"auto": tool or answer; "required": a tool every turn until a budget ends; '
         '"none": answer only; or a tool name: that tool every turn',
     )
-    optional_arguments: Literal["offer", "omit", "mentioned"] = Field(
-        "offer",
-        description='"omit": the grammar leaves out tool arguments that are not required, so a small '
-        'model cannot fill them with guesses (their defaults apply); "mentioned": it offers only those '
-        "the request names (see heron.agents.mentions)",
-    )
-    copy_bias: float = Field(
-        0.0,
-        ge=0.0,
-        le=30.0,
-        description="logit bonus for tool-argument tokens that copy a span or a number of the request "
-        "or the last tool result (see heron.llm.copy_bias); helps small models extract values. 0: off",
-    )
-    drop_repeated_items: bool = Field(
-        False,
-        description="drop repeated strings from a tool call's list arguments (a small model's decode "
-        'loop: ["breakfast", "breakfast", ...]); the trace keeps the model\'s raw output',
-    )
     check_first_call: bool | None = Field(
         None,
         description="when a fresh request's first turn calls a tool, ask the model in a separate short "
         "prompt whether that tool does what the request asks, and again for the request 'N/A' (its "
         "Yes-bias); if, the bias divided out, No is likelier than Yes, answer directly instead. None "
         "(default): on for local models of 1B weights or more, off for smaller ones and for servers",
-    )
-    tool_gate: bool = Field(
-        False,
-        description="before the first turn, compare the request with the tools (MiniLM embeddings): "
-        "no similar tool -> answer only; a clearly similar one -> call a tool (that one, when it "
-        "stands out from the rest); else the model decides",
-    )
-    gate_answer_below: float = Field(0.42, ge=-1, le=1)
-    gate_call_above: float = Field(0.42, ge=-1, le=1)
-    gate_pick_margin: float | None = Field(
-        0.05,
-        ge=0,
-        le=2,
-        description="when a call is due and the most similar tool leads the next by this much, the "
-        "first turn may call only it (None: the model picks among all tools)",
     )
     require_citations: bool = Field(
         False,
@@ -130,3 +98,11 @@ class AgentConfig(BaseModel):
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")
     instructions: str = Field("", description="extra system-prompt text, e.g. the task's own rules")
     result_chars: int = Field(4000, ge=100, description="tool output shown to the model per call")
+
+
+def thought_chars(config: AgentConfig, llm: LLM) -> int:
+    """The reasoning field's length for this model: the configured one, or by the model's size."""
+    if config.thought_chars is not None:
+        return config.thought_chars
+    parameters = getattr(llm, "parameter_count", None)  # a local GGUF knows it; a server may not
+    return THOUGHT_CHARS if parameters is None or parameters >= THOUGHT_MIN_PARAMETERS else 0

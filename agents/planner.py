@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from heron.agents.loop import tool_listing
+from heron.agents.listing import tool_listing
 from heron.agents.state import PlanStep
 from heron.agents.templates import render
 from heron.llm.base import LLM

@@ -1,4 +1,5 @@
-"""Streams the answer text out of a turn's JSON while the grammar-constrained decode runs.
+"""Streaming: the answer text out of a turn's JSON while the grammar-constrained decode runs, and a
+run's events out of the worker thread it runs in.
 
 The model writes ``{"action": "final_answer", "answer": "Paris is ...", ...}``; callers want
 ``Paris is ...`` token by token. :class:`AnswerStream` watches the raw deltas and hands out the
@@ -7,10 +8,18 @@ decoded characters of the ``answer`` string as they arrive.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
 import re
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 from heron.agents.actions import FINAL_ANSWER, STEP_DONE
+from heron.tracing import EventCallback
+
+_DONE = object()
 
 # the action, an optional thought (a JSON string), then the answer
 _ANSWER_START = re.compile(
@@ -70,3 +79,36 @@ class AnswerStream:
             i += 2
         self._pos = i
         return "".join(out)
+
+
+def events_of(run: Callable[[EventCallback], Any]) -> Iterator[Any]:
+    """Call ``run(callback)`` in a worker thread; yield each event it passes to ``callback`` as it
+    happens, then what ``run`` returned (its exception is raised here)."""
+    events: queue.Queue[Any] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = run(events.put)
+        except BaseException as exc:  # handed to the consumer below
+            outcome["error"] = exc
+        finally:
+            events.put(_DONE)
+
+    thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
+    thread.start()
+    while (event := events.get()) is not _DONE:
+        yield event
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["result"]
+
+
+async def iterate_in_thread(iterator: Iterator[Any]) -> AsyncIterator[Any]:
+    """An async iterator over a blocking one: each ``next`` runs in a worker thread."""
+    while True:
+        item = await asyncio.to_thread(next, iterator, _DONE)
+        if item is _DONE:
+            return
+        yield item

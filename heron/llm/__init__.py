@@ -19,7 +19,6 @@ from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
 from heron.llm.types import (
     Completion,
-    CopyBias,
     GenerationOptions,
     Message,
     RepetitionControl,
@@ -40,7 +39,6 @@ __all__ = [
     "HTTPLLM",
     "LLM",
     "Completion",
-    "CopyBias",
     "GenerationOptions",
     "KeepsState",
     "LocalLLM",

@@ -162,6 +162,11 @@ class HTTPLLM:
     def _body(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
         if not messages:
             raise UsageError("no messages to send to the model", "pass at least one Message.user(...)")
+        if options.logit_bias is not None:
+            raise UsageError(
+                "GenerationOptions.logit_bias needs heron's own decode loop; a served model cannot take it",
+                "use a local model (LocalLLM), or leave out what sets it (a turn policy with a logit bias)",
+            )
         body: dict[str, Any] = {
             "messages": [_wire_message(m) for m in messages],
             "max_tokens": options.max_tokens,

@@ -2,8 +2,8 @@
 
 The loop (not ``Llama.create_completion``) is heron's so that it can: reuse the KV cache for the
 longest common prefix of consecutive prompts, check a grammar only where the model disagrees with
-it (see ``heron.llm.sampling``), shift logits before the grammar check (copy bias, the DRY
-repetition penalty: ``heron.llm.logit_bias``), report per-token logprobs, and save/restore the KV
+it (see ``heron.llm.sampling``), shift logits before the grammar check (the DRY
+repetition penalty, a caller's ``GenerationOptions.logit_bias``: ``heron.llm.logit_bias``), report per-token logprobs, and save/restore the KV
 cache.
 """
 
@@ -23,11 +23,10 @@ from heron.config import Settings
 from heron.errors import ModelError, StateFileError, UsageError
 from heron.llm.call_guard import CallGuard
 from heron.llm.chat_template import ChatTemplate
-from heron.llm.copy_bias import CopyBiaser, CopyIndex
 from heron.llm.fast_forward import ForcedText
 from heron.llm.kv_session import KVSession
 from heron.llm.llama_loader import LoadedModel, load_llama
-from heron.llm.logit_bias import CopyBiasStep, LogitBias, biased_logits
+from heron.llm.logit_bias import LogitBias, biased_logits
 from heron.llm.repetition import RepetitionPenalty, breaker_tokens
 from heron.llm.sampling import TokenSampler, token_logprob
 from heron.llm.schema import (
@@ -95,14 +94,13 @@ class LocalLLM:
         self._seed = seed
         self._lora_scale = lora_scale
         self._grammars: OrderedDict[str, Any] = OrderedDict()
-        self._copy_vocab: CopyIndex | None = None  # the vocabulary by token text, for copy bias
+        self._pieces: tuple[bytes, ...] | None = None  # every token's bytes, for GenerationOptions.logit_bias
         self._texts: list[str] | None = None
         self._breaker_masks: dict[tuple[str, ...], np.ndarray] = {}  # per set of sequence breakers
         self._forced: ForcedText | None = None  # fast-forward's prober, built at the first grammar call
         self._suspended = False
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
-        self.last_full_grammar_passes = 0  # structured calls: steps where the grammar filtered the vocab
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
@@ -293,7 +291,6 @@ class LocalLLM:
                     options.on_text(tail)
                 yield tail
         finally:
-            self.last_full_grammar_passes = sampler.full_grammar_passes
             sampler.close()
             outcome.logprobs = logprobs
             outcome.usage = self._last_usage = Usage(
@@ -320,10 +317,10 @@ class LocalLLM:
     def _logit_biases(
         self, options: GenerationOptions, prompt: Sequence[int], structured: bool
     ) -> list[LogitBias]:
-        """The policies that shift logits in this call: copy bias, repetition penalty (either optional)."""
+        """What shifts logits in this call: the caller's bias, the repetition penalty (both optional)."""
         biases: list[LogitBias] = []
-        if options.copy_bias is not None:
-            biases.append(CopyBiasStep(CopyBiaser(options.copy_bias, self._copy_index())))
+        if options.logit_bias is not None:
+            biases.append(options.logit_bias(self._vocabulary()))
         control = options.repetition
         if control is not None:
             breakers = self._breaker_tokens(control.sequence_breakers)
@@ -350,13 +347,12 @@ class LocalLLM:
             self._forced = ForcedText(session.n_vocab, session.piece, session.end_token)
         return self._forced
 
-    def _copy_index(self) -> CopyIndex:
-        if self._copy_vocab is None:
+    def _vocabulary(self) -> tuple[bytes, ...]:
+        """Every token's bytes, by id (read once)."""
+        if self._pieces is None:
             session = self._session
-            self._copy_vocab = CopyIndex([session.piece(t) for t in range(session.n_vocab)])
-        return self._copy_vocab
-
-    # --- prompt and grammar --------------------------------------------------------------------
+            self._pieces = tuple(session.piece(t) for t in range(session.n_vocab))
+        return self._pieces
 
     def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         prompt = self._template.render(messages)

@@ -1,8 +1,9 @@
-"""Logit biases: policies that shift some logits before each sampling step of ``LocalLLM``'s loop.
+"""Logit biases: rules that shift some logits before each sampling step of ``LocalLLM``'s loop.
 
-Each policy (copy bias, repetition penalty) says which tokens to shift and by how much, and is told
-the token chosen. The shifts go into llama.cpp's logits buffer just before sampling, so the grammar
-check sees them, and come out again right after, so reported logprobs stay the model's own.
+Each bias (the repetition penalty, or one a caller passes as ``GenerationOptions.logit_bias``) says
+which tokens to shift and by how much, and is told the token chosen. The shifts go into llama.cpp's
+logits buffer just before sampling, so the grammar check sees them, and come out again right after,
+so reported logprobs stay the model's own.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
-from heron.llm.copy_bias import CopyBiaser
-
 
 class LogitBias(Protocol):
+    """One decode's bias: ``adjustment`` before each sampled token, ``feed`` with the token chosen."""
+
     def adjustment(self) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and what to add to their logits at this step (an id may appear more than once)."""
         ...
@@ -45,24 +46,3 @@ def biased_logits(logits_of: Callable[[], np.ndarray], biases: Sequence[LogitBia
     finally:
         for ids, values in reversed(saved):
             logits[ids] = values
-
-
-class CopyBiasStep:
-    """A :class:`~heron.llm.copy_bias.CopyBiaser` as a :class:`LogitBias`."""
-
-    def __init__(self, copier: CopyBiaser) -> None:
-        self.copier = copier
-
-    def adjustment(self) -> tuple[np.ndarray, np.ndarray]:
-        favoured, penalised = self.copier.bonus()
-        if not len(favoured) and not len(penalised):
-            return favoured, np.zeros(0, dtype=np.float32)
-        favoured, penalised = np.unique(favoured), np.unique(penalised)
-        strength = np.float32(self.copier.bias.strength)
-        amounts = np.concatenate(
-            [np.full(len(favoured), strength, np.float32), np.full(len(penalised), -strength, np.float32)]
-        )
-        return np.concatenate([favoured, penalised]).astype(np.intc), amounts
-
-    def feed(self, token: int, text: str) -> None:
-        self.copier.feed(text)

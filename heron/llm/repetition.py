@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from heron.llm.copy_bias import CopyCursor
+from heron.llm.json_cursor import JsonCursor
 from heron.llm.types import RepetitionControl
 
 # A cap keeps the penalty a finite bias: where the grammar allows only penalised tokens, logits
@@ -61,7 +61,7 @@ class RepetitionPenalty:
         # _match[i]: tokens in the longest common suffix of tokens[: i + 1] and of all tokens so far
         self._match = np.zeros(size, dtype=np.intc)
         self._n = 0
-        self._cursor = CopyCursor() if structured and control.strings_only else None
+        self._cursor = JsonCursor() if structured and control.strings_only else None
         for token in context:
             self._push(int(token))
 
@@ -73,7 +73,7 @@ class RepetitionPenalty:
 
     def adjustment(self) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and what to add to their logits at this step (negative: penalties)."""
-        if self._cursor is not None and not (self._cursor.in_string and not self._cursor.string_is_key):
+        if self._cursor is not None and not self._cursor.in_string_value:
             return _NO_IDS, _NO_AMOUNTS
         return self.penalties()
 

@@ -41,7 +41,6 @@ class TokenSampler:
             add(llama_cpp.llama_sampler_init_temp(options.temperature))
             add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
         self._grammar = grammar
-        self.full_grammar_passes = 0  # steps where the grammar had to filter the whole vocabulary
         if grammar is not None:
             llama_cpp.llama_sampler_reset(grammar)
             self._one_data = (llama_cpp.llama_token_data * 1)()
@@ -95,7 +94,6 @@ class TokenSampler:
 
     def _sample_under_grammar(self, ctx: Any) -> int:
         lib = self._lib
-        self.full_grammar_passes += 1
         logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx, -1), shape=(self._n_vocab,))
         data = self._all_data
         data["id"] = self._all_ids

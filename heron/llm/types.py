@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,25 +30,6 @@ class Message(BaseModel):
     @classmethod
     def assistant(cls, content: str) -> Message:
         return cls(role="assistant", content=content)
-
-
-class CopyBias(BaseModel):
-    """Favour JSON values that copy a span or a number of ``sources`` (see ``heron.llm.copy_bias``).
-
-    ``strength`` is added to the logits of the tokens that continue such a value; ``under_key``
-    limits the bias to what is nested in that key of the root object ("arguments" of a tool call).
-    ``fraction_keys``: members whose numbers are fractions, so a stated "5%" is offered as 0.05.
-    ``key_sources``: members whose string values copy from these texts instead of ``sources``.
-    Honoured by ``LocalLLM`` (it owns the decode loop); reported logprobs stay the model's own.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    sources: tuple[str, ...]
-    strength: float = Field(3.0, ge=0.0, le=30.0)
-    under_key: str | None = None
-    fraction_keys: frozenset[str] = frozenset()
-    key_sources: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class RepetitionControl(BaseModel):
@@ -91,7 +72,15 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = False
-    copy_bias: CopyBias | None = None
+    logit_bias: Callable[[Sequence[bytes]], Any] | None = Field(
+        None,
+        exclude=True,
+        description="a hook into the decode loop, in the spirit of llama-cpp-python's logits_processor: "
+        "called once per call with the model's vocabulary (each token's bytes, by id), it returns a "
+        "heron.llm.logit_bias.LogitBias, asked before every sampled token which logits to shift (the "
+        "grammar check sees the shifts; reported logprobs stay the model's own) and told each token "
+        "chosen. Needs heron's own decode loop: LocalLLM; HTTPLLM refuses it",
+    )
     repetition: RepetitionControl | None = Field(
         None, description="a DRY penalty against repeating what this call already wrote; None: off"
     )

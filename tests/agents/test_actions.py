@@ -164,8 +164,7 @@ def test_the_answer_streams_after_a_thought_that_holds_quotes() -> None:
 
 
 def test_the_thought_field_is_on_by_default_only_for_models_that_can_use_it() -> None:
-    from heron.agents.config import THOUGHT_CHARS, AgentConfig
-    from heron.agents.loop import thought_chars
+    from heron.agents.config import THOUGHT_CHARS, AgentConfig, thought_chars
 
     class Sized:
         def __init__(self, parameters: int | None) -> None:

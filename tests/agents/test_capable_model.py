@@ -110,7 +110,7 @@ def test_a_request_no_tool_serves_is_answered_directly_and_one_that_fits_calls_t
     model's first turn calls the weather tool for the capital (and answered "capital"); with it, the
     call is set aside and the agent answers itself. The weather question still calls the tool."""
     from heron import Agent, tool
-    from heron.agents.tool_check import tool_fit
+    from heron.agents.policies.first_call_check import tool_fit
 
     forecasts: list[str] = []
 

@@ -10,8 +10,13 @@ from pathlib import Path
 from heron.agents.agent import Agent
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
+from heron.agents.policies.first_call_check import (
+    CHECK_MIN_PARAMETERS,
+    calibrated,
+    checks_first_call,
+    tool_fit,
+)
 from heron.agents.state import PlanStep
-from heron.agents.tool_check import CHECK_MIN_PARAMETERS, calibrated, checks_first_call, tool_fit
 from heron.llm import ScriptedLLM
 from heron.tracing import read_trace
 

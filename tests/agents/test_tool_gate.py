@@ -1,4 +1,5 @@
-"""The tool gate with the real MiniLM embedder: answer-only, call-required, or one tool picked."""
+"""The tool gate (a turn policy) with the real MiniLM embedder: answer-only, call-required, or one
+tool picked, as typed values."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from heron.agents.agent import Agent
-from heron.agents.config import AgentConfig
-from heron.agents.router import RouterThresholds, ToolRouter, intent_text, tool_text
+from heron.agents.policies import ANSWER_ONLY, TOOLS_ONLY, Allowed
+from heron.agents.policies.tool_gate import GateThresholds, ToolGate, intent_text, tool_text
 from heron.config import load_settings
 from heron.llm import ScriptedLLM
 from heron.memory.embeddings import Embedder
@@ -67,11 +68,13 @@ def translate(text: str, source_language: str, target_language: str) -> str:
     return text
 
 
-def router(embedder: Embedder, margin: float | None = 0.05) -> ToolRouter:
-    defaults = AgentConfig()  # the thresholds heron ships
-    return ToolRouter(
-        embedder, RouterThresholds(defaults.gate_answer_below, defaults.gate_call_above, margin)
-    )
+def router(embedder: Embedder, margin: float | None = 0.05) -> ToolGate:
+    defaults = GateThresholds()  # the thresholds heron ships
+    return ToolGate(embedder, GateThresholds(defaults.answer_below, defaults.call_above, margin))
+
+
+def only(name: str) -> Allowed:
+    return Allowed(answer=False, tools=frozenset({name}))
 
 
 @pytest.mark.parametrize(
@@ -94,17 +97,19 @@ def test_a_request_full_of_particulars_is_also_compared_by_its_intent(embedder: 
     gate = router(embedder)
     tool_vector = gate.embedder.embed_documents([tool_text(translate)])[0]
     as_written = float(gate.embedder.embed_query(request) @ tool_vector)
-    assert as_written < gate.thresholds.below_answer  # the greeting and languages drown the intent
-    assert gate.choose(request, tools) == "translate"
+    assert as_written < gate.thresholds.answer_below  # the greeting and languages drown the intent
+    assert gate.choose(request, tools) == only("translate")
 
 
 def test_a_request_no_tool_fits_is_answered_directly(embedder: Embedder) -> None:
-    assert router(embedder).choose("Who wrote the novel Moby-Dick?", TOOLS) == "none"
+    assert router(embedder).choose("Who wrote the novel Moby-Dick?", TOOLS) == ANSWER_ONLY
 
 
 def test_a_request_one_tool_fits_picks_that_tool(embedder: Embedder) -> None:
-    assert router(embedder).choose("What's the weather forecast for Lisbon today?", TOOLS) == "get_weather"
-    assert router(embedder).choose("Convert 250 US dollars to euros", TOOLS) == "convert_currency"
+    assert router(embedder).choose("What's the weather forecast for Lisbon today?", TOOLS) == only(
+        "get_weather"
+    )
+    assert router(embedder).choose("Convert 250 US dollars to euros", TOOLS) == only("convert_currency")
 
 
 def test_without_a_clear_leader_the_model_picks_among_the_tools(embedder: Embedder) -> None:
@@ -117,9 +122,9 @@ def test_without_a_clear_leader_the_model_picks_among_the_tools(embedder: Embedd
     lead = ranked[0][0] - ranked[1][0]
     assert gate.thresholds.pick_margin is not None
     # the two weather tools lead by about the margin, and the rule decides at this CPU's numerics
-    expected = "required" if lead < gate.thresholds.pick_margin else ranked[0][1]
+    expected = TOOLS_ONLY if lead < gate.thresholds.pick_margin else only(ranked[0][1])
     assert gate.choose(request, similar) == expected
-    assert router(embedder, margin=None).choose("Convert 250 US dollars to euros", TOOLS) == "required"
+    assert router(embedder, margin=None).choose("Convert 250 US dollars to euros", TOOLS) == TOOLS_ONLY
 
 
 def test_the_agent_constrains_only_the_first_turn_to_the_picked_tool(embedder: Embedder) -> None:
@@ -129,8 +134,7 @@ def test_the_agent_constrains_only_the_first_turn_to_the_picked_tool(embedder: E
             {"action": "final_answer", "answer": "Sunny.", "citations": []},
         ]
     )
-    config = AgentConfig(tool_gate=True)
-    with Agent(llm, tools=TOOLS, config=config, tool_router=router(embedder)) as agent:
+    with Agent(llm, tools=TOOLS, policies=[router(embedder)]) as agent:
         result = agent.run("What's the weather forecast for Lisbon today?")
     assert result.answer == "Sunny."
     first, second = llm.calls[0].schema, llm.calls[1].schema
@@ -139,4 +143,38 @@ def test_the_agent_constrains_only_the_first_turn_to_the_picked_tool(embedder: E
         "get_weather",
         "convert_currency",
         "final_answer",
+    ]
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "Translate this paragraph to French: the weather was lovely.",
+        "Email the report to John Smith.",
+        "What is the capital of Australia?",
+    ],
+)
+def test_a_request_neither_tool_serves_is_never_forced_onto_a_tool(
+    embedder: Embedder, request_text: str
+) -> None:
+    # negative cases: names, places and languages in a request do not make a weather or currency
+    # tool fit; the gate may leave the choice to the model, but never forbids the answer
+    choice = router(embedder).choose(request_text, TOOLS)
+    assert choice is None or choice.answer
+
+
+def test_the_gate_leaves_later_turns_and_plans_alone(embedder: Embedder) -> None:
+    llm = ScriptedLLM(
+        [
+            {"action": "get_weather", "arguments": {"city": "Lisbon"}},
+            {"action": "final_answer", "answer": "Sunny.", "citations": []},
+        ]
+    )
+    with Agent(llm, tools=TOOLS, policies=[router(embedder)]) as agent:
+        agent.run("Who wrote the novel Moby-Dick?", plan=["answer the question"])
+    # a run with a plan is not gated: its first turn offers every tool (the plan step is free)
+    first = llm.calls[0].schema
+    assert [alt["properties"]["action"]["const"] for alt in first["anyOf"]][:2] == [
+        "get_weather",
+        "convert_currency",
     ]

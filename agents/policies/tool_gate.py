@@ -1,4 +1,4 @@
-"""Tool relevance gate: before a request's first turn, decide whether any tool fits it at all.
+"""The tool gate (a turn policy): before a request's first turn, decide whether any tool fits it.
 
 A small model is a poor judge of "should I call a tool?": it calls tools that have nothing to do
 with the request and answers requests a tool was made for. The gate compares the request with
@@ -9,7 +9,8 @@ A request is compared twice, as written and with its particulars masked (``inten
 numbers and quoted text pull its embedding towards their own topics ("the signing of the Treaty of
 Lisbon" is less like "the date of a historical event" than "the signing of the X" is); a tool's
 score is the better of the two.
-Thresholds were calibrated on BFCL items outside the benchmark's evaluation slice (BENCHMARKS.md).
+The default thresholds were fitted on BFCL function-calling items (BENCHMARKS.md has the splits and
+what the gate does on data they were not fitted on); for other tools and requests, measure first.
 """
 
 from __future__ import annotations
@@ -21,18 +22,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from heron.agents.policies.base import ANSWER_ONLY, TOOLS_ONLY, Allowed, Turn, TurnPolicy
+
 if TYPE_CHECKING:
-    from heron.agents.config import AgentConfig
     from heron.config import Settings
     from heron.memory.embeddings import Embedder
     from heron.tools import Tool
 
 
 @dataclass(frozen=True)
-class RouterThresholds:
-    below_answer: float  # best similarity below this: no tool fits, answer directly
-    above_call: float  # best similarity at or above this: a tool fits, call one
-    pick_margin: float | None = None  # ... and when it leads the runner-up by this much, call it
+class GateThresholds:
+    """Cosine similarities of the request with the tools (MiniLM): below ``answer_below`` for every
+    tool, the first turn may only answer; at or above ``call_above`` for one, it must call a tool,
+    and only that one when it leads the runner-up by ``pick_margin`` (None: never narrowed)."""
+
+    answer_below: float = 0.42
+    call_above: float = 0.42
+    pick_margin: float | None = 0.05
 
 
 def tool_text(tool: Tool) -> str:
@@ -56,24 +62,27 @@ def intent_text(request: str) -> str:
     return _NUMBER.sub("N", masked)
 
 
-class ToolRouter:
-    """Embedding-based relevance gate; holds the embedder and caches tool embeddings."""
+class ToolGate(TurnPolicy):
+    """Embedding-based relevance gate for a request's first turn; holds the embedder and caches
+    tool embeddings, so one gate can serve many agents (``Agent(policies=[gate])``)."""
 
-    def __init__(self, embedder: Embedder, thresholds: RouterThresholds) -> None:
+    def __init__(self, embedder: Embedder, thresholds: GateThresholds | None = None) -> None:
         self.embedder = embedder
-        self.thresholds = thresholds
+        self.thresholds = thresholds or GateThresholds()
         self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, config: AgentConfig) -> ToolRouter:
-        """The configured embedder with the config's gate thresholds; pass it to several agents
-        (``Agent(..., tool_router=router)``) to load the embedder once."""
+    def from_settings(cls, settings: Settings, thresholds: GateThresholds | None = None) -> ToolGate:
+        """The configured embedder (``memory.embedding_model``) with ``thresholds``."""
         from heron.memory.embeddings import Embedder
 
-        thresholds = RouterThresholds(
-            config.gate_answer_below, config.gate_call_above, config.gate_pick_margin
-        )
         return cls(Embedder.from_settings(settings), thresholds)
+
+    def allowed(self, turn: Turn) -> Allowed | None:
+        if not turn.first:
+            return None
+        tools = [turn.tools[name] for name in turn.tools if turn.offered.admits(name)]
+        return self.choose(turn.request, tools)
 
     def similarities(self, request: str, tools: Sequence[Tool]) -> np.ndarray:
         """Cosine similarity of the request with each tool, in the tools' order."""
@@ -91,23 +100,18 @@ class ToolRouter:
             scores = np.maximum(scores, matrix @ self.embedder.embed_query(masked))
         return np.asarray(scores)
 
-    def best_similarity(self, request: str, tools: Sequence[Tool]) -> float:
+    def choose(self, request: str, tools: Sequence[Tool]) -> Allowed | None:
+        """What the first turn may do: answer only, call a tool, call one named tool; None: the
+        model decides."""
         scores = self.similarities(request, tools)
-        return float(scores.max()) if scores.size else 0.0
-
-    def choose(self, request: str, tools: Sequence[Tool]) -> str:
-        """ "none", "auto", "required", or the name of the one tool the first turn must call."""
-        scores = self.similarities(request, tools)
-        if not scores.size or scores.max() < self.thresholds.below_answer:
-            return "none"
-        if scores.max() < self.thresholds.above_call:
-            return "auto"
+        if not scores.size or scores.max() < self.thresholds.answer_below:
+            return ANSWER_ONLY
+        if scores.max() < self.thresholds.call_above:
+            return None
         margin = self.thresholds.pick_margin
         if margin is not None:
             order = np.argsort(-scores)
             runner_up = scores[order[1]] if len(order) > 1 else -1.0
-            # MiniLM names the right function far more often than a small LLM picks it (BFCL
-            # `multiple`, items 50+: 97% of requests clear a 0.05 margin, all of them correctly)
             if scores[order[0]] - runner_up >= margin:
-                return tools[int(order[0])].name
-        return "required"
+                return Allowed(answer=False, tools=frozenset({tools[int(order[0])].name}))
+        return TOOLS_ONLY

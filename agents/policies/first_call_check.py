@@ -13,19 +13,23 @@ Yes, the call is set aside and the turn is taken again with the answer only. No 
 
 Only the first turn of a request whose answer is offered is checked: later turns follow tool
 results, and plan steps and forced tool choices have already decided. A backend that cannot score
-replies (a served model) is not checked.
+replies (a served model) is not checked. The agent adds :class:`FirstCallCheck` to its policies as
+``AgentConfig.check_first_call`` says (by default for local models of 1B weights or more).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from heron.agents.actions import ToolCallAction
 from heron.agents.config import AgentConfig
+from heron.agents.policies.base import Turn, TurnPolicy
 from heron.agents.templates import render
 from heron.llm.base import LLM, ScoresOptions
 from heron.llm.types import Message
 from heron.llm.yes_no import ask_yes_no
 from heron.tools import Tool
+from heron.tracing import ToolCheckEvent
 
 CONTENT_FREE = "N/A"  # the request that asks nothing: what the model answers for it is its bias
 CHECK_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M's yes/no was close to chance on this question
@@ -75,3 +79,28 @@ def calibrated(yes: float, bias: float) -> float:
 def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:
     prompt = render("agent_tool_check", request=request, tool=tool.name, description=tool.description)
     return ask_yes_no(llm, [Message.user(prompt)])
+
+
+class FirstCallCheck(TurnPolicy):
+    """Sets aside a fresh request's first tool call when the model, asked apart, judges that the
+    tool does not do what the request asks (see the module's docstring)."""
+
+    def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
+        if not (turn.first and turn.offered.answer) or call.tool not in turn.tools:
+            return call
+        fit = tool_fit(turn.llm, turn.request, turn.tools[call.tool])
+        if fit is None:
+            return call
+        kept = fit.fits >= 0.5
+        turn.emit(
+            ToolCheckEvent(
+                run_id=turn.run_id,
+                step=turn.step + 1,
+                tool=call.tool,
+                fits=round(fit.fits, 4),
+                yes=round(fit.yes, 4),
+                bias=round(fit.bias, 4),
+                kept=kept,
+            )
+        )
+        return call if kept else None

@@ -1,0 +1,174 @@
+"""Running a run's plan step by step on the step loop; re-planning after a failed step.
+
+A step that names a tool calls that tool (the model fills the arguments) until a call succeeds; a
+step without one is a free loop that ends with ``step_done`` (the last such step: the answer).
+Everything it needs is in :class:`~heron.agents.state.RunState`, so a resumed run continues at the
+step it was in and never repeats a finished call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction
+from heron.agents.config import AgentConfig
+from heron.agents.loop import StepLoop
+from heron.agents.planner import make_plan
+from heron.agents.state import PlanStep, RunState
+from heron.agents.templates import render
+from heron.errors import UsageError
+from heron.llm.base import LLM
+from heron.llm.types import Message
+from heron.status import StoppedBy
+from heron.tools import Tool
+from heron.tracing import PlanEvent, Tracer
+
+_BUDGET_NOTE = re.compile(r"\s*\(budget left[^)]*\)\s*$")  # the end of every result heron shows
+
+
+class PlanExecution:
+    """Runs ``state`` to its end: one free loop, or the plan's steps (made first when asked for)."""
+
+    def __init__(self, llm: LLM, tools: Sequence[Tool], config: AgentConfig) -> None:
+        self.llm = llm
+        self.tools = list(tools)
+        self.config = config
+
+    def execute(self, state: RunState, loop: StepLoop, tracer: Tracer) -> tuple[FinalAction, StoppedBy]:
+        if self.config.planning == "never" and not state.plan:
+            return loop.run(state, FINAL_ANSWER)
+        if not state.plan:
+            state.plan = make_plan(self.llm, state.goal, self.tools, self.config.max_plan_steps)
+            emit_plan(tracer, state)
+        elif state.plan_index == 0 and state.step == 0:
+            emit_plan(tracer, state, reason="given by the caller")
+        while state.plan_index < len(state.plan):
+            outcome = self._run_step(state, loop, tracer)
+            if outcome is not None:
+                return outcome
+        # every step was a tool step: the model now answers from what they found
+        done = render("agent_plan_done", final=FINAL_ANSWER)
+        state.messages.append(Message.user(done))
+        state.instructions.append(done)
+        return loop.run(state, FINAL_ANSWER)
+
+    def _run_step(
+        self, state: RunState, loop: StepLoop, tracer: Tracer
+    ) -> tuple[FinalAction, StoppedBy] | None:
+        """Run the current plan step; returns the run's end (final answer or budget), else None.
+
+        A step that names a tool calls that tool until a call succeeds, at most ``config.step_tries``
+        calls; the step's result is the model's note of what the call found (``config.step_notes``),
+        else the last call's result.
+        """
+        index, total = state.plan_index, len(state.plan)
+        current = state.plan[index]
+        last = index == total - 1 and current.tool is None
+        if not state.step_started:
+            instruction = render(
+                "agent_step",
+                number=index + 1,
+                total=total,
+                step=current.do,
+                last=last,
+                final=FINAL_ANSWER,
+                step_done=STEP_DONE,
+                tool=current.tool,
+            )
+            state.messages.append(Message.user(instruction))
+            state.instructions.append(instruction)
+            state.step_started, state.step_calls = True, 0
+        if current.tool is not None:
+            # a failed call is made again until one succeeds or the step's tries are spent; the
+            # retry sees the error, not the failed call (see set_aside_failed_call); on resume, a
+            # checkpointed call is not made again
+            while state.step_calls == 0 or (
+                state.last_call_failed and state.step_calls < self.config.step_tries
+            ):
+                if state.step_calls:
+                    set_aside_failed_call(loop, state, current.tool, self.config.step_tries)
+                if loop.tool_step(state, current.tool, current.args) is None:
+                    limit = loop.tracker.exhausted() or "max_steps"
+                    return loop.forced_final(state, FINAL_ANSWER, limit), limit
+            result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
+            # the step's note: what it found, in the model's words (not on resume after the note)
+            if self.config.step_notes and not state.last_call_failed and state.messages[-1].role == "tool":
+                note = loop.note_step(state)
+                result = note.answer if note is not None else result
+        else:
+            final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
+            if last or stopped_by not in ("answer", "repeated_call"):
+                return final, stopped_by
+            result = final.answer
+        state.step_results.append(f"{current.do} -> {result[:300]}")
+        state.plan_index += 1
+        state.step_started = False
+        if state.last_call_failed and self.config.planning == "always":
+            self._replan(state, tracer)
+        return None
+
+    def _replan(self, state: RunState, tracer: Tracer) -> None:
+        """A step hit errors: plan the remaining steps again from what is known now."""
+        remaining = make_plan(
+            self.llm, state.goal, self.tools, self.config.max_plan_steps, progress=state.step_results
+        )
+        state.plan = state.plan[: state.plan_index] + remaining
+        state.plan_revision += 1
+        emit_plan(tracer, state, reason="a step failed")
+
+
+def emit_plan(tracer: Tracer, state: RunState, reason: str = "") -> None:
+    tracer.emit(
+        PlanEvent(
+            run_id=state.run_id,
+            step=state.step,
+            steps=[p.do for p in state.plan],
+            tools=[p.tool for p in state.plan],
+            revision=state.plan_revision,
+            reason=reason,
+        )
+    )
+
+
+def checked_step(step: PlanStep | str | dict[str, Any], tools: Sequence[Tool]) -> PlanStep:
+    """A plan step checked against ``tools`` (UsageError if it names what is not there)."""
+    step = PlanStep(do=step) if isinstance(step, str) else PlanStep.model_validate(step)
+    by_name = {t.name: t for t in tools}
+    if step.args and step.tool is None:
+        raise UsageError(
+            f"plan step {step.do!r} fixes arguments but names no tool", "add `tool:` to the step"
+        )
+    if step.tool is None:
+        return step
+    if step.tool not in by_name:
+        raise UsageError(
+            f"plan step {step.do!r} names the tool {step.tool!r}, which this agent does not have",
+            f"use one of: {', '.join(by_name)}",
+        )
+    known = set(by_name[step.tool].json_schema().get("properties", {}))
+    unknown = sorted(set(step.args) - known)
+    if unknown:
+        raise UsageError(
+            f"plan step {step.do!r} fixes {unknown}, which {step.tool} does not take",
+            f"{step.tool} takes: {', '.join(sorted(known))}",
+        )
+    return step
+
+
+def set_aside_failed_call(loop: StepLoop, state: RunState, tool: str, tries: int) -> None:
+    """Before a plan step's next try: replace the failed call and its result at the end of the
+    history by a note that keeps only the error. A model that sees its own failed call copies
+    it, even when sampled; a note with the error makes it write a new one."""
+    call, result = state.messages[-2:]
+    if call.role != "assistant" or result.role != "tool":
+        return  # already set aside (a resumed run) or nothing to set aside
+    error = _BUDGET_NOTE.sub("", result.content).strip()
+    if len(error) > loop.config.result_chars:
+        error = error[: loop.config.result_chars] + " ..."
+    del state.messages[-2:]
+    loop.hint(
+        state,
+        render("agent_step_retry", tool=tool, tried=state.step_calls, tries=tries, error=error),
+    )

@@ -1,0 +1,9 @@
+"""Turn policies: optional rules that shape the step loop's turns, passed to ``Agent(policies=[...])``.
+
+>>> from heron.agents.policies import FirstCallCheck, TurnPolicy
+"""
+
+from heron.agents.policies.base import ANSWER_ONLY, TOOLS_ONLY, Allowed, Turn, TurnPolicy
+from heron.agents.policies.first_call_check import FirstCallCheck
+
+__all__ = ["ANSWER_ONLY", "TOOLS_ONLY", "Allowed", "FirstCallCheck", "Turn", "TurnPolicy"]

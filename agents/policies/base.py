@@ -1,0 +1,85 @@
+"""The seam for turn policies: optional rules that shape a turn without the step loop knowing them.
+
+A policy subclasses :class:`TurnPolicy` and overrides the hooks it needs; the others leave the turn
+as it is. The agent takes them as a list (``Agent(policies=[...])``), and the loop asks each in
+order:
+
+- ``allowed(turn)``: before a turn in which the model chooses between tools and the answer, which
+  actions it may take (an :class:`Allowed`; None: no restriction). Restrictions of several
+  policies intersect.
+- ``arguments_schema(tool, schema, request)``: the argument schema a tool offers for a request
+  (the grammar then admits only what it describes).
+- ``review(call, turn)``: a look at the parsed tool call before it runs: the call to make (possibly
+  changed), or None to set it aside so the model answers instead (honoured only on a turn that
+  offered the answer).
+
+With the list empty the loop behaves exactly as without the seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from heron.agents.actions import ToolCallAction
+from heron.llm.base import LLM
+from heron.tools import Tool
+from heron.tracing import EventCallback
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Which actions a turn may take: the answer or not, and which tools (None: every tool)."""
+
+    answer: bool = True
+    tools: frozenset[str] | None = None
+
+    def admits(self, tool: str) -> bool:
+        return self.tools is None or tool in self.tools
+
+    def intersect(self, other: Allowed) -> Allowed:
+        if other.tools is None or self.tools is None:
+            tools = other.tools if self.tools is None else self.tools
+        else:
+            tools = self.tools & other.tools
+        return Allowed(answer=self.answer and other.answer, tools=tools)
+
+
+ANSWER_ONLY = Allowed(answer=True, tools=frozenset())
+TOOLS_ONLY = Allowed(answer=False)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a policy sees of a turn.
+
+    ``first``: the first turn of a request without a plan (a chat message counts as a new request).
+    ``offered``: the actions the turn's grammar admitted (set for ``review``; for ``allowed`` it is
+    what the turn would offer without the policies).
+    """
+
+    run_id: str
+    request: str
+    step: int
+    first: bool
+    offered: Allowed
+    llm: LLM
+    tools: Mapping[str, Tool]
+    emit: EventCallback
+
+
+class TurnPolicy:
+    """Base of every turn policy: each hook leaves the turn unchanged until overridden."""
+
+    def allowed(self, turn: Turn) -> Allowed | None:
+        """The actions this turn may take; None: no restriction."""
+        return None
+
+    def arguments_schema(self, tool: Tool, schema: dict[str, Any], request: str) -> dict[str, Any]:
+        """The argument schema ``tool`` offers for ``request`` (``schema`` is a copy: edit freely)."""
+        return schema
+
+    def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
+        """The call to make; None sets it aside (the model answers instead)."""
+        return call
