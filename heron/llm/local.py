@@ -2,9 +2,9 @@
 
 The loop (not ``Llama.create_completion``) is heron's so that it can: reuse the KV cache for the
 longest common prefix of consecutive prompts, check a grammar only where the model disagrees with
-it (see ``heron.llm.sampling``), shift logits before the grammar check (the DRY
-repetition penalty, a caller's ``GenerationOptions.logit_bias``: ``heron.llm.logit_bias``), report per-token logprobs, and save/restore the KV
-cache.
+it (see ``heron.llm.sampling``), shift logits before the grammar check (the DRY repetition penalty,
+a caller's ``GenerationOptions.logit_bias``: ``heron.llm.logit_bias``), report per-token logprobs,
+and save/restore the KV cache.
 """
 
 from __future__ import annotations
