@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from heron.agents import Agent, AgentConfig
 from heron.agents.actions import ToolCallAction
 from heron.agents.budget import Budget
-from heron.agents.router import ToolRouter
+from heron.agents.policies.tool_gate import ToolGate
 from heron.config import load_settings
 from heron.llm import LocalLLM
 from heron.tools import Tool
@@ -92,34 +92,29 @@ def _decoded(tool_calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     return calls
 
 
-# heron's two ways of automatic tool choice: the model alone, and with the aids for small models:
-# the embedding tool gate (answer only / call / call the one clearly matching tool), only the
-# optional arguments the request names, copy bias towards the request's spans and numbers, and
-# repeated list items dropped. Calibrated on items 50-149 of `multiple` and `simple_python`, never
-# on the evaluated first 50.
+BFCL = AgentConfig(turn_max_tokens=320, answer_chars=200)  # BFCL's functions do not think
+
+
+class Variant(BaseModel):
+    """A heron configuration: its AgentConfig and whether the tool gate policy is added."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config: AgentConfig = BFCL
+    gate: bool = False
+
+
+# the defaults: a call goes straight to its arguments; a thought comes only before a direct answer
 VARIANTS = {
-    # the defaults: a call goes straight to its arguments (BFCL's functions do not think); a thought
-    # comes only before a direct answer
-    "heron": AgentConfig(turn_max_tokens=320, answer_chars=200),
-    "heron-no-thought": AgentConfig(turn_max_tokens=320, answer_chars=200, thought_chars=0),
-    # without asking the model whether the tool of its first call fits the request (agents/tool_check.py)
-    "heron-no-check": AgentConfig(turn_max_tokens=320, answer_chars=200, check_first_call=False),
+    "heron": Variant(),
+    "heron-no-thought": Variant(config=BFCL.model_copy(update={"thought_chars": 0})),
+    # without asking the model whether the tool of its first call fits the request
+    # (agents/policies/first_call_check.py)
+    "heron-no-check": Variant(config=BFCL.model_copy(update={"check_first_call": False})),
     # must call one of the tools, as LangChain's bind_tools with a forced tool_choice
-    "heron-required": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_choice="required"),
-    # each small-model aid alone, to decide which to keep (issue #17)
-    "heron+gate": AgentConfig(turn_max_tokens=320, answer_chars=200, tool_gate=True),
-    "heron+omit": AgentConfig(turn_max_tokens=320, answer_chars=200, optional_arguments="omit"),
-    "heron+mentioned": AgentConfig(turn_max_tokens=320, answer_chars=200, optional_arguments="mentioned"),
-    "heron+copy": AgentConfig(turn_max_tokens=320, answer_chars=200, copy_bias=3.0),
-    "heron+dedupe": AgentConfig(turn_max_tokens=320, answer_chars=200, drop_repeated_items=True),
-    "heron+aids": AgentConfig(
-        turn_max_tokens=320,
-        answer_chars=200,
-        tool_gate=True,
-        optional_arguments="mentioned",
-        copy_bias=3.0,
-        drop_repeated_items=True,
-    ),
+    "heron-required": Variant(config=BFCL.model_copy(update={"tool_choice": "required"})),
+    # the tool gate policy (agents/policies/tool_gate.py): answer only / call / call the one tool
+    "heron+gate": Variant(gate=True),
 }
 
 
@@ -134,17 +129,18 @@ def _summary(n: int, correct: int, parsed: int, calls: int, seconds: float) -> d
     }
 
 
-def run_heron(llm: LocalLLM, items: list[Item], config: AgentConfig) -> dict[str, Any]:
+def run_heron(llm: LocalLLM, items: list[Item], variant: Variant) -> dict[str, Any]:
     correct = parsed = calls = 0
     # one tool gate (its MiniLM embedder) for all items, loaded before the clock starts as the
     # peers' models are; the items' tools differ, so each gets its own Agent
-    router = ToolRouter.from_settings(load_settings(), config) if config.tool_gate else None
-    if router is not None:
-        router.best_similarity("warm-up", heron_tools(items[0]))
+    policies = [ToolGate.from_settings(load_settings())] if variant.gate else []
+    for gate in policies:
+        gate.similarities("warm-up", heron_tools(items[0]))
     started = time.perf_counter()
     for item in items:
         made: list[tuple[str, dict[str, Any]]] = []
-        with Agent(llm, tools=heron_tools(item, made), config=config, tool_router=router) as agent:
+        tools = heron_tools(item, made)
+        with Agent(llm, tools=tools, config=variant.config, policies=policies) as agent:
             try:
                 if item.parallel:  # one call per turn: run the loop, score every call it made
                     agent.run(item.question, budget=Budget(max_steps=PARALLEL_STEPS))
