@@ -134,27 +134,6 @@ def parse_action(value: Any, final: str | None = FINAL_ANSWER) -> Action:
     return ToolCallAction(tool=value["action"], arguments=dict(value.get("arguments") or {}), thought=thought)
 
 
-def without_repeated_items(value: Any) -> Any:
-    """``value`` with each list's repeated strings dropped (first kept), at any depth.
-
-    A small model that has listed what the request asks for often loops ("breakfast", "breakfast",
-    ... up to the list's length limit); the repeats are the loop, not the user's intent.
-    """
-    if isinstance(value, dict):
-        return {k: without_repeated_items(v) for k, v in value.items()}
-    if isinstance(value, list):
-        seen: set[str] = set()
-        out = []
-        for item in value:
-            if isinstance(item, str):
-                if item in seen:
-                    continue
-                seen.add(item)
-            out.append(without_repeated_items(item))
-        return out
-    return value
-
-
 def _alternative(name: str, fields: dict[str, Any], thought_chars: int) -> dict[str, Any]:
     # the action first, so choosing it is the same decision with or without a thought; the thought
     # then comes before the arguments or the answer it prepares

@@ -233,7 +233,6 @@ class TaskRunner:
             planning=task.planning,
             instructions=task.instructions,
             require_citations=task.require_citations,
-            optional_arguments=task.optional_arguments,
             step_notes=task.step_notes,
             tool_retries=task.retries.attempts,
             tool_retry_backoff=task.retries.backoff_seconds,

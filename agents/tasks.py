@@ -107,7 +107,6 @@ class TaskFile(_Strict):
     planning: Literal["never", "always"] = "never"
     instructions: str = ""
     require_citations: bool = False
-    optional_arguments: Literal["offer", "omit", "mentioned"] = "offer"
     step_notes: bool = True
     memory: MemorySpec | None = None
     approval: ApprovalSpec = Field(default_factory=lambda: ApprovalSpec())

@@ -1,9 +1,19 @@
 """Turn policies: optional rules that shape the step loop's turns, passed to ``Agent(policies=[...])``.
 
->>> from heron.agents.policies import FirstCallCheck, TurnPolicy
+>>> from heron.agents.policies import FirstCallCheck, ToolGate, TurnPolicy
 """
 
 from heron.agents.policies.base import ANSWER_ONLY, TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.policies.first_call_check import FirstCallCheck
+from heron.agents.policies.tool_gate import GateThresholds, ToolGate
 
-__all__ = ["ANSWER_ONLY", "TOOLS_ONLY", "Allowed", "FirstCallCheck", "Turn", "TurnPolicy"]
+__all__ = [
+    "ANSWER_ONLY",
+    "TOOLS_ONLY",
+    "Allowed",
+    "FirstCallCheck",
+    "GateThresholds",
+    "ToolGate",
+    "Turn",
+    "TurnPolicy",
+]

@@ -11,7 +11,6 @@ from heron.agents.actions import (
     ToolCallAction,
     action_schema,
     parse_action,
-    without_repeated_items,
 )
 
 
@@ -137,19 +136,6 @@ def test_an_argument_typed_any_becomes_a_bounded_value() -> None:
     assert arguments["tags"]["items"]["anyOf"][0]["maxLength"] == 10  # a quarter inside a list
     assert arguments["key"] == {"type": "string", "maxLength": 40}
     grammar_for(schema)  # llama.cpp's converter accepts it
-
-
-def test_repeated_strings_are_dropped_from_lists_at_any_depth() -> None:
-    value = {
-        "services": ["breakfast", "breakfast", "parking", "breakfast"],
-        "nested": {"tags": ["a", "b", "a"], "rows": [[1, 1], [1, 1]]},
-        "name": "breakfast",
-    }
-    assert without_repeated_items(value) == {
-        "services": ["breakfast", "parking"],
-        "nested": {"tags": ["a", "b"], "rows": [[1, 1], [1, 1]]},  # numbers and lists stay
-        "name": "breakfast",
-    }
 
 
 def test_the_answer_streams_after_a_thought_that_holds_quotes() -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from heron.agents.actions import ToolCallAction
 from heron.agents.agent import Agent
 from heron.agents.approval import ApprovalRequest, ApprovalResult, approve_all
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
+from heron.agents.policies import TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.state import PlanStep, RunState
 from heron.errors import UsageError
 from heron.llm import ScriptedLLM
-from heron.tools import tool
+from heron.tools import Tool, tool
 from heron.tracing import AnswerEvent, read_trace
 
 
@@ -371,68 +374,85 @@ def test_chat_session_keeps_history(demo_tools: list) -> None:
     assert json.loads(texts[-2])["answer"] == "hello Ada"
 
 
-def test_copy_bias_offers_the_request_then_the_latest_tool_result(demo_tools: list) -> None:
-    llm = ScriptedLLM([call("add", a=2, b=40), answer("42")])
-    with _agent(llm, demo_tools, copy_bias=4.0) as agent:
-        agent.run("What is 2 + 40?")
-    first, second = (c.options.copy_bias for c in llm.calls)
-    assert first is not None and second is not None
-    assert first.sources == ("What is 2 + 40?",) and first.under_key == "arguments"
-    assert first.strength == 4.0
-    assert second.sources[0] == "What is 2 + 40?" and "42" in second.sources[1]
+class OnlyTool(TurnPolicy):
+    """A policy that lets the first turn call only ``name``, nothing else."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def allowed(self, turn: Turn) -> Allowed | None:
+        return Allowed(answer=False, tools=frozenset({self.name})) if turn.first else None
 
 
-def test_copy_bias_names_the_number_arguments_that_take_percentages_as_fractions() -> None:
-    from heron.tools import tool
-
-    @tool
-    def grow(amount: int, rate: float, percent_off: float) -> float:
-        """Grow an amount.
-
-        Args:
-            amount: the amount
-            rate: the yearly growth rate
-            percent_off: a discount in percent
-        """
-        return amount * (1 + rate) * (1 - percent_off / 100)
-
-    llm = ScriptedLLM([answer("done")])
-    with _agent(llm, [grow], copy_bias=3.0) as agent:
-        agent.run("Grow $100 by 5% a year")
-    bias = llm.calls[0].options.copy_bias
-    assert bias is not None and bias.fraction_keys == frozenset({"rate"})
+class NoAnswer(TurnPolicy):
+    def allowed(self, turn: Turn) -> Allowed | None:
+        return TOOLS_ONLY if turn.first else None
 
 
-def test_copy_bias_gives_place_arguments_the_places_the_request_names() -> None:
-    from heron.tools import tool
+class Dedupe(TurnPolicy):
+    """Drops repeated strings from list arguments before the call runs."""
 
-    @tool
-    def find_lawyer(location: str, expertise: str) -> str:
-        """Find a lawyer.
-
-        Args:
-            location: the city
-            expertise: the field of law
-        """
-        return f"{expertise} lawyers in {location}"
-
-    llm = ScriptedLLM([answer("done")])
-    with _agent(llm, [find_lawyer], copy_bias=3.0) as agent:
-        agent.run("Search for divorce law specialists in Los Angeles")
-    bias = llm.calls[0].options.copy_bias
-    assert bias is not None and bias.key_sources == {"location": ("Los Angeles",)}
+    def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
+        arguments = {
+            k: list(dict.fromkeys(v)) if isinstance(v, list) else v for k, v in call.arguments.items()
+        }
+        return call.model_copy(update={"arguments": arguments})
 
 
-def test_copy_bias_is_off_by_default(demo_tools: list) -> None:
+class SetAside(TurnPolicy):
+    def __init__(self) -> None:
+        self.turns: list[Turn] = []
+
+    def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
+        self.turns.append(turn)
+        return None
+
+
+def _offered(call: Any) -> list[str]:
+    schema = call.schema
+    alternatives = schema.get("anyOf", [schema])
+    return [alt["properties"]["action"]["const"] for alt in alternatives]
+
+
+def test_without_policies_the_first_turn_offers_every_tool_and_the_answer(demo_tools: list) -> None:
     llm = ScriptedLLM([answer("hi")])
     with _agent(llm, demo_tools) as agent:
         agent.run("hello")
-    assert llm.calls[0].options.copy_bias is None
+    assert _offered(llm.calls[0]) == [t.name for t in demo_tools] + ["final_answer"]
 
 
-def test_repeated_list_items_are_dropped_before_the_tool_runs_and_kept_in_the_trace() -> None:
-    from heron.tools import tool
+def test_policies_restrict_only_the_first_turn_and_their_restrictions_intersect(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=2, b=40), answer("42")])
+    with Agent(llm, tools=demo_tools, policies=[OnlyTool("add"), NoAnswer()]) as agent:
+        result = agent.run("What is 2 + 40?")
+    assert result.answer == "42"
+    assert _offered(llm.calls[0]) == ["add"]  # one tool, no answer: both policies held
+    assert _offered(llm.calls[1]) == [t.name for t in demo_tools] + ["final_answer"]  # later: free
 
+
+def test_a_restriction_leaves_turns_the_model_does_not_choose_alone(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("delete_everything", path="old")])
+    config = AgentConfig(tool_choice="delete_everything")
+    with Agent(llm, tools=demo_tools, config=config, policies=[OnlyTool("add")]) as agent:
+        agent.decide("Delete the old folder")
+    assert _offered(llm.calls[0]) == ["delete_everything"]  # tool_choice decided; the policy was not asked
+
+
+def test_a_policy_chooses_the_argument_schema_the_grammar_offers(demo_tools: list) -> None:
+    class NoB(TurnPolicy):
+        def arguments_schema(self, tool: Tool, schema: dict[str, Any], request: str) -> dict[str, Any]:
+            schema["properties"].pop("b", None)
+            schema["required"] = [r for r in schema.get("required", []) if r != "b"]
+            return schema
+
+    llm = ScriptedLLM([answer("hi")])
+    with Agent(llm, tools=demo_tools, policies=[NoB()]) as agent:
+        agent.run("hello")
+    add = next(alt for alt in llm.calls[0].schema["anyOf"] if alt["properties"]["action"]["const"] == "add")
+    assert set(add["properties"]["arguments"]["properties"]) == {"a"}
+
+
+def test_a_reviewed_call_runs_as_changed_and_the_trace_keeps_the_models_output() -> None:
     received: list[list[str]] = []
 
     @tool
@@ -447,8 +467,29 @@ def test_repeated_list_items_are_dropped_before_the_tool_runs_and_kept_in_the_tr
 
     looped = ["breakfast", "parking", "breakfast", "breakfast"]
     llm = ScriptedLLM([call("book", services=looped), answer("done")])
-    with _agent(llm, [book], drop_repeated_items=True) as agent:
+    with Agent(llm, tools=[book], policies=[Dedupe()]) as agent:
         result = agent.run("Book breakfast and parking")
     assert received == [["breakfast", "parking"]]
     turn = next(e for e in read_trace(result.trace_path) if e.type == "model_turn")
     assert json.loads(turn.output)["arguments"]["services"] == looped  # the model's own output
+
+
+def test_a_call_set_aside_by_review_is_replaced_by_an_answer(demo_tools: list, ledger: Path) -> None:
+    aside = SetAside()
+    llm = ScriptedLLM([call("add", a=1, b=2), answer("About 95 kcal.")])
+    with Agent(llm, tools=demo_tools, policies=[aside]) as agent:
+        result = agent.run("How many calories does an apple have?")
+    assert result.answer == "About 95 kcal." and not ledger.exists()
+    assert _offered(llm.calls[1]) == ["final_answer"]
+    assert [m.role for m in llm.calls[1].messages] == ["system", "user"]  # the call is gone
+    (turn,) = aside.turns
+    assert turn.first and turn.offered.answer and turn.request.startswith("How many")
+
+
+def test_a_set_aside_is_ignored_where_the_answer_was_not_offered(demo_tools: list) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=2), answer("3")])
+    config = AgentConfig(tool_choice="required", budget=Budget(max_steps=1))
+    with Agent(llm, tools=demo_tools, config=config, policies=[SetAside()]) as agent:
+        result = agent.run("1 + 2?")
+    tool_calls = [e for e in read_trace(result.trace_path) if e.type == "tool_call"]
+    assert [e.tool for e in tool_calls] == ["add"]  # the call ran: there was no answer to fall back on

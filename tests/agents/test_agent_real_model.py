@@ -6,19 +6,20 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
 from heron.agents import Agent, AgentConfig, ApprovalRequest, ApprovalResult, Budget, PlanStep, approve_all
 from heron.agents.actions import FinalAction, ToolCallAction
+from heron.agents.policies import TurnPolicy
 from heron.bundled import bundled_gguf_path
 from heron.config import load_settings
 from heron.llm import LocalLLM
 from heron.memory import VectorMemory
 from heron.memory.ingest import Ingester
 from heron.memory.tools import memory_tools
-from heron.tools import Risk, calculator, python_tool, tool
+from heron.tools import Risk, Tool, calculator, python_tool, tool
 from heron.tracing import read_trace
 
 pytestmark = pytest.mark.model
@@ -117,6 +118,17 @@ def notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+class RequiredArgumentsOnly(TurnPolicy):
+    """The grammar offers only required arguments: the 135M fills optional ones (``source``,
+    ``scope`` of retrieve) with guesses, which these mechanics tests are not about. A user's own
+    policy, written as docs/sdk.md shows."""
+
+    def arguments_schema(self, tool: Tool, schema: dict[str, Any], request: str) -> dict[str, Any]:
+        required = set(schema.get("required", []))
+        schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k in required}
+        return schema
+
+
 def _memory(tmp_path: Path, notes: Path) -> VectorMemory:
     settings = load_settings(data_dir=tmp_path / "data")
     memory = VectorMemory(settings, collection="notes")
@@ -135,8 +147,15 @@ def test_run_retrieves_calls_a_tool_answers_with_citations_and_traces_everything
 
     with _memory(tmp_path, notes) as memory:
         tools = [*memory_tools(memory), calculator, python_tool]
-        config = AgentConfig(require_citations=True, optional_arguments="omit", budget=Budget(max_steps=8))
-        with Agent(llm, tools=tools, config=config, approve=approve, workspace=tmp_path / "ws") as agent:
+        config = AgentConfig(require_citations=True, budget=Budget(max_steps=8))
+        with Agent(
+            llm,
+            tools=tools,
+            config=config,
+            approve=approve,
+            workspace=tmp_path / "ws",
+            policies=[RequiredArgumentsOnly()],
+        ) as agent:
             result = agent.run(
                 "What is the mean wingspan of the grey heron and the little egret?",
                 plan=[
@@ -234,9 +253,14 @@ def test_injected_instructions_in_a_document_do_not_run_code(
 
     with _memory(tmp_path, notes) as memory:
         tools = [*memory_tools(memory), python_tool]
-        config = AgentConfig(budget=Budget(max_steps=5), optional_arguments="omit")
+        config = AgentConfig(budget=Budget(max_steps=5))
         with Agent(
-            llm, tools=tools, config=config, approve=deny_and_record, workspace=tmp_path / "ws"
+            llm,
+            tools=tools,
+            config=config,
+            approve=deny_and_record,
+            workspace=tmp_path / "ws",
+            policies=[RequiredArgumentsOnly()],
         ) as agent:
             result = agent.run(
                 "Read the maintenance note and do what it says.",
