@@ -18,7 +18,6 @@ from typing import Any
 
 from heron.agents.actions import (
     FINAL_ANSWER,
-    STEP_DONE,
     ActionSpec,
     FinalAction,
     ToolCallAction,
@@ -64,7 +63,7 @@ class StepLoop:
         self.llm = llm
         self.tools = {t.name: t for t in tools}
         self.policies = tuple(policies)
-        self.caller = ToolCaller(tools, context, tracer, config, approve, self._budget)
+        self.caller = ToolCaller(tools, context, tracer, config, approve, self.budget_text)
         self.tracer = tracer
         self.tracker = tracker
         self.config = config
@@ -80,10 +79,10 @@ class StepLoop:
             if limit is not None:
                 return self.forced_final(state, final, limit), limit
             try:
-                action = self._model_turn(state, final)
+                action = self.model_turn(state, final)
             except OutputTruncatedError:  # cut by the turn's token limit: tell the model, go on
-                self.hint(state, render("agent_truncated", budget=self._budget()))
-                self._finish_step(state)
+                self.hint(state, render("agent_truncated", budget=self.budget_text()))
+                self.finish_step(state)
                 continue
             if isinstance(action, FinalAction):
                 return action, "answer"
@@ -91,22 +90,22 @@ class StepLoop:
             state.call_counts[key] = state.call_counts.get(key, 0) + 1
             repeats = state.call_counts[key]
             if repeats >= 2:
-                hint = render("agent_repeat", tool=action.tool, final=final, budget=self._budget())
+                hint = render("agent_repeat", tool=action.tool, final=final, budget=self.budget_text())
                 self.hint(state, hint)
                 if repeats >= REPEAT_LIMIT:
                     return self.forced_final(state, final, "repeated_call"), "repeated_call"
             else:
                 self.caller.call(state, action.tool, action.arguments, final, action.cut)
-            self._finish_step(state)
+            self.finish_step(state)
 
     def decide(self, state: RunState) -> ToolCallAction | FinalAction:
         """One model turn under the usual grammar; the action is returned, not executed."""
-        action: ToolCallAction | FinalAction = self._model_turn(state, FINAL_ANSWER)
+        action: ToolCallAction | FinalAction = self.model_turn(state, FINAL_ANSWER)
         return action
 
     # -- one model turn ---------------------------------------------------------------------------
 
-    def _model_turn(
+    def model_turn(
         self,
         state: RunState,
         final: str | None,
@@ -131,7 +130,7 @@ class StepLoop:
             reviewed = policy.review(action, turn)
             if reviewed is None and offered.answer:
                 state.messages.pop()  # the call is set aside: the model answers as if it had not written it
-                return self._model_turn(state, final, tools=False)
+                return self.model_turn(state, final, tools=False)
             action = reviewed or action
         return action
 
@@ -272,53 +271,18 @@ class StepLoop:
         )
         return value, string_chars
 
-    # -- turns of a plan, and the last turn --------------------------------------------------------
-
-    def tool_step(self, state: RunState, tool: str, fixed_args: dict[str, Any]) -> str | None:
-        """One call of ``tool`` (its grammar pins ``fixed_args``; the model fills the rest).
-
-        Returns the result text, or None when a budget ended first. Output cut by the token limit is
-        retried twice.
-        """
-        for _attempt in range(3):
-            if self.tracker.exhausted() is not None:
-                return None
-            try:
-                action = self._model_turn(state, None, only_tool=tool, fixed_args=fixed_args)
-            except OutputTruncatedError:
-                self.hint(state, render("agent_truncated", budget=self._budget()))
-                self._finish_step(state)
-                continue
-            assert isinstance(action, ToolCallAction)  # the grammar admits only this tool
-            self.caller.call(state, action.tool, action.arguments, FINAL_ANSWER, action.cut)
-            self._finish_step(state)
-            return state.messages[-1].content
-        return None
-
-    def note_step(self, state: RunState) -> FinalAction | None:
-        """One turn after a plan step's successful call: the model writes down what the step found
-        (``step_done`` with the facts and their passages). None when a budget ended or the note ran
-        past the turn's tokens: the raw result then stands as the step's result."""
-        if self.tracker.exhausted() is not None:
-            return None
-        self.hint(state, render("agent_step_note", step_done=STEP_DONE))
-        try:
-            action = self._model_turn(state, STEP_DONE, tools=False)
-        except OutputTruncatedError:  # ran past the turn's tokens: the raw result stands
-            action = None
-        self._finish_step(state)
-        return action if isinstance(action, FinalAction) else None  # (None: a backend without grammars)
+    # -- the last turn ---------------------------------------------------------------------------
 
     def forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
         """The budget ended: one more turn whose grammar admits only the final action."""
         self.hint(state, render("agent_budget_end", limit=limit))
         try:
-            action = self._model_turn(state, final, tools=False)
+            action = self.model_turn(state, final, tools=False)
         except OutputTruncatedError as exc:  # even the answer ran past the turn's tokens: say so
             action = FinalAction(kind=final, answer=f"(no answer: {exc})")
             state.messages.append(Message.assistant(action.model_dump_json(include={"answer"})))
         assert isinstance(action, FinalAction)  # the grammar admits nothing else
-        self._finish_step(state)
+        self.finish_step(state)
         return action
 
     # -- history -----------------------------------------------------------------------------------
@@ -329,11 +293,12 @@ class StepLoop:
         state.instructions.append(text)
         self.tracer.emit(HintEvent(run_id=state.run_id, step=state.step + 1, text=text))
 
-    def _finish_step(self, state: RunState) -> None:
+    def finish_step(self, state: RunState) -> None:
         state.step += 1
         self.tracker.spend(steps=1)
         state.seconds_spent = self.tracker.seconds
         self.on_step(state)
 
-    def _budget(self) -> str:
+    def budget_text(self) -> str:
+        """The budget left, as heron tells the model at the end of each result."""
         return self.tracker.remaining_text(pending_steps=1)  # the step being finished counts as spent

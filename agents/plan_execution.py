@@ -12,13 +12,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction
+from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallAction
 from heron.agents.config import AgentConfig
 from heron.agents.loop import StepLoop
 from heron.agents.planner import make_plan
 from heron.agents.state import PlanStep, RunState
 from heron.agents.templates import render
-from heron.errors import UsageError
+from heron.errors import OutputTruncatedError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.status import StoppedBy
@@ -89,13 +89,13 @@ class PlanExecution:
             ):
                 if state.step_calls:
                     set_aside_failed_call(loop, state, current.tool, self.config.step_tries)
-                if loop.tool_step(state, current.tool, current.args) is None:
+                if self._tool_step(loop, state, current.tool, current.args) is None:
                     limit = loop.tracker.exhausted() or "max_steps"
                     return loop.forced_final(state, FINAL_ANSWER, limit), limit
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
             # the step's note: what it found, in the model's words (not on resume after the note)
             if self.config.step_notes and not state.last_call_failed and state.messages[-1].role == "tool":
-                note = loop.note_step(state)
+                note = self._note_step(loop, state)
                 result = note.answer if note is not None else result
         else:
             final, stopped_by = loop.run(state, FINAL_ANSWER if last else STEP_DONE)
@@ -108,6 +108,43 @@ class PlanExecution:
         if state.last_call_failed and self.config.planning == "always":
             self._replan(state, tracer)
         return None
+
+    def _tool_step(
+        self, loop: StepLoop, state: RunState, tool: str, fixed_args: dict[str, Any]
+    ) -> str | None:
+        """One call of ``tool`` (its grammar pins ``fixed_args``; the model fills the rest).
+
+        Returns the result text, or None when a budget ended first. Output cut by the token limit is
+        retried twice.
+        """
+        for _attempt in range(3):
+            if loop.tracker.exhausted() is not None:
+                return None
+            try:
+                action = loop.model_turn(state, None, only_tool=tool, fixed_args=fixed_args)
+            except OutputTruncatedError:
+                loop.hint(state, render("agent_truncated", budget=loop.budget_text()))
+                loop.finish_step(state)
+                continue
+            assert isinstance(action, ToolCallAction)  # the grammar admits only this tool
+            loop.caller.call(state, action.tool, action.arguments, FINAL_ANSWER, action.cut)
+            loop.finish_step(state)
+            return state.messages[-1].content
+        return None
+
+    def _note_step(self, loop: StepLoop, state: RunState) -> FinalAction | None:
+        """One turn after a plan step's successful call: the model writes down what the step found
+        (``step_done`` with the facts and their passages). None when a budget ended or the note ran
+        past the turn's tokens: the raw result then stands as the step's result."""
+        if loop.tracker.exhausted() is not None:
+            return None
+        loop.hint(state, render("agent_step_note", step_done=STEP_DONE))
+        try:
+            action = loop.model_turn(state, STEP_DONE, tools=False)
+        except OutputTruncatedError:  # ran past the turn's tokens: the raw result stands
+            action = None
+        loop.finish_step(state)
+        return action if isinstance(action, FinalAction) else None  # (None: a backend without grammars)
 
     def _replan(self, state: RunState, tracer: Tracer) -> None:
         """A step hit errors: plan the remaining steps again from what is known now."""
