@@ -15,13 +15,22 @@ Top-level keys are the ones people change most (``model_path``, ``context_size``
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from heron.bundled import INSTALL_HINT, bundled_embedding_path
@@ -32,8 +41,29 @@ CONFIG_FILE_NAME = "heron.toml"
 CONFIG_ENV = "HERON_CONFIG"  # an explicit config file; replaces the project and user files
 
 
-# Chroma's rule for collection names: 3-512 of [a-zA-Z0-9._-], starting and ending with a letter or digit.
-_COLLECTION_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$"
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+COLLECTION_NAME_RULE = (
+    "use 3-512 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+)
+
+
+def collection_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid Chroma collection name (3-512 of [a-zA-Z0-9._-], starting and
+    ending with a letter or digit, no ".."), or None when it is. The one rule for settings and for
+    ``VectorMemory(collection=...)``."""
+    if not _COLLECTION_NAME.fullmatch(name) or ".." in name:
+        return f"invalid collection name {name!r}: {COLLECTION_NAME_RULE}"
+    return None
+
+
+def _valid_collection(name: str) -> str:
+    problem = collection_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+CollectionName = Annotated[str, AfterValidator(_valid_collection)]
 
 
 class ChromaSettings(BaseModel):
@@ -52,9 +82,9 @@ class MemorySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    collection: str = Field("heron", pattern=_COLLECTION_NAME, description="collection of ingested documents")
-    conversation_collection: str = Field(
-        "heron_conversation", pattern=_COLLECTION_NAME, description="collection of turns and task outcomes"
+    collection: CollectionName = Field("heron", description="collection of ingested documents")
+    conversation_collection: CollectionName = Field(
+        "heron_conversation", description="collection of turns and task outcomes"
     )
     chunk_size: int = Field(1000, ge=100, le=20_000, description="characters per chunk")
     chunk_overlap: int = Field(100, ge=0, description="characters shared by neighbouring chunks")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from heron.config import Settings
+from heron.config import COLLECTION_NAME_RULE, Settings, collection_name_problem
 from heron.errors import ConfigError, UsageError
 from heron.memory.chroma_client import open_chroma_client
 from heron.memory.embeddings import Embedder
@@ -382,13 +382,10 @@ def _heading(metadata: Mapping[str, Any]) -> str | None:
 
 
 def validate_collection_name(name: str) -> str:
-    import re
-
-    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]", name) or ".." in name:
-        raise UsageError(
-            f"invalid collection name {name!r}",
-            "use 3-512 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
-        )
+    """``name`` if Chroma accepts it as a collection name (heron.config's rule), else UsageError."""
+    problem = collection_name_problem(name)
+    if problem:
+        raise UsageError(problem, COLLECTION_NAME_RULE)
     return name
 
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from heron.errors import UsageError
 from heron.llm.call_guard import CallGuard
+from heron.llm.prefix import common_prefix_length
 from heron.llm.schema import parse_json_output, validate_structured
 from heron.llm.state_file import read_state_file, write_state_file
 from heron.llm.types import Completion, GenerationOptions, Message, Usage
@@ -192,7 +193,7 @@ class ScriptedLLM:
 
     def _account(self, call: RecordedCall, text: str) -> Usage:
         prompt = " ".join(f"{m.role}: {m.content}" for m in call.messages).split()
-        shared = _common_prefix_length(self._previous_prompt, prompt)
+        shared = common_prefix_length(self._previous_prompt, prompt)
         cached = min(shared, max(len(prompt) - 1, 0))
         self._previous_prompt = prompt
         self._last_usage = Usage(
@@ -213,12 +214,3 @@ def _as_json_text(reply: Any, call: RecordedCall) -> str:
             f"ScriptedLLM: cannot turn the scripted reply {reply!r} for {call.method} into JSON",
             "script a string, a pydantic instance, or JSON-compatible dicts and lists",
         ) from exc
-
-
-def _common_prefix_length(a: list[str], b: list[str]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from heron.errors import ContextOverflowError, ModelError
+from heron.llm.prefix import common_prefix_length
 from heron.llm.sampling import logprob_rows
 
 
@@ -228,12 +229,3 @@ class KVSession:
 
     def close(self) -> None:
         self._batch.close()
-
-
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -146,3 +146,19 @@ def test_eval_data_dir_is_a_setting(isolated_heron: Path) -> None:
     assert load_settings().evals.data_dir == Path("../shared/data")
     _write(isolated_heron / "heron.toml", '[evals]\ndata_dir = "~/eval-data"\n')
     assert load_settings().evals.data_dir == Path("~/eval-data")
+
+
+@pytest.mark.parametrize("name", ["a..b", "-notes", "ab", "notes!"])
+def test_one_collection_name_rule_for_settings_and_vector_memory(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heron.errors import UsageError
+    from heron.memory.vector_memory import validate_collection_name
+
+    monkeypatch.setenv("HERON_MEMORY__COLLECTION", name)
+    with pytest.raises(ConfigError, match="invalid collection name") as err:
+        load_settings()
+    assert "memory.collection" in str(err.value)
+    with pytest.raises(UsageError, match="invalid collection name"):
+        validate_collection_name(name)
+    assert validate_collection_name("heron_notes.v2") == "heron_notes.v2"
