@@ -27,7 +27,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bfcl import Item, calls_are_correct, load, to_json_schema
+from bfcl import Item, calls_are_correct, calls_matched, load, to_json_schema
 from pydantic import BaseModel, ConfigDict
 
 from heron.agents import Agent, AgentConfig
@@ -118,19 +118,27 @@ VARIANTS = {
 }
 
 
-def _summary(n: int, correct: int, parsed: int, calls: int, seconds: float) -> dict[str, Any]:
-    """One system's row: shares of the ``n`` items scored right, parsed and calling a tool; time."""
-    return {
+def _summary(
+    items: list[Item], correct: int, parsed: int, calls: int, seconds: float, matched: int
+) -> dict[str, Any]:
+    """One system's row: shares of the items scored right, parsed and calling a tool; time; and on
+    parallel items, the share of all ground-truth calls that a call made matched."""
+    n = len(items)
+    row = {
         "accuracy": correct / n,
         "parsed": parsed / n,
         "called": calls / n,
         "seconds_per_item": seconds / n,
         "n": n,
     }
+    truths = sum(len(item.answers or []) for item in items if item.parallel)
+    if truths:
+        row["calls_matched"] = matched / truths
+    return row
 
 
 def run_heron(llm: LocalLLM, items: list[Item], variant: Variant) -> dict[str, Any]:
-    correct = parsed = calls = 0
+    correct = parsed = calls = matched = 0
     # one tool gate (its MiniLM embedder) for all items, loaded before the clock starts as the
     # peers' models are; the items' tools differ, so each gets its own Agent
     policies = [ToolGate.from_settings(load_settings())] if variant.gate else []
@@ -154,14 +162,15 @@ def run_heron(llm: LocalLLM, items: list[Item], variant: Variant) -> dict[str, A
                 continue
         calls += bool(made)
         correct += calls_are_correct(item, made)
+        matched += calls_matched(item, made) if item.parallel else 0
     seconds = time.perf_counter() - started
-    return _summary(len(items), correct, parsed, calls, seconds)
+    return _summary(items, correct, parsed, calls, seconds, matched)
 
 
 def _score_replies(name: str, items: list[Item], reply: Any) -> dict[str, Any]:
     """``reply(item)`` -> the reply's raw tool calls (OpenAI shape); parsed when it came back and
     every call's arguments decode as a JSON object."""
-    correct = calls = parsed = 0
+    correct = calls = parsed = matched = 0
     started = time.perf_counter()
     for item in items:
         try:
@@ -172,8 +181,9 @@ def _score_replies(name: str, items: list[Item], reply: Any) -> dict[str, Any]:
             continue
         calls += bool(made)
         correct += calls_are_correct(item, made)
+        matched += calls_matched(item, made) if item.parallel else 0
     seconds = time.perf_counter() - started
-    return _summary(len(items), correct, parsed, calls, seconds)
+    return _summary(items, correct, parsed, calls, seconds, matched)
 
 
 def run_llama_cpp_auto(model_path: str, items: list[Item]) -> dict[str, Any]:
@@ -305,10 +315,12 @@ def main() -> None:
                 continue
             print(key, results[key], flush=True)
             save()
-    print(f"\n{'system / category':<40}{'accuracy':>10}{'called':>9}{'parsed':>9}{'s/item':>9}")
+    print(f"\n{'system / category':<40}{'accuracy':>10}{'called':>9}{'parsed':>9}{'s/item':>9}{'calls':>9}")
     for key, r in results.items():
+        matched = f"{r['calls_matched']:>9.0%}" if "calls_matched" in r else ""
         print(
-            f"{key:<40}{r['accuracy']:>10.0%}{r['called']:>9.0%}{r['parsed']:>9.0%}{r['seconds_per_item']:>9.2f}"
+            f"{key:<40}{r['accuracy']:>10.0%}{r['called']:>9.0%}{r['parsed']:>9.0%}"
+            f"{r['seconds_per_item']:>9.2f}{matched}"
         )
 
 

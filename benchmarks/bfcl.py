@@ -132,3 +132,22 @@ def calls_are_correct(item: Item, calls: list[tuple[str, dict[str, Any]]]) -> bo
         )
 
     return assign(0, frozenset())
+
+
+def calls_matched(item: Item, calls: list[tuple[str, dict[str, Any]]]) -> int:
+    """How many of a parallel item's ground-truth calls the calls made match, each call matching at
+    most one (a maximum matching): partial credit where ``calls_are_correct`` is all or nothing."""
+    truths = item.answers or []
+    owner: dict[int, int] = {}  # call index -> the truth it is matched to
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j, call in enumerate(calls):
+            if j in seen or not _matches(truths[i], *call):
+                continue
+            seen.add(j)
+            if j not in owner or augment(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(truths)))
