@@ -111,3 +111,16 @@ def test_no_import_cycle_in_the_cli() -> None:
 
     cycles = [m for m in imports if reaches(m, m, set())]
     assert not cycles, f"modules on an import cycle: {cycles}"
+
+
+def test_the_llm_layer_and_the_step_loop_know_no_agent_policy() -> None:
+    """Policies live in agents/policies; the core offers a generic logit-bias hook and the loop a
+    generic seam, so neither names a gate, a check, places, fractions or a copy bias."""
+    import re
+
+    policy_words = re.compile(r"CopyBias|copy_bias|place_spans|takes_fraction|is_place_argument")
+    for path in sorted((REPO / "heron" / "llm").glob("*.py")):
+        assert not policy_words.search(path.read_text()), f"{path.name} names an agent policy"
+    loop = (REPO / "agents" / "loop.py").read_text()
+    for word in ("ToolGate", "FirstCallCheck", "tool_gate", "first_call_check", "copy", "mentioned"):
+        assert word not in loop, f"agents/loop.py names {word!r}"
