@@ -122,5 +122,5 @@ def test_the_llm_layer_and_the_step_loop_know_no_agent_policy() -> None:
     for path in sorted((REPO / "heron" / "llm").glob("*.py")):
         assert not policy_words.search(path.read_text()), f"{path.name} names an agent policy"
     loop = (REPO / "agents" / "loop.py").read_text()
-    for word in ("ToolGate", "FirstCallCheck", "tool_gate", "first_call_check", "copy", "mentioned"):
+    for word in ("ToolGate", "FirstCallCheck", "tool_gate", "first_call_check", "copy_bias", "mentioned"):
         assert word not in loop, f"agents/loop.py names {word!r}"
