@@ -123,3 +123,17 @@ def test_http_sends_llama_server_dry_fields() -> None:
     assert body["dry_allowed_length"] == 2 and body["dry_penalty_last_n"] == 120
     assert body["dry_sequence_breakers"] == ["\n", ":", '"', "*"]
     assert "dry_multiplier" not in llm._body([Message.user("hi")], GenerationOptions())
+
+
+def test_the_json_cursor_tells_string_values_from_keys() -> None:
+    from heron.llm.json_cursor import JsonCursor
+
+    cursor = JsonCursor()
+    seen = []
+    for char in '{"a": "x\\"y", "b": [1, "z"], "c": {"d": "w"}}':
+        cursor.feed(char)
+        seen.append((char, cursor.in_string_value))
+    inside = "".join(c for c, value in seen if value)
+    # the characters after which the cursor is inside a string value: each value's opening quote
+    # and content (its closing quote ends it); keys, numbers and punctuation never
+    assert inside == '"x\\"y"z"w'
