@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from heron.agents import Agent, AgentConfig
 from heron.agents.actions import ToolCallAction
 from heron.agents.budget import Budget
 from heron.agents.policies.tool_gate import ToolGate
-from heron.config import load_settings
+from heron.config import Settings, load_settings
 from heron.llm import LocalLLM
 from heron.tools import Tool
 
@@ -137,18 +138,18 @@ def _summary(
     return row
 
 
-def run_heron(llm: LocalLLM, items: list[Item], variant: Variant) -> dict[str, Any]:
+def run_heron(llm: LocalLLM, items: list[Item], variant: Variant, settings: Settings) -> dict[str, Any]:
     correct = parsed = calls = matched = 0
     # one tool gate (its MiniLM embedder) for all items, loaded before the clock starts as the
     # peers' models are; the items' tools differ, so each gets its own Agent
-    policies = [ToolGate.from_settings(load_settings())] if variant.gate else []
+    policies = [ToolGate.from_settings(settings)] if variant.gate else []
     for gate in policies:
         gate.similarities("warm-up", heron_tools(items[0]))
     started = time.perf_counter()
     for item in items:
         made: list[tuple[str, dict[str, Any]]] = []
         tools = heron_tools(item, made)
-        with Agent(llm, tools=tools, config=variant.config, policies=policies) as agent:
+        with Agent(llm, tools=tools, config=variant.config, policies=policies, settings=settings) as agent:
             try:
                 if item.parallel:  # one call per turn: run the loop, score every call it made
                     agent.run(item.question, budget=Budget(max_steps=PARALLEL_STEPS))
@@ -280,6 +281,9 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="keep the out file's other rows")
     args = parser.parse_args()
     settings = load_settings(model=args.model) if args.model else load_settings()
+    # the runs' traces and workspaces go to a scratch folder, not the user's data dir
+    scratch = Path(tempfile.mkdtemp(prefix="heron-bfcl-"))
+    run_settings = settings.model_copy(update={"data_dir": scratch})
     model_path = str(settings.llm_model_path())
     print(f"model: {model_path}", flush=True)
     out_file = OUT / args.out
@@ -297,7 +301,9 @@ def main() -> None:
             for category in args.categories:
                 for variant in variants:
                     key = f"{variant}/{category}"
-                    results[key] = run_heron(llm, load(category, args.limit, args.offset), VARIANTS[variant])
+                    results[key] = run_heron(
+                        llm, load(category, args.limit, args.offset), VARIANTS[variant], run_settings
+                    )
                     print(key, results[key], flush=True)
                     save()
     for peer in (p for p in args.systems if p in PEERS):
