@@ -167,6 +167,7 @@ class Tool:
     def _call_kwargs(self, validated: BaseModel, ctx: ToolContext[Any]) -> dict[str, Any]:
         # Fields as validated objects (not model_dump) so nested models reach the function as models.
         kwargs = {name: getattr(validated, name) for name in type(validated).model_fields}
+        kwargs.update(validated.model_extra or {})  # an args model that allows extra fields passes them on
         if self._context_param is not None:
             kwargs[self._context_param] = ctx
         return kwargs

@@ -51,3 +51,27 @@ def test_builtins_and_their_risk() -> None:
     for spec in tools.specs():
         assert "ctx" not in spec["parameters"]["properties"]
         assert spec["description"]
+
+
+def test_a_tool_whose_args_model_allows_extra_fields_receives_them(ctx: ToolContext) -> None:
+    # a tool wrapped from a JSON schema with an open args model (as BFCL's functions are) gets
+    # every argument the model wrote, not only the declared fields
+    from pydantic import BaseModel, ConfigDict
+
+    from heron.tools import Tool
+
+    class Open(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+        unit: str = "cm"
+
+    received: list[dict] = []
+
+    def measure(**kwargs: object) -> str:
+        received.append(kwargs)
+        return "ok"
+
+    schema = {"type": "object", "properties": {"length": {"type": "number"}, "unit": {"type": "string"}}}
+    measured = Tool(name="measure", description="Measure.", args_model=Open, function=measure, schema=schema)
+    assert measured.invoke({"length": 2.5}, ctx).text == "ok"
+    assert received == [{"unit": "cm", "length": 2.5}]
