@@ -1,7 +1,7 @@
 """A model's answer to a yes/no question as a probability, read from the scores of its replies.
 
 Used by the evals' judges (``heron.evals.judge``) and by the agent's first-call check
-(``heron.agents.tool_check``); any backend with ``score_options`` answers.
+(``heron.agents.policies.first_call_check``); any backend with ``score_options`` answers.
 """
 
 from __future__ import annotations
