@@ -105,7 +105,8 @@ class ToolCheckEvent(_Event):
 
     type: Literal["tool_check"] = "tool_check"
     tool: str
-    fits: float  # the model's P(Yes) against No, its Yes-bias divided out (agents/policies/first_call_check.py)
+    # the model's P(Yes) against No, its Yes-bias divided out (agents/policies/first_call_check.py)
+    fits: float
     yes: float  # P(Yes) as the model gave it for this request
     bias: float  # P(Yes) it gave for the content-free request "N/A"
     kept: bool  # False: the call was set aside and the turn taken again with the answer only

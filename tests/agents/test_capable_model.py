@@ -104,8 +104,9 @@ def test_heron_run_that_exhausts_its_step_budget_says_so(isolated_heron: Path) -
 def test_a_request_no_tool_serves_is_answered_directly_and_one_that_fits_calls_the_tool(
     isolated_heron: Path,
 ) -> None:
-    """The first-call check (agents/policies/first_call_check.py) with the default model, offered only a weather tool.
-    Asked whether the tool does what the request asks, its Yes-bias divided out, the model says No
+    """The first-call check (agents/policies/first_call_check.py) with the default model, offered
+    only a weather tool. Asked whether the tool does what the request asks, its Yes-bias divided
+    out, the model says No
     for "What is the capital of Australia?" and Yes for a weather question. Without the check the
     model's first turn calls the weather tool for the capital (and answered "capital"); with it, the
     call is set aside and the agent answers itself. The weather question still calls the tool."""

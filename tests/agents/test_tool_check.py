@@ -1,6 +1,6 @@
-"""The first-call check (agents/policies/first_call_check.py): the model is asked whether the tool its first turn
-called does what the request asks, and its likelier reply decides. Scripted model: exact control
-of every turn and of the Yes/No scores."""
+"""The first-call check (agents/policies/first_call_check.py): the model is asked whether the tool
+its first turn called does what the request asks, and its likelier reply decides. Scripted model:
+exact control of every turn and of the Yes/No scores."""
 
 from __future__ import annotations
 
