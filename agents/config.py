@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from heron.agents.budget import Budget
-from heron.llm.base import LLM
 from heron.llm.types import RepetitionControl
+
+if TYPE_CHECKING:
+    from heron.llm.base import LLM
 
 THOUGHT_CHARS = 200  # the reasoning field's length when the model is big enough to use it
 THOUGHT_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M wrote digits into it; Qwen2.5-1.5B plans in it

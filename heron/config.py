@@ -52,14 +52,14 @@ def collection_name_problem(name: str) -> str | None:
     ending with a letter or digit, no ".."), or None when it is. The one rule for settings and for
     ``VectorMemory(collection=...)``."""
     if not _COLLECTION_NAME.fullmatch(name) or ".." in name:
-        return f"invalid collection name {name!r}: {COLLECTION_NAME_RULE}"
+        return f"invalid collection name {name!r}"
     return None
 
 
 def _valid_collection(name: str) -> str:
     problem = collection_name_problem(name)
     if problem:
-        raise ValueError(problem)
+        raise ValueError(f"{problem}: {COLLECTION_NAME_RULE}")
     return name
 
 

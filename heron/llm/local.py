@@ -94,8 +94,7 @@ class LocalLLM:
         self._seed = seed
         self._lora_scale = lora_scale
         self._grammars: OrderedDict[str, Any] = OrderedDict()
-        self._pieces: tuple[bytes, ...] | None = None  # every token's bytes, for GenerationOptions.logit_bias
-        self._texts: list[str] | None = None
+        self._pieces: tuple[bytes, ...] | None = None  # every token's bytes (logit biases, breakers)
         self._breaker_masks: dict[tuple[str, ...], np.ndarray] = {}  # per set of sequence breakers
         self._forced: ForcedText | None = None  # fast-forward's prober, built at the first grammar call
         self._suspended = False
@@ -333,13 +332,6 @@ class LocalLLM:
             mask = self._breaker_masks[breakers] = breaker_tokens(self._token_texts(), breakers)
         return mask
 
-    def _token_texts(self) -> list[str]:
-        """The text of every token of the vocabulary (special tokens: empty), read once."""
-        if self._texts is None:
-            session = self._session
-            self._texts = [session.piece(t).decode("utf-8", errors="ignore") for t in range(session.n_vocab)]
-        return self._texts
-
     def _forced_text(self) -> ForcedText:
         """The grammar prober for fast-forward (built once: it scans the vocabulary for byte tokens)."""
         if self._forced is None:
@@ -353,6 +345,12 @@ class LocalLLM:
             session = self._session
             self._pieces = tuple(session.piece(t) for t in range(session.n_vocab))
         return self._pieces
+
+    def _token_texts(self) -> list[str]:
+        """The text of every token of the vocabulary (special tokens and partial UTF-8: what decodes)."""
+        return [piece.decode("utf-8", errors="ignore") for piece in self._vocabulary()]
+
+    # --- prompt and grammar --------------------------------------------------------------------
 
     def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         prompt = self._template.render(messages)
