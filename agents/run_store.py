@@ -98,9 +98,22 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(deadline=time.monotonic() + 30)
         self._db.execute("PRAGMA synchronous=FULL")  # a checkpoint must survive a power cut
         self._migrate()
+
+    def _use_wal(self, deadline: float) -> None:
+        """Switch the file to write-ahead logging. SQLite answers "database is locked" at once, without
+        waiting on the busy timeout, when another connection opens a new file at the same moment (two
+        ``heron run --parallel`` workers), so the switch is retried until the deadline."""
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> RunStore:

@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,27 @@ def test_heron_run_refuses_malformed_files_before_running_anything(tmp_path: Pat
         not (Path.cwd().parent / "heron-data" / "runs.sqlite3").exists()
         or not RunStore(Path.cwd().parent / "heron-data" / "runs.sqlite3").list_runs()
     )
+
+
+def test_run_stores_opened_at_once_on_a_new_file_all_open(tmp_path: Path) -> None:
+    # `heron run --parallel` opens one store per worker; on a new file SQLite's switch to WAL answers
+    # "database is locked" without waiting, which lost both runs of a CI job before the retry.
+    for attempt in range(150):
+        data_dir = tmp_path / str(attempt)
+        errors: list[Exception] = []
+
+        def open_store(data_dir: Path = data_dir, errors: list[Exception] = errors) -> None:
+            try:
+                RunStore.in_data_dir(data_dir).close()
+            except Exception as error:
+                errors.append(error)
+
+        workers = [threading.Thread(target=open_store) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert errors == []
 
 
 def test_custom_tool_reference(tmp_path: Path) -> None:
