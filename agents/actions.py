@@ -1,7 +1,9 @@
-"""What the model may do in one turn, as one JSON schema: call one of the tools, or answer.
+"""What the model may do in one turn, as one JSON schema: call tools, or answer (heron's generic
+format; models with a native tool-call syntax write it instead, see :mod:`heron.agents.turn_formats`).
 
 The schema becomes a llama.cpp grammar, so the model's output always parses: it picks ``action``
-first (a tool name or ``final_answer``), then fills that tool's arguments. Citations are limited to
+first (a tool name or ``final_answer``), then fills that tool's arguments; several independent calls
+are a JSON list of such objects. Citations are limited to
 the passage ids the run has actually retrieved, so an answer cannot cite a passage it never saw.
 """
 
@@ -39,6 +41,12 @@ class ToolCallAction(BaseModel):
     cut: list[str] = Field(default_factory=list)  # string arguments the length bound cut off
 
 
+class CallBatch(BaseModel):
+    """Several tool calls written in one turn; they run as one batch (see ``ToolCaller.call_batch``)."""
+
+    calls: list[ToolCallAction]
+
+
 class FinalAction(BaseModel):
     """The run's answer (``final_answer``) or the result of one plan step (``step_done``)."""
 
@@ -48,7 +56,16 @@ class FinalAction(BaseModel):
     thought: str = ""
 
 
-Action = ToolCallAction | FinalAction
+Action = ToolCallAction | CallBatch | FinalAction
+
+
+def calls_of(action: ToolCallAction | CallBatch) -> list[ToolCallAction]:
+    return list(action.calls) if isinstance(action, CallBatch) else [action]
+
+
+def batch_of(calls: Sequence[ToolCallAction]) -> ToolCallAction | CallBatch:
+    """One call as itself, several as a batch."""
+    return calls[0] if len(calls) == 1 else CallBatch(calls=list(calls))
 
 
 def pinned(spec: ActionSpec, fixed: dict[str, Any]) -> ActionSpec:
@@ -70,22 +87,25 @@ def action_schema(
     thought_chars: int = 0,
     answer_chars: int = 600,
     argument_chars: int | None = None,
+    max_calls: int = 1,
 ) -> dict[str, Any]:
-    """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only).
+    """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only);
+    with ``max_calls`` > 1 also a list of 2 to ``max_calls`` calls.
 
     ``thought_chars`` > 0 puts a short free-text reasoning field after the chosen action, before the
     answer and before the arguments of the specs that ``think``; other calls go straight to theirs.
     """
     if not specs and final is None:
         raise ValueError("a turn needs at least one tool or the final action")
-    defs: dict[str, Any] = {}
+    parameters, defs = tool_parameters(specs, argument_chars)
     alternatives = []
     for spec in specs:
-        parameters = _hoist_defs(spec.parameters, _safe(spec.name), defs)
-        if argument_chars is not None:
-            parameters = _bounded(parameters, argument_chars)
         thought = thought_chars if spec.think else 0
-        alternatives.append(_alternative(spec.name, {"arguments": parameters}, thought))
+        alternatives.append(_alternative(spec.name, {"arguments": parameters[spec.name]}, thought))
+    if specs and max_calls > 1:
+        calls = list(alternatives)
+        items = calls[0] if len(calls) == 1 else {"anyOf": calls}
+        alternatives.append({"type": "array", "minItems": 2, "maxItems": max_calls, "items": items})
     if final is not None:
         citations: dict[str, Any] = {"type": "array", "maxItems": 0, "items": {"type": "string"}}
         if citable_ids:
@@ -98,11 +118,23 @@ def action_schema(
         fields = {"answer": {"type": "string", "maxLength": answer_chars}, "citations": citations}
         alternatives.append(_alternative(final, fields, thought_chars))
     schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
-    if defs:
-        if argument_chars is not None:
-            defs = {name: _bounded(d, argument_chars) for name, d in defs.items()}
-        schema = {**schema, "$defs": defs}
-    return schema
+    return {**schema, "$defs": defs} if defs else schema
+
+
+def tool_parameters(
+    specs: Sequence[ActionSpec], argument_chars: int | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Each spec's argument schema ready for a grammar, by tool name, and the ``$defs`` they share at
+    the schema's root: nested models hoisted under per-tool names, strings and lists bounded by
+    ``argument_chars`` (None: unbounded)."""
+    defs: dict[str, Any] = {}
+    parameters = {}
+    for spec in specs:
+        schema = _hoist_defs(spec.parameters, _safe(spec.name), defs)
+        parameters[spec.name] = _bounded(schema, argument_chars) if argument_chars is not None else schema
+    if argument_chars is not None:
+        defs = {name: _bounded(d, argument_chars) for name, d in defs.items()}
+    return parameters, defs
 
 
 def cut_strings(arguments: dict[str, Any], parameters: dict[str, Any], default_chars: int) -> list[str]:
@@ -121,6 +153,9 @@ def cut_strings(arguments: dict[str, Any], parameters: dict[str, Any], default_c
 
 def parse_action(value: Any, final: str | None = FINAL_ANSWER) -> Action:
     """Turn the decoded JSON into an action (the grammar already guarantees its shape)."""
+    if isinstance(value, list) and value:
+        calls = [parse_action(v, None) for v in value]
+        return CallBatch(calls=[c for c in calls if isinstance(c, ToolCallAction)])
     if not isinstance(value, dict) or "action" not in value:
         raise ValueError(f"not an action: {json.dumps(value)[:200]}")
     thought = str(value.get("thought", ""))

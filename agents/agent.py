@@ -24,12 +24,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heron.agents.actions import FINAL_ANSWER, FinalAction, ToolCallAction
+from heron.agents.actions import CallBatch, FinalAction, ToolCallAction
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
 from heron.agents.chat import ChatSession
 from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig
-from heron.agents.listing import tool_listing
 from heron.agents.loop import StepLoop
 from heron.agents.plan_execution import PlanExecution, checked_step
 from heron.agents.policies.base import TurnPolicy
@@ -37,7 +36,7 @@ from heron.agents.policies.first_call_check import FirstCallCheck, checks_first_
 from heron.agents.result import RunResult, answer_verdict, cited_passages
 from heron.agents.state import PlanStep, RunState
 from heron.agents.streaming import events_of, iterate_in_thread
-from heron.agents.templates import render
+from heron.agents.turn_formats import TurnFormat, turn_format
 from heron.config import Settings, load_settings
 from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM
@@ -148,18 +147,26 @@ class Agent:
 
     # -- running ------------------------------------------------------------------------------------
 
+    def turn_format(self, key: str = "") -> TurnFormat:
+        """How the model writes its turns (:mod:`heron.agents.turn_formats`): ``key`` (a resumed run
+        keeps the one its system prompt was written for), else ``config.tool_format`` (or the
+        ``agent.tool_format`` setting) for this agent's model."""
+        choice = self.config.tool_format
+        if choice == "settings":
+            choice = self.settings.agent.tool_format
+        return turn_format(key or choice, self.llm, self.tools)
+
     def new_state(self, goal: str, run_id: str | None = None) -> RunState:
-        """A fresh run: the frozen system prompt, then the goal."""
-        system = render(
-            "agent_system",
-            final=FINAL_ANSWER,
-            tools=[tool_listing(t) for t in self.tools],
-            instructions=self.config.instructions,
-        )
+        """A fresh run: the frozen system prompt (in the turn format's words), then the goal."""
+        fmt = self.turn_format()
         return RunState(
             run_id=run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6],
             goal=goal,
-            messages=[Message.system(system), Message.user(goal)],
+            messages=[
+                Message.system(fmt.system_prompt(self.tools, self.config.instructions)),
+                Message.user(goal),
+            ],
+            tool_format=fmt.key,
         )
 
     def run(
@@ -181,13 +188,14 @@ class Agent:
             state.plan = [self.validate_step(p) for p in plan]
         return self.continue_run(state, budget=budget, callbacks=callbacks, on_step=on_step)
 
-    def decide(self, goal: str) -> ToolCallAction | FinalAction:
+    def decide(self, goal: str) -> ToolCallAction | CallBatch | FinalAction:
         """One constrained turn without running anything: which tool the model would call (with
-        which arguments), or its direct answer. Function calling as a single decision."""
+        which arguments; several independent calls come as a ``CallBatch``), or its direct answer.
+        Function calling as a single decision."""
         state = self.new_state(goal)
         tracker = BudgetTracker(self.config.budget)
         with Tracer(None, self.callbacks) as tracer:
-            return self._loop(tracer, tracker).decide(state)
+            return self._loop(tracer, tracker, state).decide(state)
 
     def validate_step(self, step: PlanStep | str | dict[str, Any]) -> PlanStep:
         """A plan step checked against this agent's tools (UsageError if it names what is not there)."""
@@ -224,7 +232,7 @@ class Agent:
                     )
                 )
             self._cancel.clear()
-            loop = self._loop(tracer, tracker, on_step)
+            loop = self._loop(tracer, tracker, state, on_step)
             try:
                 final, stopped_by = PlanExecution(self.llm, self.tools, self.config).execute(
                     state, loop, tracer
@@ -287,9 +295,14 @@ class Agent:
         return result
 
     def _loop(
-        self, tracer: Tracer, tracker: BudgetTracker, on_step: Callable[[RunState], None] | None = None
+        self,
+        tracer: Tracer,
+        tracker: BudgetTracker,
+        state: RunState,
+        on_step: Callable[[RunState], None] | None = None,
     ) -> StepLoop:
-        """A step loop with this agent's tools and policies (the first-call check as configured)."""
+        """A step loop with this agent's tools and policies (the first-call check as configured), in
+        the turn format ``state`` was started with."""
         policies = [*self.policies]
         if checks_first_call(self.config, self.llm):
             policies.append(FirstCallCheck())
@@ -304,6 +317,7 @@ class Agent:
             on_step,
             cancel=self._cancel,
             policies=policies,
+            turn_format=self.turn_format(state.tool_format),
         )
 
     def _model_name(self) -> str:

@@ -6,9 +6,9 @@ policy as an instruction: the policy sees the tool name and the arguments the mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Decision = Literal["approved", "denied", "edited"]
 
@@ -41,6 +41,29 @@ class ApprovalResult:
 
 
 ApprovalCallback = Callable[[ApprovalRequest], ApprovalResult]
+
+
+@runtime_checkable
+class BatchApprover(Protocol):
+    """An approval callback that can also be asked about several calls at once (the risky calls of
+    one turn), so the user sees the whole batch before any of it runs: approve all, or each."""
+
+    def __call__(self, request: ApprovalRequest) -> ApprovalResult: ...
+
+    def approve_batch(self, requests: Sequence[ApprovalRequest]) -> list[ApprovalResult]: ...
+
+
+def ask_together(approve: ApprovalCallback, requests: Sequence[ApprovalRequest]) -> list[ApprovalResult]:
+    """Decisions on every request of a batch, all asked before any call runs: in one question when
+    ``approve`` is a :class:`BatchApprover`, else one request after another."""
+    if not requests:
+        return []
+    if isinstance(approve, BatchApprover) and len(requests) > 1:
+        decisions = list(approve.approve_batch(requests))
+        if len(decisions) != len(requests):
+            raise ValueError(f"approve_batch answered {len(decisions)} of {len(requests)} requests")
+        return decisions
+    return [approve(request) for request in requests]
 
 
 def deny_all(request: ApprovalRequest) -> ApprovalResult:

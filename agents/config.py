@@ -96,6 +96,22 @@ class AgentConfig(BaseModel):
         "only call the tools that return citations (retrieve; any if there is none) and the answer is "
         "not offered; the answer cites at least one; a run that retrieved nothing ends without an answer",
     )
+    tool_format: Literal["settings", "auto", "generic", "hermes", "llama3", "mistral"] = Field(
+        "settings",
+        description="how the model writes a turn: 'generic' is heron's JSON action (any model, any "
+        "backend); 'hermes' (Qwen2.5, Hermes), 'llama3', 'mistral' are models' own tool-call syntaxes, "
+        "the tools rendered by the model's chat template (heron.llm.tool_formats; a local GGUF only); "
+        "'auto' takes the model's own syntax when its template has one, else generic; 'settings' "
+        "(default): the `agent.tool_format` setting (HERON_AGENT__TOOL_FORMAT), itself 'auto' by default",
+    )
+    parallel_calls: int = Field(
+        4,
+        ge=1,
+        le=16,
+        description="most tool calls in one turn (a batch: approvals asked together, calls of "
+        "`concurrent` tools run at the same time, each call checkpointed); 1: one call per turn. "
+        "A formats whose syntax holds one call (llama3) makes one",
+    )
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")
     tool_retry_backoff: float = Field(0.5, ge=0.0, description="seconds before the first retry; doubles")
     instructions: str = Field("", description="extra system-prompt text, e.g. the task's own rules")

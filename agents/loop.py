@@ -19,21 +19,23 @@ from typing import Any
 from heron.agents.actions import (
     FINAL_ANSWER,
     ActionSpec,
+    CallBatch,
     FinalAction,
     ToolCallAction,
-    action_schema,
+    batch_of,
+    calls_of,
     cut_strings,
-    parse_action,
     pinned,
 )
 from heron.agents.approval import ApprovalCallback
 from heron.agents.budget import BudgetTracker
-from heron.agents.config import AgentConfig, thought_chars
+from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig, thought_chars
 from heron.agents.policies.base import Allowed, Turn, TurnPolicy
 from heron.agents.state import RunState
 from heron.agents.streaming import AnswerStream
 from heron.agents.templates import render
 from heron.agents.tool_calls import ToolCaller
+from heron.agents.turn_formats import GenericFormat, TurnFormat, TurnRequest
 from heron.errors import OutputTruncatedError, RunCancelledError
 from heron.llm.base import LLM
 from heron.llm.types import GenerationOptions, Message
@@ -59,8 +61,10 @@ class StepLoop:
         on_step: Callable[[RunState], None] | None = None,
         cancel: threading.Event | None = None,
         policies: Sequence[TurnPolicy] = (),
+        turn_format: TurnFormat | None = None,
     ) -> None:
         self.llm = llm
+        self.format = turn_format or GenericFormat()
         self.tools = {t.name: t for t in tools}
         self.policies = tuple(policies)
         self.caller = ToolCaller(tools, context, tracer, config, approve, self.budget_text)
@@ -74,6 +78,7 @@ class StepLoop:
 
     def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
+        self.finish_pending(state, final)
         while True:
             limit = self.tracker.exhausted()
             if limit is not None:
@@ -86,21 +91,36 @@ class StepLoop:
                 continue
             if isinstance(action, FinalAction):
                 return action, "answer"
-            key = json.dumps([action.tool, action.arguments], sort_keys=True)
-            state.call_counts[key] = state.call_counts.get(key, 0) + 1
-            repeats = state.call_counts[key]
-            if repeats >= 2:
-                hint = render("agent_repeat", tool=action.tool, final=final, budget=self.budget_text())
-                self.hint(state, hint)
-                if repeats >= REPEAT_LIMIT:
-                    return self.forced_final(state, final, "repeated_call"), "repeated_call"
-            else:
-                self.caller.call(state, action.tool, action.arguments, final, action.cut)
+            fresh, repeated = [], []
+            for call in calls_of(action):
+                key = json.dumps([call.tool, call.arguments], sort_keys=True)
+                state.call_counts[key] = state.call_counts.get(key, 0) + 1
+                (repeated if state.call_counts[key] >= 2 else fresh).append((call, state.call_counts[key]))
+            if fresh:
+                self.caller.call_batch(state, [c for c, _ in fresh], self.finish_phrase(final), self.on_step)
+            for call, _ in repeated[:1]:  # one hint names the first repeated call
+                phrase = self.finish_phrase(final)
+                self.hint(
+                    state, render("agent_repeat", tool=call.tool, final=phrase, budget=self.budget_text())
+                )
+            if any(count >= REPEAT_LIMIT for _, count in repeated):
+                return self.forced_final(state, final, "repeated_call"), "repeated_call"
             self.finish_step(state)
 
-    def decide(self, state: RunState) -> ToolCallAction | FinalAction:
+    def finish_pending(self, state: RunState, final: str = FINAL_ANSWER) -> None:
+        """A run resumed in the middle of a turn's calls: make the calls that had not finished (the
+        finished ones are not made again) and end that step."""
+        if state.pending_calls:
+            self.caller.finish_pending(state, self.finish_phrase(final), self.on_step)
+            self.finish_step(state)
+
+    def finish_phrase(self, final: str) -> str:
+        """How hints tell the model to finish, in the turn format's words."""
+        return self.format.finish_phrase(final)
+
+    def decide(self, state: RunState) -> ToolCallAction | CallBatch | FinalAction:
         """One model turn under the usual grammar; the action is returned, not executed."""
-        action: ToolCallAction | FinalAction = self.model_turn(state, FINAL_ANSWER)
+        action: ToolCallAction | CallBatch | FinalAction = self.model_turn(state, FINAL_ANSWER)
         return action
 
     # -- one model turn ---------------------------------------------------------------------------
@@ -117,22 +137,27 @@ class StepLoop:
         """One turn: the actions it offers, the constrained decode, the parsed action; a tool call
         the policies set aside is replaced by a turn that may only answer."""
         specs, final_kind = self._offer(state, final, tools, only_tool, fixed_args or {})
-        value, string_chars = self._decode(state, specs, final_kind)
-        action = parse_action(value, final)
-        if not isinstance(action, ToolCallAction):
+        single = only_tool is not None or self.config.tool_choice not in TOOL_CHOICE_MODES
+        max_calls = 1 if single else self.config.parallel_calls
+        action, string_chars = self._decode(state, specs, final_kind, final, max_calls)
+        if isinstance(action, FinalAction):
             return action
-        spec = next((s for s in specs if s.name == action.tool), None)
-        if spec is not None:  # (a grammar-less backend may name none)
-            action.cut = cut_strings(action.arguments, spec.parameters, string_chars)
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
         turn = self._turn(state, offered)
-        for policy in self.policies:
-            reviewed = policy.review(action, turn)
-            if reviewed is None and offered.answer:
-                state.messages.pop()  # the call is set aside: the model answers as if it had not written it
-                return self.model_turn(state, final, tools=False)
-            action = reviewed or action
-        return action
+        reviewed_calls = []
+        for call in calls_of(action):
+            spec = next((s for s in specs if s.name == call.tool), None)
+            if spec is not None:  # (a grammar-less backend may name none)
+                call.cut = cut_strings(call.arguments, spec.parameters, string_chars)
+            for policy in self.policies:
+                reviewed = policy.review(call, turn)
+                if reviewed is None and offered.answer:
+                    # set aside (any call of the turn): the model answers as if it had not written them
+                    state.messages.pop()
+                    return self.model_turn(state, final, tools=False)
+                call = reviewed or call
+            reviewed_calls.append(call)
+        return batch_of(reviewed_calls)
 
     def _offer(
         self,
@@ -204,21 +229,29 @@ class StepLoop:
         return self._specs[1]
 
     def _decode(
-        self, state: RunState, specs: list[ActionSpec], final: str | None
-    ) -> tuple[dict[str, Any], int]:
-        """The model's JSON action under the grammar of ``specs`` and ``final``, appended to the
-        history and traced; with the string length bound its arguments were written under."""
+        self,
+        state: RunState,
+        specs: list[ActionSpec],
+        final: str | None,
+        answer_kind: str | None,
+        max_calls: int,
+    ) -> tuple[ToolCallAction | CallBatch | FinalAction, int]:
+        """The model's turn in the turn format, under the grammar of ``specs`` and ``final``, appended
+        to the history and traced; with the string length bound its arguments were written under.
+        ``answer_kind``: the run's final action (an answer is that, offered or not)."""
         min_citations = 1 if self.config.require_citations and state.passages else 0
 
-        def schema_for(shrink: int) -> dict[str, Any]:
-            return action_schema(
-                specs,
+        def request(shrink: int) -> TurnRequest:
+            return TurnRequest(
+                specs=specs,
                 final=final,
+                answer_kind=answer_kind or final or FINAL_ANSWER,
                 citable_ids=list(state.passages),
                 min_citations=min_citations,
-                thought_chars=self.thought_chars // shrink if specs else 0,
+                thought_chars=self.thought_chars // shrink,
                 answer_chars=max(20, self.config.answer_chars // shrink),
                 argument_chars=max(10, self.config.argument_chars // shrink),
+                max_calls=max_calls,
             )
 
         string_chars = max(10, self.config.argument_chars)
@@ -243,17 +276,16 @@ class StepLoop:
         )
         started = time.perf_counter()
         try:
-            value = self.llm.structured_json(state.messages, schema_for(1), options)
+            turn = self.format.decode(self.llm, state.messages, request(1), options)
         except OutputTruncatedError:
             # cut off by the token limit (a rambling string): once more, with twice the tokens and
             # strings a quarter as long, which fits even at one character per token
             stream.reset()
             options = options.model_copy(update={"max_tokens": options.max_tokens * 2})
-            value = self.llm.structured_json(state.messages, schema_for(4), options)
+            turn = self.format.decode(self.llm, state.messages, request(4), options)
             string_chars = max(10, self.config.argument_chars // 4)
         usage = self.llm.last_usage
-        output = json.dumps(value, ensure_ascii=False)
-        state.messages.append(Message.assistant(output))
+        state.messages.append(Message.assistant(turn.text))
         state.usage = state.usage + usage
         spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
         state.tokens_spent += spent
@@ -262,14 +294,14 @@ class StepLoop:
             ModelTurnEvent(
                 run_id=state.run_id,
                 step=step,
-                output=output,
+                output=turn.text,
                 prompt_tokens=usage.prompt_tokens,
                 cached_prompt_tokens=usage.cached_prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 seconds=round(time.perf_counter() - started, 4),
             )
         )
-        return value, string_chars
+        return turn.action, string_chars
 
     # -- the last turn ---------------------------------------------------------------------------
 
@@ -280,7 +312,7 @@ class StepLoop:
             action = self.model_turn(state, final, tools=False)
         except OutputTruncatedError as exc:  # even the answer ran past the turn's tokens: say so
             action = FinalAction(kind=final, answer=f"(no answer: {exc})")
-            state.messages.append(Message.assistant(action.model_dump_json(include={"answer"})))
+            state.messages.append(Message.assistant(action.answer))
         assert isinstance(action, FinalAction)  # the grammar admits nothing else
         self.finish_step(state)
         return action

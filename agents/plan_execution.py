@@ -37,6 +37,7 @@ class PlanExecution:
         self.config = config
 
     def execute(self, state: RunState, loop: StepLoop, tracer: Tracer) -> tuple[FinalAction, StoppedBy]:
+        loop.finish_pending(state)  # resumed in the middle of a turn's calls: the rest of them first
         if self.config.planning == "never" and not state.plan:
             return loop.run(state, FINAL_ANSWER)
         if not state.plan:
@@ -49,7 +50,7 @@ class PlanExecution:
             if outcome is not None:
                 return outcome
         # every step was a tool step: the model now answers from what they found
-        done = render("agent_plan_done", final=FINAL_ANSWER)
+        done = render("agent_plan_done", final=loop.finish_phrase(FINAL_ANSWER))
         state.messages.append(Message.user(done))
         state.instructions.append(done)
         return loop.run(state, FINAL_ANSWER)
@@ -73,8 +74,9 @@ class PlanExecution:
                 total=total,
                 step=current.do,
                 last=last,
-                final=FINAL_ANSWER,
+                final=loop.finish_phrase(FINAL_ANSWER),
                 step_done=STEP_DONE,
+                native=loop.format.key != "generic",
                 tool=current.tool,
             )
             state.messages.append(Message.user(instruction))
@@ -127,7 +129,8 @@ class PlanExecution:
                 loop.finish_step(state)
                 continue
             assert isinstance(action, ToolCallAction)  # the grammar admits only this tool
-            loop.caller.call(state, action.tool, action.arguments, FINAL_ANSWER, action.cut)
+            phrase = loop.finish_phrase(FINAL_ANSWER)
+            loop.caller.call(state, action.tool, action.arguments, phrase, action.cut, loop.on_step)
             loop.finish_step(state)
             return state.messages[-1].content
         return None
@@ -138,7 +141,7 @@ class PlanExecution:
         past the turn's tokens: the raw result then stands as the step's result."""
         if loop.tracker.exhausted() is not None:
             return None
-        loop.hint(state, render("agent_step_note", step_done=STEP_DONE))
+        loop.hint(state, render("agent_step_note", step_done=STEP_DONE, native=loop.format.key != "generic"))
         try:
             action = loop.model_turn(state, STEP_DONE, tools=False)
         except OutputTruncatedError:  # ran past the turn's tokens: the raw result stands

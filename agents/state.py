@@ -20,6 +20,18 @@ class PlanStep(BaseModel):
     )
 
 
+class PendingCall(BaseModel):
+    """A call of the turn being carried out. Its tool message is kept here once it finishes, so a
+    run resumed in the middle of a batch makes only the calls that had not finished."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    cut: list[str] = Field(default_factory=list)  # string arguments the length bound cut off
+    message: str | None = None  # the tool message, once the call finished (or was refused)
+    failed: bool = False
+
+
 class RunState(BaseModel):
     """Checkpointed after every finished step. A resumed run continues from here and never repeats
     a tool call recorded in ``messages``."""
@@ -44,3 +56,5 @@ class RunState(BaseModel):
     seconds_spent: float = 0.0
     finished: bool = False
     instructions: list[str] = Field(default_factory=list)  # heron's own messages to the model (hints)
+    tool_format: str = ""  # the turn format the run's system prompt was written for ("" before the first)
+    pending_calls: list[PendingCall] = Field(default_factory=list)  # the turn's calls, while they run

@@ -1,5 +1,5 @@
-"""Making one tool call for the step loop: approval, progress, retries, errors as results, the
-result's truncation and citations, and the tool message the model reads next.
+"""Making a turn's tool calls for the step loop: approval, concurrency, progress, retries, errors as
+results, the result's truncation and citations, checkpoints, and the tool messages the model reads.
 
 The model never sees a Python exception: whatever the tool did, one ``tool`` message goes into the
 history (its result, or an error it can act on), and the run goes on.
@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import Any
 
-from heron.agents.approval import ApprovalCallback, ApprovalRequest
+from heron.agents.actions import ToolCallAction
+from heron.agents.approval import ApprovalCallback, ApprovalRequest, ask_together
 from heron.agents.config import AgentConfig
-from heron.agents.state import RunState
+from heron.agents.state import PendingCall, RunState
 from heron.agents.templates import render
 from heron.errors import ModelRetry, RunError, ToolExecutionError, UsageError
 from heron.llm.types import Message
@@ -29,8 +32,23 @@ from heron.tracing import (
 )
 
 
+@dataclass
+class _Outcome:
+    """What one call produced, before it is written into the run's state (in the run's own thread)."""
+
+    result: ToolResult
+    seconds: float
+    retry_hint: str | None = None  # the model's arguments were wrong: this hint, not the result
+
+
 class ToolCaller:
-    """Runs the model's tool calls and writes their results into the run's history."""
+    """Runs the model's tool calls and writes their results into the run's history.
+
+    A turn's calls are one batch (:meth:`call_batch`): approvals of its risky calls are asked
+    together before any runs; the calls run concurrently when every tool in the batch is
+    ``concurrent`` (reads only), else in order; each finished call is checkpointed, and the results
+    go to the model in the order of the calls.
+    """
 
     def __init__(
         self,
@@ -50,46 +68,125 @@ class ToolCaller:
         self.budget_text = budget_text
 
     def call(
-        self, state: RunState, name: str, arguments: dict[str, Any], final: str, cut: Sequence[str] = ()
+        self,
+        state: RunState,
+        name: str,
+        arguments: dict[str, Any],
+        final: str,
+        cut: Sequence[str] = (),
+        checkpoint: Callable[[RunState], None] | None = None,
     ) -> None:
-        """Make one call and give its result to the model; records whether it failed (checkpointed with
-        the call, so a resumed plan step knows whether to try again). ``cut``: string arguments the
-        grammar's length bound ended; ``final``: the action that ends the loop, named in hints."""
-        errors = state.tool_errors
-        self._make_call(state, name, arguments, final, cut)
-        state.last_call_failed = state.tool_errors > errors
-
-    def _make_call(
-        self, state: RunState, name: str, arguments: dict[str, Any], final: str, cut: Sequence[str]
-    ) -> None:
-        tool = self.tools.get(name)
-        if tool is None:  # the grammar admits only known names; a backend without grammars may not
-            hint = f"there is no tool {name!r}; use one of: {', '.join(self.tools)}"
-            self._message(
-                state, render("agent_retry", tool=name, problem=hint, budget=self.budget_text()), name
-            )
-            state.tool_errors += 1
-            return
-        state.step_calls += 1
-        call_id = uuid.uuid4().hex[:12]
-        step = state.step + 1
-        self.tracer.emit(
-            ToolCallEvent(run_id=state.run_id, step=step, call_id=call_id, tool=name, arguments=arguments)
+        """One call, as a batch of one (see :meth:`call_batch`)."""
+        self.call_batch(
+            state, [ToolCallAction(tool=name, arguments=arguments, cut=list(cut))], final, checkpoint
         )
-        if tool.risk == Risk.HIGH:
-            approved = self._approved_arguments(state, tool, arguments, call_id, final)
-            if approved is None:
-                return
-            arguments = approved
+
+    def call_batch(
+        self,
+        state: RunState,
+        calls: Sequence[ToolCallAction],
+        final: str,
+        checkpoint: Callable[[RunState], None] | None = None,
+    ) -> None:
+        """Make a turn's calls and give their results to the model; records whether any failed (so a
+        resumed plan step knows whether to try again). ``final``: how hints name finishing;
+        ``checkpoint``: called with the state once the batch is recorded and after each finished call."""
+        state.pending_calls = [
+            PendingCall(call_id=uuid.uuid4().hex[:12], tool=c.tool, arguments=c.arguments, cut=c.cut)
+            for c in calls
+        ]
+        for pending in state.pending_calls:
+            if pending.tool in self.tools:
+                self.tracer.emit(
+                    ToolCallEvent(
+                        run_id=state.run_id,
+                        step=state.step + 1,
+                        call_id=pending.call_id,
+                        tool=pending.tool,
+                        arguments=pending.arguments,
+                    )
+                )
+        (checkpoint or _no_checkpoint)(state)
+        self.finish_pending(state, final, checkpoint)
+
+    def finish_pending(
+        self, state: RunState, final: str, checkpoint: Callable[[RunState], None] | None = None
+    ) -> None:
+        """Make the calls of ``state.pending_calls`` that have not finished (all of them, or on resume
+        the rest), then write every call's tool message into the history, in the calls' order."""
+        checkpoint = checkpoint or _no_checkpoint
+        batch = state.pending_calls
+        todo = [p for p in batch if p.message is None]
+        for pending in todo:
+            if (
+                pending.tool not in self.tools
+            ):  # the grammar admits only known names; a backend without one may not
+                hint = f"there is no tool {pending.tool!r}; use one of: {', '.join(self.tools)}"
+                pending.message = render(
+                    "agent_retry", tool=pending.tool, problem=hint, budget=self.budget_text()
+                )
+                pending.failed = True
+        self._approve(state, [p for p in todo if p.message is None], final)
+        runnable = [p for p in todo if p.message is None]
+        step = state.step + 1
+        if len(runnable) > 1 and all(self.tools[p.tool].concurrent for p in runnable):
+            with ThreadPoolExecutor(len(runnable), thread_name_prefix="heron-tool") as pool:
+                futures = {pool.submit(self._run, state.run_id, step, p): p for p in runnable}
+                for future in as_completed(futures):
+                    self._record(state, futures[future], future.result())
+                    checkpoint(state)
+        else:
+            for pending in runnable:
+                self._record(state, pending, self._run(state.run_id, step, pending))
+                checkpoint(state)
+        for pending in batch:
+            state.messages.append(Message(role="tool", content=pending.message or "", name=pending.tool))
+        state.step_calls += sum(p.tool in self.tools for p in batch)
+        state.tool_errors += sum(p.failed for p in batch)
+        state.last_call_failed = any(p.failed for p in batch)
+        state.pending_calls = []
+
+    def _approve(self, state: RunState, calls: Sequence[PendingCall], final: str) -> None:
+        """Ask about the batch's risky calls, all before any call runs; a denied call gets the
+        model's explanation as its message, an edited one its new arguments."""
+        risky = [p for p in calls if self.tools[p.tool].risk == Risk.HIGH]
+        step = state.step + 1
+        requests = [ApprovalRequest(p.tool, p.arguments, self.tools[p.tool].risk.value, step) for p in risky]
+        for pending, decision in zip(risky, ask_together(self.approve, requests), strict=True):
+            self.tracer.emit(
+                ApprovalEvent(
+                    run_id=state.run_id,
+                    step=step,
+                    call_id=pending.call_id,
+                    tool=pending.tool,
+                    decision=decision.decision,
+                    arguments=decision.arguments,
+                    reason=decision.reason,
+                )
+            )
+            if decision.decision == "denied":
+                pending.message = render(
+                    "agent_denied",
+                    tool=pending.tool,
+                    reason=decision.reason or "denied",
+                    final=final,
+                    budget=self.budget_text(),
+                )
+            else:
+                pending.arguments = decision.arguments
+
+    def _run(self, run_id: str, step: int, pending: PendingCall) -> _Outcome:
+        """Make one call (in a worker thread when the batch runs concurrently): touches no run state."""
+        tool = self.tools[pending.tool]
         started = time.perf_counter()
 
         def progress(done: int, total: int, label: str) -> None:
             self.tracer.emit(
                 ToolProgressEvent(
-                    run_id=state.run_id,
+                    run_id=run_id,
                     step=step,
-                    call_id=call_id,
-                    tool=name,
+                    call_id=pending.call_id,
+                    tool=tool.name,
                     done=done,
                     total=total,
                     label=label,
@@ -98,50 +195,38 @@ class ToolCaller:
 
         try:
             with self.context.progress_to(progress):
-                result = self._invoke_with_retries(tool, arguments)
+                result = self._invoke_with_retries(tool, pending.arguments)
         except ModelRetry as exc:
-            state.tool_errors += 1
-            self._emit_result(state, call_id, name, ToolResult(text=str(exc), is_error=True), started)
-            hint = render("agent_retry", tool=name, problem=str(exc), budget=self.budget_text())
-            self._message(state, hint, name)
-            return
+            hint = render("agent_retry", tool=tool.name, problem=str(exc), budget=self.budget_text())
+            return _Outcome(ToolResult(text=str(exc), is_error=True), time.perf_counter() - started, hint)
         except (RunError, UsageError) as exc:  # the tool failed; the model sees why and goes on
             cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
             result = ToolResult(text=f"{exc}{cause}", is_error=True)
-        state.tool_errors += int(result.is_error)
-        self._emit_result(state, call_id, name, result, started)
-        self._record_citations(state, result, arguments)
-        self._message(state, self._result_message(name, result, cut), name)
+        return _Outcome(result, time.perf_counter() - started)
 
-    def _approved_arguments(
-        self, state: RunState, tool: Tool, arguments: dict[str, Any], call_id: str, final: str
-    ) -> dict[str, Any] | None:
-        """Ask the approval callback about a risky call: the arguments to run it with (the user may
-        edit them), or None when denied (the model is told, and why)."""
-        step = state.step + 1
-        decision = self.approve(ApprovalRequest(tool.name, arguments, tool.risk.value, step))
+    def _record(self, state: RunState, pending: PendingCall, outcome: _Outcome) -> None:
+        """A finished call into the run's state: its trace event, files, citations and tool message."""
+        result = outcome.result
+        artifacts = [a.model_dump(mode="json") for a in result.artifacts]
+        state.artifacts.extend(a for a in artifacts if a.get("kind") in ("file", "image"))
         self.tracer.emit(
-            ApprovalEvent(
+            ToolResultEvent(
                 run_id=state.run_id,
-                step=step,
-                call_id=call_id,
-                tool=tool.name,
-                decision=decision.decision,
-                arguments=decision.arguments,
-                reason=decision.reason,
+                step=state.step + 1,
+                call_id=pending.call_id,
+                tool=pending.tool,
+                text=result.text,
+                is_error=result.is_error,
+                artifacts=artifacts,
+                seconds=round(outcome.seconds, 4),
             )
         )
-        if decision.decision != "denied":
-            return decision.arguments
-        denied = render(
-            "agent_denied",
-            tool=tool.name,
-            reason=decision.reason or "denied",
-            final=final,
-            budget=self.budget_text(),
-        )
-        self._message(state, denied, tool.name)
-        return None
+        pending.failed = result.is_error
+        if outcome.retry_hint is not None:
+            pending.message = outcome.retry_hint
+            return
+        self._record_citations(state, result, pending.arguments)
+        pending.message = self._result_message(pending.tool, result, pending.cut)
 
     def _result_message(self, name: str, result: ToolResult, cut: Sequence[str]) -> str:
         """The tool message: the result (cut to ``config.result_chars``), files it made, the budget."""
@@ -175,24 +260,6 @@ class ToolCaller:
                 time.sleep(self.config.tool_retry_backoff * 2**attempt)
                 attempt += 1
 
-    def _emit_result(
-        self, state: RunState, call_id: str, name: str, result: ToolResult, started: float
-    ) -> None:
-        artifacts = [a.model_dump(mode="json") for a in result.artifacts]
-        state.artifacts.extend(a for a in artifacts if a.get("kind") in ("file", "image"))
-        self.tracer.emit(
-            ToolResultEvent(
-                run_id=state.run_id,
-                step=state.step + 1,
-                call_id=call_id,
-                tool=name,
-                text=result.text,
-                is_error=result.is_error,
-                artifacts=artifacts,
-                seconds=round(time.perf_counter() - started, 4),
-            )
-        )
-
     def _record_citations(self, state: RunState, result: ToolResult, arguments: dict[str, Any]) -> None:
         passages = []
         for artifact in result.artifacts:
@@ -212,5 +279,6 @@ class ToolCaller:
                 RetrievalEvent(run_id=state.run_id, step=state.step + 1, query=query, passages=passages)
             )
 
-    def _message(self, state: RunState, text: str, tool: str) -> None:
-        state.messages.append(Message(role="tool", content=text, name=tool))
+
+def _no_checkpoint(state: RunState) -> None:
+    pass

@@ -145,10 +145,16 @@ class SandboxSettings(BaseModel):
 
 
 class AgentSettings(BaseModel):
-    """Default budgets for agent runs (a task file or the SDK can override them)."""
+    """Default budgets for agent runs (a task file or the SDK can override them), and how the model
+    writes its turns."""
 
     model_config = ConfigDict(extra="forbid")
 
+    tool_format: Literal["auto", "generic", "hermes", "llama3", "mistral"] = Field(
+        "auto",
+        description="'auto': the model's own tool-call syntax when its chat template has one (Qwen2.5: "
+        "hermes), else heron's generic JSON action; or name one ('generic', 'hermes', 'llama3', 'mistral')",
+    )
     max_steps: int = Field(12, ge=1)
     max_tokens: int = Field(20_000, ge=64, description="tokens the model may generate in one run")
     max_seconds: float = Field(600.0, gt=0)

@@ -8,6 +8,7 @@ files (answer vs retrieved passages) without importing the agents package.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -173,17 +174,20 @@ class Tracer:
     def __init__(self, path: Path | None, callbacks: list[EventCallback] | None = None) -> None:
         self.path = path
         self.callbacks = list(callbacks or [])
+        self._lock = threading.RLock()
         self._file = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
 
     def emit(self, event: BaseModel) -> None:
-        if self._file is not None and getattr(event, "type", "") not in _NOT_WRITTEN:
-            self._file.write(event.model_dump_json() + "\n")
-            self._file.flush()  # a crash must not lose the events before it
-        for callback in self.callbacks:
-            callback(event)
+        """Write and fan out ``event``; safe from several threads (a turn's concurrent tool calls)."""
+        with self._lock:
+            if self._file is not None and getattr(event, "type", "") not in _NOT_WRITTEN:
+                self._file.write(event.model_dump_json() + "\n")
+                self._file.flush()  # a crash must not lose the events before it
+            for callback in self.callbacks:
+                callback(event)
 
     def close(self) -> None:
         if self._file is not None:

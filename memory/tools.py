@@ -25,7 +25,7 @@ from heron.memory.vector_memory import VectorMemory
 from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 
 
-class RetrieveTool(LazyTool, name="retrieve", cites=True):
+class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
     """Hybrid search over ingested documents (or remembered facts), answered with citations.
 
     A narrowing that finds nothing is dropped and the result says so: a ``source`` that names no

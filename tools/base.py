@@ -81,8 +81,10 @@ class Tool:
         schema: dict[str, Any] | None = None,
         cites: bool = False,
         think: bool = False,
+        concurrent: bool = False,
     ) -> None:
         self.name = refuse_reserved_name(name)
+        self.concurrent = concurrent  # may run alongside other calls of the turn (reads only, no state)
         self.cites = cites  # returns passages to cite (``Artifact(kind="citation")``), like retrieve
         self.think = think  # the model writes a short thought before composing the arguments (code, text)
         self.description = description

@@ -33,7 +33,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 _CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 
 
-@tool
+@tool(concurrent=True)
 def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression exactly and return its value.
 

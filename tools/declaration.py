@@ -40,6 +40,7 @@ def tool(
     risk: Risk = Risk.LOW,
     cites: bool = False,
     think: bool = False,
+    concurrent: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -52,6 +53,7 @@ def tool(
     risk: Risk = Risk.LOW,
     cites: bool = False,
     think: bool = False,
+    concurrent: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) with a docstring into a :class:`Tool`.
 
@@ -61,7 +63,10 @@ def tool(
     passages to cite (citation artifacts); with ``require_citations`` an agent calls such a tool
     before anything else. ``think=True`` is for tools whose arguments the model composes (code, a
     document): with a model big enough to use it (``AgentConfig.thought_chars``) a call of the tool
-    starts with a short thought, written before the arguments; other calls go straight to them::
+    starts with a short thought, written before the arguments; other calls go straight to them.
+    ``concurrent=True`` says calls of the tool may run at the same time as each other and as other
+    such calls (it only reads, and keeps no state between calls): a turn whose calls are all of
+    concurrent tools runs them in parallel threads, any other batch runs in order::
 
         @tool(risk=Risk.HIGH)
         def delete_note(title: str, ctx: ToolContext) -> str:
@@ -85,6 +90,7 @@ def tool(
             context_param=spec.context_param,
             cites=cites,
             think=think,
+            concurrent=concurrent,
         )
 
     if function is not None:

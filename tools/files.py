@@ -27,7 +27,7 @@ from heron.tools.workspace_paths import (
 MAX_LISTED = 200
 
 
-@tool
+@tool(concurrent=True)
 def read_file(path: str, ctx: ToolContext, max_chars: int = 20_000) -> ToolResult:
     """Read a text file from the workspace.
 
@@ -77,7 +77,7 @@ def write_file(path: str, content: str, ctx: ToolContext, append: bool = False) 
     return ToolResult(text=f"{verb} {'/'.join(parts)} ({size} bytes)", artifacts=[artifact])
 
 
-@tool
+@tool(concurrent=True)
 def list_files(ctx: ToolContext, path: str = ".") -> str:
     """List the files in a workspace folder and its sub-folders, with sizes.
 

@@ -36,6 +36,7 @@ class LazyTool(Tool):
     tool_risk: ClassVar[Risk] = Risk.LOW
     tool_cites: ClassVar[bool] = False
     tool_think: ClassVar[bool] = False
+    tool_concurrent: ClassVar[bool] = False
 
     def __init_subclass__(
         cls,
@@ -43,6 +44,7 @@ class LazyTool(Tool):
         risk: Risk | None = None,
         cites: bool | None = None,
         think: bool | None = None,
+        concurrent: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,6 +52,8 @@ class LazyTool(Tool):
             cls.tool_cites = cites
         if think is not None:
             cls.tool_think = think
+        if concurrent is not None:
+            cls.tool_concurrent = concurrent
         if name is not None:
             cls.tool_name = name
         if risk is not None:
@@ -74,6 +78,7 @@ class LazyTool(Tool):
             context_param=spec.context_param,
             cites=type(self).tool_cites,
             think=type(self).tool_think,
+            concurrent=type(self).tool_concurrent,
         )
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

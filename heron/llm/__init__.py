@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from heron.llm.base import LLM, KeepsState, ScoresOptions, option_scorer
+from heron.llm.base import LLM, DecodesGrammar, KeepsState, ScoresOptions, option_scorer
 from heron.llm.best_of import best_of
 from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
@@ -39,6 +39,7 @@ __all__ = [
     "HTTPLLM",
     "LLM",
     "Completion",
+    "DecodesGrammar",
     "GenerationOptions",
     "KeepsState",
     "LocalLLM",

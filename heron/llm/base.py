@@ -1,7 +1,8 @@
 """The interface every LLM backend implements (``LLM``: chat, stream, structured output, usage,
 close), and the capabilities only some have, each its own protocol checked with ``isinstance``:
-``ScoresOptions`` (log-probabilities of given replies: local llama.cpp and the fake) and
-``KeepsState`` (save and restore what a resumed task needs: the local KV cache)."""
+``ScoresOptions`` (log-probabilities of given replies: local llama.cpp and the fake),
+``DecodesGrammar`` (a raw grammar and the template's tools: native tool calls) and ``KeepsState``
+(save and restore what a resumed task needs: the local KV cache)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel
 
 from heron.errors import UsageError
+from heron.llm.tool_formats import ToolFormat
 from heron.llm.types import Completion, GenerationOptions, Message, Usage
 
 T = TypeVar("T", bound=BaseModel)
@@ -63,6 +65,23 @@ class ScoresOptions(Protocol):
 
     def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
         """log P(option | prompt) for each option, as the assistant's reply (sum over its tokens)."""
+        ...
+
+
+@runtime_checkable
+class DecodesGrammar(Protocol):
+    """A backend that decodes under a GBNF grammar given as text and renders tool declarations through
+    its chat template (``LocalLLM``): what a model's native tool-call format needs."""
+
+    @property
+    def native_tool_format(self) -> ToolFormat | None:
+        """The tool-call syntax the model's chat template writes (None: the template has no tools)."""
+        ...
+
+    def grammar_chat(
+        self, messages: Sequence[Message], grammar: str, options: GenerationOptions
+    ) -> Completion:
+        """A reply under ``grammar`` (GBNF, root rule ``root``); ``options.tools`` go to the template."""
         ...
 
 

@@ -16,17 +16,19 @@ class ChatTemplate:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.bos_token = bos_token
+        self.source = template
         self._formatter = Jinja2ChatFormatter(
             template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
         )
 
-    def render(self, messages: Sequence[Message]) -> str:
-        """The prompt text for ``messages``, ending where the assistant's reply begins."""
+    def render(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        """The prompt text for ``messages``, ending where the assistant's reply begins; ``tools``
+        (OpenAI function declarations) go to the template's ``tools`` variable."""
         if not messages:
             raise UsageError("no messages to send to the model", "pass at least one Message.user(...)")
         try:
             chat: list[Any] = [to_chat_dict(m) for m in messages]
-            return self._formatter(messages=chat).prompt
+            return self._formatter(messages=chat, tools=list(tools) or None).prompt
         except Exception as exc:  # the template's raise_exception() and Jinja errors alike
             raise UsageError(
                 f"the model's chat template rejected these messages: {exc}",

@@ -38,6 +38,7 @@ from heron.llm.schema import (
 )
 from heron.llm.state_file import read_state_file, write_state_file
 from heron.llm.text_stream import StopTextStream
+from heron.llm.tool_formats import ToolFormat, detect
 from heron.llm.types import Completion, GenerationOptions, Message, TokenLogprob, Usage
 
 T = TypeVar("T", bound=BaseModel)
@@ -139,9 +140,9 @@ class LocalLLM:
     def last_usage(self) -> Usage:
         return self._last_usage
 
-    def render_prompt(self, messages: Sequence[Message]) -> str:
-        """The prompt text ``messages`` become under the model's own chat template (GGUF metadata)."""
-        return self._template.render(messages)
+    def render_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        """The prompt text ``messages`` (and ``tools``) become under the model's own chat template."""
+        return self._template.render(messages, tools)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Prompt tokens ``messages`` take, with the chat template applied."""
@@ -199,6 +200,23 @@ class LocalLLM:
             text = "".join(self._generate(messages, options, grammar, outcome))
         return text, outcome.finish_reason
 
+    @property
+    def native_tool_format(self) -> ToolFormat | None:
+        """The tool-call syntax of the model's chat template (``heron.llm.tool_formats.detect``)."""
+        return detect(self._template.source)
+
+    def grammar_chat(
+        self, messages: Sequence[Message], grammar: str, options: GenerationOptions
+    ) -> Completion:
+        """A reply under ``grammar`` (GBNF text, start rule ``root``); ``options.tools`` go to the chat
+        template. Raises OutputTruncatedError when the token limit cuts the reply."""
+        outcome = _Outcome()
+        with self._guard.exclusive():
+            compiled = self._compiled_grammar(grammar)
+            text = "".join(self._generate(messages, options, compiled, outcome))
+        check_complete(text, outcome.finish_reason, options.max_tokens)
+        return Completion(text=text, usage=outcome.usage, finish_reason=outcome.finish_reason)
+
     def score_options(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
         """log P(option | prompt) of each option as the assistant's reply, summed over its tokens.
 
@@ -223,7 +241,7 @@ class LocalLLM:
         """The decode loop. Runs with the lock held; fills ``outcome`` and ``last_usage`` at the end."""
         started = time.perf_counter()
         session = self._session
-        prompt = self._prompt_tokens(messages)
+        prompt = self._prompt_tokens(messages, options.tools)
         cached = session.prefill(prompt)
         seed = options.seed if options.seed is not None else self._seed
         text = StopTextStream(options.stop)
@@ -352,8 +370,8 @@ class LocalLLM:
 
     # --- prompt and grammar --------------------------------------------------------------------
 
-    def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        prompt = self._template.render(messages)
+    def _prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> list[int]:
+        prompt = self._template.render(messages, tools)
         # A template that writes the BOS token itself must not get a second one from the tokenizer.
         add_bos = not (self._template.bos_token and prompt.startswith(self._template.bos_token))
         return list(self._llama.tokenize(prompt.encode(), add_bos=add_bos, special=True))

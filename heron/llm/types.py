@@ -91,6 +91,12 @@ class GenerationOptions(BaseModel):
         "forced text is split into tokens as the tokenizer splits it, which is not always the split "
         "the model would have taken, so what follows can differ slightly. Off when logprobs are asked for",
     )
+    tools: tuple[dict[str, Any], ...] = Field(
+        (),
+        description="tool declarations (OpenAI function format) the model's chat template renders into "
+        "the prompt, as its ``tools`` variable; for a model's native tool calls (heron.llm.tool_formats). "
+        "LocalLLM only",
+    )
     on_text: Callable[[str], None] | None = Field(
         None,
         exclude=True,

@@ -66,12 +66,17 @@ def test_grammar_admits_each_tool_and_the_answer(demo_tools: list) -> None:
     with _agent(llm, demo_tools) as agent:
         agent.run("hello")
     schema = llm.calls[0].schema
-    assert [alt["properties"]["action"]["const"] for alt in schema["anyOf"]] == [
+    objects = [alt for alt in schema["anyOf"] if alt.get("type") == "object"]
+    assert [alt["properties"]["action"]["const"] for alt in objects] == [
         "add",
         "delete_everything",
         "final_answer",
     ]
-    assert schema["anyOf"][0]["properties"]["arguments"]["required"] == ["a", "b"]
+    assert objects[0]["properties"]["arguments"]["required"] == ["a", "b"]
+    # several calls in one turn: a list of 2 to parallel_calls tool calls (never the answer)
+    (batch,) = [alt for alt in schema["anyOf"] if alt.get("type") == "array"]
+    assert (batch["minItems"], batch["maxItems"]) == (2, agent.config.parallel_calls)
+    assert batch["items"]["anyOf"] == objects[:2]
 
 
 def test_the_tool_list_shows_each_argument_description_and_omits_the_line_without_any() -> None:
@@ -411,7 +416,8 @@ class SetAside(TurnPolicy):
 def _offered(call: Any) -> list[str]:
     schema = call.schema
     alternatives = schema.get("anyOf", [schema])
-    return [alt["properties"]["action"]["const"] for alt in alternatives]
+    # (a list of several calls is one more alternative: the same tools again)
+    return [alt["properties"]["action"]["const"] for alt in alternatives if alt.get("type") == "object"]
 
 
 def test_without_policies_the_first_turn_offers_every_tool_and_the_answer(demo_tools: list) -> None:
@@ -448,7 +454,11 @@ def test_a_policy_chooses_the_argument_schema_the_grammar_offers(demo_tools: lis
     llm = ScriptedLLM([answer("hi")])
     with Agent(llm, tools=demo_tools, policies=[NoB()]) as agent:
         agent.run("hello")
-    add = next(alt for alt in llm.calls[0].schema["anyOf"] if alt["properties"]["action"]["const"] == "add")
+    add = next(
+        alt
+        for alt in llm.calls[0].schema["anyOf"]
+        if alt.get("properties", {}).get("action") == {"const": "add"}
+    )
     assert set(add["properties"]["arguments"]["properties"]) == {"a"}
 
 

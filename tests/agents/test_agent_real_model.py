@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pytest
 
 from heron.agents import Agent, AgentConfig, ApprovalRequest, ApprovalResult, Budget, PlanStep, approve_all
-from heron.agents.actions import FinalAction, ToolCallAction
+from heron.agents.actions import CallBatch, FinalAction, ToolCallAction, calls_of
 from heron.agents.policies import TurnPolicy
 from heron.bundled import bundled_gguf_path
 from heron.config import load_settings
@@ -98,8 +98,9 @@ def test_one_hundred_random_tool_call_turns_all_parse_and_validate(llm: LocalLLM
             for _ in range(34 if len(tools) == 4 else 33):
                 goal = f"{rng.choice(VERBS)} {rng.choice(SUBJECTS)}."
                 action = agent.decide(goal)
-                assert isinstance(action, ToolCallAction), goal
-                by_name[action.tool].validate_args(action.arguments)  # raises if invalid
+                assert isinstance(action, ToolCallAction | CallBatch), goal
+                for call in calls_of(action):
+                    by_name[call.tool].validate_args(call.arguments)  # raises if invalid
                 checked += 1
     assert checked == 100
 

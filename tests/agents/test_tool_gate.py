@@ -138,8 +138,13 @@ def test_the_agent_constrains_only_the_first_turn_to_the_picked_tool(embedder: E
         result = agent.run("What's the weather forecast for Lisbon today?")
     assert result.answer == "Sunny."
     first, second = llm.calls[0].schema, llm.calls[1].schema
-    assert first["properties"]["action"]["const"] == "get_weather"  # one tool, no answer
-    assert [alt["properties"]["action"]["const"] for alt in second["anyOf"]] == [
+    # one tool (once, or several calls of it), no answer
+    assert [
+        alt["properties"]["action"]["const"] for alt in first["anyOf"] if alt.get("type") == "object"
+    ] == ["get_weather"]
+    assert [
+        alt["properties"]["action"]["const"] for alt in second["anyOf"] if alt.get("type") == "object"
+    ] == [
         "get_weather",
         "convert_currency",
         "final_answer",
@@ -174,7 +179,9 @@ def test_the_gate_leaves_later_turns_and_plans_alone(embedder: Embedder) -> None
         agent.run("Who wrote the novel Moby-Dick?", plan=["answer the question"])
     # a run with a plan is not gated: its first turn offers every tool (the plan step is free)
     first = llm.calls[0].schema
-    assert [alt["properties"]["action"]["const"] for alt in first["anyOf"]][:2] == [
+    assert [alt["properties"]["action"]["const"] for alt in first["anyOf"] if alt.get("type") == "object"][
+        :2
+    ] == [
         "get_weather",
         "convert_currency",
     ]

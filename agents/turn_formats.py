@@ -1,0 +1,196 @@
+"""How a model writes a turn: heron's generic JSON action, or the model's own tool-call syntax.
+
+A :class:`TurnFormat` owns everything that depends on the syntax: the system prompt (the generic
+format lists the tools and the JSON shapes in it; a native one leaves the tool list to the model's
+chat template), the grammar a turn is decoded under, the parse of the turn into an action, and how
+heron's hints name "finish". The step loop only asks it for one :class:`TurnRequest` at a time.
+
+- :class:`GenericFormat`: one JSON object (``{"action": ..., "arguments": ...}``, a list of them for
+  several calls, or the final action with its citations); works with any backend that takes a JSON
+  schema, and with any chat template.
+- :class:`NativeFormat`: the syntax the model's template was trained on
+  (:mod:`heron.llm.tool_formats`: hermes for Qwen2.5, llama3, mistral), tools rendered by the
+  template; an answer is plain text, ended by a "Sources:" line of passage ids where passages can be
+  cited. Needs a backend that decodes a raw grammar (:class:`~heron.llm.base.DecodesGrammar`).
+
+:func:`turn_format` picks one from the agent's setting and the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from heron.agents.actions import (
+    FINAL_ANSWER,
+    STEP_DONE,
+    ActionSpec,
+    CallBatch,
+    FinalAction,
+    ToolCallAction,
+    action_schema,
+    batch_of,
+    parse_action,
+    tool_parameters,
+)
+from heron.agents.listing import tool_listing
+from heron.agents.templates import render
+from heron.errors import UsageError
+from heron.llm.base import LLM, DecodesGrammar
+from heron.llm.tool_formats import FORMATS, TOOL_FORMATS, ToolFormat, declarations
+from heron.llm.types import GenerationOptions, Message
+from heron.tools import Tool
+
+SOURCES = "\nSources: "  # a native answer's last line: the ids of the passages it used
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What one turn may do: call ``specs`` (at most ``max_calls`` of them), give the ``final``
+    action (None: tools only), cite ``citable_ids`` (at least ``min_citations``), within these lengths.
+    ``answer_kind``: what an answer of the turn is (final_answer or step_done), also when a backend
+    without grammars answers where no answer was offered."""
+
+    specs: Sequence[ActionSpec]
+    final: str | None
+    answer_kind: str
+    citable_ids: Sequence[str]
+    min_citations: int
+    thought_chars: int
+    answer_chars: int
+    argument_chars: int
+    max_calls: int
+
+
+@dataclass(frozen=True)
+class DecodedTurn:
+    text: str  # what the model wrote, as it goes into the history
+    action: ToolCallAction | CallBatch | FinalAction
+
+
+class TurnFormat(Protocol):
+    key: str  # the setting that selects it ("generic", "hermes", ...), kept in a run's state
+    name: str  # as `heron doctor` says it: "generic", "qwen/hermes, native"
+
+    def system_prompt(self, tools: Sequence[Tool], instructions: str) -> str: ...
+
+    def finish_phrase(self, final: str) -> str:
+        """How heron's hints tell the model to finish (``final``: final_answer or step_done)."""
+        ...
+
+    def decode(
+        self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
+    ) -> DecodedTurn: ...
+
+
+class GenericFormat:
+    """heron's own JSON action, under a grammar built from its JSON schema."""
+
+    key = name = "generic"
+
+    def system_prompt(self, tools: Sequence[Tool], instructions: str) -> str:
+        return render(
+            "agent_system",
+            final=FINAL_ANSWER,
+            tools=[tool_listing(t) for t in tools],
+            instructions=instructions,
+        )
+
+    def finish_phrase(self, final: str) -> str:
+        if final == STEP_DONE:
+            return '{"action": "step_done", "answer": "<what the step found>", "citations": [...]}'
+        return final
+
+    def decode(
+        self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
+    ) -> DecodedTurn:
+        schema = action_schema(
+            request.specs,
+            final=request.final,
+            citable_ids=list(request.citable_ids),
+            min_citations=request.min_citations,
+            thought_chars=request.thought_chars if request.specs else 0,
+            answer_chars=request.answer_chars,
+            argument_chars=request.argument_chars,
+            max_calls=request.max_calls,
+        )
+        value = llm.structured_json(messages, schema, options)
+        return DecodedTurn(json.dumps(value, ensure_ascii=False), parse_action(value, request.answer_kind))
+
+
+class NativeFormat:
+    """The model's own tool-call syntax; ``tools`` are declared to its chat template once, unchanged
+    from turn to turn (the prompt's prefix stays the same, so llama.cpp reuses its KV cache)."""
+
+    def __init__(self, syntax: ToolFormat, tools: Sequence[Tool]) -> None:
+        self.syntax = syntax
+        self.key = syntax.name
+        self.name = f"{syntax.label}, native"
+        self.declarations = tuple(declarations([(t.name, t.description, t.json_schema()) for t in tools]))
+
+    def system_prompt(self, tools: Sequence[Tool], instructions: str) -> str:
+        cites = any(t.cites for t in tools)
+        return render(
+            "agent_system_native", parallel=self.syntax.parallel, cites=cites, instructions=instructions
+        )
+
+    def finish_phrase(self, final: str) -> str:
+        if final == STEP_DONE:
+            return "a plain-text note of what the step found (no tool call)"
+        return "your answer in plain text (no tool call)"
+
+    def decode(
+        self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
+    ) -> DecodedTurn:
+        if not isinstance(llm, DecodesGrammar):
+            raise UsageError(
+                f"the {self.name} tool format needs a model that decodes a raw grammar (a local GGUF)",
+                "set the agent's tool_format to 'generic' for this model",
+            )
+        call_schema = None
+        if request.specs:
+            parameters, defs = tool_parameters(request.specs, request.argument_chars)
+            call_schema = self.syntax.call_schema(parameters)
+            call_schema = {**call_schema, "$defs": defs} if defs else call_schema
+        text_chars = request.answer_chars if request.final is not None else None
+        grammar = self.syntax.grammar(call_schema, request.max_calls, text_chars, self._sources_rule(request))
+        options = options.model_copy(update={"tools": self.declarations})
+        text = llm.grammar_chat(messages, grammar, options).text
+        return DecodedTurn(text, self._action(text, request))
+
+    def _sources_rule(self, request: TurnRequest) -> str:
+        ids = list(dict.fromkeys(request.citable_ids))
+        if not ids or request.final is None:
+            return ""
+        one = "(" + " | ".join(json.dumps(i) for i in ids) + ")"
+        listed = f'{json.dumps(SOURCES)} {one} (", " {one}){{0,4}}'
+        return listed if request.min_citations > 0 else f"({listed})?"
+
+    def _action(self, text: str, request: TurnRequest) -> ToolCallAction | CallBatch | FinalAction:
+        turn = self.syntax.parse(text)
+        if turn.calls:
+            calls = [
+                ToolCallAction(tool=c.name, arguments=c.arguments, thought=turn.text) for c in turn.calls
+            ]
+            return batch_of(calls)
+        answer, citations = turn.text, []
+        if SOURCES.strip() in answer and request.citable_ids:
+            answer, _, listed = answer.rpartition(SOURCES.strip())
+            citations = [i.strip() for i in listed.split(",") if i.strip()]
+        return FinalAction(kind=request.answer_kind, answer=answer.strip(), citations=citations)
+
+
+def turn_format(setting: str, llm: LLM, tools: Sequence[Tool]) -> TurnFormat:
+    """The format for ``setting`` ("auto", "generic" or a family of :data:`heron.llm.tool_formats.FORMATS`):
+    "auto" takes the model's native syntax when its chat template has one and the backend can decode
+    it, else the generic action."""
+    if setting not in TOOL_FORMATS:
+        raise UsageError(f"unknown tool format {setting!r}", f"use one of: {', '.join(TOOL_FORMATS)}")
+    if setting == "generic":
+        return GenericFormat()
+    if setting == "auto":
+        syntax = llm.native_tool_format if isinstance(llm, DecodesGrammar) else None
+        return NativeFormat(syntax, tools) if syntax is not None else GenericFormat()
+    return NativeFormat(FORMATS[setting], tools)
