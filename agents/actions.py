@@ -3,7 +3,7 @@ format; models with a native tool-call syntax write it instead, see :mod:`heron.
 
 The schema becomes a llama.cpp grammar, so the model's output always parses: it picks ``action``
 first (a tool name or ``final_answer``), then fills that tool's arguments; several independent calls
-are a JSON list of such objects. Citations are limited to
+are such objects one per line. Citations are limited to
 the passage ids the run has actually retrieved, so an answer cannot cite a passage it never saw.
 """
 
@@ -87,10 +87,9 @@ def action_schema(
     thought_chars: int = 0,
     answer_chars: int = 600,
     argument_chars: int | None = None,
-    max_calls: int = 1,
 ) -> dict[str, Any]:
-    """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only);
-    with ``max_calls`` > 1 also a list of 2 to ``max_calls`` calls.
+    """The JSON schema of one turn: one of ``specs`` called, or the ``final`` action (None: tools only).
+    (Several calls in a turn are such objects one per line: ``heron.agents.turn_formats``.)
 
     ``thought_chars`` > 0 puts a short free-text reasoning field after the chosen action, before the
     answer and before the arguments of the specs that ``think``; other calls go straight to theirs.
@@ -102,10 +101,6 @@ def action_schema(
     for spec in specs:
         thought = thought_chars if spec.think else 0
         alternatives.append(_alternative(spec.name, {"arguments": parameters[spec.name]}, thought))
-    if specs and max_calls > 1:
-        calls = list(alternatives)
-        items = calls[0] if len(calls) == 1 else {"anyOf": calls}
-        alternatives.append({"type": "array", "minItems": 2, "maxItems": max_calls, "items": items})
     if final is not None:
         citations: dict[str, Any] = {"type": "array", "maxItems": 0, "items": {"type": "string"}}
         if citable_ids:
@@ -153,9 +148,6 @@ def cut_strings(arguments: dict[str, Any], parameters: dict[str, Any], default_c
 
 def parse_action(value: Any, final: str | None = FINAL_ANSWER) -> Action:
     """Turn the decoded JSON into an action (the grammar already guarantees its shape)."""
-    if isinstance(value, list) and value:
-        calls = [parse_action(v, None) for v in value]
-        return CallBatch(calls=[c for c in calls if isinstance(c, ToolCallAction)])
     if not isinstance(value, dict) or "action" not in value:
         raise ValueError(f"not an action: {json.dumps(value)[:200]}")
     thought = str(value.get("thought", ""))

@@ -154,7 +154,7 @@ class Agent:
         choice = self.config.tool_format
         if choice == "settings":
             choice = self.settings.agent.tool_format
-        return turn_format(key or choice, self.llm, self.tools)
+        return turn_format(key or choice, self.llm, self.tools, parallel=self.config.parallel_calls > 1)
 
     def new_state(self, goal: str, run_id: str | None = None) -> RunState:
         """A fresh run: the frozen system prompt (in the turn format's words), then the goal."""

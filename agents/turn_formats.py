@@ -19,9 +19,11 @@ heron's hints name "finish". The step loop only asks it for one :class:`TurnRequ
 from __future__ import annotations
 
 import json
+import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from heron.agents.actions import (
     FINAL_ANSWER,
@@ -39,6 +41,7 @@ from heron.agents.listing import tool_listing
 from heron.agents.templates import render
 from heron.errors import UsageError
 from heron.llm.base import LLM, DecodesGrammar
+from heron.llm.schema import grammar_for
 from heron.llm.tool_formats import FORMATS, TOOL_FORMATS, ToolFormat, declarations
 from heron.llm.types import GenerationOptions, Message
 from heron.tools import Tool
@@ -90,9 +93,13 @@ class GenericFormat:
 
     key = name = "generic"
 
+    def __init__(self, parallel: bool = True) -> None:
+        self.parallel = parallel  # the prompt shows the list of calls (AgentConfig.parallel_calls > 1)
+
     def system_prompt(self, tools: Sequence[Tool], instructions: str) -> str:
         return render(
             "agent_system",
+            parallel=self.parallel,
             final=FINAL_ANSWER,
             tools=[tool_listing(t) for t in tools],
             instructions=instructions,
@@ -114,18 +121,41 @@ class GenericFormat:
             thought_chars=request.thought_chars if request.specs else 0,
             answer_chars=request.answer_chars,
             argument_chars=request.argument_chars,
-            max_calls=request.max_calls,
         )
+        if request.max_calls > 1 and request.specs and isinstance(llm, DecodesGrammar):
+            text = llm.grammar_chat(messages, _lines_grammar(schema, request), options).text
+            values = [json.loads(line) for line in text.split("\n") if line.strip()]
+            actions = [parse_action(v, request.answer_kind) for v in values]
+            if len(actions) > 1:
+                return DecodedTurn(text, batch_of([a for a in actions if isinstance(a, ToolCallAction)]))
+            return DecodedTurn(text, actions[0])
         value = llm.structured_json(messages, schema, options)
         return DecodedTurn(json.dumps(value, ensure_ascii=False), parse_action(value, request.answer_kind))
+
+
+def _lines_grammar(schema: dict[str, Any], request: TurnRequest) -> str:
+    """GBNF of a generic turn with several calls: the final action alone, or one to ``max_calls``
+    call objects, one per line. After each call the model chooses: end the turn, or a new line and
+    another call; a turn with one call is the same text as without batches."""
+    grammar = re.sub(r"^root ::=", "heron-action ::=", grammar_for(schema), flags=re.MULTILINE)
+    calls = len(request.specs)
+    if "anyOf" in schema:  # json_schema_to_gbnf names the branches of a root anyOf alternative-<i>
+        call = " | ".join(f"alternative-{i}" for i in range(calls))
+        answer = f"alternative-{calls}" if request.final is not None else None
+    else:  # one tool and no answer
+        call, answer = "heron-action", None
+    more = f'("\\n" heron-call){{0,{request.max_calls - 1}}}'
+    root = f"heron-call {more}" + (f" | {answer}" if answer else "")
+    return f"{grammar.rstrip()}\nheron-call ::= {call}\nroot ::= {root}\n"
 
 
 class NativeFormat:
     """The model's own tool-call syntax; ``tools`` are declared to its chat template once, unchanged
     from turn to turn (the prompt's prefix stays the same, so llama.cpp reuses its KV cache)."""
 
-    def __init__(self, syntax: ToolFormat, tools: Sequence[Tool]) -> None:
+    def __init__(self, syntax: ToolFormat, tools: Sequence[Tool], parallel: bool = True) -> None:
         self.syntax = syntax
+        self.parallel = parallel and syntax.parallel
         self.key = syntax.name
         self.name = f"{syntax.label}, native"
         self.declarations = tuple(declarations([(t.name, t.description, t.json_schema()) for t in tools]))
@@ -182,15 +212,50 @@ class NativeFormat:
         return FinalAction(kind=request.answer_kind, answer=answer.strip(), citations=citations)
 
 
-def turn_format(setting: str, llm: LLM, tools: Sequence[Tool]) -> TurnFormat:
+def turn_format(setting: str, llm: LLM, tools: Sequence[Tool], parallel: bool = True) -> TurnFormat:
     """The format for ``setting`` ("auto", "generic" or a family of :data:`heron.llm.tool_formats.FORMATS`):
-    "auto" takes the model's native syntax when its chat template has one and the backend can decode
-    it, else the generic action."""
+    "auto" takes the model's native syntax when its chat template has one, the backend can decode it,
+    and the model writes it (:func:`speaks`); else the generic action."""
     if setting not in TOOL_FORMATS:
         raise UsageError(f"unknown tool format {setting!r}", f"use one of: {', '.join(TOOL_FORMATS)}")
     if setting == "generic":
-        return GenericFormat()
+        return GenericFormat(parallel)
     if setting == "auto":
-        syntax = llm.native_tool_format if isinstance(llm, DecodesGrammar) else None
-        return NativeFormat(syntax, tools) if syntax is not None else GenericFormat()
-    return NativeFormat(FORMATS[setting], tools)
+        syntax = native_syntax(llm)
+        return NativeFormat(syntax, tools, parallel) if syntax is not None else GenericFormat(parallel)
+    return NativeFormat(FORMATS[setting], tools, parallel)
+
+
+_PROBE_TOOL = (
+    "get_weather",
+    "Current weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+_spoken: weakref.WeakKeyDictionary[Any, ToolFormat | None] = weakref.WeakKeyDictionary()
+
+
+def native_syntax(llm: LLM) -> ToolFormat | None:
+    """The native syntax "auto" uses for ``llm``: its template's (``native_tool_format``), if the model
+    actually writes it (:func:`speaks`); else None. Asked once per model object."""
+    if not isinstance(llm, DecodesGrammar):
+        return None
+    if llm not in _spoken:
+        syntax = llm.native_tool_format
+        _spoken[llm] = syntax if syntax is not None and speaks(llm, syntax) else None
+    return _spoken[llm]
+
+
+def speaks(llm: LLM, syntax: ToolFormat) -> bool:
+    """Whether the model, shown one tool (a weather look-up) and a question only that tool answers,
+    starts its reply, unconstrained and greedy, with the syntax's call. A template can declare a
+    syntax its model was never trained to write: Qwen2.5-Coder-1.5B's template asks for
+    ``<tool_call>``, and the model writes a fenced JSON block instead (log P of ``<tool_call>`` as its
+    first token: about -64), which under the native grammar reads as text, never as a call."""
+    messages = [
+        Message.system("You are a helpful assistant."),
+        Message.user("What is the weather in Paris now?"),
+    ]
+    options = GenerationOptions(max_tokens=6, tools=tuple(declarations([_PROBE_TOOL])))
+    reply = llm.chat(messages, options).text.lstrip()
+    opening = syntax.opening.strip() or "{"
+    return reply.startswith(opening)

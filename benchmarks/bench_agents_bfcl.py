@@ -5,9 +5,10 @@ tool choice against llama-cpp-python's `chatml-function-calling` (tool_choice="a
 `llama-server --jinja` (the model's chat template; `openai` client, tool_choice="auto"), all on the
 same GGUF file.
 
-heron makes one call per turn, so on parallel_multiple it runs its loop (Agent.run, at most
-PARALLEL_STEPS turns, each tool answering "ok") and is scored on every call the run made; the peers
-are scored on the tool calls of their one reply. Single-call categories score the first call.
+On parallel_multiple heron runs its loop (Agent.run, at most PARALLEL_STEPS turns, each tool
+answering "ok"; a turn may hold several calls) and is scored on every call the run made; the peers
+are scored on the tool calls of their one reply. Single-call categories score the calls of heron's
+first turn (several calls where one is expected: wrong).
 
 Usage: python benchmarks/bench_agents_bfcl.py [--limit 10] [--peer-limit 10] [--model NAME]
            [--offset 0] [--categories ...] [--systems ...] [--out agents_bfcl.json] [--merge]
@@ -32,7 +33,7 @@ from bfcl import Item, calls_are_correct, calls_matched, load, to_json_schema
 from pydantic import BaseModel, ConfigDict
 
 from heron.agents import Agent, AgentConfig
-from heron.agents.actions import ToolCallAction
+from heron.agents.actions import CallBatch, ToolCallAction, calls_of
 from heron.agents.budget import Budget
 from heron.agents.policies.tool_gate import ToolGate
 from heron.config import Settings, load_settings
@@ -116,6 +117,11 @@ VARIANTS = {
     "heron-required": Variant(config=BFCL.model_copy(update={"tool_choice": "required"})),
     # the tool gate policy (agents/policies/tool_gate.py): answer only / call / call the one tool
     "heron+gate": Variant(gate=True),
+    # one call per turn (before issue #18 heron's only way)
+    "heron-single": Variant(config=BFCL.model_copy(update={"parallel_calls": 1})),
+    # the model's own syntax (Qwen2.5's template: hermes <tool_call> blocks), forced; "auto" takes it
+    # only for a model that writes it (agents/turn_formats.py: speaks)
+    "heron-native": Variant(config=BFCL.model_copy(update={"tool_format": "hermes"})),
 }
 
 
@@ -151,12 +157,12 @@ def run_heron(llm: LocalLLM, items: list[Item], variant: Variant, settings: Sett
         tools = heron_tools(item, made)
         with Agent(llm, tools=tools, config=variant.config, policies=policies, settings=settings) as agent:
             try:
-                if item.parallel:  # one call per turn: run the loop, score every call it made
+                if item.parallel:  # run the loop (calls in one turn or several), score every call made
                     agent.run(item.question, budget=Budget(max_steps=PARALLEL_STEPS))
                 else:
                     action = agent.decide(item.question)
-                    if isinstance(action, ToolCallAction):
-                        made.append((action.tool, action.arguments))
+                    if isinstance(action, ToolCallAction | CallBatch):
+                        made.extend((call.tool, call.arguments) for call in calls_of(action))
                 parsed += 1
             except Exception as exc:  # counted as unparseable: must stay at zero
                 print(f"  heron failed on {item.id}: {exc}", file=sys.stderr)
