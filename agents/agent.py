@@ -42,7 +42,8 @@ from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.status import run_status
-from heron.tools import Tool, ToolContext, tool
+from heron.tools import Artifact, Tool, ToolContext, ToolResult, tool
+from heron.tools.context import current_call
 from heron.tracing import AnswerEvent, EventCallback, RunFinishedEvent, RunStartedEvent, Tracer, trace_path
 
 if TYPE_CHECKING:
@@ -177,16 +178,63 @@ class Agent:
         budget: Budget | None = None,
         callbacks: Sequence[EventCallback] = (),
         on_step: Callable[[RunState], None] | None = None,
+        run_id: str | None = None,
+        parent: tuple[str, str] | None = None,
+        approve: ApprovalCallback | None = None,
     ) -> RunResult:
         """Run ``goal`` to an answer. Budgets end the run with a best-effort answer, never an exception.
 
         ``plan``: your own steps (text, or ``PlanStep(do=..., tool=...)`` to make a step start with
-        that tool); otherwise ``config.planning`` decides whether the model plans first.
+        that tool); otherwise ``config.planning`` decides whether the model plans first. ``parent``
+        (run id, call id) and ``approve`` are for a run started by another run's tool call
+        (:meth:`as_tool`): the run it nests under, and the approver in place of this agent's.
         """
-        state = self.new_state(goal)
+        state = self.new_state(goal, run_id=run_id)
         if plan:
             state.plan = [self.validate_step(p) for p in plan]
-        return self.continue_run(state, budget=budget, callbacks=callbacks, on_step=on_step)
+        return self.continue_run(
+            state, budget=budget, callbacks=callbacks, on_step=on_step, parent=parent, approve=approve
+        )
+
+    def as_tool(self, name: str, description: str, *, budget: Budget | None = None) -> Tool:
+        """This agent as a tool another agent can call (a sub-agent): the caller writes a ``task``; this
+        agent runs it to an answer with its own tools, memory and budget (``budget``, else its
+        config's), and its answer is the tool's result, with the passages it cited.
+
+        Called from a run, the sub-run's events go to the caller's trace as well (its
+        ``run_started`` names the caller's run and call; its own trace file is written too), its
+        risky calls go to the caller's approver, and the tokens it generates count against the
+        caller's budget."""
+        agent = self
+
+        def delegate(task: str) -> ToolResult:
+            scope = current_call.get()
+            if scope is None:  # called outside a run (tests, scripts): a run of its own
+                result = agent.run(task, budget=budget)
+            else:
+                result = agent.run(
+                    task,
+                    budget=budget,
+                    callbacks=[scope.emit],
+                    run_id=f"{scope.run_id}.{name}-{scope.call_id[:6]}",
+                    parent=(scope.run_id, scope.call_id),
+                    approve=scope.approve,
+                )
+                scope.tokens += result.usage.completion_tokens
+            text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
+            citations = [
+                Artifact(kind="citation", uri=c.source, metadata={"id": c.id, "text": c.text})
+                for c in result.citations
+            ]
+            return ToolResult(text=text, is_error=not result.answered, artifacts=citations)
+
+        delegate.__doc__ = f"""{description}
+
+        Args:
+            task: what to do, in full sentences: the sub-agent sees only this
+        """
+        delegate.__name__ = name
+        return tool(delegate, name=name, description=description)
 
     def decide(self, goal: str) -> ToolCallAction | CallBatch | FinalAction:
         """One constrained turn without running anything: which tool the model would call (with
@@ -209,6 +257,8 @@ class Agent:
         callbacks: Sequence[EventCallback] = (),
         on_step: Callable[[RunState], None] | None = None,
         checks: Callable[[RunResult], bool] | None = None,
+        parent: tuple[str, str] | None = None,
+        approve: ApprovalCallback | None = None,
     ) -> RunResult:
         """Run, or resume from a checkpointed ``state`` (finished tool calls are not repeated).
 
@@ -229,10 +279,12 @@ class Agent:
                         model=self._model_name(),
                         tools=[t.name for t in self.tools],
                         budget=budget.model_dump(),
+                        parent_run_id=parent[0] if parent else None,
+                        parent_call_id=parent[1] if parent else None,
                     )
                 )
             self._cancel.clear()
-            loop = self._loop(tracer, tracker, state, on_step)
+            loop = self._loop(tracer, tracker, state, on_step, approve or self.approve)
             try:
                 final, stopped_by = PlanExecution(self.llm, self.tools, self.config).execute(
                     state, loop, tracer
@@ -300,6 +352,7 @@ class Agent:
         tracker: BudgetTracker,
         state: RunState,
         on_step: Callable[[RunState], None] | None = None,
+        approve: ApprovalCallback | None = None,
     ) -> StepLoop:
         """A step loop with this agent's tools and policies (the first-call check as configured), in
         the turn format ``state`` was started with."""
@@ -313,7 +366,7 @@ class Agent:
             tracer,
             tracker,
             self.config,
-            self.approve,
+            approve or self.approve,
             on_step,
             cancel=self._cancel,
             policies=policies,

@@ -67,7 +67,15 @@ class StepLoop:
         self.format = turn_format or GenericFormat()
         self.tools = {t.name: t for t in tools}
         self.policies = tuple(policies)
-        self.caller = ToolCaller(tools, context, tracer, config, approve, self.budget_text)
+        self.caller = ToolCaller(
+            tools,
+            context,
+            tracer,
+            config,
+            approve,
+            self.budget_text,
+            lambda tokens: self.tracker.spend(tokens=tokens),
+        )
         self.tracer = tracer
         self.tracker = tracker
         self.config = config

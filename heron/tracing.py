@@ -32,6 +32,8 @@ class RunStartedEvent(_Event):
     model: str
     tools: list[str]
     budget: dict[str, float]
+    parent_run_id: str | None = None  # a sub-agent's run: the run whose tool call started it
+    parent_call_id: str | None = None
 
 
 class PlanEvent(_Event):

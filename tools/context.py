@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -17,6 +19,22 @@ if TYPE_CHECKING:
 DepsT = TypeVar("DepsT")
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, what is being done)
+
+
+@dataclass
+class CallScope:
+    """The run a tool call belongs to, for a tool that runs an agent of its own (``Agent.as_tool``):
+    its trace events go to ``emit`` (the caller's trace), its risky calls to ``approve`` (the
+    caller's approver), and the tokens it generates are added to ``tokens`` (the caller's budget)."""
+
+    run_id: str
+    call_id: str
+    emit: Callable[[Any], None]
+    approve: Callable[[Any], Any]
+    tokens: int = 0
+
+
+current_call: ContextVar[CallScope | None] = ContextVar("heron_current_call", default=None)
 
 
 class ToolContext(Generic[DepsT]):
