@@ -32,6 +32,7 @@ def run_checks(settings: Settings) -> list[Check]:
         Check("heron", "ok", f"{heron.__version__} ({Path(heron.__file__).parent})"),
         *_check_llama_cpp(settings),
         _check_model(settings),
+        _check_tool_format(settings),
         _check_embedding(settings),
         _check_image_model(settings),
         _check_chroma(settings),
@@ -109,6 +110,29 @@ def _check_model(settings: Settings) -> Check:
         f"{path} ({size_mb:.0f} MiB, {source}); context {settings.context_size} of {trained} trained; "
         "`heron models` lists the others",
     )
+
+
+def _check_tool_format(settings: Settings) -> Check:
+    """How the agent's turns are written for this model (heron.agents.turn_formats): loads the model
+    and asks it the one probe turn "auto" decides by."""
+    from heron.agents.turn_formats import GenericFormat, turn_format
+    from heron.llm import open_llm
+    from heron.llm.base import DecodesGrammar
+
+    setting = settings.agent.tool_format
+    fix = "set agent.tool_format (HERON_AGENT__TOOL_FORMAT) to generic, hermes, llama3 or mistral to choose"
+    try:
+        with open_llm(settings) as llm:
+            chosen = turn_format(setting, llm, [])
+            declared = llm.native_tool_format if isinstance(llm, DecodesGrammar) else None
+    except HeronError as exc:
+        return Check("tool format", "problem", getattr(exc, "problem", str(exc)), getattr(exc, "hint", ""))
+    detail = f"{chosen.name} (agent.tool_format = {setting!r})"
+    if isinstance(chosen, GenericFormat) and declared is not None and setting == "auto":
+        detail += f"; the chat template declares {declared.label} calls, but the model does not write them"
+    elif isinstance(chosen, GenericFormat) and setting == "auto":
+        detail += "; the model's chat template declares no tool-call syntax heron knows"
+    return Check("tool format", "ok", detail, fix)
 
 
 def _check_embedding(settings: Settings) -> Check:

@@ -1,0 +1,162 @@
+"""A turn's calls as one batch (ToolCaller.call_batch), without a model: order, concurrency,
+approvals asked together, checkpoints per call and a resume that makes only the unfinished calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from heron.agents.actions import ToolCallAction
+from heron.agents.approval import ApprovalRequest, ApprovalResult
+from heron.agents.config import AgentConfig
+from heron.agents.state import PendingCall, RunState
+from heron.agents.tool_calls import ToolCaller
+from heron.tools import Risk, ToolContext, tool
+from heron.tracing import ToolResultEvent, Tracer
+
+log: list[str] = []
+lock = threading.Lock()
+
+
+def _note(text: str) -> None:
+    with lock:
+        log.append(text)
+
+
+@tool(concurrent=True)
+def slow_lookup(key: str, seconds: float) -> str:
+    """Look a key up, slowly.
+
+    Args:
+        key: what to look up
+        seconds: how long it takes
+    """
+    _note(f"start {key}")
+    time.sleep(seconds)
+    _note(f"end {key}")
+    return f"value of {key}"
+
+
+@tool
+def write_down(text: str) -> str:
+    """Write a line down (not safe to run alongside others).
+
+    Args:
+        text: the line
+    """
+    _note(f"start {text}")
+    time.sleep(0.2)
+    _note(f"end {text}")
+    return f"wrote {text}"
+
+
+@tool(risk=Risk.HIGH)
+def delete(name: str) -> str:
+    """Delete something.
+
+    Args:
+        name: what to delete
+    """
+    _note(f"deleted {name}")
+    return f"deleted {name}"
+
+
+class Approver:
+    def __init__(self, deny: Sequence[str] = ()) -> None:
+        self.deny = set(deny)
+        self.batches: list[list[str]] = []
+
+    def __call__(self, request: ApprovalRequest) -> ApprovalResult:
+        return self.approve_batch([request])[0]
+
+    def approve_batch(self, requests: Sequence[ApprovalRequest]) -> list[ApprovalResult]:
+        _note("asked")
+        self.batches.append([r.arguments["name"] for r in requests])
+        return [
+            ApprovalResult.deny("not this one")
+            if r.arguments["name"] in self.deny
+            else ApprovalResult.approve(r.arguments)
+            for r in requests
+        ]
+
+
+def _caller(tmp_path: Path, events: list, approve: Approver | None = None) -> ToolCaller:
+    tools = [slow_lookup, write_down, delete]
+    tracer = Tracer(None, [events.append])
+    context = ToolContext(tmp_path / "ws")
+    return ToolCaller(
+        tools, context, tracer, AgentConfig(), approve or Approver(), lambda: "budget left: plenty"
+    )
+
+
+def call(tool_name: str, **arguments: object) -> ToolCallAction:
+    return ToolCallAction(tool=tool_name, arguments=dict(arguments))
+
+
+def test_concurrent_tools_run_together_and_results_keep_the_calls_order(tmp_path: Path) -> None:
+    log.clear()
+    events: list = []
+    state = RunState(run_id="r", goal="g")
+    checkpoints: list[int] = []
+    batch = [call("slow_lookup", key="a", seconds=0.6), call("slow_lookup", key="b", seconds=0.1)]
+    _caller(tmp_path, events).call_batch(
+        state, batch, "final_answer", lambda s: checkpoints.append(len(s.pending_calls))
+    )
+    assert log.index("start b") < log.index("end a")  # b started before a ended: together
+    assert log.index("end b") < log.index("end a")
+    results = [m.content for m in state.messages if m.role == "tool"]
+    assert (
+        "value of a" in results[0] and "value of b" in results[1]
+    )  # the calls' order, not the finishing order
+    assert checkpoints == [2, 2, 2]  # the batch recorded, then each finished call
+    assert state.pending_calls == [] and state.step_calls == 2
+    assert [e.tool for e in events if isinstance(e, ToolResultEvent)] == ["slow_lookup", "slow_lookup"]
+
+
+def test_a_batch_with_a_tool_not_marked_concurrent_runs_in_order(tmp_path: Path) -> None:
+    log.clear()
+    state = RunState(run_id="r", goal="g")
+    batch = [
+        call("write_down", text="one"),
+        call("slow_lookup", key="k", seconds=0.0),
+        call("write_down", text="two"),
+    ]
+    _caller(tmp_path, []).call_batch(state, batch, "final_answer")
+    assert log == ["start one", "end one", "start k", "end k", "start two", "end two"]
+
+
+def test_risky_calls_are_asked_about_together_before_any_call_runs(tmp_path: Path) -> None:
+    log.clear()
+    approver = Approver(deny=["y"])
+    state = RunState(run_id="r", goal="g")
+    batch = [call("write_down", text="first"), call("delete", name="x"), call("delete", name="y")]
+    _caller(tmp_path, [], approver).call_batch(state, batch, "final_answer")
+    assert approver.batches == [["x", "y"]]  # one question for the batch
+    assert log[0] == "asked"  # before anything ran
+    assert "deleted x" in log and "deleted y" not in log
+    messages = [m.content for m in state.messages if m.role == "tool"]
+    assert "wrote first" in messages[0] and "deleted x" in messages[1] and "not this one" in messages[2]
+
+
+def test_a_resumed_batch_makes_only_the_calls_that_had_not_finished(tmp_path: Path) -> None:
+    log.clear()
+    state = RunState(
+        run_id="r",
+        goal="g",
+        pending_calls=[
+            PendingCall(
+                call_id="1",
+                tool="write_down",
+                arguments={"text": "done before"},
+                message="[write_down result] wrote done before",
+            ),
+            PendingCall(call_id="2", tool="write_down", arguments={"text": "not yet"}),
+        ],
+    )
+    _caller(tmp_path, []).finish_pending(state, "final_answer")
+    assert log == ["start not yet", "end not yet"]  # the finished call was not made again
+    messages = [m.content for m in state.messages if m.role == "tool"]
+    assert messages[0] == "[write_down result] wrote done before" and "wrote not yet" in messages[1]
+    assert state.pending_calls == []
