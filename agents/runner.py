@@ -103,7 +103,7 @@ class TaskRunner:
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
             memory = self._memory(loaded, stack)
-            agent = stack.enter_context(self._agent(loaded, workspace, memory))
+            agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
             if memory is not None and loaded.task.memory and loaded.task.memory.ingest:
                 self._ingest(memory, loaded, on_ingest)
             state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
@@ -129,7 +129,7 @@ class TaskRunner:
         workspace = self._workspace(loaded)
         self.store.set_status(record.id, "running")
         with contextlib.ExitStack() as stack:
-            agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack)))
+            agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack), stack))
             if record.kv_state and Path(record.kv_state).is_file() and isinstance(self.llm, KeepsState):
                 with contextlib.suppress(HeronError, OSError):  # only an optimisation: the prompt is re-read
                     self.llm.load_state(Path(record.kv_state))
@@ -225,9 +225,24 @@ class TaskRunner:
         stack.callback(memory.close)
         return memory
 
-    def _agent(self, loaded: LoadedTask, workspace: Path, memory: Any) -> Agent:
+    def _agent(self, loaded: LoadedTask, workspace: Path, memory: Any, stack: contextlib.ExitStack) -> Agent:
+        """The task's agent; its sub-agents (``agents:``) become tools of it, closed with ``stack``."""
         task = loaded.task
-        tools = self._tools(task.tools, memory, loaded.folder)
+        sub_agents = {}
+        for spec in task.agents:
+            sub = Agent(
+                self.llm,
+                tools=self._tools(spec.tools, memory, loaded.folder),
+                config=AgentConfig(
+                    budget=spec.budget or Budget.from_settings(self.settings.agent),
+                    instructions=spec.instructions,
+                ),
+                workspace=workspace,
+                settings=self.settings,
+            )
+            sub_agents[spec.name] = stack.enter_context(sub).as_tool(spec.name, spec.description)
+        own = self._tools([n for n in task.tools if n not in sub_agents], memory, loaded.folder)
+        tools = [sub_agents[name] if name in sub_agents else own.pop(0) for name in task.tools]
         config = AgentConfig(
             budget=task.budget or Budget.from_settings(self.settings.agent),
             planning=task.planning,

@@ -98,11 +98,25 @@ class Check(_Strict):
         return self
 
 
+class SubAgentSpec(_Strict):
+    """An agent the task's agent can call as a tool (``Agent.as_tool``): its own tools, instructions
+    and budget; the same model, workspace and memory; the task's approval rules."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the tool name the main agent calls")
+    description: str = Field(min_length=1, description="what to hand it, as the main agent reads it")
+    tools: list[str] = Field(default_factory=list)
+    instructions: str = ""
+    budget: Budget | None = None
+
+
 class TaskFile(_Strict):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     goal: str = Field(min_length=1)
     inputs: dict[str, Any] = Field(default_factory=dict)
     tools: list[str] = Field(default_factory=list)
+    agents: list[SubAgentSpec] = Field(
+        default_factory=list, description="sub-agents; list a sub-agent's name under `tools:` to use it"
+    )
     steps: list[PlanStep] = Field(default_factory=list)
     planning: Literal["never", "always"] = "never"
     instructions: str = ""
@@ -174,14 +188,22 @@ def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) 
 
 def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: tuple[str, ...]) -> None:
     problems = []
-    for i, name in enumerate(task.tools):
-        if ":" in name:
-            try:
-                load_tool_reference(name, path.parent)
-            except TaskFileError as exc:
-                problems.append(f"{path}:{_line(node, ('tools', i))}: tools[{i}]: {exc.problem}")
-        elif name not in available:
-            problems.append(f"{path}:{_line(node, ('tools', i))}: tools[{i}]: unknown tool {name!r}")
+    sub_agents = [a.name for a in task.agents]
+    lists = [(("tools",), task.tools, (*available, *sub_agents))]
+    lists += [(("agents", j, "tools"), a.tools, available) for j, a in enumerate(task.agents)]
+    for where, names, known in lists:
+        label = ".".join(str(w) if isinstance(w, str) else f"[{w}]" for w in where).replace(".[", "[")
+        for i, name in enumerate(names):
+            if ":" in name:
+                try:
+                    load_tool_reference(name, path.parent)
+                except TaskFileError as exc:
+                    problems.append(f"{path}:{_line(node, (*where, i))}: {label}[{i}]: {exc.problem}")
+            elif name not in known:
+                unknown = (
+                    "a sub-agent cannot call another" if name in sub_agents else f"unknown tool {name!r}"
+                )
+                problems.append(f"{path}:{_line(node, (*where, i))}: {label}[{i}]: {unknown}")
     names = [tool_name(t) for t in task.tools]
     for i, step in enumerate(task.steps):
         if step.tool is not None and step.tool not in names:
@@ -195,7 +217,8 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
                 f"{path}:{_line(node, ('approval', 'allow', i))}: approval.allow[{i}]: {name!r} is "
                 f"not in this task's `tools:` list"
             )
-    if any(t in ("retrieve", "remember") for t in task.tools) and task.memory is None:
+    every_tool = [*task.tools, *(t for a in task.agents for t in a.tools)]
+    if any(t in ("retrieve", "remember") for t in every_tool) and task.memory is None:
         problems.append(
             f"{path}:{_line(node, ('tools',))}: tools: retrieve/remember need a `memory:` section"
         )

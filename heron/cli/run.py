@@ -238,13 +238,17 @@ def trace(
                     f"no single trace for {run_id!r} ({len(matches)} matches)", "list runs with `heron runs`"
                 )
             path = matches[0]
+    depth: dict[str, int] = {}  # a sub-agent's run (run_started names its parent) is indented under it
     for event in read_trace(path):
         if as_json:
             typer.echo(event.model_dump_json())
-        else:
-            line = render_event(event, verbose=True)
-            if line:
-                console.print(line, highlight=False)
+            continue
+        if event.type == "run_started":
+            depth[event.run_id] = depth.get(event.parent_run_id or "", -1) + 1
+        line = render_event(event, verbose=True)
+        if line:
+            indent = "  [dim]│[/] " * depth.get(event.run_id, 0)
+            console.print("\n".join(indent + part for part in line.split("\n")), highlight=False)
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:

@@ -3,6 +3,7 @@ the middle of a batch, sub-agents, and which turn format a model gets."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -100,6 +101,7 @@ def test_a_batch_of_risky_calls_is_approved_together_before_any_of_it_runs(llm: 
 
 
 LEDGER_MODULE = '''
+import json
 import os
 import time
 from pathlib import Path
@@ -216,3 +218,56 @@ def test_the_capable_model_gets_the_generic_format_and_a_template_without_tools_
     with LocalLLM(small, context_size=2048) as smollm, Agent(smollm, tools=[weather_tool()]) as agent:
         assert smollm.native_tool_format is None  # its template has no tools
         assert isinstance(agent.turn_format(), GenericFormat)
+
+
+WEATHER_MODULE = '''
+from heron import tool
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather in a city.
+
+    Args:
+        city: the city's name
+    """
+    return {"Oslo": "4 C, rain"}.get(city, "unknown city")
+'''
+
+DELEGATING_TASK = """
+name: delegate
+goal: Ask the forecaster what the weather in Oslo is, then tell me.
+tools: [forecaster]
+agents:
+  - name: forecaster
+    description: Answers any question about the weather.
+    tools: ['weather_tools:get_weather']
+    budget: {max_steps: 4}
+budget: {max_steps: 4}
+"""
+
+
+def test_a_task_file_declares_a_sub_agent_and_heron_trace_shows_its_run(tmp_path: Path) -> None:
+    folder = tmp_path / "task"
+    folder.mkdir()
+    (folder / "weather_tools.py").write_text(WEATHER_MODULE)
+    (folder / "task.yaml").write_text(DELEGATING_TASK)
+    env = {**os.environ, "HERON_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [HERON, "run", str(folder / "task.yaml"), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "4" in outcome["answer"]
+    shown = subprocess.run(
+        [HERON, "trace", outcome["run_id"]], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    lines = shown.stdout.splitlines()
+    assert any("call forecaster" in line and "│" not in line for line in lines)  # the main run's call
+    assert any("call get_weather" in line and "│" in line for line in lines)  # the sub-run's, indented

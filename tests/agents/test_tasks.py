@@ -150,3 +150,36 @@ def test_run_store_migrations_are_append_only_and_idempotent(tmp_path: Path) -> 
     db.close()
     with RunStore(old) as store:
         assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
+
+
+SUB_AGENTS = """
+goal: Ask the researcher, then write the answer.
+tools: [researcher, write_file]
+agents:
+  - name: researcher
+    description: Looks things up in the notes.
+    tools: [{inner}]
+memory: {{collection: notes}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("inner", "problem"),
+    [
+        ("retrieve", None),
+        ("nonsense", "agents[0].tools[0]: unknown tool 'nonsense'"),
+        ("researcher", "agents[0].tools[0]: a sub-agent cannot call another"),
+    ],
+)
+def test_task_files_declare_sub_agents_whose_tools_are_checked(
+    tmp_path: Path, inner: str, problem: str | None
+) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text(SUB_AGENTS.format(inner=inner))
+    if problem is None:
+        loaded = load_task(path)
+        assert [a.name for a in loaded.task.agents] == ["researcher"]
+        return
+    with pytest.raises(TaskFileError) as caught:
+        load_task(path)
+    assert f"{path}:7: {problem}" in str(caught.value)
