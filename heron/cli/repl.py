@@ -51,7 +51,9 @@ class Repl:
         self.llm = llm
         self.memory = memory
         self.view = ReplView(console or Console(highlight=False, soft_wrap=True))
-        self.runner = TurnRunner(self._show, self.view.ask_approval, self.view.stopping)
+        self.runner = TurnRunner(
+            self._show, self.view.ask_approval, self.view.stopping, self.view.ask_batch_approval
+        )
         self.last_trace: Path | None = None
         self.memory_tools_missing = False
         self._approve = approve_all if approve_risky else self.runner.approver

@@ -61,8 +61,21 @@ class CancelToken:
 
 @dataclass
 class _ApprovalAsk:
-    request: ApprovalRequest
-    answer: queue.Queue[ApprovalResult]
+    requests: list[ApprovalRequest]  # one call, or the risky calls of one turn (asked together)
+    answer: queue.Queue[list[ApprovalResult]]
+
+
+class _Approver:
+    """The agent's approval callback, also for a whole batch (a :class:`BatchApprover`)."""
+
+    def __init__(self, runner: TurnRunner) -> None:
+        self._runner = runner
+
+    def __call__(self, request: ApprovalRequest) -> ApprovalResult:
+        return self._runner.ask([request])[0]
+
+    def approve_batch(self, requests: Sequence[ApprovalRequest]) -> list[ApprovalResult]:
+        return self._runner.ask(list(requests))
 
 
 class TurnRunner:
@@ -78,18 +91,22 @@ class TurnRunner:
         show: Callable[[Any], None],
         ask_approval: Callable[[ApprovalRequest], ApprovalResult],
         on_stopping: Callable[[], None],
+        ask_batch_approval: Callable[[list[ApprovalRequest]], list[ApprovalResult]] | None = None,
     ) -> None:
         self._show = show
         self._ask_approval = ask_approval
+        self._ask_batch = ask_batch_approval or (lambda requests: [ask_approval(r) for r in requests])
+        self.approver = _Approver(self)
         self._on_stopping = on_stopping
         self._inbox: queue.Queue[tuple[str, Any]] | None = None
 
-    def approver(self, request: ApprovalRequest) -> ApprovalResult:
-        """The agent's approval callback: called in the worker, answered by the user in the main thread."""
+    def ask(self, requests: list[ApprovalRequest]) -> list[ApprovalResult]:
+        """Approval of one call or a batch (``approver``): asked in the worker, answered by the user in
+        the main thread."""
         inbox = self._inbox
         if inbox is None:  # no question is running in the REPL: nobody to ask
-            return ApprovalResult.deny("no user present to approve the call")
-        ask = _ApprovalAsk(request, queue.Queue(maxsize=1))
+            return [ApprovalResult.deny("no user present to approve the call") for _ in requests]
+        ask = _ApprovalAsk(requests, queue.Queue(maxsize=1))
         inbox.put(("approval", ask))
         return ask.answer.get()
 
@@ -148,11 +165,14 @@ class TurnRunner:
                 display_error = display_error or exc
 
     def _decide(self, ask: _ApprovalAsk, token: CancelToken) -> None:
-        decision = ApprovalResult.deny("stopped by the user")
+        decisions = [ApprovalResult.deny("stopped by the user") for _ in ask.requests]
         try:
-            decision = self._ask_approval(ask.request)
+            if len(ask.requests) == 1:
+                decisions = [self._ask_approval(ask.requests[0])]
+            else:
+                decisions = self._ask_batch(ask.requests)
         except (KeyboardInterrupt, EOFError):
             token.cancel()
             self._on_stopping()
         finally:
-            ask.answer.put(decision)  # the worker waits for this, whatever happened here
+            ask.answer.put(decisions)  # the worker waits for this, whatever happened here

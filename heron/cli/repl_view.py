@@ -139,6 +139,26 @@ class ReplView:
             else:
                 self.console.print("type y to run the call, n to refuse it, e to change its arguments")
 
+    def ask_batch_approval(self, requests: list[ApprovalRequest]) -> list[ApprovalResult]:
+        """Several risky calls of one turn, shown together before any runs: approve all, go through
+        them one by one, or refuse all; KeyboardInterrupt / EOFError propagate (= stop)."""
+        self.console.print(
+            f"[bold yellow]approval needed:[/] {len(requests)} calls of one turn want to run:",
+            highlight=False,
+        )
+        for number, request in enumerate(requests, 1):
+            arguments = json.dumps(request.arguments, ensure_ascii=False)
+            self.console.print(f"  {number}. {request.tool} ({request.risk} risk) {arguments}", markup=False)
+        while True:
+            reply = self._answers.prompt("approve? [a]ll / [e]ach in turn / [n]one: ").strip().lower()
+            if reply in ("a", "all"):
+                return [ApprovalResult.approve(r.arguments) for r in requests]
+            if reply in ("n", "none", "no"):
+                return [ApprovalResult.deny("denied by the user") for _ in requests]
+            if reply in ("e", "each"):
+                return [self.ask_approval(r) for r in requests]
+            self.console.print("type a to run them all, e to decide each one, n to refuse them all")
+
     def _edited_arguments(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         text = self._answers.prompt(
             "new arguments (JSON object): ", default=json.dumps(arguments, ensure_ascii=False)

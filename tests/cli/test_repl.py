@@ -370,3 +370,35 @@ def test_model_switches_the_served_model_when_the_backend_is_a_server(chat) -> N
         term.ask("/model", "a model name the server offers")
         # not a local file: the served model changes, nothing is loaded from disk
         term.ask("/model served-b", f"model: http:{server.url}#served-b (the conversation is kept)")
+
+
+def test_the_risky_calls_of_one_turn_are_approved_together_all_or_each(chat) -> None:
+    term = chat(
+        "--no-memory",
+        replies=[
+            [write_call("one.txt", "first"), write_call("two.txt", "second")],
+            answer("Saved both."),
+            [write_call("three.txt", "third"), write_call("four.txt", "fourth")],
+            answer("Saved one of them."),
+        ],
+    )
+    workspace = data_dir() / "workspace"
+
+    term.child.sendline("save two notes")
+    term.expect("approval needed: 2 calls of one turn want to run")
+    term.expect("approve? [a]ll / [e]ach in turn / [n]one")
+    term.child.sendline("a")
+    term.expect("Saved both.")
+    term.expect(PROMPT)
+    assert (workspace / "one.txt").read_text() == "first" and (workspace / "two.txt").read_text() == "second"
+
+    term.child.sendline("save two more")
+    term.expect("approve? [a]ll / [e]ach in turn / [n]one")
+    term.child.sendline("e")
+    term.expect("approve? [y]es / [n]o / [e]dit arguments")
+    term.child.sendline("y")
+    term.expect("approve? [y]es / [n]o / [e]dit arguments")
+    term.child.sendline("n")
+    term.expect("Saved one of them.")
+    term.expect(PROMPT)
+    assert (workspace / "three.txt").exists() and not (workspace / "four.txt").exists()
