@@ -270,7 +270,10 @@ class Agent:
         )
         path = trace_path(self.settings.data_dir, state.run_id)
         started = time.perf_counter()
-        with Tracer(path, [*self.callbacks, *callbacks]) as tracer:
+        own = self.callbacks
+        if parent is not None:  # a sub-run's events reach the caller's span exporter through its trace
+            own = [c for c in own if not getattr(c, "follows_sub_runs", False)]
+        with Tracer(path, [*own, *callbacks]) as tracer:
             if state.step == 0 and state.plan_index == 0 and not state.step_results:
                 tracer.emit(
                     RunStartedEvent(

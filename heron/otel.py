@@ -32,7 +32,12 @@ class _RunSpans:
 
 
 class OTelExporter:
-    """An event callback turning a run's events into spans (thread-safe; several runs at once)."""
+    """An event callback turning a run's events into spans (thread-safe; several runs at once).
+
+    A sub-agent's run (its ``run_started`` names a parent run) becomes a child of the tool-call span
+    that started it, so one trace holds the delegation."""
+
+    follows_sub_runs = True  # a nested run's events reach it through the caller's trace
 
     def __init__(self, tracer_provider: Any = None) -> None:
         try:
@@ -68,7 +73,15 @@ class OTelExporter:
             }
         else:
             attributes["heron.resumed"] = True  # a resumed run does not start with run_started
-        span = self._tracer.start_span("heron.run", attributes=attributes, start_time=_ns(event.time))
+        parent = self._runs.get(getattr(event, "parent_run_id", None) or "")
+        context = None
+        if parent is not None:
+            attributes["heron.parent_run_id"] = event.parent_run_id
+            caller = parent.tools.get(event.parent_call_id or "", parent.run)
+            context = self._trace.set_span_in_context(caller)
+        span = self._tracer.start_span(
+            "heron.run", context=context, attributes=attributes, start_time=_ns(event.time)
+        )
         spans = _RunSpans(run=span)
         self._runs[event.run_id] = spans
         return spans

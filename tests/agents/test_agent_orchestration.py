@@ -503,3 +503,29 @@ def test_a_set_aside_is_ignored_where_the_answer_was_not_offered(demo_tools: lis
         result = agent.run("1 + 2?")
     tool_calls = [e for e in read_trace(result.trace_path) if e.type == "tool_call"]
     assert [e.tool for e in tool_calls] == ["add"]  # the call ran: there was no answer to fall back on
+
+
+def test_a_sub_agents_tokens_count_against_the_callers_budget_and_its_approvals_go_to_the_callers(
+    demo_tools: list,
+) -> None:
+    asked: list[str] = []
+
+    def caller_approver(request: ApprovalRequest) -> ApprovalResult:
+        asked.append(request.tool)
+        return ApprovalResult.deny("not now")
+
+    long_answer = " ".join(["word"] * 60)
+    sub_llm = ScriptedLLM([call("delete_everything"), answer(long_answer)])
+    llm = ScriptedLLM([call("helper", task="clean up"), answer("done")])
+    with (
+        Agent(sub_llm, tools=demo_tools) as sub,  # its own approver would deny without asking anyone
+        Agent(
+            llm,
+            tools=[sub.as_tool("helper", "Cleans up.")],
+            approve=caller_approver,
+            config=AgentConfig(budget=Budget(max_tokens=64)),
+        ) as agent,
+    ):
+        result = agent.run("Clean up, please.")
+    assert asked == ["delete_everything"]  # the sub-agent's risky call went to the caller's approver
+    assert result.stopped_by == "max_tokens"  # the sub-agent's 60-word answer spent the caller's budget

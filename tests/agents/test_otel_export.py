@@ -98,3 +98,35 @@ def test_heron_otel_setting_adds_the_exporter(monkeypatch: pytest.MonkeyPatch) -
     with Agent(llm) as agent:
         agent.run("hello")
     assert [s.name for s in memory.get_finished_spans()] == ["chat", "heron.run"]
+
+
+def test_a_sub_agents_run_is_a_child_of_the_tool_call_that_started_it(exported: tuple) -> None:
+    exporter, memory = exported
+    sub_llm = ScriptedLLM(
+        [
+            {"action": "add", "arguments": {"a": 2, "b": 40}},
+            {"action": "final_answer", "answer": "42", "citations": []},
+        ]
+    )
+    llm = ScriptedLLM(
+        [
+            {"action": "arithmetic", "arguments": {"task": "add 2 and 40"}},
+            {"action": "final_answer", "answer": "It is 42.", "citations": []},
+        ]
+    )
+    # the sub-agent exports spans of its own too: nested, it leaves its run to the caller's exporter
+    with (
+        Agent(sub_llm, tools=[add], callbacks=[exporter]) as sub,
+        Agent(llm, tools=[sub.as_tool("arithmetic", "Does arithmetic.")], callbacks=[exporter]) as agent,
+    ):
+        result = agent.run("What is 2 + 40?")
+    runs = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
+    assert len(runs) == 2  # one span per run: the sub-run is not exported twice
+    parent = next(s for s in runs if s.attributes["heron.run_id"] == result.run_id)
+    child = next(s for s in runs if s is not parent)
+    call = next(s for s in memory.get_finished_spans() if s.name == "execute_tool arithmetic")
+    assert child.parent.span_id == call.context.span_id and call.parent.span_id == parent.context.span_id
+    assert child.attributes["heron.parent_run_id"] == result.run_id
+    add_span = next(s for s in memory.get_finished_spans() if s.name == "execute_tool add")
+    assert add_span.parent.span_id == child.context.span_id
+    assert result.answer == "It is 42."
