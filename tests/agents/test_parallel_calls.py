@@ -20,6 +20,7 @@ from heron.agents import AgentConfig
 from heron.agents.actions import CallBatch
 from heron.agents.approval import ApprovalRequest, ApprovalResult
 from heron.agents.run_store import RunStore
+from heron.agents.state import PlanStep
 from heron.agents.turn_formats import GenericFormat, NativeFormat
 from heron.bundled import bundled_gguf_path
 from heron.llm import LocalLLM
@@ -271,3 +272,18 @@ def test_a_task_file_declares_a_sub_agent_and_heron_trace_shows_its_run(tmp_path
     lines = shown.stdout.splitlines()
     assert any("call forecaster" in line and "│" not in line for line in lines)  # the main run's call
     assert any("call get_weather" in line and "│" in line for line in lines)  # the sub-run's, indented
+
+
+def test_native_turns_keep_the_prompt_prefix_so_the_kv_cache_is_reused(llm: LocalLLM) -> None:
+    # a plan step with a tool forces a call: under hermes' grammar it is a <tool_call> block
+    config = AgentConfig(tool_format="hermes", step_notes=False)
+    with Agent(llm, tools=[weather_tool()], config=config) as agent:
+        step = PlanStep(do="Look up the weather in Oslo.", tool="get_weather", args={"city": "Oslo"})
+        result = agent.run("What is the weather in Oslo?", plan=[step, "Answer the question."])
+    turns = [e for e in read_trace(result.trace_path) if isinstance(e, ModelTurnEvent)]
+    assert turns[0].output.startswith("<tool_call>\n{") and '"city": "Oslo"' in turns[0].output
+    # the next turn's prompt starts with everything the first turn read (system prompt, the template's
+    # tool list, the request): reused from the cache. (The call the model wrote is re-read: it sampled
+    # "<" and the grammar forced "tool_call>", which the tokenizer reads back as one special token.)
+    assert turns[1].cached_prompt_tokens >= turns[0].prompt_tokens
+    assert "4" in result.answer and "<tool_call>" not in result.answer
