@@ -10,6 +10,7 @@ itself is made by :class:`~heron.agents.tool_calls.ToolCaller`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -151,7 +152,7 @@ class StepLoop:
         if isinstance(action, FinalAction):
             return action
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
-        turn = self._turn(state, offered)
+        turn = dataclasses.replace(self._turn(state, offered), batch=tuple(calls_of(action)))
         reviewed_calls = []
         for call in calls_of(action):
             spec = next((s for s in specs if s.name == call.tool), None)

@@ -56,7 +56,8 @@ class Turn:
 
     ``first``: the first turn of a request without a plan (a chat message counts as a new request).
     ``offered``: the actions the turn's grammar admitted (set for ``review``; for ``allowed`` it is
-    what the turn would offer without the policies).
+    what the turn would offer without the policies). ``batch``: for ``review``, every call the turn
+    wrote (a turn may hold several).
     """
 
     run_id: str
@@ -67,6 +68,7 @@ class Turn:
     llm: LLM
     tools: Mapping[str, Tool]
     emit: EventCallback
+    batch: tuple[ToolCallAction, ...] = ()
 
 
 class TurnPolicy:
@@ -81,5 +83,6 @@ class TurnPolicy:
         return schema
 
     def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
-        """The call to make; None sets it aside (the model answers instead)."""
+        """The call to make; None sets it aside. A turn with a call set aside is set aside whole (its
+        text stays the model's own): the model answers instead."""
         return call

@@ -86,21 +86,29 @@ class FirstCallCheck(TurnPolicy):
     tool does not do what the request asks (see the module's docstring)."""
 
     def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
+        """A turn of several calls is kept when any of its tools fits: the request needs tools then,
+        and a request asking for several things fits none of its tools whole."""
         if not (turn.first and turn.offered.answer) or call.tool not in turn.tools:
             return call
-        fit = tool_fit(turn.llm, turn.request, turn.tools[call.tool])
-        if fit is None:
+        if turn.batch and call != turn.batch[0]:  # the batch was judged at its first call
             return call
-        kept = fit.fits >= 0.5
-        turn.emit(
-            ToolCheckEvent(
-                run_id=turn.run_id,
-                step=turn.step + 1,
-                tool=call.tool,
-                fits=round(fit.fits, 4),
-                yes=round(fit.yes, 4),
-                bias=round(fit.bias, 4),
-                kept=kept,
+        names = dict.fromkeys(c.tool for c in turn.batch or (call,) if c.tool in turn.tools)
+        for name in names:
+            fit = tool_fit(turn.llm, turn.request, turn.tools[name])
+            if fit is None:
+                return call
+            kept = fit.fits >= 0.5
+            turn.emit(
+                ToolCheckEvent(
+                    run_id=turn.run_id,
+                    step=turn.step + 1,
+                    tool=name,
+                    fits=round(fit.fits, 4),
+                    yes=round(fit.yes, 4),
+                    bias=round(fit.bias, 4),
+                    kept=kept,
+                )
             )
-        )
-        return call if kept else None
+            if kept:
+                return call
+        return None

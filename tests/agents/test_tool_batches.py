@@ -160,3 +160,22 @@ def test_a_resumed_batch_makes_only_the_calls_that_had_not_finished(tmp_path: Pa
     messages = [m.content for m in state.messages if m.role == "tool"]
     assert messages[0] == "[write_down result] wrote done before" and "wrote not yet" in messages[1]
     assert state.pending_calls == []
+
+
+def test_a_generic_turn_of_several_calls_is_call_objects_one_per_line() -> None:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from heron.agents.actions import ActionSpec, action_schema
+    from heron.agents.turn_formats import TurnRequest, _lines_grammar
+
+    specs = [
+        ActionSpec("get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}}}),
+        ActionSpec("add", "", {"type": "object", "properties": {"a": {"type": "integer"}}}),
+    ]
+    request = TurnRequest(specs, "final_answer", "final_answer", [], 0, 0, 100, 100, max_calls=3)
+    schema = action_schema(specs, final="final_answer", argument_chars=100)
+    grammar = _lines_grammar(schema, request)
+    LlamaGrammar.from_string(grammar, verbose=False)
+    # one to three calls, a new line between two; or the answer alone (never after a call)
+    assert 'root ::= heron-call ("\\n" heron-call){0,2} | alternative-2' in grammar
+    assert "heron-call ::= alternative-0 | alternative-1" in grammar

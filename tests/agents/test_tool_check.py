@@ -190,3 +190,28 @@ def test_the_check_shows_in_the_cli_trace_and_in_opentelemetry(demo_tools: list)
     (run,) = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
     (event,) = [e for e in run.events if e.name == "tool_check"]
     assert event.attributes["tool"] == "add" and event.attributes["kept"] is False
+
+
+def test_a_first_turn_of_several_calls_goes_ahead_when_any_of_its_tools_fits(
+    demo_tools: list, ledger: Path
+) -> None:
+    # a request that asks for two things fits neither tool whole; the turn runs if one of them fits
+    batch = [call("delete_everything"), call("add", a=2, b=40)]
+    llm = ScriptedLLM([batch, BIAS, SAYS_LESS_YES, BIAS, SAYS_MORE_YES, answer("42")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("Clear the ledger, and what is 2 + 40?")
+    checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept) for c in checks] == [("delete_everything", False), ("add", True)]
+    assert ledger.read_text() == "add 2 40\n" and result.answer == "42"
+
+
+def test_a_first_turn_of_several_calls_none_of_whose_tools_fits_is_set_aside(
+    demo_tools: list, ledger: Path
+) -> None:
+    batch = [call("add", a=1, b=2), call("add", a=3, b=4)]
+    llm = ScriptedLLM([batch, BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("How many calories does an apple have?")
+    checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept) for c in checks] == [("add", False)]  # one check for the tool of both calls
+    assert not ledger.exists() and result.answer == "About 95 kcal."
