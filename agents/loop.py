@@ -1,11 +1,13 @@
-"""The step loop: one grammar-constrained model turn, then the chosen tool, until an answer.
+"""The step loop: one grammar-constrained model turn, then the calls it made, until an answer.
 
+How the turn is written (heron's generic JSON action or the model's own tool-call syntax) is the
+turn format's (:mod:`heron.agents.turn_formats`); a turn may hold several calls, made as one batch.
 The system prompt and tool list stay frozen at the front of the history and every turn only
 appends, so llama.cpp reuses its KV cache from step to step. What changes per turn (budget left,
 citable passage ids) goes into the newest message or the grammar, never into the prefix.
 Optional rules that shape a turn (which actions it may take, which arguments a tool offers, a
-look at the call before it runs) are turn policies (:mod:`heron.agents.policies`); the tool call
-itself is made by :class:`~heron.agents.tool_calls.ToolCaller`.
+look at the call before it runs) are turn policies (:mod:`heron.agents.policies`); the calls
+themselves are made by :class:`~heron.agents.tool_calls.ToolCaller`.
 """
 
 from __future__ import annotations
