@@ -103,8 +103,8 @@ class StepLoop:
             if isinstance(action, FinalAction):
                 return action, "answer"
             fresh, repeated = [], []
-            for call in calls_of(action):
-                key = json.dumps([call.tool, call.arguments], sort_keys=True)
+            calls = {json.dumps([c.tool, c.arguments], sort_keys=True): c for c in calls_of(action)}
+            for key, call in calls.items():  # (the same call twice in one turn is made once)
                 state.call_counts[key] = state.call_counts.get(key, 0) + 1
                 (repeated if state.call_counts[key] >= 2 else fresh).append((call, state.call_counts[key]))
             if fresh:
