@@ -150,8 +150,11 @@ def parse_action(value: Any, final: str | None = FINAL_ANSWER) -> Action:
     """Turn the decoded JSON into an action (the grammar already guarantees its shape). A list of call
     objects is a batch (what a backend without raw grammars, e.g. a scripted fake, can return)."""
     if isinstance(value, list) and value:
-        calls = [parse_action(v, None) for v in value]
-        return CallBatch(calls=[c for c in calls if isinstance(c, ToolCallAction)])
+        actions = [parse_action(v, final) for v in value]
+        calls = [a for a in actions if isinstance(a, ToolCallAction)]
+        if not calls:
+            return actions[0]
+        return calls[0] if len(calls) == 1 else CallBatch(calls=calls)
     if not isinstance(value, dict) or "action" not in value:
         raise ValueError(f"not an action: {json.dumps(value)[:200]}")
     thought = str(value.get("thought", ""))

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import uuid
@@ -39,7 +40,7 @@ from heron.agents.streaming import events_of, iterate_in_thread
 from heron.agents.turn_formats import TurnFormat, turn_format
 from heron.config import Settings, load_settings
 from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
-from heron.llm.base import LLM
+from heron.llm.base import LLM, DecodesGrammar
 from heron.llm.types import Message
 from heron.status import run_status
 from heron.tools import Artifact, Tool, ToolContext, ToolResult, tool
@@ -48,6 +49,13 @@ from heron.tracing import AnswerEvent, EventCallback, RunFinishedEvent, RunStart
 
 if TYPE_CHECKING:
     from heron.memory import VectorMemory
+
+
+def _forward_written(emit: EventCallback, event: Any) -> None:
+    """A sub-run's event for its caller's trace: what trace files keep (not streamed tokens or
+    progress, which belong to the sub-run's own answer and bars)."""
+    if getattr(event, "type", "") not in ("token", "tool_progress"):
+        emit(event)
 
 
 class Agent:
@@ -157,6 +165,15 @@ class Agent:
             choice = self.settings.agent.tool_format
         return turn_format(key or choice, self.llm, self.tools, parallel=self.config.parallel_calls > 1)
 
+    def _stored_format(self, state: RunState) -> TurnFormat:
+        """The format ``state``'s system prompt was written for: runs saved before turn formats existed
+        are generic; a native one with a model that cannot decode it (the REPL's /model switched to a
+        served model) falls back to generic."""
+        key = state.tool_format or "generic"
+        if key != "generic" and not isinstance(self.llm, DecodesGrammar):
+            key = "generic"
+        return self.turn_format(key)
+
     def new_state(self, goal: str, run_id: str | None = None) -> RunState:
         """A fresh run: the frozen system prompt (in the turn format's words), then the goal."""
         fmt = self.turn_format()
@@ -203,8 +220,8 @@ class Agent:
 
         Called from a run, the sub-run's events go to the caller's trace as well (its
         ``run_started`` names the caller's run and call; its own trace file is written too), its
-        risky calls go to the caller's approver, and the tokens it generates count against the
-        caller's budget."""
+        risky calls go to the caller's approver, it may generate no more tokens than the caller's
+        budget has left, and those it generates count against the caller's budget."""
         agent = self
 
         def delegate(task: str) -> ToolResult:
@@ -212,10 +229,15 @@ class Agent:
             if scope is None:  # called outside a run (tests, scripts): a run of its own
                 result = agent.run(task, budget=budget)
             else:
+                own = budget or agent.config.budget
+                if scope.tokens_left is not None:  # no more than the caller has left
+                    own = own.model_copy(
+                        update={"max_tokens": max(64, min(own.max_tokens, scope.tokens_left))}
+                    )
                 result = agent.run(
                     task,
-                    budget=budget,
-                    callbacks=[scope.emit],
+                    budget=own,
+                    callbacks=[functools.partial(_forward_written, scope.emit)],
                     run_id=f"{scope.run_id}.{name}-{scope.call_id[:6]}",
                     parent=(scope.run_id, scope.call_id),
                     approve=scope.approve,
@@ -373,7 +395,7 @@ class Agent:
             on_step,
             cancel=self._cancel,
             policies=policies,
-            turn_format=self.turn_format(state.tool_format),
+            turn_format=self._stored_format(state),
         )
 
     def _model_name(self) -> str:

@@ -35,7 +35,6 @@ from heron.agents.budget import BudgetTracker
 from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig, thought_chars
 from heron.agents.policies.base import Allowed, Turn, TurnPolicy
 from heron.agents.state import RunState
-from heron.agents.streaming import AnswerStream
 from heron.agents.templates import render
 from heron.agents.tool_calls import ToolCaller
 from heron.agents.turn_formats import GenericFormat, TurnFormat, TurnRequest
@@ -78,6 +77,7 @@ class StepLoop:
             approve,
             self.budget_text,
             lambda tokens: self.tracker.spend(tokens=tokens),
+            lambda: max(0, self.tracker.budget.max_tokens - self.tracker.tokens),
         )
         self.tracer = tracer
         self.tracker = tracker
@@ -266,7 +266,7 @@ class StepLoop:
             )
 
         string_chars = max(10, self.config.argument_chars)
-        stream = AnswerStream()
+        stream = self.format.answer_stream()
         step = state.step + 1
 
         def on_text(delta: str) -> None:

@@ -140,7 +140,8 @@ class TaskRunner:
 
         def checkpoint(current: RunState) -> None:
             kv = None
-            if self.save_kv_state and isinstance(self.llm, KeepsState):
+            # a checkpoint inside a turn's batch of calls (the model has not moved) keeps the last KV dump
+            if self.save_kv_state and isinstance(self.llm, KeepsState) and not current.pending_calls:
                 try:
                     kv_path.parent.mkdir(parents=True, exist_ok=True)
                     self.llm.save_state(kv_path)

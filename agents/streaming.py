@@ -29,6 +29,33 @@ _ANSWER_START = re.compile(
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
+class TextStream:
+    """A native turn's text as it arrives, up to where a call or the sources line starts (``ends``):
+    ``feed`` returns the text it can already tell is not the start of one of them."""
+
+    def __init__(self, ends: tuple[str, ...]) -> None:
+        self.ends = tuple(e for e in ends if e)
+        self.reset()
+
+    def reset(self) -> None:
+        self._raw, self._sent, self._done = "", 0, False
+
+    def feed(self, delta: str) -> str:
+        if self._done:
+            return ""
+        self._raw += delta
+        cut = min((i for i in (self._raw.find(e) for e in self.ends) if i >= 0), default=-1)
+        if cut >= 0:
+            self._done = True
+        else:  # hold back a tail that may be the beginning of an end marker
+            held = max(
+                (n for e in self.ends for n in range(1, len(e)) if self._raw.endswith(e[:n])), default=0
+            )
+            cut = len(self._raw) - held
+        out, self._sent = self._raw[self._sent : cut], max(self._sent, cut)
+        return out
+
+
 class AnswerStream:
     """Feed raw JSON deltas; ``feed`` returns the newly decoded answer text (often empty)."""
 

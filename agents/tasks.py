@@ -211,6 +211,7 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
                 f"{path}:{_line(node, ('steps', i, 'tool'))}: steps[{i}].tool: {step.tool!r} is not "
                 f"in this task's `tools:` list"
             )
+    names += [tool_name(t) for a in task.agents for t in a.tools]  # a sub-agent's calls are the task's too
     for i, name in enumerate(task.approval.allow):
         if name not in names:
             problems.append(

@@ -61,9 +61,10 @@ class ToolCaller:
         approve: ApprovalCallback,
         budget_text: Callable[[], str],
         spend: Callable[[int], None] = lambda tokens: None,
+        tokens_left: Callable[[], int | None] = lambda: None,
     ) -> None:
-        """``budget_text``: the budget left, as the end of every result says it; ``spend``: counts
-        tokens a sub-agent generated against the run's budget."""
+        """``budget_text``: the budget left, as the end of every result says it; ``spend`` and
+        ``tokens_left``: the run's token budget, for a sub-agent's run inside a call."""
         self.tools = {t.name: t for t in tools}
         self.context = context
         self.tracer = tracer
@@ -71,6 +72,7 @@ class ToolCaller:
         self.approve = approve
         self.budget_text = budget_text
         self.spend = spend
+        self.tokens_left = tokens_left
 
     def call(
         self,
@@ -198,7 +200,7 @@ class ToolCaller:
                 )
             )
 
-        scope = CallScope(run_id, pending.call_id, self.tracer.emit, self.approve)
+        scope = CallScope(run_id, pending.call_id, self.tracer.emit, self.approve, self.tokens_left())
         token = current_call.set(scope)  # (a sub-agent's run reads it: its trace, approver, budget)
         try:
             with self.context.progress_to(progress):

@@ -38,6 +38,7 @@ from heron.agents.actions import (
     tool_parameters,
 )
 from heron.agents.listing import tool_listing
+from heron.agents.streaming import AnswerStream, TextStream
 from heron.agents.templates import render
 from heron.errors import UsageError
 from heron.llm.base import LLM, DecodesGrammar
@@ -83,6 +84,10 @@ class TurnFormat(Protocol):
         """How heron's hints tell the model to finish (``final``: final_answer or step_done)."""
         ...
 
+    def answer_stream(self) -> AnswerStream | TextStream:
+        """What picks the answer's text out of the turn's raw deltas, for streaming."""
+        ...
+
     def decode(
         self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
     ) -> DecodedTurn: ...
@@ -109,6 +114,9 @@ class GenericFormat:
         if final == STEP_DONE:
             return '{"action": "step_done", "answer": "<what the step found>", "citations": [...]}'
         return final
+
+    def answer_stream(self) -> AnswerStream:
+        return AnswerStream()
 
     def decode(
         self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
@@ -162,14 +170,15 @@ class NativeFormat:
 
     def system_prompt(self, tools: Sequence[Tool], instructions: str) -> str:
         cites = any(t.cites for t in tools)
-        return render(
-            "agent_system_native", parallel=self.syntax.parallel, cites=cites, instructions=instructions
-        )
+        return render("agent_system_native", parallel=self.parallel, cites=cites, instructions=instructions)
 
     def finish_phrase(self, final: str) -> str:
         if final == STEP_DONE:
             return "a plain-text note of what the step found (no tool call)"
         return "your answer in plain text (no tool call)"
+
+    def answer_stream(self) -> TextStream:
+        return TextStream((self.syntax.opening or "{", SOURCES))
 
     def decode(
         self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
@@ -206,9 +215,10 @@ class NativeFormat:
             ]
             return batch_of(calls)
         answer, citations = turn.text, []
-        if SOURCES.strip() in answer and request.citable_ids:
-            answer, _, listed = answer.rpartition(SOURCES.strip())
-            citations = [i.strip() for i in listed.split(",") if i.strip()]
+        ids = "|".join(re.escape(i) for i in request.citable_ids)
+        listed = re.search(rf"\nSources: ((?:{ids})(?:, (?:{ids}))*)$", answer) if ids else None
+        if listed is not None:  # the grammar's last line: ids of passages the run retrieved
+            answer, citations = answer[: listed.start()], listed.group(1).split(", ")
         return FinalAction(kind=request.answer_kind, answer=answer.strip(), citations=citations)
 
 
@@ -223,6 +233,12 @@ def turn_format(setting: str, llm: LLM, tools: Sequence[Tool], parallel: bool = 
     if setting == "auto":
         syntax = native_syntax(llm)
         return NativeFormat(syntax, tools, parallel) if syntax is not None else GenericFormat(parallel)
+    if not isinstance(llm, DecodesGrammar) or llm.native_tool_format is None:
+        raise UsageError(
+            f"tool_format {setting!r} needs a local model whose chat template renders tools; "
+            f"{getattr(llm, 'name', 'this model')} has none (its tools would never be shown to it)",
+            "set the agent's tool_format to 'auto' or 'generic'",
+        )
     return NativeFormat(FORMATS[setting], tools, parallel)
 
 
@@ -256,6 +272,9 @@ def speaks(llm: LLM, syntax: ToolFormat) -> bool:
         Message.user("What is the weather in Paris now?"),
     ]
     options = GenerationOptions(max_tokens=6, tools=tuple(declarations([_PROBE_TOOL])))
-    reply = llm.chat(messages, options).text.lstrip()
+    try:
+        reply = llm.chat(messages, options).text.lstrip()
+    except UsageError:  # the template refused the tools or these messages: it does not speak it
+        return False
     opening = syntax.opening.strip() or "{"
     return reply.startswith(opening)

@@ -14,6 +14,7 @@ context's settings, and release what they opened on ``close``::
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +37,11 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
     choice (``passages``, else the ``memory.passages_per_search`` setting, 8): it is what the search
     spends of the context. A small model asked for a count picks one from the example in front of it
     (3 when the argument's note said "5 to 10"), and a count too small for a question that spans
-    several documents misses facts (BENCHMARKS.md, "Argument descriptions")."""
+    several documents misses facts (BENCHMARKS.md, "Argument descriptions").
+
+    ``concurrent``: a search may run alongside the other concurrent calls of a turn (it only reads);
+    two searches of one tool take turns (the memory's lazy set-up, its BM25 index and stemmer are not
+    built to be shared between threads)."""
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
         self._given_documents, self._given_conversation = documents, conversation
         self._documents: VectorMemory | None = documents
         self._conversation: ConversationMemory | None = conversation
+        self._searching = threading.Lock()
         super().__init__()
 
     def run(
@@ -68,6 +74,12 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
             scope: leave out to search the ingested documents; "memories" searches what was
                 remembered from past conversations
         """
+        with self._searching:
+            return self._search(query, ctx, source, scope)
+
+    def _search(
+        self, query: str, ctx: ToolContext, source: str | None, scope: Literal["documents", "memories"]
+    ) -> ToolResult:
         k = self.passages or ctx.settings.memory.passages_per_search
         note = ""
         if scope == "memories":

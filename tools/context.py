@@ -25,16 +25,19 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, what is bein
 class CallScope:
     """The run a tool call belongs to, for a tool that runs an agent of its own (``Agent.as_tool``):
     its trace events go to ``emit`` (the caller's trace), its risky calls to ``approve`` (the
-    caller's approver), and the tokens it generates are added to ``tokens`` (the caller's budget)."""
+    caller's approver), it generates at most ``tokens_left`` tokens, and those it generates are added
+    to ``tokens`` (the caller's budget pays them)."""
 
     run_id: str
     call_id: str
     emit: Callable[[Any], None]
     approve: Callable[[Any], Any]
+    tokens_left: int | None = None  # what the caller's budget has left to generate
     tokens: int = 0
 
 
 current_call: ContextVar[CallScope | None] = ContextVar("heron_current_call", default=None)
+_on_progress: ContextVar[ProgressCallback | None] = ContextVar("heron_progress", default=None)
 
 
 class ToolContext(Generic[DepsT]):
@@ -69,21 +72,22 @@ class ToolContext(Generic[DepsT]):
         self._sandbox = sandbox
         self._owns_sandbox = sandbox is None
         self.gpu = gpu if gpu is not None else GpuShare(self.settings.image.gpu_sharing)
-        self._on_progress: ProgressCallback | None = None
 
     def report_progress(self, done: int, total: int, label: str = "") -> None:
         """Tell whoever watches (the REPL's progress bar, stream callbacks) how far a long call is."""
-        if self._on_progress is not None:
-            self._on_progress(done, total, label)
+        callback = _on_progress.get()
+        if callback is not None:
+            callback(done, total, label)
 
     @contextmanager
     def progress_to(self, callback: ProgressCallback | None) -> Iterator[None]:
-        """Send ``report_progress`` calls to ``callback`` inside the block (one tool call)."""
-        previous, self._on_progress = self._on_progress, callback
+        """Send ``report_progress`` calls to ``callback`` inside the block (one tool call; per thread,
+        so the concurrent calls of a turn each report to their own)."""
+        token = _on_progress.set(callback)
         try:
             yield
         finally:
-            self._on_progress = previous
+            _on_progress.reset(token)
 
     @property
     def sandbox(self) -> Sandbox:

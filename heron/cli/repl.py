@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from heron.agents import Agent, approve_all
 from heron.cli.conversations import AgentConversation, Conversation, PlainChat
+from heron.cli.render import render_event
 from heron.cli.repl_commands import COMMANDS, run_command
 from heron.cli.repl_input import message_session
 from heron.cli.repl_turns import TurnRunner
@@ -55,6 +56,7 @@ class Repl:
             self._show, self.view.ask_approval, self.view.stopping, self.view.ask_batch_approval
         )
         self.last_trace: Path | None = None
+        self._sub_runs: set[str] = set()  # runs of sub-agents (Agent.as_tool) inside a question's run
         self.memory_tools_missing = False
         self._approve = approve_all if approve_risky else self.runner.approver
         self.conversation: Conversation = (
@@ -113,7 +115,15 @@ class Repl:
             self.view.show_error(outcome.error)
 
     def _show(self, event: Any) -> None:
-        if getattr(event, "type", "") == "run_started":
+        kind = getattr(event, "type", "")
+        if kind == "run_started" and event.parent_run_id:
+            self._sub_runs.add(event.run_id)
+        if getattr(event, "run_id", None) in self._sub_runs:  # a sub-agent's work: one indented line each
+            line = render_event(event)
+            if line:
+                self.view.note("  [dim]│[/] " + line)
+            return
+        if kind == "run_started":
             self.last_trace = trace_path(self.settings.data_dir, event.run_id)
         self.view.show_event(event)
 

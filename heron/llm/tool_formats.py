@@ -122,24 +122,23 @@ class ToolFormat:
         return f'heron-calls ::= {one} ("\\n" {one}){{0,{max_calls - 1}}}'
 
     def parse(self, text: str) -> ParsedTurn:
-        """The text and the calls of a turn the grammar admitted."""
+        """The text and the calls of a turn the grammar admitted (a turn that does not read as calls
+        in this syntax is text)."""
         start = text.find(self.opening) if self.opening else _json_start(text)
         if start < 0:
             return ParsedTurn(text.strip(), ())
         prose, rest = text[:start].strip(), text[start:]
-        calls: list[NativeCall] = []
-        if self.as_list:
-            body = rest.removeprefix(self.opening).strip()
-            body = body.removesuffix(self.closing) if self.closing else body
-            values = json.loads(body)
-        else:
-            values = []
-            for chunk in rest.split(self.opening)[1:] if self.opening else [rest]:
-                body = chunk.split(self.closing)[0] if self.closing else chunk
-                values.append(json.loads(body))
-        for value in values:
-            calls.append(NativeCall(value["name"], dict(value.get(self.arguments_key) or {})))
-        return ParsedTurn(prose, tuple(calls))
+        try:
+            if self.as_list:
+                body = rest.removeprefix(self.opening).strip()
+                values = json.loads(body.removesuffix(self.closing) if self.closing else body)
+            else:
+                chunks = rest.split(self.opening)[1:] if self.opening else [rest]
+                values = [json.loads(c.split(self.closing)[0] if self.closing else c) for c in chunks]
+            calls = tuple(NativeCall(v["name"], dict(v.get(self.arguments_key) or {})) for v in values)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return ParsedTurn(text.strip(), ())
+        return ParsedTurn(prose, calls)
 
     def write(self, calls: Sequence[NativeCall], text: str = "") -> str:
         """A turn as the model writes it (what ``parse`` reads back): for histories and tests."""
@@ -188,8 +187,7 @@ def declarations(tools: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[
 
 
 def _json_start(text: str) -> int:
-    stripped = text.lstrip()
-    return len(text) - len(stripped) if stripped.startswith("{") else -1
+    return 0 if text.startswith("{") else -1  # as the grammar reads it: text never starts with "{"
 
 
 def _renamed_root(grammar: str, name: str) -> str:

@@ -23,6 +23,7 @@ from heron.agents.run_store import RunStore
 from heron.agents.state import PlanStep
 from heron.agents.turn_formats import GenericFormat, NativeFormat
 from heron.bundled import bundled_gguf_path
+from heron.errors import UsageError
 from heron.llm import LocalLLM
 from heron.models import resolve_model
 from heron.tools import Risk
@@ -219,6 +220,8 @@ def test_the_capable_model_gets_the_generic_format_and_a_template_without_tools_
     with LocalLLM(small, context_size=2048) as smollm, Agent(smollm, tools=[weather_tool()]) as agent:
         assert smollm.native_tool_format is None  # its template has no tools
         assert isinstance(agent.turn_format(), GenericFormat)
+        with pytest.raises(UsageError, match="chat template renders tools"):
+            agent.turn_format("hermes")  # named, a native format its template cannot show is refused
 
 
 WEATHER_MODULE = '''

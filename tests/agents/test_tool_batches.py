@@ -179,3 +179,36 @@ def test_a_generic_turn_of_several_calls_is_call_objects_one_per_line() -> None:
     # one to three calls, a new line between two; or the answer alone (never after a call)
     assert 'root ::= heron-call ("\\n" heron-call){0,2} | alternative-2' in grammar
     assert "heron-call ::= alternative-0 | alternative-1" in grammar
+
+
+def test_a_native_answer_cites_only_a_last_sources_line_of_retrieved_ids() -> None:
+    from heron.agents.turn_formats import NativeFormat, TurnRequest
+    from heron.llm.tool_formats import FORMATS
+
+    native = NativeFormat(FORMATS["hermes"], [])
+    request = TurnRequest([], "final_answer", "final_answer", ["ab12", "cd34"], 0, 0, 100, 100, max_calls=1)
+    cited = native._action("It is 42 cm.\nSources: ab12, cd34", request)
+    assert (cited.answer, cited.citations) == ("It is 42 cm.", ["ab12", "cd34"])
+    plain = native._action("The report lists Sources: appendix B", request)
+    assert (plain.answer, plain.citations) == ("The report lists Sources: appendix B", [])
+    made_up = native._action("It is 42 cm.\nSources: zz99", request)
+    assert made_up.citations == [] and made_up.answer.endswith("zz99")
+
+
+def test_concurrent_calls_report_progress_to_their_own_callbacks(tmp_path: Path) -> None:
+    context = ToolContext(tmp_path / "ws")
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+
+    def work(name: str) -> None:
+        with context.progress_to(lambda done, total, label: seen[name].append(done)):
+            for i in range(50):
+                context.report_progress(i, 50)
+                time.sleep(0.001)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a": list(range(50)), "b": list(range(50))}
+    context.report_progress(1, 1)  # after the calls: nobody is told

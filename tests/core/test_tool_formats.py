@@ -76,3 +76,9 @@ def test_a_format_with_one_call_per_turn_refuses_to_write_two() -> None:
     with pytest.raises(Exception, match="one call per turn"):
         llama3.write([NativeCall("add", {"a": 1, "b": 2}), NativeCall("add", {"a": 3, "b": 4})])
     assert "{0," not in llama3.grammar(llama3.call_schema(TOOLS), 4, None)  # one call, whatever is asked
+
+
+def test_text_that_does_not_read_as_calls_is_text() -> None:
+    llama3 = FORMATS["llama3"]
+    assert llama3.parse(' {"not": "a call"}').calls == ()  # the grammar's text may start with a space
+    assert FORMATS["hermes"].parse("<tool_call>\nnot json\n</tool_call>").calls == ()
