@@ -256,7 +256,7 @@ class Agent:
             task: what to do, in full sentences: the sub-agent sees only this
         """
         delegate.__name__ = name
-        return tool(delegate, name=name, description=description)
+        return tool(name=name, description=description)(delegate)
 
     def decide(self, goal: str) -> ToolCallAction | CallBatch | FinalAction:
         """One constrained turn without running anything: which tool the model would call (with

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from heron.agents.budget import Budget
+from heron.config import ToolFormatName
 from heron.llm.types import RepetitionControl
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class AgentConfig(BaseModel):
         "only call the tools that return citations (retrieve; any if there is none) and the answer is "
         "not offered; the answer cites at least one; a run that retrieved nothing ends without an answer",
     )
-    tool_format: Literal["settings", "auto", "generic", "hermes", "llama3", "mistral"] = Field(
+    tool_format: Literal["settings"] | ToolFormatName = Field(
         "settings",
         description="how the model writes a turn: 'generic' is heron's JSON action (any model, any "
         "backend); 'hermes' (Qwen2.5, Hermes), 'llama3', 'mistral' are models' own tool-call syntaxes, "

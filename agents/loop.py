@@ -12,7 +12,6 @@ themselves are made by :class:`~heron.agents.tool_calls.ToolCaller`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -102,7 +101,8 @@ class StepLoop:
                 continue
             if isinstance(action, FinalAction):
                 return action, "answer"
-            fresh, repeated = [], []
+            fresh: list[tuple[ToolCallAction, int]] = []
+            repeated: list[tuple[ToolCallAction, int]] = []
             calls = {json.dumps([c.tool, c.arguments], sort_keys=True): c for c in calls_of(action)}
             for key, call in calls.items():  # (the same call twice in one turn is made once)
                 state.call_counts[key] = state.call_counts.get(key, 0) + 1
@@ -154,7 +154,7 @@ class StepLoop:
         if isinstance(action, FinalAction):
             return action
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
-        turn = dataclasses.replace(self._turn(state, offered), batch=tuple(calls_of(action)))
+        turn = self._turn(state, offered, batch=tuple(calls_of(action)))
         reviewed_calls = []
         for call in calls_of(action):
             spec = next((s for s in specs if s.name == call.tool), None)
@@ -215,7 +215,7 @@ class StepLoop:
                 allowed = allowed.intersect(restriction)
         return allowed
 
-    def _turn(self, state: RunState, offered: Allowed) -> Turn:
+    def _turn(self, state: RunState, offered: Allowed, batch: tuple[ToolCallAction, ...] = ()) -> Turn:
         return Turn(
             run_id=state.run_id,
             request=state.goal,
@@ -225,6 +225,7 @@ class StepLoop:
             llm=self.llm,
             tools=self.tools,
             emit=self.tracer.emit,
+            batch=batch,
         )
 
     def _specs_for(self, request: str) -> list[ActionSpec]:

@@ -189,6 +189,7 @@ def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) 
 def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: tuple[str, ...]) -> None:
     problems = []
     sub_agents = [a.name for a in task.agents]
+    lists: list[tuple[tuple[str | int, ...], list[str], tuple[str, ...]]]
     lists = [(("tools",), task.tools, (*available, *sub_agents))]
     lists += [(("agents", j, "tools"), a.tools, available) for j, a in enumerate(task.agents)]
     for where, names, known in lists:

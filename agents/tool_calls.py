@@ -124,10 +124,8 @@ class ToolCaller:
         checkpoint = checkpoint or _no_checkpoint
         batch = state.pending_calls
         todo = [p for p in batch if p.message is None]
-        for pending in todo:
-            if (
-                pending.tool not in self.tools
-            ):  # the grammar admits only known names; a backend without one may not
+        for pending in todo:  # the grammar admits only known names; a backend without one may not
+            if pending.tool not in self.tools:
                 hint = f"there is no tool {pending.tool!r}; use one of: {', '.join(self.tools)}"
                 pending.message = render(
                     "agent_retry", tool=pending.tool, problem=hint, budget=self.budget_text()

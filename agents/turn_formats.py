@@ -214,9 +214,10 @@ class NativeFormat:
                 ToolCallAction(tool=c.name, arguments=c.arguments, thought=turn.text) for c in turn.calls
             ]
             return batch_of(calls)
-        answer, citations = turn.text, []
+        answer = turn.text
+        citations: list[str] = []
         ids = "|".join(re.escape(i) for i in request.citable_ids)
-        listed = re.search(rf"\nSources: ((?:{ids})(?:, (?:{ids}))*)$", answer) if ids else None
+        listed = re.search(rf"{re.escape(SOURCES)}((?:{ids})(?:, (?:{ids}))*)$", answer) if ids else None
         if listed is not None:  # the grammar's last line: ids of passages the run retrieved
             answer, citations = answer[: listed.start()], listed.group(1).split(", ")
         return FinalAction(kind=request.answer_kind, answer=answer.strip(), citations=citations)

@@ -144,13 +144,17 @@ class SandboxSettings(BaseModel):
     )
 
 
+# how an agent's turns are written: see heron.llm.tool_formats and heron.agents.turn_formats
+ToolFormatName = Literal["auto", "generic", "hermes", "llama3", "mistral"]
+
+
 class AgentSettings(BaseModel):
     """Default budgets for agent runs (a task file or the SDK can override them), and how the model
     writes its turns."""
 
     model_config = ConfigDict(extra="forbid")
 
-    tool_format: Literal["auto", "generic", "hermes", "llama3", "mistral"] = Field(
+    tool_format: ToolFormatName = Field(
         "auto",
         description="'auto': the model's own tool-call syntax when its chat template has one (Qwen2.5: "
         "hermes), else heron's generic JSON action; or name one ('generic', 'hermes', 'llama3', 'mistral')",

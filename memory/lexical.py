@@ -19,7 +19,7 @@ _STOPWORDS = "en"
 def _stem() -> Callable[[list[str]], list[str]]:
     import Stemmer
 
-    return Stemmer.Stemmer("english").stemWords  # type: ignore[no-any-return]
+    return Stemmer.Stemmer("english").stemWords
 
 
 class LexicalIndex:

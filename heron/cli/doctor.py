@@ -122,9 +122,12 @@ def _check_tool_format(settings: Settings) -> Check:
     setting = settings.agent.tool_format
     fix = "set agent.tool_format (HERON_AGENT__TOOL_FORMAT) to generic, hermes, llama3 or mistral to choose"
     try:
-        with open_llm(settings) as llm:
+        llm = open_llm(settings)
+        try:
             chosen = turn_format(setting, llm, [])
             declared = llm.native_tool_format if isinstance(llm, DecodesGrammar) else None
+        finally:
+            llm.close()
     except HeronError as exc:
         return Check("tool format", "problem", getattr(exc, "problem", str(exc)), getattr(exc, "hint", ""))
     detail = f"{chosen.name} (agent.tool_format = {setting!r})"

@@ -28,7 +28,8 @@ class ChatTemplate:
             raise UsageError("no messages to send to the model", "pass at least one Message.user(...)")
         try:
             chat: list[Any] = [to_chat_dict(m) for m in messages]
-            return self._formatter(messages=chat, tools=list(tools) or None).prompt
+            declared: Any = list(tools) or None  # OpenAI function declarations, as the template reads them
+            return self._formatter(messages=chat, tools=declared).prompt
         except Exception as exc:  # the template's raise_exception() and Jinja errors alike
             raise UsageError(
                 f"the model's chat template rejected these messages: {exc}",

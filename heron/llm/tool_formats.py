@@ -20,12 +20,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
+from heron.config import ToolFormatName
 from heron.errors import UsageError
 from heron.llm.schema import grammar_for
 
-TOOL_FORMATS = ("auto", "generic", "hermes", "llama3", "mistral")
+TOOL_FORMATS: tuple[str, ...] = get_args(ToolFormatName)  # the settings' names: auto, generic, then FORMATS
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class ToolFormat:
         return ParsedTurn(prose, calls)
 
     def write(self, calls: Sequence[NativeCall], text: str = "") -> str:
-        """A turn as the model writes it (what ``parse`` reads back): for histories and tests."""
+        """A turn as the model writes it (what ``parse`` reads back)."""
         if len(calls) > 1 and not self.parallel:
             raise UsageError(f"the {self.label} format holds one call per turn", "write one call")
         objects = [{"name": c.name, self.arguments_key: c.arguments} for c in calls]
