@@ -25,7 +25,7 @@ from heron.agents.run_store import RunStore
 from heron.agents.state import RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
-from heron.errors import HeronError, UsageError
+from heron.errors import HeronError, MCPServerError, TaskFileError, UsageError
 from heron.llm.base import LLM, KeepsState
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool, builtin_tools
@@ -244,6 +244,7 @@ class TaskRunner:
             sub_agents[spec.name] = stack.enter_context(sub).as_tool(spec.name, spec.description)
         own = self._tools([n for n in task.tools if n not in sub_agents], memory, loaded.folder)
         tools = [sub_agents[name] if name in sub_agents else own.pop(0) for name in task.tools]
+        tools += self._mcp_tools(loaded, {t.name for t in tools}, stack)
         config = AgentConfig(
             budget=task.budget or Budget.from_settings(self.settings.agent),
             planning=task.planning,
@@ -265,6 +266,28 @@ class TaskRunner:
             settings=self.settings,
             callbacks=self.callbacks,
         )
+
+    def _mcp_tools(self, loaded: LoadedTask, taken: set[str], stack: contextlib.ExitStack) -> list[Tool]:
+        """Every tool of the task's MCP servers (``mcp:``); a server that does not start stops the run
+        before anything ran."""
+        if not loaded.task.mcp:
+            return []
+        from heron.tools.mcp import MCPServers
+
+        specs = {}
+        for name, spec in loaded.task.mcp.items():
+            spec = spec or self.settings.mcp.servers.get(name)
+            if spec is None:
+                raise TaskFileError(
+                    f"{loaded.path}: mcp.{name}: no server spec, and heron.toml has no [mcp.servers.{name}]",
+                    "give the server here ({command: ..., args: [...]} or {url: ...}) or in heron.toml",
+                )
+            specs[name] = spec
+        servers = stack.enter_context(MCPServers(specs))
+        tools = servers.tools(taken)
+        if servers.failed:
+            raise MCPServerError("; ".join(servers.failed), f"check `mcp:` in {loaded.path}")
+        return list(tools)
 
     def _tools(self, names: Sequence[str], memory: Any, folder: Path) -> list[Tool]:
         from heron.tools.image import generate_image

@@ -14,6 +14,7 @@ mapping pydantic's error location back to the YAML node it came from. Example::
       - {do: "Write report.md", tool: write_file}
     approval: {allow: [python, write_file]}
     budget: {max_steps: 10}
+    mcp: {time: {command: mcp-server-time}}   # every tool of these MCP servers is offered too
     checks:
       - {file_exists: report.md}
 """
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from heron.agents.budget import Budget
 from heron.agents.state import PlanStep
+from heron.config import MCPServerSettings
 from heron.errors import TaskFileError
 
 KNOWN_TOOLS = (
@@ -116,6 +118,11 @@ class TaskFile(_Strict):
     tools: list[str] = Field(default_factory=list)
     agents: list[SubAgentSpec] = Field(
         default_factory=list, description="sub-agents; list a sub-agent's name under `tools:` to use it"
+    )
+    mcp: dict[str, MCPServerSettings | None] = Field(
+        default_factory=dict,
+        description="MCP servers whose tools the agent may call: a server spec, or nothing for the "
+        "heron.toml server of that name",
     )
     steps: list[PlanStep] = Field(default_factory=list)
     planning: Literal["never", "always"] = "never"

@@ -213,6 +213,79 @@ class EvalSettings(BaseModel):
     )
 
 
+_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class MCPServerSettings(BaseModel):
+    """One MCP server whose tools heron's agents may call: a command heron starts (stdio) or a URL
+    (streamable HTTP, or SSE for older servers). Its tools' descriptions are the server's words:
+    shown to the model as data, never read as policy. A tool marked read-only by the server runs
+    without asking; every other one asks first, unless ``allow`` names it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(None, description="program to start (stdio), e.g. 'mcp-server-time'")
+    args: list[str] = Field(default_factory=list, description="its arguments")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables for it")
+    cwd: Path | None = Field(None, description="folder it starts in (default: the current one)")
+    url: str | None = Field(None, description="server address, e.g. 'http://127.0.0.1:8000/mcp'")
+    transport: Literal["stdio", "streamable-http", "sse"] | None = Field(
+        None, description="default: 'stdio' with a command, 'streamable-http' with a url"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers (e.g. Authorization)")
+    prefix: str = Field("", description="put before each tool's name, e.g. 'git_' (names must be unique)")
+    allow: list[str] = Field(
+        default_factory=list, description="tools (names as the server gives them) that run without asking"
+    )
+    trust_read_only: bool = Field(
+        True, description="a tool the server marks read-only (readOnlyHint) runs without asking"
+    )
+    timeout_seconds: float = Field(60.0, gt=0, description="longest one tool call may take")
+    start_seconds: float = Field(30.0, gt=0, description="time the server has to start and list its tools")
+
+    @model_validator(mode="after")
+    def _one_address(self) -> MCPServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either `command` (a program heron starts) or `url` (a running server)")
+        if self.command is not None and self.transport not in (None, "stdio"):
+            raise ValueError(f"transport {self.transport!r} needs a `url`, not a `command`")
+        if self.url is not None:
+            if self.transport == "stdio":
+                raise ValueError("transport 'stdio' needs a `command`, not a `url`")
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError("`url` must start with http:// or https://")
+        return self
+
+    @property
+    def kind(self) -> Literal["stdio", "streamable-http", "sse"]:
+        if self.transport is not None:
+            return self.transport
+        return "stdio" if self.command is not None else "streamable-http"
+
+    def describe(self) -> str:
+        """Where the server is, in a few words: the command line or the URL."""
+        if self.command is not None:
+            return " ".join([self.command, *self.args])
+        return f"{self.url} ({self.kind})"
+
+
+def _valid_server_names(servers: dict[str, MCPServerSettings]) -> dict[str, MCPServerSettings]:
+    for name in servers:
+        if not _SERVER_NAME.fullmatch(name):
+            raise ValueError(f"MCP server name {name!r}: use 1-64 letters, digits, '_' or '-'")
+    return servers
+
+
+class MCPSettings(BaseModel):
+    """MCP servers (``[mcp.servers.NAME]``) whose tools ``heron chat`` offers and task files can name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    servers: Annotated[dict[str, MCPServerSettings], AfterValidator(_valid_server_names)] = Field(
+        default_factory=dict, description="by name: command/args/env or url/headers, see docs/mcp.md"
+    )
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("heron", appauthor=False))
 
@@ -273,6 +346,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = Field(default_factory=lambda: AgentSettings())
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
     evals: EvalSettings = Field(default_factory=lambda: EvalSettings())
+    mcp: MCPSettings = Field(default_factory=lambda: MCPSettings())
 
     config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
 

@@ -102,6 +102,14 @@ class SandboxUnavailableError(SandboxError, UsageError):
         UsageError.__init__(self, problem, hint)
 
 
+class MCPServerError(RunError, UsageError):
+    """An MCP server could not be started, reached or listed (a wrong command or URL, a crash, a
+    timeout); the message names the server and what it printed."""
+
+    def __init__(self, problem: str, hint: str | None = None) -> None:
+        UsageError.__init__(self, problem, hint)
+
+
 class BudgetExhaustedError(RunError):
     """A step, token or time budget ran out."""
 

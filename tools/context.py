@@ -98,6 +98,11 @@ class ToolContext(Generic[DepsT]):
             self._sandbox = Sandbox(self.workspace, self.settings.sandbox)
         return self._sandbox
 
+    @property
+    def started_sandbox(self) -> Sandbox | None:
+        """The session's sandbox if something used it, else None (never starts one)."""
+        return self._sandbox
+
     def close(self) -> None:
         """Stop the sandbox this context started (a sandbox passed in is left to its owner)."""
         if self._sandbox is not None and self._owns_sandbox:

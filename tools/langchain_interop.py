@@ -12,11 +12,12 @@ from typing import Any
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel
 
 from heron.errors import ModelRetry
 from heron.tools.base import Tool, check_tool_name
 from heron.tools.context import ToolContext
+from heron.tools.json_schema_args import args_model_from_json_schema
 from heron.tools.results import Artifact, Risk, ToolResult
 
 
@@ -99,24 +100,12 @@ def _arguments_of(lc_tool: BaseTool) -> tuple[type[BaseModel], dict[str, Any] | 
     if isinstance(declared, type) and issubclass(declared, BaseModel):
         return declared, None
     if isinstance(declared, dict):
-        return _model_from_json_schema(lc_tool.name, declared), declared
+        return args_model_from_json_schema(lc_tool.name, declared), declared
     if declared is not None and hasattr(declared, "schema"):  # a pydantic v1 model
         json_schema = declared.schema()
-        return _model_from_json_schema(lc_tool.name, json_schema), json_schema
+        return args_model_from_json_schema(lc_tool.name, json_schema), json_schema
     model: type[BaseModel] = lc_tool.get_input_schema()  # type: ignore[assignment]
     return model, None
-
-
-def _model_from_json_schema(name: str, schema: dict[str, Any]) -> type[BaseModel]:
-    """A permissive model with the schema's fields: presence is checked here, types by the tool."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {
-        field: (Any, Field(...) if field in required else Field(None))
-        for field in schema.get("properties", {})
-    }
-    return create_model(
-        f"{name.title().replace('_', '')}Args", __config__=ConfigDict(extra="forbid"), **fields
-    )
 
 
 def _tool_call(lc_tool: BaseTool, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def run_checks(settings: Settings) -> list[Check]:
         _check_chroma(settings),
         _check_data_dir(settings),
         _check_sandbox(settings),
+        *_check_mcp_servers(settings),
         _check_config_files(settings),
     ]
 
@@ -198,6 +199,34 @@ def _check_chroma(settings: Settings) -> Check:
             f"start it: chroma run --host {settings.chroma.host} --port {settings.chroma.port} "
             "--path DIR, or set HERON_CHROMA__MODE=embedded",
         )
+
+
+def _check_mcp_servers(settings: Settings) -> list[Check]:
+    """Each configured MCP server started and listed (then stopped); none configured: no line."""
+    from heron.tools.mcp import MCPToolset
+
+    checks = []
+    for name, spec in settings.mcp.servers.items():
+        with MCPToolset(name, spec) as toolset:
+            try:
+                tools = toolset.tools()
+            except HeronError as exc:
+                checks.append(
+                    Check(
+                        f"mcp {name}",
+                        "problem",
+                        str(getattr(exc, "problem", exc)),
+                        f"check [mcp.servers.{name}] in heron.toml",
+                    )
+                )
+                continue
+        names = ", ".join(t.name for t in tools) or "no tools"
+        left_out = f"; left out: {'; '.join(toolset.skipped)}" if toolset.skipped else ""
+        status: Status = "warn" if toolset.skipped else "ok"
+        checks.append(
+            Check(f"mcp {name}", status, f"{spec.describe()}: {len(tools)} tools ({names}){left_out}")
+        )
+    return checks
 
 
 def _check_data_dir(settings: Settings) -> Check:

@@ -24,6 +24,7 @@ from heron.cli.repl_view import ReplView
 from heron.config import Settings
 from heron.llm.base import LLM
 from heron.tools import builtin_tools
+from heron.tools.mcp import MCPServers
 from heron.tracing import trace_path
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Repl:
         self.last_trace: Path | None = None
         self._sub_runs: set[str] = set()  # runs of sub-agents (Agent.as_tool) inside a question's run
         self.memory_tools_missing = False
+        self.mcp = MCPServers(settings.mcp.servers)  # [mcp.servers.*]: started with the first agent
         self._approve = approve_all if approve_risky else self.runner.approver
         self.conversation: Conversation = (
             AgentConversation(self._make_agent, llm) if use_tools else PlainChat(llm, settings)
@@ -73,6 +75,10 @@ class Repl:
             from heron.tools.image import generate_image
 
             tools.append(generate_image)
+        reported = len(self.mcp.problems)
+        tools.extend(self.mcp.tools(taken={t.name for t in tools} | {"retrieve", "remember"}))
+        for problem in self.mcp.problems[reported:]:  # a server that did not start costs its tools only
+            self.view.note(f"[yellow]MCP:[/] {escape(problem)}")
         return Agent(model=llm, tools=tools, memory=memory, approve=self._approve, settings=self.settings)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -154,6 +160,7 @@ class Repl:
         try:
             self.conversation.close()
         finally:
+            self.mcp.close()
             if self.memory is not None:
                 self.memory.close()
             self.llm.close()

@@ -115,6 +115,13 @@ class Sandbox:
                 sandboxed=worker.plan.sandboxed,
             )
 
+    def interrupt(self, reason: str) -> None:
+        """Stop the running cell from another thread: the whole sandbox is killed (its state is
+        lost, as after any broken limit) and the cell's result says ``reason``. No-op when idle."""
+        worker = self._worker  # read without the lock: the cell holds it
+        if worker is not None and worker.alive():
+            worker.kill(reason)
+
     def restart(self) -> None:
         """Stop the worker (all its processes) and start a fresh one: the state is gone."""
         with self._lock:
