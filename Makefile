@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup capable-model demo test test-fast bench llama-server lint typecheck format clean help
+.PHONY: setup capable-model demo test test-fast bench llama-server mcp-inspector lint typecheck format clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -89,8 +89,8 @@ demo: setup  ## set up, then run a real multi-step task on the bundled models
 	  cat demo-out/report.md 2>/dev/null || echo "(no report was written)"; echo; \
 	  exit $$status
 
-test: setup  ## set up, then run the whole test suite
-	$(PY) -m pytest -q
+test: setup mcp-inspector  ## set up, then run the whole test suite
+	MCP_INSPECTOR_BIN=$(MCP_INSPECTOR) $(PY) -m pytest -q
 
 test-fast: setup  ## only the tests that do not load the LLM
 	$(PY) -m pytest -q -m "not model"
@@ -123,6 +123,21 @@ $(LLAMA_SERVER): | $(STAMPS)/venv
 	mv $(LLAMA_SERVER_DIR).tmp/build/bin/llama-server $(LLAMA_SERVER_DIR).tmp/llama-server
 	rm -rf $(LLAMA_SERVER_DIR).tmp/src $(LLAMA_SERVER_DIR).tmp/build $(LLAMA_SERVER_DIR)
 	mv $(LLAMA_SERVER_DIR).tmp $(LLAMA_SERVER_DIR)
+
+# The MCP Inspector's CLI (npm, the TypeScript SDK): an independent client of `heron mcp serve` in the
+# tests. Installed once per machine into ~/.cache/heron/node; only `make test` needs it.
+MCP_INSPECTOR_VERSION := 2.12.0
+MCP_INSPECTOR_DIR := $(HOME)/.cache/heron/node/mcp-inspector-$(MCP_INSPECTOR_VERSION)
+MCP_INSPECTOR := $(MCP_INSPECTOR_DIR)/node_modules/.bin/mcp-inspector
+
+mcp-inspector: $(MCP_INSPECTOR)  ## install the MCP Inspector CLI (npm) once per machine, for the tests
+
+$(MCP_INSPECTOR):
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js >= 20 (Debian: apt-get install nodejs npm)"; exit 1; }
+	rm -rf $(MCP_INSPECTOR_DIR).tmp && mkdir -p $(MCP_INSPECTOR_DIR).tmp
+	cd $(MCP_INSPECTOR_DIR).tmp && npm install --silent --no-audit --no-fund \
+	  @modelcontextprotocol/inspector@$(MCP_INSPECTOR_VERSION) >/dev/null
+	rm -rf $(MCP_INSPECTOR_DIR) && mv $(MCP_INSPECTOR_DIR).tmp $(MCP_INSPECTOR_DIR)
 
 lint: setup typecheck  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -200,26 +200,36 @@ def test_http_origin_and_token(http_server: tuple[str, Path], tmp_path: Path) ->
         process.wait(timeout=20)
 
 
+# The MCP Inspector's CLI mode (npm; the TypeScript SDK): `make test` installs it once per machine.
+INSPECTOR = Path(
+    os.environ.get("MCP_INSPECTOR_BIN")
+    or Path.home() / ".cache/heron/node/mcp-inspector-2.12.0/node_modules/.bin/mcp-inspector"
+)
+
+
+def inspector(workspace: Path, *method: str) -> Any:
+    import json
+
+    assert INSPECTOR.is_file(), f"the MCP Inspector is not installed at {INSPECTOR}: run `make mcp-inspector`"
+    command = [str(INSPECTOR), "--cli", HERON, "mcp", "serve", "--workspace", str(workspace), "--method", *method]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 @pytest.mark.slow
-def test_langchain_mcp_adapters_as_a_second_client(tmp_path: Path) -> None:
-    from langchain_mcp_adapters.client import MultiServerMCPClient
-
-    workspace = tmp_path / "ws-lc"
-    client = MultiServerMCPClient(
-        {
-            "heron": {
-                "transport": "stdio",
-                "command": HERON,
-                "args": ["mcp", "serve", "--workspace", str(workspace)],
-                "env": _env(),
-            }
-        }
-    )
-
-    async def session() -> None:
-        tools = {t.name: t for t in await client.get_tools()}
-        assert {"python", "retrieve", "ingest", "run_agent"} <= tools.keys()
-        output = await tools["python"].ainvoke({"code": "print(sum(range(10)))"})
-        assert "45" in str(output)
-
-    asyncio.run(session())
+def test_the_mcp_inspector_as_a_second_independent_client(tmp_path: Path) -> None:
+    """A client built on the TypeScript SDK lists heron's tools, runs Python, ingests and retrieves."""
+    workspace = tmp_path / "ws-inspector"
+    workspace.mkdir()
+    (workspace / "grey-heron.md").write_text(NOTES)
+    listed = {t["name"]: t for t in inspector(workspace, "tools/list")["tools"]}
+    assert {"python", "retrieve", "ingest", "run_agent"} <= listed.keys()
+    assert listed["retrieve"]["annotations"]["readOnlyHint"] is True
+    ran = inspector(workspace, "tools/call", "--tool-name", "python", "--tool-arg", "code=print(sum(range(10)))")
+    assert ran["isError"] is False and "45" in ran["content"][0]["text"]
+    ingest = ["tools/call", "--tool-name", "ingest", "--tool-arg", 'paths=["grey-heron.md"]']
+    assert inspector(workspace, *ingest)["isError"] is False
+    found = inspector(workspace, "tools/call", "--tool-name", "retrieve", "--tool-arg", "query=grey heron wingspan")
+    assert "155-195 cm" in found["content"][0]["text"]
+    assert found["structuredContent"]["citations"][0]["source"].endswith("grey-heron.md")
