@@ -63,5 +63,5 @@ def test_a_task_whose_mcp_server_does_not_start_stops_before_running(llm: LocalL
         TaskRunner(load_settings(), llm).run(task)
     named = tmp_path / "named.yaml"
     named.write_text("goal: anything\nmcp:\n  notconfigured:\n")
-    with pytest.raises(Exception, match="heron.toml has no"):
+    with pytest.raises(Exception, match=r"heron\.toml has no"):
         TaskRunner(load_settings(), llm).run(named)

@@ -211,7 +211,17 @@ def inspector(workspace: Path, *method: str) -> Any:
     import json
 
     assert INSPECTOR.is_file(), f"the MCP Inspector is not installed at {INSPECTOR}: run `make mcp-inspector`"
-    command = [str(INSPECTOR), "--cli", HERON, "mcp", "serve", "--workspace", str(workspace), "--method", *method]
+    command = [
+        str(INSPECTOR),
+        "--cli",
+        HERON,
+        "mcp",
+        "serve",
+        "--workspace",
+        str(workspace),
+        "--method",
+        *method,
+    ]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -226,10 +236,41 @@ def test_the_mcp_inspector_as_a_second_independent_client(tmp_path: Path) -> Non
     listed = {t["name"]: t for t in inspector(workspace, "tools/list")["tools"]}
     assert {"python", "retrieve", "ingest", "run_agent"} <= listed.keys()
     assert listed["retrieve"]["annotations"]["readOnlyHint"] is True
-    ran = inspector(workspace, "tools/call", "--tool-name", "python", "--tool-arg", "code=print(sum(range(10)))")
+    ran = inspector(
+        workspace, "tools/call", "--tool-name", "python", "--tool-arg", "code=print(sum(range(10)))"
+    )
     assert ran["isError"] is False and "45" in ran["content"][0]["text"]
     ingest = ["tools/call", "--tool-name", "ingest", "--tool-arg", 'paths=["grey-heron.md"]']
     assert inspector(workspace, *ingest)["isError"] is False
-    found = inspector(workspace, "tools/call", "--tool-name", "retrieve", "--tool-arg", "query=grey heron wingspan")
+    found = inspector(
+        workspace, "tools/call", "--tool-name", "retrieve", "--tool-arg", "query=grey heron wingspan"
+    )
     assert "155-195 cm" in found["content"][0]["text"]
     assert found["structuredContent"]["citations"][0]["source"].endswith("grey-heron.md")
+
+
+def test_the_agent_tool_answers_with_its_run_id_and_status(tmp_path: Path) -> None:
+    """run_agent over the protocol (the SDK's client on the server in-process), with the scripted model."""
+    from mcp import Client
+
+    from heron.agents.mcp_server import HeronMCPServer
+    from heron.config import load_settings
+    from heron.llm import ScriptedLLM
+
+    llm = ScriptedLLM(
+        [
+            {"action": "calculator", "arguments": {"expression": "155 + 195"}},
+            {"action": "final_answer", "answer": "Together 350 cm.", "citations": []},
+        ]
+    )
+
+    async def session(server: HeronMCPServer) -> Any:
+        async with Client(server.server()) as client:
+            return await client.call_tool("run_agent", {"goal": "Add 155 and 195 cm."})
+
+    with HeronMCPServer(load_settings(), tmp_path / "ws", llm=llm) as server:
+        result = asyncio.run(session(server))
+    text = _text(result)
+    assert not result.is_error and text.startswith("Together 350 cm.")
+    assert "status: succeeded; run id: " in text
+    assert llm.remaining == 0  # the calculator result went back to the model, which answered

@@ -402,3 +402,21 @@ def test_the_risky_calls_of_one_turn_are_approved_together_all_or_each(chat) -> 
     term.expect("Saved one of them.")
     term.expect(PROMPT)
     assert (workspace / "three.txt").exists() and not (workspace / "four.txt").exists()
+
+
+def test_configured_mcp_servers_tools_are_offered_and_a_broken_one_is_only_noted(chat) -> None:
+    fixture = Path(__file__).resolve().parent.parent / "tools" / "mcp_fixture_server.py"
+    Path("heron.toml").write_text(
+        f'[mcp.servers.fx]\ncommand = "{sys.executable}"\nargs = ["{fixture}", "stdio"]\n\n'
+        '[mcp.servers.gone]\ncommand = "/nonexistent/mcp-server"\n'
+    )
+    term = chat(
+        "--no-memory", replies=[{"action": "add", "arguments": {"a": 20, "b": 22}}, answer("It is 42.")]
+    )
+    term.ask("/tools", "order_status")
+    assert re.search(r"add\s+low\s+\(MCP server fx\) Add two integers", term.output)
+    assert re.search(r"append_ledger\s+high: asks first", term.output)
+    assert "MCP: MCP server `gone`" in term.output  # said once, the session goes on
+    term.ask("what is 20 + 22?", "It is 42.")
+    term.child.sendline("/exit")
+    assert term.exit_code() == 0

@@ -210,3 +210,21 @@ def test_settings_and_task_files_name_servers(tmp_path: Path, monkeypatch: pytes
         load_settings()
     with pytest.raises(ValueError, match="http"):
         MCPServerSettings(url="ftp://example.org")
+
+
+def test_doctor_and_mcp_tools_start_each_configured_server() -> None:
+    from heron.cli.doctor import _check_mcp_servers
+
+    (Path.cwd() / "heron.toml").write_text(
+        f'[mcp.servers.fx]\ncommand = "{sys.executable}"\nargs = ["{FIXTURE}", "stdio"]\n\n'
+        '[mcp.servers.gone]\ncommand = "/nonexistent/mcp-server"\n'
+    )
+    checks = {c.name: c for c in _check_mcp_servers(load_settings())}
+    assert checks["mcp fx"].status == "warn"  # it works, and one tool was left out (picky's schema)
+    assert "add" in checks["mcp fx"].detail and "picky" in checks["mcp fx"].detail
+    assert checks["mcp gone"].status == "problem" and "/nonexistent/mcp-server" in checks["mcp gone"].detail
+    listed = subprocess.run([str(BIN / "heron"), "mcp", "tools"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 2  # one server did not start
+    assert "order_status  (runs unasked)" in listed.stdout
+    assert "append_ledger  (asks first)" in listed.stdout
+    assert "not available" in listed.stdout
