@@ -16,7 +16,9 @@ address.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from heron.memory.vector_memory import VectorMemory
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+AGENT_RISKY_TOOLS = ("python",)  # what --agent-allow may give the served agent
 HEARTBEAT_SECONDS = 1.0
 _MIME = {
     ".png": "image/png",
@@ -74,12 +77,20 @@ class HeronMCPServer:
         self.settings = settings
         self.context: ToolContext[Any] = ToolContext(workspace, settings)
         self.memory: VectorMemory = VectorMemory(settings, collection)
+        unknown = sorted(set(agent_allow) - set(AGENT_RISKY_TOOLS))
+        if unknown:
+            raise UsageError(
+                f"--agent-allow {', '.join(unknown)}: the served agent has no such risky tool",
+                f"name one of: {', '.join(AGENT_RISKY_TOOLS)} (its other tools only read and never ask)",
+            )
         self.agent_allow = tuple(agent_allow)
         self._llm = llm
         self._owns_llm = llm is None
         self._agent_lock = threading.Lock()  # one agent run at a time: one model context
         self._running_agents: set[Any] = set()
         self.tools = {served.tool.name: served for served in self._served_tools()}
+        self._turns = {name: threading.Lock() for name, served in self.tools.items() if served.stop}
+        self._running: dict[str, object | None] = {}  # the call each stoppable tool is running
 
     # -- what is served ---------------------------------------------------------------------------
 
@@ -117,7 +128,9 @@ class HeronMCPServer:
             """
             from heron.memory.ingest import Ingester
 
-            inside = [_inside_workspace(ctx.workspace, p) for p in paths]
+            inside = [f for p in paths for f in _workspace_files(ctx.workspace, p)]
+            if not inside:
+                raise ModelRetry(f"no files to ingest under {paths!r} in the workspace")
             report = Ingester(memory).ingest(
                 inside, progress=lambda done, total, label: ctx.report_progress(done, total, label)
             )
@@ -240,28 +253,47 @@ class HeronMCPServer:
         served = self.tools.get(params.name)
         if served is None:
             return _error(f"there is no tool named `{params.name}`; tools: {', '.join(self.tools)}")
-        reported = time.monotonic()
+        # Progress values must grow: the tool's own (if it reports), else seconds running (heartbeat).
+        last = {"value": 0.0, "own": False}
 
         def progress(done: int, total: int, label: str) -> None:  # in the tool's thread
-            nonlocal reported
-            reported = time.monotonic()
-            anyio.from_thread.run(
-                ctx.session.report_progress, float(done), float(total) or None, label or None
-            )
+            if done <= last["value"] and last["own"]:
+                return
+            last.update(value=float(done), own=True)
+            # a thread the tool started itself has no way back to the loop: no report from it
+            with contextlib.suppress(RuntimeError):
+                anyio.from_thread.run(
+                    ctx.session.report_progress, float(done), float(total) or None, label or None
+                )
+
+        me, cancelled = object(), threading.Event()
 
         def invoke() -> ToolResult:
-            with self.context.progress_to(progress):
-                return served.tool.invoke(params.arguments or {}, self.context)
+            if served.stop is None:
+                with self.context.progress_to(progress):
+                    return served.tool.invoke(params.arguments or {}, self.context)
+            # a tool a cancellation can stop runs one call at a time, so a stop hits only its own call
+            with self._turns[served.tool.name]:
+                if cancelled.is_set():
+                    return ToolResult.error("cancelled by the client before it ran")
+                self._running[served.tool.name] = me
+                try:
+                    with self.context.progress_to(progress):
+                        return served.tool.invoke(params.arguments or {}, self.context)
+                finally:
+                    self._running[served.tool.name] = None
 
         async def heartbeat() -> None:
             started = time.monotonic()
             while True:
                 await anyio.sleep(HEARTBEAT_SECONDS)
-                if time.monotonic() - reported >= HEARTBEAT_SECONDS:
+                if not last["own"]:
                     elapsed = time.monotonic() - started
-                    await ctx.session.report_progress(
-                        elapsed, None, f"{served.tool.name}: running for {elapsed:.0f} s"
-                    )
+                    last["value"] = elapsed
+                    with contextlib.suppress(Exception):  # a client that went away is not our error
+                        await ctx.session.report_progress(
+                            elapsed, None, f"{served.tool.name}: running for {elapsed:.0f} s"
+                        )
 
         outcome: list[ToolResult | Exception] = []
 
@@ -277,7 +309,8 @@ class HeronMCPServer:
                 group.start_soon(run_tool)
                 await heartbeat()
         except anyio.get_cancelled_exc_class():
-            if served.stop is not None:
+            cancelled.set()
+            if served.stop is not None and self._running.get(served.tool.name) is me:
                 served.stop()
             raise
         result = outcome[0]
@@ -428,11 +461,17 @@ def _error(text: str) -> Any:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
-def _inside_workspace(workspace: Path, path: str) -> Path:
-    resolved = (workspace / path).resolve()
-    if not resolved.is_relative_to(workspace.resolve()):
-        raise ModelRetry(f"{path!r} is outside the server's workspace; give a path inside it")
-    return resolved
-
-
-__all__ = ["HeronMCPServer", "RequestGate", "ServedTool"]
+def _workspace_files(workspace: Path, path: str) -> list[Path]:
+    """The regular files at ``path`` (a file, or a folder walked) inside the workspace. Symbolic links
+    are never followed: a link the sandboxed code made cannot show the server's other files."""
+    root = workspace.resolve()
+    start = root / path
+    if start.is_symlink() or not start.resolve().is_relative_to(root):
+        raise ModelRetry(f"{path!r} is outside the server's workspace (or a link); give a path inside it")
+    if start.is_file():
+        return [start]
+    found = []
+    for folder, dirs, files in os.walk(start, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not (Path(folder) / d).is_symlink())
+        found += [Path(folder) / f for f in sorted(files) if not (Path(folder) / f).is_symlink()]
+    return [f for f in found if f.is_file()]

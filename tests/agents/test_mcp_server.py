@@ -182,6 +182,12 @@ def test_http_origin_and_token(http_server: tuple[str, Path], tmp_path: Path) ->
         _wait_for_port(port, process)
         open_url = f"http://127.0.0.1:{port}/mcp"
         assert httpx.post(open_url, json=hello, headers=headers).status_code == 401
+        # off loopback only heron's own gate checks the Origin (the SDK's check is for loopback names)
+        authorized = {**headers, "authorization": "Bearer s3cret"}
+        foreign = httpx.post(
+            open_url, json=hello, headers={**authorized, "origin": "http://attacker.example"}
+        )
+        assert foreign.status_code == 403
         wrong = httpx.post(open_url, json=hello, headers={**headers, "authorization": "Bearer nope"})
         assert wrong.status_code == 401
         from mcp.client.streamable_http import streamable_http_client
@@ -274,3 +280,42 @@ def test_the_agent_tool_answers_with_its_run_id_and_status(tmp_path: Path) -> No
     assert not result.is_error and text.startswith("Together 350 cm.")
     assert "status: succeeded; run id: " in text
     assert llm.remaining == 0  # the calculator result went back to the model, which answered
+
+
+def test_ingest_follows_no_link_out_of_the_workspace(tmp_path: Path) -> None:
+    """A link the sandboxed code could make (docs/key.md -> a file outside) is not ingested."""
+    from mcp import Client
+
+    from heron.agents.mcp_server import HeronMCPServer
+    from heron.config import load_settings
+
+    secret = tmp_path / "outside" / "id_key.md"
+    secret.parent.mkdir()
+    secret.write_text("# Key\n\nThe server's secret key is PURPLE-OCTOPUS-42.\n")
+    docs = tmp_path / "ws" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "grey-heron.md").write_text(NOTES)
+    (docs / "key.md").symlink_to(secret)
+    (tmp_path / "ws" / "linked").symlink_to(secret.parent)
+
+    async def session(server: HeronMCPServer) -> tuple[Any, Any, Any]:
+        async with Client(server.server()) as client:
+            ingested = await client.call_tool("ingest", {"paths": ["docs"]})
+            found = await client.call_tool("retrieve", {"query": "secret key"})
+            linked = await client.call_tool("ingest", {"paths": ["linked"]})
+            return ingested, found, linked
+
+    with HeronMCPServer(load_settings(), tmp_path / "ws") as server:
+        ingested, found, linked = asyncio.run(session(server))
+    assert not ingested.is_error and _text(ingested).startswith("1 added"), _text(ingested)
+    assert "PURPLE-OCTOPUS" not in _text(found)
+    assert linked.is_error and "link" in _text(linked)
+
+
+def test_agent_allow_names_only_tools_the_served_agent_has(tmp_path: Path) -> None:
+    from heron.agents.mcp_server import HeronMCPServer
+    from heron.config import load_settings
+    from heron.errors import UsageError
+
+    with pytest.raises(UsageError, match="write_file"):
+        HeronMCPServer(load_settings(), tmp_path / "ws", agent_allow=["write_file"])

@@ -70,11 +70,36 @@ def test_an_answer_that_loops_on_a_sentence_stops_repeating_with_the_control(llm
     assert most_repeated_sentence(controlled["answer"]) <= 2
 
 
-def test_an_answer_that_repeats_one_token_to_the_limit_ends_with_the_control(llm: LocalLLM) -> None:
-    with pytest.raises(ModelError, match="cut off"):  # "1000000000..." until max_tokens
-        answer(llm, "How many feathers does a heron have?", None, max_tokens=120)
-    controlled = answer(llm, "How many feathers does a heron have?", RepetitionControl(), max_tokens=120)
-    assert not re.search(r"(.)\1{9}", controlled["answer"])
+COUNTING_QUESTIONS = [
+    "How many feathers does a heron have?",
+    "How many eggs does a heron lay?",
+    "How many bones does a heron have?",
+    "How many fish does a heron eat in a year?",
+    "What is the population of herons?",
+    "How long is a heron's neck in millimetres?",
+]
+
+
+def test_answers_that_run_to_the_limit_end_with_the_control(llm: LocalLLM) -> None:
+    """Asked to count, the 135M writes digits until the token limit ("1000000000..."). Which questions
+    it does that on depends on the CPU's arithmetic (greedy decoding follows the last bits), so the test
+    takes several: with the control fewer answers are cut off, and none that ends holds a run."""
+
+    def cut_off(repetition: RepetitionControl | None) -> tuple[int, list[str]]:
+        cut, finished = 0, []
+        for question in COUNTING_QUESTIONS:
+            try:
+                finished.append(answer(llm, question, repetition, max_tokens=120)["answer"])
+            except ModelError as exc:
+                assert "cut off" in str(exc)
+                cut += 1
+        return cut, finished
+
+    cut_without, _ = cut_off(None)
+    cut_with, finished_with = cut_off(RepetitionControl())
+    assert cut_without >= 1  # the loop this control is for does happen with this model
+    assert cut_with < cut_without
+    assert not any(re.search(r"(.)\1{9}", text) for text in finished_with)
 
 
 def test_the_grammar_still_decides_where_it_allows_only_repeats(llm: LocalLLM) -> None:

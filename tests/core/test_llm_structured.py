@@ -35,7 +35,7 @@ class City(BaseModel):
 
 
 class Person(BaseModel):
-    name: str
+    name: str = Field(max_length=40)  # bounded: unbounded, the 135M can run on in a name to the limit
     age: int
 
 
@@ -75,7 +75,7 @@ class Customer(BaseModel):
 
 
 class Team(BaseModel):
-    team: str
+    team: str = Field(max_length=40)
     members: list[Person] = Field(max_length=3)
 
 

@@ -2,6 +2,7 @@
 
     python mcp_fixture_server.py stdio
     python mcp_fixture_server.py http PORT
+    python mcp_fixture_server.py sse PORT
 
 Its tools cover what a client must handle: text, an error result, an image, structured content,
 progress, a slow call, a crash of the process, a "poisoned" description, a schema with no grammar
@@ -111,5 +112,7 @@ if __name__ == "__main__":
     _add_ungrammatical_tool()
     if sys.argv[1] == "stdio":
         server.run("stdio")
+    elif sys.argv[1] == "sse":
+        server.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))

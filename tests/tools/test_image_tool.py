@@ -224,3 +224,30 @@ def test_half_a_signing_configuration_is_a_clear_error(
     ctx = ToolContext(tmp_path / "ws", settings=_settings(tiny_model, c2pa_cert=tmp_path / "cert.pem"))
     with pytest.raises(ProvenanceError, match=r"both image\.c2pa_cert and image\.c2pa_key"):
         image_tool.invoke({"prompt": "a harbour", "width": 64, "height": 64, "steps": 1}, ctx)
+
+
+def test_generate_image_is_served_over_mcp_when_configured(tiny_model: Path, tmp_path: Path) -> None:
+    """`heron mcp serve` offers generate_image only with an image model, and returns the PNG inline."""
+    import asyncio
+    import base64
+
+    from mcp import Client
+
+    from heron.agents.mcp_server import HeronMCPServer
+
+    async def session(server: HeronMCPServer) -> tuple[list[str], object]:
+        async with Client(server.server()) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            made = await client.call_tool(
+                "generate_image", {"prompt": "a grey heron", "width": 64, "height": 64, "steps": 2}
+            )
+            return names, made
+
+    with HeronMCPServer(load_settings(), tmp_path / "plain") as plain:
+        assert "generate_image" not in plain.tools
+    with HeronMCPServer(_settings(tiny_model), tmp_path / "ws") as server:
+        names, made = asyncio.run(session(server))
+    assert "generate_image" in names
+    images = [block for block in made.content if block.type == "image"]
+    assert not made.is_error and images and images[0].mime_type == "image/png"
+    assert base64.b64decode(images[0].data).startswith(b"\x89PNG")

@@ -38,16 +38,13 @@ def ctx(tmp_path: Path) -> Iterator[ToolContext]:
         yield context
 
 
-@pytest.fixture(scope="module")
-def fixture_http() -> Iterator[str]:
-    """The fixture server over streamable HTTP on a free loopback port."""
+def _serve_fixture(mode: str) -> Iterator[int]:
+    """The fixture server over HTTP (``mode``: http = streamable HTTP, sse) on a free loopback port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, str(FIXTURE), "http", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, str(FIXTURE), mode, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 30
@@ -56,10 +53,22 @@ def fixture_http() -> Iterator[str]:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def fixture_http() -> Iterator[str]:
+    for port in _serve_fixture("http"):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture(scope="module")
+def fixture_sse() -> Iterator[str]:
+    for port in _serve_fixture("sse"):
+        yield f"http://127.0.0.1:{port}/sse"
 
 
 # -- reference servers from PyPI -----------------------------------------------------------------
@@ -106,11 +115,16 @@ def test_git_server_reads_a_repository_and_asks_before_writing(ctx: ToolContext,
 # -- the SDK-built fixture server ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", ["stdio", "streamable-http"])
+@pytest.mark.parametrize("transport", ["stdio", "streamable-http", "sse"])
 def test_results_errors_images_and_structured_content(
-    transport: str, ctx: ToolContext, fixture_http: str
+    transport: str, ctx: ToolContext, request: pytest.FixtureRequest
 ) -> None:
-    spec = fixture_stdio() if transport == "stdio" else MCPServerSettings(url=fixture_http)
+    if transport == "stdio":
+        spec = fixture_stdio()
+    elif transport == "sse":
+        spec = MCPServerSettings(url=request.getfixturevalue("fixture_sse"), transport="sse")
+    else:
+        spec = MCPServerSettings(url=request.getfixturevalue("fixture_http"))
     with MCPToolset("fx", spec) as toolset:
         tools = {t.name: t for t in toolset.tools()}
         assert tools["add"].invoke({"a": 2, "b": 40}, ctx).text == "42"

@@ -63,6 +63,11 @@ class MCPToolset:
                     made.append(self._tool(remote))
                 except UsageError as exc:
                     self.skipped.append(str(exc.problem))
+                except Exception as exc:  # a tool heron cannot describe costs only that tool
+                    self.skipped.append(
+                        f"MCP server `{self.name}`: tool `{remote.name}` cannot be offered: "
+                        f"{type(exc).__name__}: {exc}"
+                    )
             self._tools = made
         return list(self._tools)
 
@@ -118,7 +123,7 @@ class MCPTool(Tool):
 
     def invoke(self, args: Any, ctx: ToolContext[Any]) -> ToolResult:
         validated = self.validate_args(args)
-        arguments = validated.model_dump(exclude_unset=True)
+        arguments = validated.model_dump(by_alias=True, exclude_unset=True)
         caller = contextvars.copy_context()  # progress goes to this call's watcher, from the MCP thread
 
         def progress(done: float, total: float | None, message: str | None) -> None:
@@ -133,9 +138,12 @@ class MCPTool(Tool):
             return ToolResult.error(f"{server}: `{self.remote_name}` was stopped: {exc}")
         except MCPServerError as exc:
             return ToolResult.error(exc.problem)
-        except Exception as exc:
+        except Exception as exc:  # the server refused the request (an MCPError), or broke the protocol
             return ToolResult.error(f"{server} refused the call of `{self.remote_name}`: {exc}")
-        return call_result(result, ctx, self.name)
+        try:
+            return call_result(result, ctx, self.name)
+        except (OSError, ValueError) as exc:  # undecodable image data, a workspace that cannot be written
+            return ToolResult.error(f"{server}: the result of `{self.remote_name}` could not be read: {exc}")
 
     async def ainvoke(self, args: Any, ctx: ToolContext[Any]) -> ToolResult:
         return await asyncio.to_thread(self.invoke, args, ctx)
