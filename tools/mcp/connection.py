@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 from heron.config import MCPServerSettings
 from heron.errors import MCPServerError
@@ -183,7 +183,7 @@ class MCPConnection:
             params = StdioServerParameters(
                 command=spec.command, args=spec.args, env=spec.env or None, cwd=spec.cwd
             )
-            return stdio_client(params, errlog=session.stderr)
+            return stdio_client(params, errlog=cast(TextIO, session.stderr))
         assert spec.url is not None
         if spec.kind == "sse":
             from mcp.client.sse import sse_client
