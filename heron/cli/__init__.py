@@ -50,6 +50,8 @@ def _help_in_plain_words(command: Any) -> None:
             param.metavar = ""
         elif param.metavar is None:
             label = param.display_type(ctx).strip("<>")
+            if label.startswith("list[") and label.endswith("]"):  # a repeatable option: one value's word
+                label = label[5:-1]
             param.metavar = _PLAIN_TYPE_WORDS.get(label, label)
     for sub in getattr(command, "commands", {}).values():
         _help_in_plain_words(sub)

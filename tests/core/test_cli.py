@@ -113,7 +113,9 @@ def _all_commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[st
         yield from _all_commands(sub, (*path, name))
 
 
-_TYPE_LABEL = re.compile(r"<(bool|int|float|str|path|Path|datetime|list\[[^>]*\]|int range|float range)>")
+_TYPE_LABEL = re.compile(
+    r"<(bool|int|float|str|path|Path|datetime|list\[[^>]*\]|int range|float range)>|\blist\[\w+\]"
+)
 
 
 def test_help_shows_no_internal_type_names(capsys: pytest.CaptureFixture[str]) -> None:
