@@ -157,12 +157,12 @@ class HeronMCPServer:
         from heron.agents.agent import Agent
         from heron.agents.approval import allow_tools, deny_all
         from heron.llm import open_llm
-        from heron.memory.tools import memory_tools
 
         with self._agent_lock:
             if self._llm is None:
                 self._llm = open_llm(self.settings)
-            tools: list[Tool] = [*memory_tools(self.memory)[:1], calculator, read_file, list_files]
+            # the served retrieve: one search tool (and its loaded index) for clients and agent runs
+            tools: list[Tool] = [self.tools["retrieve"].tool, calculator, read_file, list_files]
             if "python" in self.agent_allow:
                 tools.append(python_tool)
             steps = 0
