@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import time
 import uuid
@@ -29,33 +28,24 @@ from heron.agents.actions import CallBatch, FinalAction, ToolCallAction
 from heron.agents.approval import ApprovalCallback, deny_all
 from heron.agents.budget import Budget, BudgetTracker
 from heron.agents.chat import ChatSession
-from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig
+from heron.agents.config import AgentConfig, check_tool_choice
 from heron.agents.loop import StepLoop
 from heron.agents.plan_execution import PlanExecution, checked_step
 from heron.agents.policies.base import TurnPolicy
 from heron.agents.policies.first_call_check import FirstCallCheck, checks_first_call
-from heron.agents.result import RunResult, answer_verdict, cited_passages
+from heron.agents.result import RunResult, conclude_run, ended_by_error
 from heron.agents.state import PlanStep, RunState
 from heron.agents.streaming import events_of, iterate_in_thread
+from heron.agents.sub_agents import sub_agent_tool
 from heron.agents.turn_formats import TurnFormat, turn_format
 from heron.config import Settings, load_settings
-from heron.errors import RunCancelledError, ToolDeclarationError, UsageError
 from heron.llm.base import LLM, DecodesGrammar
 from heron.llm.types import Message
-from heron.status import run_status
-from heron.tools import Artifact, Tool, ToolContext, ToolResult, tool
-from heron.tools.context import current_call
-from heron.tracing import AnswerEvent, EventCallback, RunFinishedEvent, RunStartedEvent, Tracer, trace_path
+from heron.tools import Tool, ToolContext, Toolset
+from heron.tracing import EventCallback, RunStartedEvent, Tracer, trace_path
 
 if TYPE_CHECKING:
     from heron.memory import VectorMemory
-
-
-def _forward_written(emit: EventCallback, event: Any) -> None:
-    """A sub-run's event for its caller's trace: what trace files keep (not streamed tokens or
-    progress, which belong to the sub-run's own answer and bars)."""
-    if getattr(event, "type", "") not in ("token", "tool_progress"):
-        emit(event)
 
 
 class Agent:
@@ -95,20 +85,13 @@ class Agent:
         self._model_arg = model
         self._llm: LLM | None = model if isinstance(model, LLM) else None
         self._owns_llm = self._llm is None
-        self.tools: list[Tool] = [t if isinstance(t, Tool) else tool(t) for t in tools]
+        extra: list[Tool] = []
         if memory is not None:
             from heron.memory.tools import memory_tools
 
-            self.tools.extend(memory_tools(memory))
-        names = [t.name for t in self.tools]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise ToolDeclarationError(f"two tools share the name(s) {dupes}", "give each tool a unique name")
-        if self.config.tool_choice not in (*TOOL_CHOICE_MODES, *names):
-            raise UsageError(
-                f"tool_choice {self.config.tool_choice!r} is not a tool of this agent",
-                f"use one of {', '.join(map(repr, TOOL_CHOICE_MODES))} or a tool: {', '.join(names)}",
-            )
+            extra = memory_tools(memory)
+        self.tools: list[Tool] = list(Toolset([*tools, *extra]))  # (names checked unique there)
+        check_tool_choice(self.config.tool_choice, [t.name for t in self.tools])
         self._cancel = threading.Event()
         self.policies = list(policies)
         self.context: ToolContext[Any] = ToolContext(
@@ -214,49 +197,10 @@ class Agent:
         )
 
     def as_tool(self, name: str, description: str, *, budget: Budget | None = None) -> Tool:
-        """This agent as a tool another agent can call (a sub-agent): the caller writes a ``task``; this
-        agent runs it to an answer with its own tools, memory and budget (``budget``, else its
-        config's), and its answer is the tool's result, with the passages it cited.
-
-        Called from a run, the sub-run's events go to the caller's trace as well (its
-        ``run_started`` names the caller's run and call; its own trace file is written too), its
-        risky calls go to the caller's approver, it may generate no more tokens than the caller's
-        budget has left, and those it generates count against the caller's budget."""
-        agent = self
-
-        def delegate(task: str) -> ToolResult:
-            scope = current_call.get()
-            if scope is None:  # called outside a run (tests, scripts): a run of its own
-                result = agent.run(task, budget=budget)
-            else:
-                own = budget or agent.config.budget
-                if scope.tokens_left is not None:  # no more than the caller has left
-                    own = own.model_copy(
-                        update={"max_tokens": max(64, min(own.max_tokens, scope.tokens_left))}
-                    )
-                result = agent.run(
-                    task,
-                    budget=own,
-                    callbacks=[functools.partial(_forward_written, scope.emit)],
-                    run_id=f"{scope.run_id}.{name}-{scope.call_id[:6]}",
-                    parent=(scope.run_id, scope.call_id),
-                    approve=scope.approve,
-                )
-                scope.tokens += result.usage.completion_tokens
-            text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
-            citations = [
-                Artifact(kind="citation", uri=c.source, metadata={"id": c.id, "text": c.text})
-                for c in result.citations
-            ]
-            return ToolResult(text=text, is_error=not result.answered, artifacts=citations)
-
-        delegate.__doc__ = f"""{description}
-
-        Args:
-            task: what to do, in full sentences: the sub-agent sees only this
-        """
-        delegate.__name__ = name
-        return tool(name=name, description=description)(delegate)
+        """This agent as a tool another agent can call (a sub-agent, :mod:`heron.agents.sub_agents`): the
+        caller writes a ``task``; this agent runs it with its own tools, memory and ``budget`` (else its
+        config's); its answer, with the passages it cited, is the tool's result."""
+        return sub_agent_tool(self, name, description, budget)
 
     def decide(self, goal: str) -> ToolCallAction | CallBatch | FinalAction:
         """One constrained turn without running anything: which tool the model would call (with
@@ -315,61 +259,20 @@ class Agent:
                     state, loop, tracer
                 )
             except Exception as exc:
-                tracer.emit(
-                    RunFinishedEvent(
-                        run_id=state.run_id,
-                        step=state.step,
-                        status="cancelled" if isinstance(exc, RunCancelledError) else "error",
-                        usage=state.usage.model_dump(),
-                        seconds=time.perf_counter() - started,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
-                )
+                tracer.emit(ended_by_error(state, exc, time.perf_counter() - started))
                 raise
             state.finished = True
             if on_step is not None:
                 on_step(state)
-            answered, note = answer_verdict(state, final, self.config.require_citations)
-            cited = cited_passages(state, final) if answered else []
-            result = RunResult(
-                run_id=state.run_id,
-                answer=final.answer if answered else "",
-                answered=answered,
-                note=note,
-                status=run_status(stopped_by, answered),
-                citations=cited,
-                steps=state.step,
-                usage=state.usage,
-                trace_path=path,
-                stopped_by=stopped_by,
-                artifacts=state.artifacts,
-                plan=state.plan,
+            return conclude_run(
+                state,
+                final,
+                stopped_by,
+                tracer,
+                require_citations=self.config.require_citations,
+                checks=checks,
+                started=started,
             )
-            tracer.emit(
-                AnswerEvent(
-                    run_id=state.run_id,
-                    step=state.step,
-                    text=result.answer,
-                    citations=[c.id for c in cited],
-                    stopped_by=stopped_by,
-                    answered=answered,
-                    note=note,
-                    retrieved=list(state.passages.values()),
-                )
-            )
-            if checks is not None and result.status == "succeeded":
-                result.status = run_status(stopped_by, answered, checks_passed=checks(result))
-            tracer.emit(
-                RunFinishedEvent(
-                    run_id=state.run_id,
-                    step=state.step,
-                    status=result.status,
-                    stopped_by=stopped_by,
-                    usage=state.usage.model_dump(),
-                    seconds=time.perf_counter() - started,
-                )
-            )
-        return result
 
     def _loop(
         self,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from heron.agents.budget import Budget
 from heron.config import ToolFormatName
+from heron.errors import UsageError
 from heron.llm.types import RepetitionControl
 
 if TYPE_CHECKING:
@@ -18,6 +19,15 @@ THOUGHT_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M wrote digits into it; Qwe
 
 
 TOOL_CHOICE_MODES = ("auto", "none", "required")  # besides a tool name (tools cannot take these names)
+
+
+def check_tool_choice(choice: str, tool_names: list[str]) -> None:
+    """A ``tool_choice`` is a mode or one of the agent's tools (UsageError naming both otherwise)."""
+    if choice not in (*TOOL_CHOICE_MODES, *tool_names):
+        raise UsageError(
+            f"tool_choice {choice!r} is not a tool of this agent",
+            f"use one of {', '.join(map(repr, TOOL_CHOICE_MODES))} or a tool: {', '.join(tool_names)}",
+        )
 
 
 class AgentConfig(BaseModel):

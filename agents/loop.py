@@ -5,9 +5,9 @@ turn format's (:mod:`heron.agents.turn_formats`); a turn may hold several calls,
 The system prompt and tool list stay frozen at the front of the history and every turn only
 appends, so llama.cpp reuses its KV cache from step to step. What changes per turn (budget left,
 citable passage ids) goes into the newest message or the grammar, never into the prefix.
-Optional rules that shape a turn (which actions it may take, which arguments a tool offers, a
-look at the call before it runs) are turn policies (:mod:`heron.agents.policies`); the calls
-themselves are made by :class:`~heron.agents.tool_calls.ToolCaller`.
+What a turn may do (``tool_choice``, a step's forced tool, grounding first, the turn policies of
+:mod:`heron.agents.policies`) is :class:`~heron.agents.turn_offer.TurnOffer`'s; the calls themselves
+are made by :class:`~heron.agents.tool_calls.ToolCaller`.
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ from heron.agents.actions import (
     ToolCallAction,
     batch_of,
     calls_of,
-    cut_strings,
-    pinned,
 )
 from heron.agents.approval import ApprovalCallback
 from heron.agents.budget import BudgetTracker
 from heron.agents.config import TOOL_CHOICE_MODES, AgentConfig, thought_chars
-from heron.agents.policies.base import Allowed, Turn, TurnPolicy
+from heron.agents.policies.base import Allowed, TurnPolicy
 from heron.agents.state import RunState
 from heron.agents.templates import render
 from heron.agents.tool_calls import ToolCaller
 from heron.agents.turn_formats import GenericFormat, TurnFormat, TurnRequest
+from heron.agents.turn_offer import TurnOffer
 from heron.errors import OutputTruncatedError, RunCancelledError
 from heron.llm.base import LLM
 from heron.llm.types import GenerationOptions, Message
@@ -66,8 +65,7 @@ class StepLoop:
     ) -> None:
         self.llm = llm
         self.format = turn_format or GenericFormat()
-        self.tools = {t.name: t for t in tools}
-        self.policies = tuple(policies)
+        self.offer = TurnOffer(llm, tools, config, policies, tracer.emit)
         self.caller = ToolCaller(
             tools,
             context,
@@ -84,7 +82,6 @@ class StepLoop:
         self.on_step = on_step or (lambda state: None)
         self.cancel_requested = cancel or threading.Event()
         self.thought_chars = thought_chars(config, llm)
-        self._specs: tuple[str, list[ActionSpec]] | None = None  # the request they were made for
 
     def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
@@ -147,98 +144,18 @@ class StepLoop:
     ) -> Any:
         """One turn: the actions it offers, the constrained decode, the parsed action; a tool call
         the policies set aside is replaced by a turn that may only answer."""
-        specs, final_kind = self._offer(state, final, tools, only_tool, fixed_args or {})
+        specs, final_kind = self.offer.offer(state, final, tools, only_tool, fixed_args or {})
         single = only_tool is not None or self.config.tool_choice not in TOOL_CHOICE_MODES
         max_calls = 1 if single else self.config.parallel_calls
         action, string_chars = self._decode(state, specs, final_kind, final, max_calls)
         if isinstance(action, FinalAction):
             return action
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
-        turn = self._turn(state, offered, batch=tuple(calls_of(action)))
-        reviewed_calls = []
-        for call in calls_of(action):
-            spec = next((s for s in specs if s.name == call.tool), None)
-            if spec is not None:  # (a grammar-less backend may name none)
-                call.cut = cut_strings(call.arguments, spec.parameters, string_chars)
-            for policy in self.policies:
-                reviewed = policy.review(call, turn)
-                if reviewed is None and offered.answer:
-                    # set aside (any call of the turn): the model answers as if it had not written them
-                    state.messages.pop()
-                    return self.model_turn(state, final, tools=False)
-                call = reviewed or call
-            reviewed_calls.append(call)
-        return batch_of(reviewed_calls)
-
-    def _offer(
-        self,
-        state: RunState,
-        final: str | None,
-        tools: bool,
-        only_tool: str | None,
-        fixed_args: dict[str, Any],
-    ) -> tuple[list[ActionSpec], str | None]:
-        """The tools (as action specs) and the final action this turn's grammar admits: from
-        ``tool_choice`` or the step's forced tool, the policies (on a turn where the model chooses),
-        and grounding first while answers must cite and nothing is citable yet."""
-        if not tools:
-            return [], final
-        # grounding first: while answers must cite and nothing is citable, the answer waits
-        must_cite_first = final == FINAL_ANSWER and self.config.require_citations and not state.passages
-        final = None if must_cite_first else final
-        specs = self._specs_for(state.goal)
-        choice = only_tool or self.config.tool_choice
-        if choice == "none":
-            specs = []
-        elif choice == "required":
-            final = None
-        elif choice != "auto":
-            specs = [pinned(s, fixed_args) if fixed_args else s for s in specs if s.name == choice]
-            final = None
-        else:
-            allowed = self._allowed(state, Allowed(answer=final is not None))
-            specs = [s for s in specs if allowed.admits(s.name)]
-            final = final if allowed.answer else None
-        if must_cite_first and only_tool is None:  # ... and only the tools that return citations
-            specs = [s for s in specs if self.tools[s.name].cites] or specs
-        if not specs and final is None:  # no tool could be offered: the answer is the only way out
-            final = FINAL_ANSWER
-        return specs, final
-
-    def _allowed(self, state: RunState, offered: Allowed) -> Allowed:
-        """What the policies let a turn in which the model chooses take."""
-        allowed = offered
-        turn = self._turn(state, offered)
-        for policy in self.policies:
-            restriction = policy.allowed(turn)
-            if restriction is not None:
-                allowed = allowed.intersect(restriction)
-        return allowed
-
-    def _turn(self, state: RunState, offered: Allowed, batch: tuple[ToolCallAction, ...] = ()) -> Turn:
-        return Turn(
-            run_id=state.run_id,
-            request=state.goal,
-            step=state.step,
-            first=state.step == 0 and not state.plan,
-            offered=offered,
-            llm=self.llm,
-            tools=self.tools,
-            emit=self.tracer.emit,
-            batch=batch,
-        )
-
-    def _specs_for(self, request: str) -> list[ActionSpec]:
-        """The tools' action specs, their argument schemas as the policies offer them for ``request``."""
-        if self._specs is None or self._specs[0] != request:
-            specs = []
-            for tool in self.tools.values():
-                schema = tool.json_schema()
-                for policy in self.policies:
-                    schema = policy.arguments_schema(tool, schema, request)
-                specs.append(ActionSpec(tool.name, tool.description, schema, tool.think))
-            self._specs = (request, specs)
-        return self._specs[1]
+        reviewed = self.offer.review(state, calls_of(action), specs, offered, string_chars)
+        if reviewed is None:  # set aside: the model answers as if it had not written the calls
+            state.messages.pop()
+            return self.model_turn(state, final, tools=False)
+        return batch_of(reviewed)
 
     def _decode(
         self,

@@ -3,6 +3,8 @@ which passages it cites."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ from pydantic import BaseModel, Field
 from heron.agents.actions import FinalAction
 from heron.agents.provenance import sources_of_numbers
 from heron.agents.state import PlanStep, RunState
+from heron.errors import RunCancelledError
 from heron.llm.types import Usage
-from heron.status import BUDGET_LIMITS, RunStatus, StoppedBy, describe, echoes_instructions
+from heron.status import BUDGET_LIMITS, RunStatus, StoppedBy, describe, echoes_instructions, run_status
+from heron.tracing import AnswerEvent, RunFinishedEvent, Tracer
 
 
 class Citation(BaseModel):
@@ -79,4 +83,71 @@ def _citation(state: RunState, cid: str) -> Citation:
     location = {k: v for k, v in passage.items() if k not in ("id", "source", "text")}
     return Citation(
         id=cid, source=str(passage.get("source", "")), text=str(passage.get("text", "")), location=location
+    )
+
+
+def conclude_run(
+    state: RunState,
+    final: FinalAction,
+    stopped_by: StoppedBy,
+    tracer: Tracer,
+    *,
+    require_citations: bool,
+    checks: Callable[[RunResult], bool] | None,
+    started: float,
+) -> RunResult:
+    """The result of a run whose turns ended with ``final``: the verdict on the answer, its
+    citations, the task's ``checks`` on it, and the answer and end events in the trace."""
+    answered, note = answer_verdict(state, final, require_citations)
+    cited = cited_passages(state, final) if answered else []
+    result = RunResult(
+        run_id=state.run_id,
+        answer=final.answer if answered else "",
+        answered=answered,
+        note=note,
+        status=run_status(stopped_by, answered),
+        citations=cited,
+        steps=state.step,
+        usage=state.usage,
+        trace_path=tracer.path,
+        stopped_by=stopped_by,
+        artifacts=state.artifacts,
+        plan=state.plan,
+    )
+    tracer.emit(
+        AnswerEvent(
+            run_id=state.run_id,
+            step=state.step,
+            text=result.answer,
+            citations=[c.id for c in cited],
+            stopped_by=stopped_by,
+            answered=answered,
+            note=note,
+            retrieved=list(state.passages.values()),
+        )
+    )
+    if checks is not None and result.status == "succeeded":
+        result.status = run_status(stopped_by, answered, checks_passed=checks(result))
+    tracer.emit(
+        RunFinishedEvent(
+            run_id=state.run_id,
+            step=state.step,
+            status=result.status,
+            stopped_by=stopped_by,
+            usage=state.usage.model_dump(),
+            seconds=time.perf_counter() - started,
+        )
+    )
+    return result
+
+
+def ended_by_error(state: RunState, exc: BaseException, seconds: float) -> RunFinishedEvent:
+    """The end event of a run an exception stopped: ``cancelled`` or ``error``, naming it."""
+    return RunFinishedEvent(
+        run_id=state.run_id,
+        step=state.step,
+        status="cancelled" if isinstance(exc, RunCancelledError) else "error",
+        usage=state.usage.model_dump(),
+        seconds=seconds,
+        error=f"{type(exc).__name__}: {exc}",
     )

@@ -1,0 +1,63 @@
+"""Sub-agents: an agent offered to another agent as a tool (``Agent.as_tool``).
+
+The caller writes a ``task``; the sub-agent runs it to an answer with its own tools, memory and
+budget, and its answer (with the passages it cited) is the tool's result. Called from a run, the
+sub-run nests under the caller: its events go to the caller's trace, its risky calls to the
+caller's approver, and its tokens count against the caller's budget.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from heron.agents.budget import Budget
+from heron.tools import Artifact, Tool, ToolResult, tool
+from heron.tools.context import current_call
+from heron.tracing import EventCallback
+
+if TYPE_CHECKING:
+    from heron.agents.agent import Agent
+
+
+def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | None = None) -> Tool:
+    """``agent`` as a tool named ``name``; see :meth:`heron.agents.agent.Agent.as_tool`."""
+
+    def delegate(task: str) -> ToolResult:
+        scope = current_call.get()
+        if scope is None:  # called outside a run (tests, scripts): a run of its own
+            result = agent.run(task, budget=budget)
+        else:
+            own = budget or agent.config.budget
+            if scope.tokens_left is not None:  # no more than the caller has left
+                own = own.model_copy(update={"max_tokens": max(64, min(own.max_tokens, scope.tokens_left))})
+            result = agent.run(
+                task,
+                budget=own,
+                callbacks=[functools.partial(_forward_written, scope.emit)],
+                run_id=f"{scope.run_id}.{name}-{scope.call_id[:6]}",
+                parent=(scope.run_id, scope.call_id),
+                approve=scope.approve,
+            )
+            scope.tokens += result.usage.completion_tokens
+        text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
+        citations = [
+            Artifact(kind="citation", uri=c.source, metadata={"id": c.id, "text": c.text})
+            for c in result.citations
+        ]
+        return ToolResult(text=text, is_error=not result.answered, artifacts=citations)
+
+    delegate.__doc__ = f"""{description}
+
+    Args:
+        task: what to do, in full sentences: the sub-agent sees only this
+    """
+    delegate.__name__ = name
+    return tool(name=name, description=description)(delegate)
+
+
+def _forward_written(emit: EventCallback, event: Any) -> None:
+    """A sub-run's event for its caller's trace: what trace files keep (not streamed tokens or
+    progress, which belong to the sub-run's own answer and bars)."""
+    if getattr(event, "type", "") not in ("token", "tool_progress"):
+        emit(event)
