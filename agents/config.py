@@ -76,6 +76,12 @@ class AgentConfig(BaseModel):
     )
     answer_chars: int = Field(400, ge=20, description="longest answer; keeps a turn within turn_max_tokens")
     temperature: float = Field(0.0, ge=0.0)
+    token_logprobs: bool = Field(
+        False,
+        description="record each generated token's log-probability in the trace (the model turn "
+        "events' logprobs), for views of where the model was unsure. Every token is then sampled: "
+        "text a grammar forces is not fast-forwarded, so turns take longer. Local models only",
+    )
     retry_temperature: float = Field(
         0.7,
         ge=0.0,

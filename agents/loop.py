@@ -37,7 +37,7 @@ from heron.agents.tool_calls import ToolCaller
 from heron.agents.turn_formats import GenericFormat, TurnFormat, TurnRequest
 from heron.agents.turn_offer import TurnOffer
 from heron.errors import OutputTruncatedError, RunCancelledError
-from heron.llm.base import LLM
+from heron.llm.base import LLM, ReportsLogprobs
 from heron.llm.types import GenerationOptions, Message
 from heron.status import StoppedBy
 from heron.tools import Tool, ToolContext
@@ -202,6 +202,7 @@ class StepLoop:
             seed=state.step,
             on_text=on_text,
             repetition=self.config.repetition,
+            logprobs=self.config.token_logprobs,
         )
         started = time.perf_counter()
         try:
@@ -214,6 +215,7 @@ class StepLoop:
             turn = self.format.decode(self.llm, state.messages, request(4), options)
             string_chars = max(10, self.config.argument_chars // 4)
         usage = self.llm.last_usage
+        logprobs = self.llm.last_logprobs if isinstance(self.llm, ReportsLogprobs) else None
         state.messages.append(Message.assistant(turn.text))
         state.usage = state.usage + usage
         spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
@@ -228,6 +230,7 @@ class StepLoop:
                 cached_prompt_tokens=usage.cached_prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 seconds=round(time.perf_counter() - started, 4),
+                logprobs=[(t.token, round(t.logprob, 4)) for t in logprobs] if logprobs else None,
             )
         )
         return turn.action, string_chars

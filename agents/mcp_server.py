@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hmac
 import os
 import threading
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heron.agents.http_gate import LOOPBACK_HOSTS, LOOPBACK_ORIGINS, RequestGate
 from heron.config import Settings
 from heron.errors import HeronError, ModelRetry, UsageError
 from heron.tools import Tool, ToolContext, ToolResult, calculator, list_files, python_tool, read_file, tool
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from heron.llm.base import LLM
     from heron.memory.vector_memory import VectorMemory
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 AGENT_RISKY_TOOLS = ("python",)  # what --agent-allow may give the served agent
 HEARTBEAT_SECONDS = 1.0
 _MIME = {
@@ -399,60 +398,6 @@ class HeronMCPServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
-
-
-class RequestGate:
-    """ASGI middleware in front of the MCP app: a browser page from another origin is refused (403),
-    and with a token every request must carry ``Authorization: Bearer TOKEN`` (401 otherwise)."""
-
-    def __init__(self, app: Any, token: str | None, origins: tuple[str, ...] = ()) -> None:
-        self.app = app
-        self.token = token
-        self.origins = origins
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        origin = headers.get("origin")
-        if origin is not None and not _origin_allowed(origin, self.origins):
-            await _refuse(send, 403, f"origin {origin} is not allowed")
-            return
-        if self.token is not None:
-            given = headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                await _refuse(send, 401, "a bearer token is required (Authorization: Bearer TOKEN)")
-                return
-        await self.app(scope, receive, send)
-
-
-def _origin_allowed(origin: str, extra: tuple[str, ...]) -> bool:
-    if origin in extra:
-        return True
-    for pattern in LOOPBACK_ORIGINS:
-        base = pattern[:-2]
-        if origin == base or (origin.startswith(base + ":") and origin[len(base) + 1 :].isdigit()):
-            return True
-    return False
-
-
-async def _refuse(send: Any, status: int, message: str) -> None:
-    body = message.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def _error(text: str) -> Any:

@@ -276,6 +276,13 @@ def _valid_server_names(servers: dict[str, MCPServerSettings]) -> dict[str, MCPS
     return servers
 
 
+def _valid_profile_names(profiles: dict[str, ServeProfile]) -> dict[str, ServeProfile]:
+    for name in profiles:
+        if not _SERVER_NAME.fullmatch(name):
+            raise ValueError(f"profile name {name!r}: use 1-64 letters, digits, '_' or '-'")
+    return profiles
+
+
 class MCPSettings(BaseModel):
     """MCP servers (``[mcp.servers.NAME]``) whose tools ``heron chat`` offers and task files can name."""
 
@@ -283,6 +290,49 @@ class MCPSettings(BaseModel):
 
     servers: Annotated[dict[str, MCPServerSettings], AfterValidator(_valid_server_names)] = Field(
         default_factory=dict, description="by name: command/args/env or url/headers, see docs/mcp.md"
+    )
+
+
+class ServeProfile(BaseModel):
+    """An agent ``heron serve`` offers as a "model" (``[serve.profiles.NAME]``): which model it runs,
+    its tools, memory and budgets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, description="a model name or GGUF path; default: the `model` setting")
+    tools: list[str] = Field(
+        default_factory=lambda: ["calculator", "python", "read_file", "write_file", "list_files"],
+        description="built-in tools by name (calculator, python, read_file, write_file, list_files, "
+        "generate_image); `retrieve` is added when memory is set",
+    )
+    memory: CollectionName | None = Field(
+        None, description="a Chroma collection to retrieve from (adds the retrieve tool); none: no memory"
+    )
+    instructions: str = Field("", description="added to the system prompt")
+    allow: list[str] = Field(
+        default_factory=list,
+        description="risky tools that run without asking; others wait for a decision from the page (a "
+        "request that asks for approvals) or are denied",
+    )
+    max_steps: int | None = Field(None, ge=1, description="default: agent.max_steps")
+    max_tokens: int | None = Field(None, ge=64, description="default: agent.max_tokens")
+    max_seconds: float | None = Field(None, gt=0, description="default: agent.max_seconds")
+    token_logprobs: bool = Field(
+        True, description="record each token's probability for the page's confidence view (slower turns)"
+    )
+
+
+class ServeSettings(BaseModel):
+    """``heron serve``: the agents it offers (``[serve.profiles.NAME]``; none: one named "heron" with the
+    configured model, the built-in tools and the memory collection) and how long a risky call waits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profiles: Annotated[dict[str, ServeProfile], AfterValidator(_valid_profile_names)] = Field(
+        default_factory=dict, description="by name: model, tools, memory, budgets; see docs/serve.md"
+    )
+    approval_seconds: float = Field(
+        300.0, gt=0, description="how long a risky call waits for a decision before it is denied"
     )
 
 
@@ -347,6 +397,7 @@ class Settings(BaseSettings):
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
     evals: EvalSettings = Field(default_factory=lambda: EvalSettings())
     mcp: MCPSettings = Field(default_factory=lambda: MCPSettings())
+    serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
 
     config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
 

@@ -51,6 +51,8 @@ class ModelTurnEvent(_Event):
     cached_prompt_tokens: int
     completion_tokens: int
     seconds: float
+    # each generated token and its log-probability, when the agent records them (token_logprobs)
+    logprobs: list[tuple[str, float]] | None = None
 
 
 class ToolCallEvent(_Event):

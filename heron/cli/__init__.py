@@ -24,7 +24,7 @@ err_console = Console(stderr=True)
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`; one module per group of commands.
-    from heron.cli import chat, commands, evals, ingest, mcp, models, run  # noqa: F401
+    from heron.cli import chat, commands, evals, ingest, mcp, models, run, serve  # noqa: F401
 
 
 # typer (0.2x) labels parameters with Python types; --help names them as click always did.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from heron.llm.base import LLM, DecodesGrammar, KeepsState, ScoresOptions, option_scorer
+from heron.llm.base import LLM, DecodesGrammar, KeepsState, ReportsLogprobs, ScoresOptions, option_scorer
 from heron.llm.best_of import best_of
 from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
@@ -45,6 +45,7 @@ __all__ = [
     "LocalLLM",
     "Message",
     "RepetitionControl",
+    "ReportsLogprobs",
     "ScoresOptions",
     "ScriptedLLM",
     "TokenLogprob",

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from heron.errors import UsageError
 from heron.llm.tool_formats import ToolFormat
-from heron.llm.types import Completion, GenerationOptions, Message, Usage
+from heron.llm.types import Completion, GenerationOptions, Message, TokenLogprob, Usage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -82,6 +82,17 @@ class DecodesGrammar(Protocol):
         self, messages: Sequence[Message], grammar: str, options: GenerationOptions
     ) -> Completion:
         """A reply under ``grammar`` (GBNF, root rule ``root``); ``options.tools`` go to the template."""
+        ...
+
+
+@runtime_checkable
+class ReportsLogprobs(Protocol):
+    """A backend that tells the log-probability of each token its last call generated, when the call
+    asked for them (``GenerationOptions.logprobs``), also under a grammar (``LocalLLM``)."""
+
+    @property
+    def last_logprobs(self) -> list[TokenLogprob] | None:
+        """The most recent call's tokens and their log-probabilities; None if it did not ask."""
         ...
 
 

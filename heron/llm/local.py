@@ -101,6 +101,7 @@ class LocalLLM:
         self._suspended = False
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
+        self._last_logprobs: list[TokenLogprob] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
@@ -139,6 +140,10 @@ class LocalLLM:
     @property
     def last_usage(self) -> Usage:
         return self._last_usage
+
+    @property
+    def last_logprobs(self) -> list[TokenLogprob] | None:
+        return self._last_logprobs
 
     def render_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
         """The prompt text ``messages`` (and ``tools``) become under the model's own chat template."""
@@ -309,7 +314,7 @@ class LocalLLM:
                 yield tail
         finally:
             sampler.close()
-            outcome.logprobs = logprobs
+            outcome.logprobs = self._last_logprobs = logprobs
             outcome.usage = self._last_usage = Usage(
                 prompt_tokens=len(prompt),
                 cached_prompt_tokens=cached,

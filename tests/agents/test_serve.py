@@ -1,0 +1,334 @@
+"""`heron serve` with a scripted model (orchestration: the API shapes, the queue, approvals, the runs
+API, the security checks). The real model and the browser are in test_serve_capable.py."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from heron.agents.serve import create_app
+from heron.config import Settings
+from heron.errors import UsageError
+from heron.llm.fake import ScriptedLLM
+from tests.agents.serve_helpers import served
+
+
+def call(tool: str, **arguments: object) -> dict:
+    return {"action": tool, "arguments": arguments}
+
+
+def answer(text: str) -> dict:
+    return {"action": "final_answer", "answer": text, "citations": []}
+
+
+def profile_settings(settings: Settings, **profile: Any) -> Settings:
+    spec = {"tools": ["calculator", "python"], **profile}
+    return settings.model_copy(update={"serve": Settings(serve={"profiles": {"calc": spec}}).serve})
+
+
+def test_the_openai_client_gets_an_answer_with_the_tool_calls_in_the_extension_field(
+    settings: Settings,
+) -> None:
+    llm = ScriptedLLM([call("calculator", expression="17*23"), answer("17*23 is 391.")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+        assert [m.id for m in client.models.list()] == ["calc"]
+        reply = client.chat.completions.create(
+            model="calc", messages=[{"role": "user", "content": "What is 17*23?"}]
+        )
+    assert reply.choices[0].message.content == "17*23 is 391."
+    assert reply.choices[0].finish_reason == "stop"
+    heron = reply.model_extra["heron"]
+    assert heron["status"] == "succeeded"
+    call_event, result_event = heron["events"]
+    assert (call_event["tool"], call_event["arguments"]) == ("calculator", {"expression": "17*23"})
+    assert result_event["text"] == "391"
+    # usage is the run's: the scripted model counts words of the two turns it wrote
+    assert reply.usage.completion_tokens == sum(len(json.dumps(r).split()) for r in llm_replies_written(llm))
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens > 0
+
+
+def llm_replies_written(llm: ScriptedLLM) -> list[Any]:
+    return [call("calculator", expression="17*23"), answer("17*23 is 391.")][: len(llm.calls)]
+
+
+def test_a_streamed_answer_arrives_as_chunks_with_events_and_usage_last(settings: Settings) -> None:
+    llm = ScriptedLLM([call("calculator", expression="2+2"), answer("The sum is 4.")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+        chunks = list(
+            client.chat.completions.create(
+                model="calc", messages=[{"role": "user", "content": "2+2?"}], stream=True
+            )
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "The sum is 4."
+    kinds = [(c.model_extra.get("heron") or {}).get("event", {}).get("type") for c in chunks]
+    assert kinds.index("tool_call") < kinds.index("tool_result")
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert last.usage is not None and last.usage.completion_tokens > 0
+    assert last.model_extra["heron"]["status"] == "succeeded"
+
+
+def test_earlier_turns_and_system_messages_reach_the_model(settings: Settings) -> None:
+    llm = ScriptedLLM([answer("Your name is Ada.")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        OpenAI(base_url=f"{url}/v1", api_key="unused").chat.completions.create(
+            model="calc",
+            messages=[
+                {"role": "system", "content": "Answer in one sentence."},
+                {"role": "user", "content": "My name is Ada."},
+                {"role": "assistant", "content": "Hello Ada."},
+                {"role": "user", "content": "What is my name?"},
+            ],
+        )
+    sent = llm.calls[0].messages
+    assert "Answer in one sentence." in sent[0].content  # the system prompt, with the instructions
+    assert [(m.role, m.content) for m in sent[1:]] == [
+        ("user", "My name is Ada."),
+        ("assistant", "Hello Ada."),
+        ("user", "What is my name?"),
+    ]
+
+
+def test_requests_for_one_model_take_turns_and_never_mix(settings: Settings) -> None:
+    spans: list[tuple[float, float]] = []
+
+    def slow(reply_text: str) -> Any:
+        def reply(recorded: Any) -> dict:
+            begun = time.monotonic()
+            time.sleep(0.3)
+            spans.append((begun, time.monotonic()))
+            return answer(reply_text)
+
+        return reply
+
+    question_of = {f"Q{i}": f"A{i}" for i in range(4)}
+
+    def by_question(recorded: Any) -> Any:
+        return slow(question_of[recorded.messages[-1].content])(recorded)
+
+    llm = ScriptedLLM([by_question] * 4)
+    answers: dict[str, str] = {}
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+
+        def ask(question: str) -> None:
+            reply = httpx.post(
+                f"{url}/v1/chat/completions",
+                json={"model": "calc", "messages": [{"role": "user", "content": question}]},
+                timeout=30,
+            )
+            answers[question] = reply.json()["choices"][0]["message"]["content"]
+
+        threads = [threading.Thread(target=ask, args=(q,)) for q in question_of]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers == question_of
+    spans.sort()
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
+
+
+def test_a_client_that_leaves_mid_stream_cancels_its_run_and_frees_the_model(settings: Settings) -> None:
+    release = threading.Event()
+
+    def stalls(recorded: Any) -> dict:
+        options = recorded.options
+        options.on_text('{"action": "final_answer", "answer": "Thinking')  # a first token reaches the client
+        release.wait(10)  # ... which leaves; the run learns it at its next token
+        options.on_text(" more")
+        return answer("never seen")
+
+    llm = ScriptedLLM([stalls, answer("second")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        with httpx.stream(
+            "POST",
+            f"{url}/v1/chat/completions",
+            json={"model": "calc", "stream": True, "messages": [{"role": "user", "content": "slow"}]},
+            timeout=30,
+        ) as response:
+            for line in response.iter_lines():
+                if '"run_id"' in line:
+                    run_id = json.loads(line[6:])["heron"]["run_id"]
+                if "Thinking" in line:
+                    break
+        deadline = time.monotonic() + 10
+        while not httpx.get(f"{url}/api/runs/{run_id}").json()["cancel_requested"]:
+            assert time.monotonic() < deadline, "the server did not notice the client leaving"
+            time.sleep(0.05)
+        release.set()
+        reply = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "calc", "messages": [{"role": "user", "content": "next"}]},
+            timeout=30,
+        )
+        runs = httpx.get(f"{url}/api/runs").json()
+    assert reply.json()["choices"][0]["message"]["content"] == "second"
+    assert {r["goal"]: r["status"] for r in runs} == {"slow": "cancelled", "next": "succeeded"}
+
+
+def test_a_risky_call_waits_for_the_decision_made_through_the_runs_api(settings: Settings) -> None:
+    llm = ScriptedLLM([call("python", code="print(6 * 7)"), answer("It printed 42.")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        seen: list[dict] = []
+        with httpx.stream(
+            "POST",
+            f"{url}/v1/chat/completions",
+            json={
+                "model": "calc",
+                "stream": True,
+                "heron": {"ask": True},
+                "messages": [{"role": "user", "content": "Use python for 6*7"}],
+            },
+            timeout=120,
+        ) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                chunk = json.loads(line[6:])
+                event = (chunk.get("heron") or {}).get("event") or {}
+                seen.append(event)
+                if event.get("type") == "approval_needed":
+                    run = httpx.get(f"{url}/api/runs/{event['run_id']}").json()
+                    assert run["pending_approvals"][0]["tool"] == "python"
+                    decided = httpx.post(
+                        f"{url}/api/runs/{event['run_id']}/approvals/{event['approval_id']}",
+                        json={"decision": "approve"},
+                    )
+                    assert decided.status_code == 200
+    result = next(e for e in seen if e.get("type") == "tool_result")
+    assert result["text"].split() == ["[stdout]", "42"]  # ran in the sandbox after the approval
+    assert [e["decision"] for e in seen if e.get("type") == "approval"] == ["approved"]
+
+
+def test_without_asking_a_risky_call_the_profile_does_not_allow_is_denied(settings: Settings) -> None:
+    llm = ScriptedLLM([call("python", code="print(1)"), answer("I could not run it.")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        reply = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "calc", "messages": [{"role": "user", "content": "run it"}]},
+            timeout=30,
+        ).json()
+    approval = next(e for e in reply["heron"]["events"] if e["type"] == "approval")
+    assert approval["decision"] == "denied" and "did not ask for approvals" in approval["reason"]
+
+
+def test_the_runs_api_lists_a_served_run_with_its_events_and_resumes_an_interrupted_one(
+    settings: Settings,
+) -> None:
+    llm = ScriptedLLM([call("calculator", expression="6*7"), RuntimeError("the model crashed"), answer("42")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        failed = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "calc", "messages": [{"role": "user", "content": "6*7?"}]},
+            timeout=30,
+        )
+        assert failed.status_code == 500 and "the model crashed" in failed.json()["error"]["message"]
+        runs = httpx.get(f"{url}/api/runs").json()
+        run_id = runs[0]["id"]
+        assert runs[0]["status"] == "error" and runs[0]["kind"] == "api"
+        run = httpx.get(f"{url}/api/runs/{run_id}").json()
+        assert [e["type"] for e in run["events"]][:3] == ["run_started", "model_turn", "tool_call"]
+        assert run["resumable"]
+        assert httpx.post(f"{url}/api/runs/{run_id}/resume").status_code == 200
+        lines = httpx.get(f"{url}/api/runs/{run_id}/events").text.split("\n\n")
+        events = [json.loads(frame[6:]) for frame in lines if frame.startswith("data: ")]
+        assert lines[-2].startswith("event: end")
+        assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "succeeded"
+        calls = [e for e in events if e["type"] == "tool_call"]
+        assert len(calls) == 1  # the finished call was not made again
+        assert httpx.get(f"{url}/api/runs/nope").status_code == 404
+
+
+def test_files_and_reports_never_leave_their_folders(settings: Settings, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"\x89PNG secret")
+    with served(create_app(profile_settings(settings), llm=ScriptedLLM([]))) as url:
+        workspace = settings.data_dir / "serve-workspace" / "run1"
+        workspace.mkdir(parents=True)
+        (workspace / "ok.png").write_bytes(b"\x89PNG fine")
+        (workspace / "link.png").symlink_to(outside)
+        assert httpx.get(f"{url}/api/runs/run1/files/ok.png").content == b"\x89PNG fine"
+        for path in ("link.png", "..%2F..%2Fsecret.png", "../../../secret.png"):
+            assert httpx.get(f"{url}/api/runs/run1/files/{path}").status_code == 404, path
+        reports = settings.data_dir / "evals"
+        reports.mkdir(parents=True)
+        (reports / "r.html").write_text("<h1>report</h1><script>alert(1)</script>")
+        page = httpx.get(f"{url}/api/reports/r.html")
+        assert "sandbox" in page.headers["content-security-policy"]
+        assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none' rules
+        assert httpx.get(f"{url}/api/reports/..%2Fruns.sqlite3").status_code == 404
+
+
+def test_off_loopback_a_token_is_required_for_the_api_and_the_page(settings: Settings) -> None:
+    with pytest.raises(UsageError, match="needs a token"):
+        create_app(settings, host="0.0.0.0")
+    app = create_app(
+        profile_settings(settings), llm=ScriptedLLM([answer("hi")]), host="0.0.0.0", token="s3cret"
+    )
+    with served(app) as url:
+        assert httpx.get(f"{url}/v1/models").status_code == 401
+        assert httpx.get(f"{url}/").status_code == 401
+        assert httpx.get(f"{url}/api/runs").status_code == 401
+        headers = {"Authorization": "Bearer s3cret"}
+        assert httpx.get(f"{url}/v1/models", headers=headers).status_code == 200
+        with httpx.Client() as browser:  # the page: /?token= once, then a cookie
+            first = browser.get(f"{url}/?token=s3cret", follow_redirects=True)
+            assert first.status_code == 200 and "<title>heron</title>" in first.text
+            assert browser.get(f"{url}/api/runs").status_code == 200
+        with httpx.Client() as stranger:
+            assert stranger.get(f"{url}/?token=wrong").status_code == 401
+            assert stranger.get(f"{url}/api/runs").status_code == 401
+
+
+def test_state_changing_requests_from_another_origin_or_host_are_refused(settings: Settings) -> None:
+    with served(create_app(profile_settings(settings), llm=ScriptedLLM([answer("hi")]))) as url:
+        body = {"model": "calc", "messages": [{"role": "user", "content": "hi"}]}
+        evil = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"Origin": "http://evil.example"})
+        assert evil.status_code == 403
+        rebound = httpx.get(f"{url}/api/runs", headers={"Host": "evil.example:80"})
+        assert rebound.status_code == 403  # a re-pointed name (DNS rebinding) reaches nothing
+        own = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"Origin": url}, timeout=30)
+        assert own.status_code == 200
+        page = httpx.get(f"{url}/")
+        policy = page.headers["content-security-policy"]
+        assert (
+            "default-src 'none'" in policy and "connect-src 'self'" in policy and "img-src 'self'" in policy
+        )
+
+
+def test_bad_requests_get_openai_shaped_errors(settings: Settings) -> None:
+    with served(create_app(profile_settings(settings), llm=ScriptedLLM([]))) as url:
+        unknown = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "nope", "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert (
+            unknown.status_code == 404
+            and "no agent profile named 'nope'" in unknown.json()["error"]["message"]
+        )
+        client_tools = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={
+                "model": "calc",
+                "messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function"}],
+            },
+        )
+        assert client_tools.status_code == 400 and "own tools" in client_tools.json()["error"]["message"]
+        not_user = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "calc", "messages": [{"role": "assistant", "content": "x"}]},
+        )
+        assert not_user.status_code == 400
+        assert httpx.post(f"{url}/v1/chat/completions", content=b"{not json").status_code == 422
