@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup capable-model demo test test-fast bench llama-server mcp-inspector lint typecheck format clean help
+.PHONY: setup capable-model demo test test-fast bench llama-server mcp-inspector browser lint typecheck format clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -89,8 +89,8 @@ demo: setup  ## set up, then run a real multi-step task on the bundled models
 	  cat demo-out/report.md 2>/dev/null || echo "(no report was written)"; echo; \
 	  exit $$status
 
-test: setup mcp-inspector  ## set up, then run the whole test suite
-	MCP_INSPECTOR_BIN=$(MCP_INSPECTOR) $(PY) -m pytest -q
+test: setup mcp-inspector browser  ## set up, then run the whole test suite
+	MCP_INSPECTOR_BIN=$(MCP_INSPECTOR) HERON_TEST_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 test-fast: setup  ## only the tests that do not load the LLM
 	$(PY) -m pytest -q -m "not model"
@@ -156,3 +156,18 @@ format: setup  ## apply ruff's formatting and safe fixes
 
 clean:  ## remove the venv and caches
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# A real browser for the web page's tests (Playwright drives it): Debian's chromium, since browsers
+# cannot be downloaded from Playwright's CDN here. Installed with apt-get as root (or sudo); only
+# `make test` needs it.
+CHROMIUM ?= /usr/bin/chromium
+
+browser:  ## install Debian's chromium for the web page's browser tests (once per machine)
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "chromium: installing with apt-get (for the browser tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	  sudo apt-get install -y -qq chromium; \
+	else echo "chromium is missing: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chrome"; \
+	  exit 1; fi

@@ -309,6 +309,9 @@ class ServeProfile(BaseModel):
         None, description="a Chroma collection to retrieve from (adds the retrieve tool); none: no memory"
     )
     instructions: str = Field("", description="added to the system prompt")
+    require_citations: bool = Field(
+        False, description="answers must cite a retrieved passage (the model retrieves before it answers)"
+    )
     allow: list[str] = Field(
         default_factory=list,
         description="risky tools that run without asking; others wait for a decision from the page (a "

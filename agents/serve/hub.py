@@ -62,7 +62,7 @@ class AgentHub:
         self._guard = threading.Lock()
         self.live: dict[str, LiveRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.store = RunStore.in_data_dir(settings.data_dir)
+        self.store = SharedStore(RunStore.in_data_dir(settings.data_dir))
         self.workspace = settings.data_dir / "serve-workspace"
 
     # -- profiles and models ----------------------------------------------------------------------------
@@ -129,6 +129,7 @@ class AgentHub:
             budget=budget,
             instructions="\n\n".join(t for t in (profile.instructions, instructions) if t),
             token_logprobs=profile.token_logprobs,
+            require_citations=profile.require_citations,
         )
         return Agent(
             llm,
@@ -262,6 +263,26 @@ class AgentHub:
             if slot.llm is not None and slot.llm is not self._shared_llm:
                 slot.llm.close()
         self.store.close()
+
+
+class SharedStore:
+    """The run store for the server's threads: one connection, one call at a time (the event loop
+    lists runs while workers checkpoint theirs; a connection holds one transaction at a time)."""
+
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        member = getattr(self._store, name)
+        if not callable(member):
+            return member
+
+        def serialized(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return member(*args, **kwargs)
+
+        return serialized
 
 
 def workspace_file(root: Path, run_id: str, relative: str) -> Path:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from heron.agents.approval import ApprovalResult
 from heron.agents.serve.hub import AgentHub, workspace_file
+from heron.agents.serve.openai_api import answer_tokens
 from heron.agents.serve.runs_index import list_runs, run_events
 from heron.errors import HeronError
 
@@ -55,7 +56,9 @@ def router(hub: AgentHub) -> APIRouter:
             summary.update(status=record.status, goal=record.goal, resumable=_resumable(record.status))
         except HeronError:
             pass
-        return {**summary, "events": events}
+        answers = [e for e in events if e.get("type") == "answer" and e.get("answered")]
+        tokens = answer_tokens(events, answers[-1]["text"]) if answers else []
+        return {**summary, "events": events, "answer_tokens": tokens}
 
     @api.get("/runs/{run_id}/events")
     async def follow(run_id: str) -> StreamingResponse:

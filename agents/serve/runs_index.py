@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from heron.agents.run_store import RunStore
+from heron.agents.run_store import RunRecord
 from heron.agents.serve.live import LiveRun
 from heron.errors import DatasetError
 from heron.tracing import read_trace, trace_path
@@ -19,8 +19,12 @@ from heron.tracing import read_trace, trace_path
 API_KIND = "api:"  # task_name prefix of served runs in the run store
 
 
+class ListsRuns(Protocol):
+    def list_runs(self, limit: int = 50) -> list[RunRecord]: ...
+
+
 def list_runs(
-    data_dir: Path, store: RunStore, live: dict[str, LiveRun], limit: int = 100
+    data_dir: Path, store: ListsRuns, live: dict[str, LiveRun], limit: int = 100
 ) -> list[dict[str, Any]]:
     """The newest ``limit`` runs, newest first; sub-agents' runs appear inside their caller's trace."""
     rows: dict[str, dict[str, Any]] = {}

@@ -80,6 +80,9 @@ def test_wheel_holds_only_the_heron_namespace(tmp_path: Path) -> None:
         "heron/prompts/chat_system.j2",  # each layer's prompt templates travel with it
         "heron/agents/prompts/agent_system.j2",
         "heron/evals/prompts/eval_bbq.j2",
+        "heron/agents/serve/static/index.html",  # the web page ships whole: it loads nothing from elsewhere
+        "heron/agents/serve/static/app.js",
+        "heron/agents/serve/static/app.css",
     ):
         assert module in names
 

@@ -263,7 +263,8 @@ async function showRun(runId) {
     if (e.type === "approval_needed") $("run-approvals").append(approvalCard(e, run.id));
     if (e.type === "retrieval") for (const p of e.passages) passages[p.id] = p;
     const last = turns[turns.length - 1];
-    $("run-confidence").replaceChildren(last ? confidenceView(last.logprobs) : el("span", { class: "muted" }, "no token probabilities recorded for this run"));
+    const tokens = (run.answer_tokens || []).length ? run.answer_tokens : last ? last.logprobs : null;
+    $("run-confidence").replaceChildren(tokens ? confidenceView(tokens) : el("span", { class: "muted" }, "no token probabilities recorded for this run"));
   };
   run.events.forEach(add);
   $("run-cancel").hidden = !run.live;
