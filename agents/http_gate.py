@@ -1,11 +1,13 @@
 """The checks in front of heron's HTTP servers (``heron serve``, ``heron mcp serve --http``).
 
-- **Origin**: a browser page from another origin is refused (403). Loopback origins and the ones
-  the user names are allowed; ``same_origin`` also allows the server's own address (its page).
+- **Origin**: a browser page from another origin is refused (403). Allowed: the origins the user
+  names, and either the loopback ones (``heron mcp serve``) or, for a server with a page of its own
+  (``same_origin``, ``heron serve``), that page's origin only.
 - **Host**: on loopback without a token, the ``Host`` header must name the loopback, so a page of
   another site whose name was re-pointed at 127.0.0.1 (DNS rebinding) is refused.
 - **Token**: with a token, every request carries ``Authorization: Bearer TOKEN`` or, from the web
-  page, the ``heron_token`` cookie that ``/?token=TOKEN`` sets; 401 otherwise.
+  page, the ``heron_token`` cookie that ``/?token=TOKEN`` sets (``same_origin`` servers); 401 otherwise.
+  Websocket requests get the same checks.
 """
 
 from __future__ import annotations
@@ -35,25 +37,29 @@ class RequestGate:
         self.app = app
         self.token = token
         self.origins = origins
+        # a server with a page of its own trusts that page's origin, not every loopback one (another
+        # local app's page could post to it)
         self.same_origin = same_origin
         self.loopback_hosts_only = loopback_hosts_only and token is None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        socket = scope["type"] == "websocket"
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         host = headers.get("host", "")
         if self.loopback_hosts_only and host_name(host) not in LOOPBACK_HOSTS:
-            await refuse(send, 403, f"host {host!r} is not this machine's loopback address")
+            await refuse(send, 403, f"host {host!r} is not this machine's loopback address", socket)
             return
         origin = headers.get("origin")
         own = f"http://{host}" if self.same_origin and host else None
-        if origin is not None and origin != own and not origin_allowed(origin, self.origins):
-            await refuse(send, 403, f"origin {origin} is not allowed")
+        trusted = (origin == own) if self.same_origin else origin_allowed(origin or "", self.origins)
+        if origin is not None and not trusted and origin not in self.origins:
+            await refuse(send, 403, f"origin {origin} is not allowed", socket)
             return
         if self.token is not None and not self._has_token(headers, scope):
-            await refuse(send, 401, NEEDS_TOKEN)
+            await refuse(send, 401, NEEDS_TOKEN, socket)
             return
         await self.app(scope, receive, send)
 
@@ -66,6 +72,8 @@ class RequestGate:
         given = headers.get("authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
             return True
+        if not self.same_origin:  # only a server with a page of its own sets the cookie
+            return False
         cookie = cookie_value(headers.get("cookie", ""), TOKEN_COOKIE)
         return cookie is not None and hmac.compare_digest(cookie.encode(), self.token.encode())
 
@@ -95,7 +103,10 @@ def origin_allowed(origin: str, extra: tuple[str, ...]) -> bool:
     return False
 
 
-async def refuse(send: Any, status: int, message: str) -> None:
+async def refuse(send: Any, status: int, message: str, websocket: bool = False) -> None:
+    if websocket:
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
     body = message.encode()
     await send(
         {

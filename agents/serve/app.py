@@ -51,7 +51,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        hub.close()
+        await hub.aclose()
 
     app = FastAPI(title="heron serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
@@ -63,7 +63,8 @@ def create_app(
         given = request.query_params.get("token")
         if given is not None:  # a browser's first visit with the token: keep it in a cookie
             response = RedirectResponse("/", status_code=303)
-            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict")
+            # lax: a link to /?token= opened from another site still arrives with the cookie
+            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="lax")
             return response
         return _static("index.html")
 

@@ -23,7 +23,7 @@ from typing import Any
 from heron.agents.agent import Agent
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
-from heron.agents.run_store import RunStore
+from heron.agents.run_store import RunRecord, RunStore
 from heron.agents.serve.live import LiveRun
 from heron.agents.serve.runs_index import API_KIND, run_events
 from heron.agents.state import RunState
@@ -31,10 +31,11 @@ from heron.config import ServeProfile, Settings
 from heron.errors import HeronError, RunCancelledError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
-from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED
+from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool
 
 DEFAULT_PROFILE = "heron"
+FORGET_SECONDS = 60.0  # how long an ended run stays in memory for late followers
 
 
 @dataclass
@@ -60,6 +61,7 @@ class AgentHub:
         self._slots: dict[str, ModelSlot] = {}
         self._memories: dict[str, Any] = {}
         self._guard = threading.Lock()
+        self._memory_guard = threading.Lock()
         self.live: dict[str, LiveRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.store = SharedStore(RunStore.in_data_dir(settings.data_dir))
@@ -98,7 +100,7 @@ class AgentHub:
     def _memory(self, collection: str | None) -> Any:
         if collection is None:
             return None
-        with self._guard:
+        with self._memory_guard:  # (not the slots' lock: loading an embedder takes seconds)
             if collection not in self._memories:
                 from heron.memory import VectorMemory
 
@@ -157,7 +159,36 @@ class AgentHub:
         profile = self.profile(profile_name)
         self._tools(profile)  # unknown tool names: refused before anything is queued
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        run = LiveRun(
+        run = self._live_run(run_id, profile_name, goal, profile, ask)
+        self.store.create_run(run_id, API_KIND + profile_name, "", goal)  # (before it is listed as live)
+        self._launch(run, profile, list(history), instructions, None)
+        return run
+
+    async def resume(self, run_id: str) -> LiveRun:
+        """Continue a served run that a crash or a cancel interrupted, from its last checkpoint. Its
+        risky calls wait for a decision through the runs API (the page that resumed it)."""
+        record = self.store.get(run_id)
+        if not record.task_name.startswith(API_KIND):
+            raise UsageError(f"run {record.id} is a task run", f"resume it with `heron resume {record.id}`")
+        running = self.live.get(record.id)
+        if record.status in FINISHED or (running is not None and not running.ended.is_set()):
+            raise UsageError(f"run {record.id} is {record.status}; only an interrupted run resumes", "")
+        state = self.store.latest_state(record.id)
+        if state is None:
+            raise UsageError(f"run {record.id} has no checkpoint to resume from", "ask the question again")
+        profile_name = record.task_name[len(API_KIND) :]
+        profile = self.profile(profile_name)
+        run = self._live_run(record.id, profile_name, record.goal, profile, ask=True)
+        with contextlib.suppress(HeronError):  # followers see the run from its start
+            run.events = run_events(self.settings.data_dir, record.id, {})
+        self.store.set_status(record.id, "running")
+        self._launch(run, profile, [], "", state)
+        return run
+
+    def _live_run(
+        self, run_id: str, profile_name: str, goal: str, profile: ServeProfile, ask: bool
+    ) -> LiveRun:
+        return LiveRun(
             run_id,
             profile_name,
             goal,
@@ -166,33 +197,19 @@ class AgentHub:
             ask=ask,
             approval_seconds=self.settings.serve.approval_seconds,
         )
-        self.live[run_id] = run
-        self.store.create_run(run_id, API_KIND + profile_name, "", goal)
-        task = run.loop.create_task(self._execute(run, profile, list(history), instructions))
+
+    def _launch(
+        self,
+        run: LiveRun,
+        profile: ServeProfile,
+        history: list[Message],
+        instructions: str,
+        state: RunState | None,
+    ) -> None:
+        self.live[run.run_id] = run
+        task = run.loop.create_task(self._execute(run, profile, history, instructions, state))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return run
-
-    async def resume(self, run_id: str) -> LiveRun:
-        """Continue a served run that a crash or a cancel interrupted, from its last checkpoint."""
-        record = self.store.get(run_id)
-        if not record.task_name.startswith(API_KIND):
-            raise UsageError(f"run {record.id} is a task run", f"resume it with `heron resume {record.id}`")
-        if record.status in FINISHED or (record.id in self.live and not self.live[record.id].ended.is_set()):
-            raise UsageError(f"run {record.id} is {record.status}; only an interrupted run resumes", "")
-        state = self.store.latest_state(record.id)
-        if state is None:
-            raise UsageError(f"run {record.id} has no checkpoint to resume from", "ask the question again")
-        profile_name = record.task_name[len(API_KIND) :]
-        profile = self.profile(profile_name)
-        loop = asyncio.get_running_loop()
-        run = LiveRun(record.id, profile_name, record.goal, loop, allow=profile.allow, ask=True)
-        with contextlib.suppress(HeronError):  # followers see the run from its start
-            run.events = run_events(self.settings.data_dir, record.id, {})
-        self.live[record.id] = run
-        self.store.set_status(record.id, "running")
-        self._tasks.add(loop.create_task(self._execute(run, profile, [], "", state=state)))
-        return run
 
     async def _execute(
         self,
@@ -200,28 +217,39 @@ class AgentHub:
         profile: ServeProfile,
         history: list[Message],
         instructions: str,
-        state: RunState | None = None,
+        state: RunState | None,
     ) -> None:
         slot = self._slot(profile)
         status, error = "error", ""
         try:
             async with slot.lock:  # FIFO: one run at a time per model instance
-                if run.cancelled.is_set():
+                if run.cancelled.is_set():  # cancelled while it waited: it never takes the model
                     status = "cancelled"
                 else:
                     run.status = "running"
-                    # shielded: a cancelled waiter must not release the model while its thread runs
                     work = (run, profile, slot, history, instructions, state)
                     worker = asyncio.ensure_future(asyncio.to_thread(self._run_blocking, *work))
-                    status, error = await asyncio.shield(worker)
+                    try:
+                        status, error = await asyncio.shield(worker)
+                    except asyncio.CancelledError:  # the server is stopping: the model stays held
+                        run.cancel()  # until the worker has let go of it
+                        status, error = await worker
+                        raise
         except Exception as exc:  # (the worker reports its own errors; this is the server's)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            if status in ("error", "cancelled") and run.result is None:
-                with contextlib.suppress(Exception):
-                    ended = "cancelled" if status == "cancelled" else "error"
+            if run.result is None or status == "error":
+                with contextlib.suppress(Exception):  # (the store itself may be what failed)
+                    ended: StoredStatus = "cancelled" if status == "cancelled" else "error"
                     self.store.finish(run.run_id, ended, EXIT_FAILED, error=error or None)
             run.end(status, error)
+            # ended runs are read back from the store and the trace: keep this one a moment for
+            # the followers that are still reading it, then let it go
+            run.loop.call_later(FORGET_SECONDS, self._forget, run)
+
+    def _forget(self, run: LiveRun) -> None:
+        if self.live.get(run.run_id) is run:
+            del self.live[run.run_id]
 
     def _run_blocking(
         self,
@@ -243,26 +271,33 @@ class AgentHub:
                     state = agent.new_state(run.goal, run_id=run.run_id)
                     state.messages[1:1] = history  # earlier turns between the system prompt and the goal
                 result = agent.continue_run(state, on_step=self.store.checkpoint)
-            run.result = result
-            code = EXIT_OK if result.succeeded else EXIT_BUDGET if result.budget_exhausted else EXIT_FAILED
-            self.store.finish(run.run_id, result.status, code, answer=result.answer or None)
-            return result.status, ""
         except RunCancelledError:
             return "cancelled", ""
         except HeronError as exc:
             return "error", str(exc)
         except Exception as exc:  # a tool or backend bug: the run ends, the server goes on
             return "error", f"{type(exc).__name__}: {exc}"
+        code = EXIT_OK if result.succeeded else EXIT_BUDGET if result.budget_exhausted else EXIT_FAILED
+        try:
+            self.store.finish(run.run_id, result.status, code, answer=result.answer or None)
+        except Exception as exc:  # the answer stands; the store could not record it
+            return "error", f"the run store could not record the result: {type(exc).__name__}: {exc}"
+        run.result = result
+        return result.status, ""
 
-    def close(self) -> None:
-        for run in self.live.values():
+    async def aclose(self, wait_seconds: float = 30.0) -> None:
+        """Cancel every run, wait for their workers (they use the models and the store), then close."""
+        for run in list(self.live.values()):
             run.cancel()
-        for memory in self._memories.values():
-            memory.close()
-        for slot in self._slots.values():
-            if slot.llm is not None and slot.llm is not self._shared_llm:
-                slot.llm.close()
-        self.store.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=wait_seconds)
+        with contextlib.ExitStack() as stack:  # every close runs, whichever fails
+            stack.callback(self.store.close)
+            for slot in self._slots.values():
+                if slot.llm is not None and slot.llm is not self._shared_llm:
+                    stack.callback(slot.llm.close)
+            for memory in self._memories.values():
+                stack.callback(memory.close)
 
 
 class SharedStore:
@@ -273,22 +308,53 @@ class SharedStore:
         self._store = store
         self._lock = threading.Lock()
 
-    def __getattr__(self, name: str) -> Any:
-        member = getattr(self._store, name)
-        if not callable(member):
-            return member
+    def create_run(self, run_id: str, task_name: str, task_path: str, goal: str) -> None:
+        with self._lock:
+            self._store.create_run(run_id, task_name, task_path, goal)
 
-        def serialized(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return member(*args, **kwargs)
+    def checkpoint(self, state: RunState) -> None:
+        with self._lock:
+            self._store.checkpoint(state)
 
-        return serialized
+    def finish(
+        self,
+        run_id: str,
+        status: StoredStatus,
+        exit_code: int,
+        *,
+        answer: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            self._store.finish(run_id, status, exit_code, answer=answer, error=error)
+
+    def set_status(self, run_id: str, status: StoredStatus) -> None:
+        with self._lock:
+            self._store.set_status(run_id, status)
+
+    def latest_state(self, run_id: str) -> RunState | None:
+        with self._lock:
+            return self._store.latest_state(run_id)
+
+    def get(self, run_id: str) -> RunRecord:
+        with self._lock:
+            return self._store.get(run_id)
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        with self._lock:
+            return self._store.list_runs(limit)
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
 
 
 def workspace_file(root: Path, run_id: str, relative: str) -> Path:
     """A file a served run wrote (an image), never outside that run's workspace (UsageError)."""
+    home = root.resolve()
     base = (root / run_id).resolve()
     target = (base / relative).resolve()
-    if base not in target.parents or not target.is_file() or (base / relative).is_symlink():
+    inside = base.parent == home and base in target.parents
+    if not inside or not target.is_file() or (base / relative).is_symlink():
         raise UsageError(f"no file {relative!r} in run {run_id}'s workspace", "")
     return target

@@ -73,6 +73,8 @@ class LiveRun:
     def emit(self, event: Any) -> None:
         """A trace event, or a plain dict of the server's own (``approval_needed``)."""
         data = event if isinstance(event, dict) else event.model_dump(mode="json")
+        if self.cancelled.is_set() and self.agent is not None:
+            self.agent.cancel()  # (again: a run that starts clears a cancel that came just before)
         self.loop.call_soon_threadsafe(self._publish, data)
 
     def _publish(self, data: dict[str, Any]) -> None:
@@ -83,6 +85,7 @@ class LiveRun:
     def end(self, status: str, error: str = "") -> None:
         """Called on the event loop when the worker is done: followers see the end."""
         self.status, self.error = status, error
+        self.events = [e for e in self.events if e.get("type") != "token"]  # the answer holds them
         self.ended.set()
         for queue in self._followers:
             queue.put_nowait(_END)
@@ -98,11 +101,9 @@ class LiveRun:
             if self.ended.is_set():
                 return
             while True:
-                item = await queue.get()
+                item = await queue.get()  # (copy and subscription happen together on the loop)
                 if item is _END:
                     return
-                if item in backlog:  # (published between the copy and the subscription)
-                    continue
                 yield item
         finally:
             self._followers.remove(queue)
@@ -121,6 +122,8 @@ class LiveRun:
     def approver(self, request: ApprovalRequest) -> ApprovalResult:
         """The run's approval callback (worker thread): the profile's allowed tools run; others wait
         for a decision through the runs API when the request asked for approvals, else are denied."""
+        if self.cancelled.is_set():
+            return ApprovalResult.deny("the run was cancelled")
         if request.tool in self.allow:
             return ApprovalResult.approve(request.arguments)
         if not self.ask:
@@ -144,9 +147,12 @@ class LiveRun:
         )
         if self.cancelled.is_set():
             self.decide(pending.id, ApprovalResult.deny("the run was cancelled"))
-        if not pending.decided.wait(self.approval_seconds):
-            self.approvals.pop(pending.id, None)
+        if (
+            not pending.decided.wait(self.approval_seconds)
+            and self.approvals.pop(pending.id, None) is not None
+        ):
             return ApprovalResult.deny(f"no decision within {self.approval_seconds:g} seconds")
+        pending.decided.wait()  # (a decision that landed as the wait timed out is set at once)
         assert pending.result is not None
         return pending.result
 
@@ -171,6 +177,6 @@ class LiveRun:
             "cancel_requested": self.cancelled.is_set(),
             "pending_approvals": [
                 {"approval_id": p.id, "tool": p.tool, "arguments": p.arguments, "risk": p.risk}
-                for p in self.approvals.values()
+                for p in list(self.approvals.values())
             ],
         }

@@ -57,8 +57,13 @@ class ChatRequest(BaseModel):
     heron: HeronOptions = Field(default_factory=HeronOptions)
 
 
-def openai_error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
+def openai_error(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> JSONResponse:
+    """An error in OpenAI's shape. ``x-should-retry: false``: OpenAI's clients retry a 5xx on their
+    own, which would run a failed agent (and its tools) again, or a cancelled one."""
+    body = {"error": {"message": message, "type": kind, "code": code}}
+    return JSONResponse(body, status_code=status, headers={"x-should-retry": "false"})
 
 
 def router(hub: AgentHub) -> APIRouter:
@@ -88,12 +93,18 @@ def router(hub: AgentHub) -> APIRouter:
             for m in body.messages[:-1]
             if m.role in ("user", "assistant")
         ]
+        if body.model not in hub.profiles:
+            return openai_error(
+                404,
+                f"no agent profile named {body.model!r}: use one of {', '.join(hub.profiles)}",
+                code="model_not_found",
+            )
         try:
             run = await hub.start(
                 body.model, body.messages[-1].text(), history, instructions=instructions, ask=body.heron.ask
             )
-        except HeronError as exc:
-            return openai_error(404 if "profile" in str(exc) else 400, str(exc))
+        except HeronError as exc:  # the profile's settings, the run store
+            return openai_error(500, str(exc), "server_error")
         if body.stream:
             return StreamingResponse(
                 _stream(run, body.model, request),
@@ -106,8 +117,9 @@ def router(hub: AgentHub) -> APIRouter:
         finally:
             watcher.cancel()
         if run.result is None:
-            kind = "cancelled" if run.status == "cancelled" else "server_error"
-            return openai_error(500, f"the run {run.status}: {run.error or 'no answer'}", kind)
+            if run.status == "cancelled":
+                return openai_error(409, "the run was cancelled", "cancelled")
+            return openai_error(500, f"the run failed: {run.error or 'no answer'}", "server_error")
         return JSONResponse(_completion(run, body.model), headers={"X-Heron-Run": run.run_id})
 
     return api
@@ -147,9 +159,14 @@ async def _stream(run: LiveRun, model: str, request: Request) -> AsyncIterator[s
             elif kind in REPORTED:
                 yield _chunk(run, model, {}, heron={"event": event})
         await run.ended.wait()
-        if run.result is None:
-            ended = {"status": run.status, "error": run.error}
-            yield _chunk(run, model, {}, finish_reason="stop", heron=ended)
+        if run.result is None:  # OpenAI's clients raise on an error event in the stream
+            message = "the run was cancelled" if run.status == "cancelled" else f"the run failed: {run.error}"
+            kind = "cancelled" if run.status == "cancelled" else "server_error"
+            error = {
+                "error": {"message": message, "type": kind, "code": None},
+                "heron": {"status": run.status},
+            }
+            yield f"data: {json.dumps(error, ensure_ascii=False)}\n\n"
         else:
             done = _completion(run, model)
             yield _chunk(
@@ -233,5 +250,9 @@ def answer_tokens(events: list[dict[str, Any]], answer: str) -> list[tuple[str, 
 
 
 def _unescape(piece: str) -> str:
-    """A piece of a JSON string as the reader sees it (its escapes undone where whole)."""
-    return piece.replace("\\n", "\n").replace('\\"', '"').replace("\\t", "\t").replace("\\\\", "\\")
+    """A piece of a JSON string as the reader sees it: its escapes undone where the piece holds them
+    whole (a token can end inside an escape; that piece is shown as written)."""
+    try:
+        return str(json.loads(f'"{piece}"'))
+    except json.JSONDecodeError:
+        return piece

@@ -51,7 +51,7 @@ def list_runs(
         row.setdefault("created", summary["created"])
         row.setdefault("status", summary["status"])
         row.update({k: summary[k] for k in ("seconds", "tokens", "model") if summary.get(k) is not None})
-    for run in live.values():
+    for run in list(live.values()):
         row = rows.setdefault(run.run_id, run.summary())
         row["status"], row["live"] = run.status, not run.ended.is_set()
     return sorted(rows.values(), key=lambda r: r.get("created", 0.0), reverse=True)[:limit]

@@ -7,12 +7,11 @@ import itertools
 import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from openai import OpenAI
+from openai import APIError, APIStatusError, OpenAI
 
 from heron.agents.serve import create_app
 from heron.config import Settings
@@ -101,23 +100,22 @@ def test_earlier_turns_and_system_messages_reach_the_model(settings: Settings) -
 
 
 def test_requests_for_one_model_take_turns_and_never_mix(settings: Settings) -> None:
-    spans: list[tuple[float, float]] = []
+    """Four runs of two turns each (a calculator call, then the answer), sent at once: every run's
+    turns come in one block (a run holds the model from its first turn to its last)."""
+    order: list[str] = []
+    guard = threading.Lock()
 
-    def slow(reply_text: str) -> Any:
-        def reply(recorded: Any) -> dict:
-            begun = time.monotonic()
-            time.sleep(0.3)
-            spans.append((begun, time.monotonic()))
-            return answer(reply_text)
+    def turn(recorded: Any) -> dict:
+        goal = recorded.messages[1].content  # the request (no history here)
+        with guard:
+            order.append(goal)
+        time.sleep(0.1)  # long enough for another request to slip in if nothing held the model
+        if len(recorded.messages) > 2:  # the call was made: its result follows the request
+            return answer(f"answer to {goal}")
+        return call("calculator", expression="1+1")
 
-        return reply
-
-    question_of = {f"Q{i}": f"A{i}" for i in range(4)}
-
-    def by_question(recorded: Any) -> Any:
-        return slow(question_of[recorded.messages[-1].content])(recorded)
-
-    llm = ScriptedLLM([by_question] * 4)
+    llm = ScriptedLLM([turn] * 8)
+    questions = [f"Q{i}" for i in range(4)]
     answers: dict[str, str] = {}
     with served(create_app(profile_settings(settings), llm=llm)) as url:
 
@@ -129,14 +127,14 @@ def test_requests_for_one_model_take_turns_and_never_mix(settings: Settings) -> 
             )
             answers[question] = reply.json()["choices"][0]["message"]["content"]
 
-        threads = [threading.Thread(target=ask, args=(q,)) for q in question_of]
+        threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    assert answers == question_of
-    spans.sort()
-    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
+    assert answers == {q: f"answer to {q}" for q in questions}
+    blocks = [goal for goal, _ in itertools.groupby(order)]
+    assert sorted(blocks) == questions, order  # each request's two turns are adjacent
 
 
 def test_a_client_that_leaves_mid_stream_cancels_its_run_and_frees_the_model(settings: Settings) -> None:
@@ -250,24 +248,48 @@ def test_the_runs_api_lists_a_served_run_with_its_events_and_resumes_an_interrup
         assert httpx.get(f"{url}/api/runs/nope").status_code == 404
 
 
-def test_files_and_reports_never_leave_their_folders(settings: Settings, tmp_path: Path) -> None:
-    outside = tmp_path / "secret.png"
-    outside.write_bytes(b"\x89PNG secret")
+def test_files_and_reports_never_leave_their_folders(settings: Settings) -> None:
     with served(create_app(profile_settings(settings), llm=ScriptedLLM([]))) as url:
-        workspace = settings.data_dir / "serve-workspace" / "run1"
-        workspace.mkdir(parents=True)
-        (workspace / "ok.png").write_bytes(b"\x89PNG fine")
-        (workspace / "link.png").symlink_to(outside)
+        root = settings.data_dir / "serve-workspace"
+        (root / "run1").mkdir(parents=True)
+        (root / "run1" / "ok.png").write_bytes(b"\x89PNG fine")
+        secret = settings.data_dir / "secret.png"  # outside every run's workspace
+        secret.write_bytes(b"\x89PNG secret")
+        (root / "run1" / "link.png").symlink_to(secret)
+        (root / "elsewhere.png").write_bytes(b"\x89PNG not a run's")
         assert httpx.get(f"{url}/api/runs/run1/files/ok.png").content == b"\x89PNG fine"
-        for path in ("link.png", "..%2F..%2Fsecret.png", "../../../secret.png"):
-            assert httpx.get(f"{url}/api/runs/run1/files/{path}").status_code == 404, path
+        for path in (
+            "run1/files/link.png",  # a link out of the workspace
+            "run1/files/..%2F..%2Fsecret.png",  # up to the data dir
+            "run1/files/%2E%2E%2F%2E%2E%2Fsecret.png",
+            "%2E%2E/files/secret.png",  # the run id itself climbing out
+            "%2E%2E/files/elsewhere.png",
+        ):
+            response = httpx.get(f"{url}/api/runs/{path}")
+            assert response.status_code == 404, path
+            assert b"PNG" not in response.content
         reports = settings.data_dir / "evals"
         reports.mkdir(parents=True)
         (reports / "r.html").write_text("<h1>report</h1><script>alert(1)</script>")
+        (settings.data_dir / "outside.html").write_text("<h1>not a report</h1>")
         page = httpx.get(f"{url}/api/reports/r.html")
-        assert "sandbox" in page.headers["content-security-policy"]
+        assert page.status_code == 200 and "sandbox" in page.headers["content-security-policy"]
         assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none' rules
-        assert httpx.get(f"{url}/api/reports/..%2Fruns.sqlite3").status_code == 404
+        assert httpx.get(f"{url}/api/reports/..%2Foutside.html").status_code == 404
+
+
+def test_a_failed_run_is_an_error_the_openai_client_does_not_retry(settings: Settings) -> None:
+    crash = RuntimeError("the model crashed")
+    llm = ScriptedLLM([crash, crash, answer("a retry would get this")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+        with pytest.raises(APIStatusError, match="the model crashed") as info:
+            client.chat.completions.create(model="calc", messages=[{"role": "user", "content": "x"}])
+        assert info.value.status_code == 500
+        with pytest.raises(APIError, match="the model crashed"):
+            streamed = [{"role": "user", "content": "y"}]
+            list(client.chat.completions.create(model="calc", messages=streamed, stream=True))
+    assert len(llm.calls) == 2  # once per request: no retry ran the agent again
 
 
 def test_off_loopback_a_token_is_required_for_the_api_and_the_page(settings: Settings) -> None:
@@ -332,3 +354,65 @@ def test_bad_requests_get_openai_shaped_errors(settings: Settings) -> None:
         )
         assert not_user.status_code == 400
         assert httpx.post(f"{url}/v1/chat/completions", content=b"{not json").status_code == 422
+
+
+def _events_until(url: str, body: dict, on_event: Any) -> list[dict]:
+    """Stream a chat completion, calling ``on_event`` with each reported heron event."""
+    seen: list[dict] = []
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=120) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                event = (json.loads(line[6:]).get("heron") or {}).get("event")
+                if event:
+                    seen.append(event)
+                    on_event(event)
+    return seen
+
+
+def test_an_edited_call_runs_with_the_users_arguments_and_a_denied_one_not_at_all(settings: Settings) -> None:
+    llm = ScriptedLLM(
+        [call("python", code="print(1)"), answer("done"), call("python", code="print(3)"), answer("not run")]
+    )
+    body = {"model": "calc", "stream": True, "heron": {"ask": True}}
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+
+        def decide(decision: dict) -> Any:
+            def on_event(event: dict) -> None:
+                if event["type"] == "approval_needed":
+                    target = f"{url}/api/runs/{event['run_id']}/approvals/{event['approval_id']}"
+                    assert httpx.post(target, json=decision).status_code == 200
+                    assert httpx.post(target, json=decision).status_code == 409  # decided already
+
+            return on_event
+
+        edit = {"decision": "edit", "arguments": {"code": "print(2)"}}
+        edited = _events_until(url, {**body, "messages": [{"role": "user", "content": "a"}]}, decide(edit))
+        denied = _events_until(
+            url, {**body, "messages": [{"role": "user", "content": "b"}]}, decide({"decision": "deny"})
+        )
+    assert next(e for e in edited if e["type"] == "tool_result")["text"].split() == ["[stdout]", "2"]
+    assert [e["decision"] for e in edited if e["type"] == "approval"] == ["edited"]
+    assert [e["decision"] for e in denied if e["type"] == "approval"] == ["denied"]
+    assert "[stdout]" not in json.dumps([e for e in denied if e["type"] == "tool_result"])
+
+
+def test_cancel_stops_a_run_waiting_for_approval(settings: Settings) -> None:
+    llm = ScriptedLLM([call("python", code="print(1)"), answer("never")])
+    body = {
+        "model": "calc",
+        "stream": True,
+        "heron": {"ask": True},
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+
+        def cancel(event: dict) -> None:
+            if event["type"] == "approval_needed":
+                assert httpx.post(f"{url}/api/runs/{event['run_id']}/cancel").status_code == 200
+
+        seen = _events_until(url, body, cancel)
+        run_id = seen[0]["run_id"]
+        run = httpx.get(f"{url}/api/runs/{run_id}").json()
+        assert httpx.post(f"{url}/api/runs/{run_id}/cancel").status_code == 409  # not running any more
+    assert run["status"] == "cancelled" and not run["live"]
+    assert not [e for e in seen if e["type"] == "tool_result" and "[stdout]" in e["text"]]

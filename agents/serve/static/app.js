@@ -256,25 +256,28 @@ async function showRun(runId) {
   $("run-approvals").replaceChildren(...(run.pending_approvals || []).map((a) => approvalCard(a, run.id)));
   const start = run.events.length ? run.events[0].time : 0;
   let turns = [];
-  const add = (e) => {
+  const add = (e, live) => {
     if (e.type === "token" || e.type === "tool_progress") return;
     list.append(timelineItem(e, start || e.time));
     if (e.type === "model_turn" && e.logprobs) turns.push(e);
-    if (e.type === "approval_needed") $("run-approvals").append(approvalCard(e, run.id));
+    // (cards for approvals asked before the page loaded come from run.pending_approvals)
+    if (e.type === "approval_needed" && live) $("run-approvals").append(approvalCard(e, run.id));
     if (e.type === "retrieval") for (const p of e.passages) passages[p.id] = p;
     const last = turns[turns.length - 1];
     const tokens = (run.answer_tokens || []).length ? run.answer_tokens : last ? last.logprobs : null;
     $("run-confidence").replaceChildren(tokens ? confidenceView(tokens) : el("span", { class: "muted" }, "no token probabilities recorded for this run"));
   };
-  run.events.forEach(add);
+  run.events.forEach((e) => add(e, false));
   $("run-cancel").hidden = !run.live;
   $("run-cancel").onclick = () => fetch(`/api/runs/${encodeURIComponent(run.id)}/cancel`, { method: "POST" });
   $("run-resume").hidden = !run.resumable || run.live;
   $("run-resume").onclick = async () => { await fetch(`/api/runs/${encodeURIComponent(run.id)}/resume`, { method: "POST" }); showRun(run.id); };
   if (run.live) {
-    let seen = run.events.length;
+    // the stream replays the run from its start (again after a reconnect): skip what is shown
+    let shown = run.events.length, skip = 0;
     following = new EventSource(`/api/runs/${encodeURIComponent(run.id)}/events`);
-    following.onmessage = (m) => { if (seen > 0) { seen--; return; } add(JSON.parse(m.data)); };
+    following.onopen = () => { skip = shown; };
+    following.onmessage = (m) => { if (skip > 0) { skip--; return; } shown++; add(JSON.parse(m.data), true); };
     following.addEventListener("end", () => { following.close(); following = null; showRun(run.id); });
   }
 }
