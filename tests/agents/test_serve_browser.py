@@ -75,3 +75,63 @@ def test_hostile_document_text_is_shown_as_text_and_fetches_nothing(settings: Se
 @pytest.fixture(autouse=True)
 def _chromium_present() -> None:
     assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs it (make browser)"
+
+
+def test_a_generated_image_shows_inline_with_its_provenance_and_reports_open(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from heron.tools.image.tiny import build_tiny_pipeline
+
+    tiny = build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
+    profile = {"art": {"tools": ["generate_image"], "allow": ["generate_image"]}}
+    settings = settings.model_copy(
+        update={
+            "serve": Settings(serve={"profiles": profile}).serve,
+            "image": settings.image.model_copy(update={"model_path": tiny, "device": "cpu"}),
+        }
+    )
+    reports = settings.data_dir / "evals"
+    reports.mkdir(parents=True)
+    (reports / "halueval-run.html").write_text(
+        "<h1>HaluEval</h1><p>AUROC 0.71</p><script>window.x=1</script>"
+    )
+    prompt = "a red fox in fresh snow"
+    llm = ScriptedLLM(
+        [
+            {
+                "action": "generate_image",
+                "arguments": {"prompt": prompt, "width": 64, "height": 64, "seed": 7, "steps": 2},
+            },
+            {"action": "final_answer", "answer": "Here is the fox.", "citations": []},
+        ]
+    )
+    requests: list[str] = []
+    with served(create_app(settings, llm=llm)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url)
+        page.fill("#question", "Draw a red fox in the snow.")
+        page.press("#question", "Enter")
+        answer = page.locator(".msg.assistant").last
+        expect(answer.locator(".status")).to_have_text(re.compile("succeeded"), timeout=120_000)
+        image = answer.locator("figure img")
+        expect(image).to_be_visible()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+        assert image.evaluate("img => img.naturalWidth") == 64
+        caption = answer.locator("figcaption").inner_text()
+        assert "AI-generated" in caption and f"prompt: {prompt}" in caption and "seed: 7" in caption
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "chat-image.png"), full_page=True)
+
+        page.click("#nav-reports")
+        page.locator("#reports a", has_text="halueval-run.html").click()
+        frame = page.frame_locator("#report")
+        expect(frame.locator("h1")).to_have_text("HaluEval")
+        page.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=True)
+        assert page.evaluate("window.x") is None  # the report's own script never ran
+        browser.close()
+    assert all(u.startswith(url) for u in requests), requests
+    assert any("/files/images/" in u for u in requests)

@@ -108,7 +108,8 @@ function showResult(event, cards, runId, holder) {
   for (const artifact of event.artifacts || []) {
     if (artifact.kind === "image" && artifact.path) {
       const meta = artifact.metadata || {};
-      const caption = ["prompt", "seed", "model", "steps"].filter((k) => meta[k] !== undefined).map((k) => `${k}: ${meta[k]}`).join(" · ");
+      const facts = ["prompt", "seed", "model", "steps"].filter((k) => meta[k] !== undefined).map((k) => `${k}: ${meta[k]}`);
+      const caption = [meta.ai_generated ? "AI-generated" : null, ...facts].filter(Boolean).join(" · ");
       card.after(el("figure", {}, el("img", { src: `/api/runs/${encodeURIComponent(runId)}/files/${artifact.path.split("/").map(encodeURIComponent).join("/")}`, alt: meta.prompt || "generated image" }),
         el("figcaption", {}, caption || artifact.path)));
     }
