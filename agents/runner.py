@@ -25,7 +25,7 @@ from heron.agents.run_store import RunStore
 from heron.agents.state import RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
-from heron.errors import HeronError, MCPServerError, TaskFileError, UsageError
+from heron.errors import HeronError, MCPServerError, RunCancelledError, TaskFileError, UsageError
 from heron.llm.base import LLM, KeepsState
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool, builtin_tools
@@ -71,6 +71,8 @@ class TaskRunner:
     ) -> None:
         self.settings = settings
         self._llm = llm
+        self._owns_llm = llm is None  # a model passed in stays open: its owner closes it
+        self.running: Agent | None = None  # the agent of the run in progress (to cancel it)
         self.approve_everything = approve_everything
         self.callbacks = list(callbacks)
         self.save_kv_state = save_kv_state
@@ -86,7 +88,7 @@ class TaskRunner:
 
     def close(self) -> None:
         self.store.close()
-        if self._llm is not None:
+        if self._owns_llm and self._llm is not None:
             self._llm.close()
 
     def __enter__(self) -> TaskRunner:
@@ -157,11 +159,15 @@ class TaskRunner:
                 verdicts.extend(self._checks(loaded, result, workspace))
                 return all(c.passed for c in verdicts)
 
+            self.running = agent
             result = agent.continue_run(
                 state, budget=loaded.task.budget, on_step=checkpoint, checks=run_checks
             )
         except KeyboardInterrupt:
             self.store.set_status(state.run_id, "interrupted")
+            raise
+        except RunCancelledError:  # (Agent.cancel from another thread: `heron serve`)
+            self.store.set_status(state.run_id, "cancelled")
             raise
         except HeronError as exc:
             self.store.finish(state.run_id, "error", EXIT_FAILED, error=str(exc))
@@ -173,6 +179,8 @@ class TaskRunner:
                 error=str(exc),
                 workspace=str(workspace),
             )
+        finally:
+            self.running = None
         return self._conclude(loaded, result, workspace, verdicts)
 
     def _checks(self, loaded: LoadedTask, result: RunResult, workspace: Path) -> list[CheckResult]:

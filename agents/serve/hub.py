@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class ModelSlot:
     """One loaded model and the queue in front of it."""
 
     key: str
+    model: str | None  # as a profile names it; None: the configured one
     llm: LLM | None
     lock: asyncio.Lock
     loading: threading.Lock
@@ -77,23 +79,24 @@ class AgentHub:
             )
         return self.profiles[name]
 
-    def _slot(self, profile: ServeProfile) -> ModelSlot:
-        key = "shared" if self._shared_llm is not None else (profile.model or self.settings.model)
+    def _slot(self, model: str | None) -> ModelSlot:
+        """The slot of ``model`` (a profile's; None: the configured model, which tasks use too)."""
+        key = "shared" if self._shared_llm is not None else (model or self.settings.model)
         with self._guard:
             if key not in self._slots:
-                self._slots[key] = ModelSlot(key, self._shared_llm, asyncio.Lock(), threading.Lock())
+                self._slots[key] = ModelSlot(key, model, self._shared_llm, asyncio.Lock(), threading.Lock())
             return self._slots[key]
 
-    def _load(self, slot: ModelSlot, profile: ServeProfile) -> LLM:
+    def _load(self, slot: ModelSlot) -> LLM:
         """The slot's model, loaded on first use (worker thread)."""
         with slot.loading:
             if slot.llm is None:
                 from heron.llm import LocalLLM, open_llm
 
-                if profile.model is None:
+                if slot.model is None:
                     slot.llm = open_llm(self.settings)
                 else:
-                    chosen = self.settings.model_copy(update={"model": profile.model, "model_path": None})
+                    chosen = self.settings.model_copy(update={"model": slot.model, "model_path": None})
                     slot.llm = LocalLLM.from_settings(chosen)
             return slot.llm
 
@@ -161,28 +164,35 @@ class AgentHub:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run = self._live_run(run_id, profile_name, goal, profile, ask)
         self.store.create_run(run_id, API_KIND + profile_name, "", goal)  # (before it is listed as live)
-        self._launch(run, profile, list(history), instructions, None)
+        job = functools.partial(self._run_agent, run, profile, list(history), instructions, None)
+        self._launch(run, self._slot(profile.model), job)
         return run
 
     async def resume(self, run_id: str) -> LiveRun:
-        """Continue a served run that a crash or a cancel interrupted, from its last checkpoint. Its
-        risky calls wait for a decision through the runs API (the page that resumed it)."""
+        """Continue a run that a crash or a cancel interrupted, from its last checkpoint: a served run
+        (its risky calls then wait for a decision through the runs API, the page that resumed it) or
+        a task run (its task file's approvals, as `heron resume`); finished calls are not made again."""
         record = self.store.get(run_id)
-        if not record.task_name.startswith(API_KIND):
-            raise UsageError(f"run {record.id} is a task run", f"resume it with `heron resume {record.id}`")
         running = self.live.get(record.id)
         if record.status in FINISHED or (running is not None and not running.ended.is_set()):
             raise UsageError(f"run {record.id} is {record.status}; only an interrupted run resumes", "")
         state = self.store.latest_state(record.id)
         if state is None:
-            raise UsageError(f"run {record.id} has no checkpoint to resume from", "ask the question again")
-        profile_name = record.task_name[len(API_KIND) :]
-        profile = self.profile(profile_name)
-        run = self._live_run(record.id, profile_name, record.goal, profile, ask=True)
+            raise UsageError(f"run {record.id} has no checkpoint to resume from", "start it again")
+        if record.task_name.startswith(API_KIND):
+            profile_name = record.task_name[len(API_KIND) :]
+            profile = self.profile(profile_name)
+            run = self._live_run(record.id, profile_name, record.goal, profile, ask=True)
+            job = functools.partial(self._run_agent, run, profile, [], "", state)
+            slot = self._slot(profile.model)
+        else:
+            run = LiveRun(record.id, record.task_name, record.goal, asyncio.get_running_loop(), kind="task")
+            job = functools.partial(self._resume_task, run)
+            slot = self._slot(None)
         with contextlib.suppress(HeronError):  # followers see the run from its start
             run.events = run_events(self.settings.data_dir, record.id, {})
         self.store.set_status(record.id, "running")
-        self._launch(run, profile, [], "", state)
+        self._launch(run, slot, job)
         return run
 
     def _live_run(
@@ -198,28 +208,14 @@ class AgentHub:
             approval_seconds=self.settings.serve.approval_seconds,
         )
 
-    def _launch(
-        self,
-        run: LiveRun,
-        profile: ServeProfile,
-        history: list[Message],
-        instructions: str,
-        state: RunState | None,
-    ) -> None:
+    def _launch(self, run: LiveRun, slot: ModelSlot, job: Callable[[LLM], tuple[str, str]]) -> None:
         self.live[run.run_id] = run
-        task = run.loop.create_task(self._execute(run, profile, history, instructions, state))
+        task = run.loop.create_task(self._execute(run, slot, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _execute(
-        self,
-        run: LiveRun,
-        profile: ServeProfile,
-        history: list[Message],
-        instructions: str,
-        state: RunState | None,
-    ) -> None:
-        slot = self._slot(profile)
+    async def _execute(self, run: LiveRun, slot: ModelSlot, job: Callable[[LLM], tuple[str, str]]) -> None:
+        """``job`` on the slot's model in a worker thread, when the slot's queue comes to this run."""
         status, error = "error", ""
         try:
             async with slot.lock:  # FIFO: one run at a time per model instance
@@ -227,8 +223,7 @@ class AgentHub:
                     status = "cancelled"
                 else:
                     run.status = "running"
-                    work = (run, profile, slot, history, instructions, state)
-                    worker = asyncio.ensure_future(asyncio.to_thread(self._run_blocking, *work))
+                    worker = asyncio.ensure_future(asyncio.to_thread(self._on_model, slot, job))
                     try:
                         status, error = await asyncio.shield(worker)
                     except asyncio.CancelledError:  # the server is stopping: the model stays held
@@ -238,7 +233,7 @@ class AgentHub:
         except Exception as exc:  # (the worker reports its own errors; this is the server's)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            if run.result is None or status == "error":
+            if status in ("error", "cancelled"):
                 with contextlib.suppress(Exception):  # (the store itself may be what failed)
                     ended: StoredStatus = "cancelled" if status == "cancelled" else "error"
                     self.store.finish(run.run_id, ended, EXIT_FAILED, error=error or None)
@@ -247,24 +242,30 @@ class AgentHub:
             # the followers that are still reading it, then let it go
             run.loop.call_later(FORGET_SECONDS, self._forget, run)
 
+    def _on_model(self, slot: ModelSlot, job: Callable[[LLM], tuple[str, str]]) -> tuple[str, str]:
+        try:
+            llm = self._load(slot)
+        except HeronError as exc:
+            return "error", str(exc)
+        return job(llm)
+
     def _forget(self, run: LiveRun) -> None:
         if self.live.get(run.run_id) is run:
             del self.live[run.run_id]
 
-    def _run_blocking(
+    def _run_agent(
         self,
         run: LiveRun,
         profile: ServeProfile,
-        slot: ModelSlot,
         history: list[Message],
         instructions: str,
         state: RunState | None,
+        llm: LLM,
     ) -> tuple[str, str]:
-        """The run itself, in a worker thread: (status, error)."""
+        """A served run, in a worker thread: (status, error)."""
         try:
-            llm = self._load(slot, profile)
             with self._agent(profile, llm, run, instructions) as agent:
-                run.agent = agent
+                run.stop = agent.cancel
                 if run.cancelled.is_set():
                     return "cancelled", ""
                 if state is None:
@@ -284,6 +285,25 @@ class AgentHub:
             return "error", f"the run store could not record the result: {type(exc).__name__}: {exc}"
         run.result = result
         return result.status, ""
+
+    def _resume_task(self, run: LiveRun, llm: LLM) -> tuple[str, str]:
+        """A task run resumed as `heron resume` does it, in a worker thread: (status, error)."""
+        from heron.agents.runner import TaskRunner
+
+        runner = TaskRunner(self.settings, llm, callbacks=[run.emit])
+        run.stop = lambda: runner.running.cancel() if runner.running is not None else None
+        try:
+            with runner:
+                if run.cancelled.is_set():
+                    return "cancelled", ""
+                outcome = runner.resume(run.run_id)
+        except RunCancelledError:
+            return "cancelled", ""
+        except HeronError as exc:
+            return "error", str(exc)
+        except Exception as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+        return outcome.status, outcome.error or ""
 
     async def aclose(self, wait_seconds: float = 30.0) -> None:
         """Cancel every run, wait for their workers (they use the models and the store), then close."""

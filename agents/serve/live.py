@@ -11,14 +11,13 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from heron.agents.approval import ApprovalRequest, ApprovalResult
 
 if TYPE_CHECKING:
-    from heron.agents.agent import Agent
     from heron.agents.result import RunResult
 
 _END = object()
@@ -49,8 +48,10 @@ class LiveRun:
         allow: Sequence[str] = (),
         ask: bool = False,
         approval_seconds: float = 300.0,
+        kind: str = "api",
     ) -> None:
         self.run_id = run_id
+        self.kind = kind
         self.profile = profile
         self.goal = goal
         self.created = time.time()
@@ -62,7 +63,7 @@ class LiveRun:
         self.events: list[dict[str, Any]] = []
         self.result: RunResult | None = None
         self.error = ""
-        self.agent: Agent | None = None
+        self.stop: Callable[[], None] | None = None  # stops the run's agent at its next token
         self.cancelled = threading.Event()
         self.approvals: dict[str, PendingApproval] = {}
         self._followers: list[asyncio.Queue[Any]] = []
@@ -73,8 +74,8 @@ class LiveRun:
     def emit(self, event: Any) -> None:
         """A trace event, or a plain dict of the server's own (``approval_needed``)."""
         data = event if isinstance(event, dict) else event.model_dump(mode="json")
-        if self.cancelled.is_set() and self.agent is not None:
-            self.agent.cancel()  # (again: a run that starts clears a cancel that came just before)
+        if self.cancelled.is_set() and self.stop is not None:
+            self.stop()  # (again: a run that starts clears a cancel that came just before)
         self.loop.call_soon_threadsafe(self._publish, data)
 
     def _publish(self, data: dict[str, Any]) -> None:
@@ -114,8 +115,8 @@ class LiveRun:
         """Stop the run: at its next token if it is running, before it starts if it is queued; a pending
         approval is denied."""
         self.cancelled.set()
-        if self.agent is not None:
-            self.agent.cancel()
+        if self.stop is not None:
+            self.stop()
         for pending in list(self.approvals.values()):
             self.decide(pending.id, ApprovalResult.deny("the run was cancelled"))
 
@@ -168,7 +169,7 @@ class LiveRun:
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.run_id,
-            "kind": "api",
+            "kind": self.kind,
             "name": self.profile,
             "goal": self.goal,
             "status": self.status,

@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -416,3 +417,25 @@ def test_cancel_stops_a_run_waiting_for_approval(settings: Settings) -> None:
         assert httpx.post(f"{url}/api/runs/{run_id}/cancel").status_code == 409  # not running any more
     assert run["status"] == "cancelled" and not run["live"]
     assert not [e for e in seen if e["type"] == "tool_result" and "[stdout]" in e["text"]]
+
+
+def test_a_crashed_task_run_resumes_through_the_runs_api_without_repeating_its_call(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from heron.agents.runner import TaskRunner
+
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: What is 6*7?\ntools: [calculator]\nchecks:\n  - answer_contains: '42'\n")
+    crashing = ScriptedLLM([call("calculator", expression="6*7"), RuntimeError("the machine went down")])
+    with pytest.raises(RuntimeError), TaskRunner(settings, crashing) as runner:
+        runner.run(task)
+    with served(create_app(profile_settings(settings), llm=ScriptedLLM([answer("6*7 is 42.")]))) as url:
+        [listed] = [r for r in httpx.get(f"{url}/api/runs").json() if r["kind"] == "task"]
+        assert listed["status"] == "running"  # what a crash leaves
+        assert httpx.post(f"{url}/api/runs/{listed['id']}/resume").status_code == 200
+        frames = httpx.get(f"{url}/api/runs/{listed['id']}/events").text.split("\n\n")
+        events = [json.loads(frame[6:]) for frame in frames if frame.startswith("data: ")]
+        record = httpx.get(f"{url}/api/runs/{listed['id']}").json()
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "succeeded"
+    assert [e["tool"] for e in events if e["type"] == "tool_call"] == ["calculator"]  # once, before the crash
+    assert record["status"] == "succeeded"
