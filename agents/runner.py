@@ -28,7 +28,7 @@ from heron.config import Settings
 from heron.errors import HeronError, MCPServerError, RunCancelledError, TaskFileError, UsageError
 from heron.llm.base import LLM, KeepsState
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
-from heron.tools import Tool, builtin_tools
+from heron.tools import Tool
 from heron.tracing import EventCallback
 
 
@@ -298,9 +298,9 @@ class TaskRunner:
         return list(tools)
 
     def _tools(self, names: Sequence[str], memory: Any, folder: Path) -> list[Tool]:
-        from heron.tools.image import generate_image
+        from heron.tools.builtin import tools_by_name
 
-        available = {t.name: t for t in [*builtin_tools(), generate_image]}
+        available = tools_by_name()
         if memory is not None:
             from heron.memory.tools import memory_tools
 

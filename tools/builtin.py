@@ -14,5 +14,12 @@ def builtin_tools() -> list[Tool]:
     return [python_tool, calculator, read_file, write_file, list_files]
 
 
+def tools_by_name() -> dict[str, Tool]:
+    """Every built-in tool a task file or a serve profile can name, ``generate_image`` included."""
+    from heron.tools.image import generate_image  # (diffusers loads only when an image is made)
+
+    return {t.name: t for t in [*builtin_tools(), generate_image]}
+
+
 def builtin_toolset() -> Toolset:
     return Toolset(builtin_tools())

@@ -111,10 +111,9 @@ class AgentHub:
             return self._memories[collection]
 
     def _tools(self, profile: ServeProfile) -> list[Tool]:
-        from heron.tools import builtin_tools
-        from heron.tools.image import generate_image
+        from heron.tools.builtin import tools_by_name
 
-        available = {t.name: t for t in [*builtin_tools(), generate_image]}
+        available = tools_by_name()
         unknown = [name for name in profile.tools if name not in available]
         if unknown:
             raise UsageError(

@@ -60,12 +60,9 @@ def list_runs(
 def trace_summary(path: Path) -> dict[str, Any] | None:
     """Goal, start, status, seconds and generated tokens from a trace's first and last events."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            first = json.loads(fh.readline() or "{}")
-            last = first
-            for line in fh:
-                if line.strip():
-                    last = json.loads(line)
+        with path.open("rb") as fh:
+            first = json.loads(fh.readline() or b"{}")
+            last = json.loads(_last_line(fh) or b"{}")
     except (OSError, json.JSONDecodeError):
         return None
     if first.get("type") != "run_started":
@@ -81,6 +78,20 @@ def trace_summary(path: Path) -> dict[str, Any] | None:
         "seconds": last.get("seconds") if finished else None,
         "tokens": int(usage.get("completion_tokens", 0)) if finished else None,
     }
+
+
+def _last_line(fh: Any, block: int = 8192) -> bytes:
+    """The file's last non-empty line, read from its end (a listing must not read whole traces)."""
+    fh.seek(0, 2)
+    end = fh.tell()
+    tail = b""
+    while end > 0 and tail.strip().count(b"\n") < 1:
+        start = max(0, end - block)
+        fh.seek(start)
+        tail = fh.read(end - start) + tail
+        end = start
+    lines = [line for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else b""
 
 
 def run_events(data_dir: Path, run_id: str, live: dict[str, LiveRun]) -> list[dict[str, Any]]:
