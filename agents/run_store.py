@@ -1,36 +1,47 @@
-"""Runs and their step checkpoints in SQLite under the data dir.
+"""Runs and their step checkpoints, in SQLite (the embedded default, ``<data_dir>/runs.sqlite3``) or in
+PostgreSQL (``run_store = "postgresql://..."``), so that any node of a cluster can resume any run.
 
-The schema evolves through named, append-only migrations: a released migration is never edited;
-a change is a new function at the end of ``MIGRATIONS``. Applied names are kept in ``migrations``.
+Both go through SQLAlchemy Core: one set of queries and one set of migrations for both databases.
+The schema evolves through heron's own named, append-only migrations: a released migration is never
+edited; a change is a new function at the end of ``MIGRATIONS``. Applied names are kept in
+``migrations``. Checkpoints are JSON (``RunState``), never pickle.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection, Engine
 
 from heron.agents.state import RunState
 from heron.errors import UsageError
 from heron.status import StoredStatus
 
 RunStatus = StoredStatus  # one vocabulary: heron.status
+SQLITE_FILE = "runs.sqlite3"
 
 
-def _run_all(db: sqlite3.Connection, script: str) -> None:
-    # statement by statement: executescript() would commit the surrounding migration transaction
+def this_node() -> str:
+    """The name a run records as where it ran: the host name (a Ray worker adds its node id)."""
+    return socket.gethostname()
+
+
+def _run_all(db: Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
-            db.execute(statement)
+            db.exec_driver_sql(statement)
 
 
-def _m001_runs_and_checkpoints(db: sqlite3.Connection) -> None:
+# DOUBLE PRECISION: a 64-bit float on both (SQLite gives it the same REAL affinity as before)
+def _m001_runs_and_checkpoints(db: Connection) -> None:
     _run_all(
         db,
         """
@@ -40,23 +51,23 @@ def _m001_runs_and_checkpoints(db: sqlite3.Connection) -> None:
             task_path TEXT NOT NULL,
             goal TEXT NOT NULL,
             status TEXT NOT NULL,
-            created REAL NOT NULL,
-            updated REAL NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL,
             answer TEXT,
             error TEXT
         );
         CREATE TABLE checkpoints (
             run_id TEXT NOT NULL REFERENCES runs(id),
             step INTEGER NOT NULL,
-            created REAL NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
             state TEXT NOT NULL,
             PRIMARY KEY (run_id, step)
-        );
+        )
         """,
     )
 
 
-def _m002_run_outcome(db: sqlite3.Connection) -> None:
+def _m002_run_outcome(db: Connection) -> None:
     # outcome: JSON of checks, stopped_by, citations, artifacts; kv_state: path of the latest KV cache
     _run_all(
         db,
@@ -68,10 +79,28 @@ def _m002_run_outcome(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+def _m003_run_node(db: Connection) -> None:
+    # node: where the run ran last (host, and Ray node on a cluster); a KV state file is only used there
+    _run_all(db, "ALTER TABLE runs ADD COLUMN node TEXT")
+
+
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_runs_and_checkpoints", _m001_runs_and_checkpoints),
     ("002_run_outcome", _m002_run_outcome),
+    ("003_run_node", _m003_run_node),
 ]
+
+_meta = sa.MetaData()
+_runs = sa.Table(
+    "runs",
+    _meta,
+    *(sa.Column(name) for name in ("id", "task_name", "task_path", "goal", "status", "created")),
+    *(sa.Column(name) for name in ("updated", "answer", "error", "exit_code", "outcome", "kv_state", "node")),
+)
+_checkpoints = sa.Table(
+    "checkpoints", _meta, sa.Column("run_id"), sa.Column("step"), sa.Column("created"), sa.Column("state")
+)
+_MIGRATION_LOCK = 7_351_984_202  # PostgreSQL advisory lock: one process migrates at a time
 
 
 class RunRecord(BaseModel):
@@ -87,40 +116,62 @@ class RunRecord(BaseModel):
     exit_code: int | None = None
     outcome: dict[str, Any] | None = None
     kv_state: str | None = None
+    node: str | None = None
     steps: int = 0
 
 
+def store_url(location: str | Path) -> str:
+    """The SQLAlchemy URL of a store location: a ``postgresql://`` URL (driven by psycopg 3), a
+    ``sqlite:///`` URL, or the path of a SQLite file."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if text.startswith(("postgresql+", "sqlite:")):
+        return text
+    if "://" in text:
+        raise UsageError(
+            f"run store {text!r}: not a database heron stores runs in",
+            "give a postgresql://USER@HOST:PORT/DATABASE URL or the path of a SQLite file",
+        )
+    return f"sqlite:///{Path(text).expanduser()}"
+
+
+def describe_location(url: str) -> str:
+    """The store's URL without its password, for messages and `heron doctor`."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 class RunStore:
-    """SQLite store of runs; one connection per store, closed with ``close()`` or ``with``."""
+    """The store of runs; its connections are closed with ``close()`` or ``with``.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._use_wal(deadline=time.monotonic() + 30)
-        self._db.execute("PRAGMA synchronous=FULL")  # a checkpoint must survive a power cut
+    ``location``: the path of a SQLite file, or a ``postgresql://`` URL."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.url = store_url(location)
+        self.path: Path | None = None
+        if self.url.startswith("sqlite:"):
+            self.path = Path(sa.make_url(self.url).database or "")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._engine = _sqlite_engine(self.url)
+        else:
+            self._engine = _postgresql_engine(self.url)
         self._migrate()
-
-    def _use_wal(self, deadline: float) -> None:
-        """Switch the file to write-ahead logging. SQLite answers "database is locked" at once, without
-        waiting on the busy timeout, when another connection opens a new file at the same moment (two
-        ``heron run --parallel`` workers), so the switch is retried until the deadline."""
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> RunStore:
-        return cls(data_dir / "runs.sqlite3")
+        return cls(data_dir / SQLITE_FILE)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RunStore:
+        """The configured store: ``settings.run_store`` (a URL or a path), else SQLite in the data dir."""
+        return cls(settings.run_store or settings.data_dir.expanduser() / SQLITE_FILE)
+
+    @property
+    def backend(self) -> str:
+        return str(self._engine.dialect.name)  # "sqlite" or "postgresql"
 
     def close(self) -> None:
-        self._db.close()
+        self._engine.dispose()
 
     def __enter__(self) -> RunStore:
         return self
@@ -129,49 +180,75 @@ class RunStore:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> Iterator[Connection]:
+        with self._engine.connect().execution_options(heron_write=True) as db, db.begin():
+            yield db  # on SQLite a write transaction starts with BEGIN IMMEDIATE (see _sqlite_engine)
 
     def _migrate(self) -> None:
         with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
-            applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            if self.backend == "postgresql":  # two nodes opening a new database at once
+                db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            db.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name TEXT PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
+            )
+            applied = {row[0] for row in db.exec_driver_sql("SELECT name FROM migrations")}
             for name, migration in MIGRATIONS:
                 if name not in applied:
                     migration(db)
-                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+                    db.execute(
+                        sa.text("INSERT INTO migrations (name, applied) VALUES (:name, :now)"),
+                        {"name": name, "now": time.time()},
+                    )
 
     def applied_migrations(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+        with self._engine.connect() as db:
+            return [row[0] for row in db.exec_driver_sql("SELECT name FROM migrations ORDER BY name")]
 
     # -- runs ---------------------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, task_name: str, task_path: str, goal: str) -> None:
+    def create_run(
+        self, run_id: str, task_name: str, task_path: str, goal: str, *, node: str | None = None
+    ) -> None:
         now = time.time()
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO runs (id, task_name, task_path, goal, status, created, updated) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (run_id, task_name, task_path, goal, "running", now, now),
+                _runs.insert().values(
+                    id=run_id,
+                    task_name=task_name,
+                    task_path=task_path,
+                    goal=goal,
+                    status="running",
+                    created=now,
+                    updated=now,
+                    node=node or this_node(),
+                )
             )
 
     def checkpoint(self, state: RunState, kv_state: str | None = None) -> None:
         """Store the state after a finished step (replacing an earlier one of the same step)."""
+        insert = self._upsert(_checkpoints).values(
+            run_id=state.run_id, step=state.step, created=time.time(), state=state.model_dump_json()
+        )
+        insert = insert.on_conflict_do_update(
+            index_elements=["run_id", "step"],
+            set_={"created": insert.excluded.created, "state": insert.excluded.state},
+        )
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO checkpoints (run_id, step, created, state) VALUES (?,?,?,?)",
-                (state.run_id, state.step, time.time(), state.model_dump_json()),
-            )
-            db.execute(
-                "UPDATE runs SET updated = ?, kv_state = COALESCE(?, kv_state) WHERE id = ?",
-                (time.time(), kv_state, state.run_id),
-            )
+            db.execute(insert)
+            values: dict[str, Any] = {"updated": time.time()}
+            if kv_state is not None:
+                values["kv_state"] = kv_state
+            db.execute(_runs.update().where(_runs.c.id == state.run_id).values(**values))
+
+    def _upsert(self, table: sa.Table) -> Any:
+        if self.backend == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
 
     def finish(
         self,
@@ -185,53 +262,124 @@ class RunStore:
     ) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET status=?, exit_code=?, answer=?, error=?, outcome=?, updated=? WHERE id=?",
-                (
-                    status,
-                    exit_code,
-                    answer,
-                    error,
-                    json.dumps(outcome) if outcome else None,
-                    time.time(),
-                    run_id,
-                ),
+                _runs.update()
+                .where(_runs.c.id == run_id)
+                .values(
+                    status=status,
+                    exit_code=exit_code,
+                    answer=answer,
+                    error=error,
+                    outcome=json.dumps(outcome) if outcome else None,
+                    updated=time.time(),
+                )
             )
 
-    def set_status(self, run_id: str, status: RunStatus) -> None:
+    def set_status(self, run_id: str, status: RunStatus, *, node: str | None = None) -> None:
+        """Change a run's status; ``node``: where it continues (a resume on another node)."""
+        values: dict[str, Any] = {"status": status, "updated": time.time()}
+        if node is not None:
+            values["node"] = node
         with self._transaction() as db:
-            db.execute("UPDATE runs SET status=?, updated=? WHERE id=?", (status, time.time(), run_id))
+            db.execute(_runs.update().where(_runs.c.id == run_id).values(**values))
 
     def latest_state(self, run_id: str) -> RunState | None:
-        row = self._db.execute(
-            "SELECT state FROM checkpoints WHERE run_id = ? ORDER BY step DESC LIMIT 1", (run_id,)
-        ).fetchone()
+        query = (
+            sa.select(_checkpoints.c.state)
+            .where(_checkpoints.c.run_id == run_id)
+            .order_by(_checkpoints.c.step.desc())
+            .limit(1)
+        )
+        with self._engine.connect() as db:
+            row = db.execute(query).first()
         return RunState.model_validate_json(row[0]) if row else None
 
+    def _records(self, where: Any, limit: int | None = None) -> list[RunRecord]:
+        steps = (
+            sa.select(sa.func.max(_checkpoints.c.step))
+            .where(_checkpoints.c.run_id == _runs.c.id)
+            .scalar_subquery()
+            .label("steps")
+        )
+        query = sa.select(_runs, steps).order_by(_runs.c.created.desc())
+        if where is not None:
+            query = query.where(where)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._engine.connect() as db:
+            return [_record(dict(row._mapping)) for row in db.execute(query)]
+
     def get(self, run_id: str) -> RunRecord:
-        rows = self._db.execute(
-            "SELECT r.*, (SELECT MAX(step) FROM checkpoints c WHERE c.run_id = r.id) AS steps "
-            "FROM runs r WHERE r.id = ? OR r.id LIKE ? ORDER BY created DESC",
-            (run_id, run_id + "%"),
-        ).fetchall()
-        if not rows:
+        records = self._records(sa.or_(_runs.c.id == run_id, _runs.c.id.startswith(run_id, autoescape=True)))
+        if not records:
             raise UsageError(f"no run with id {run_id!r}", "list runs with `heron runs`")
-        if len(rows) > 1 and rows[0]["id"] != run_id:
+        exact = [r for r in records if r.id == run_id]
+        if exact:
+            return exact[0]
+        if len(records) > 1:
             raise UsageError(
-                f"run id prefix {run_id!r} is ambiguous ({len(rows)} runs)", "give more characters"
+                f"run id prefix {run_id!r} is ambiguous ({len(records)} runs)", "give more characters"
             )
-        return _record(rows[0])
+        return records[0]
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self._db.execute(
-            "SELECT r.*, (SELECT MAX(step) FROM checkpoints c WHERE c.run_id = r.id) AS steps "
-            "FROM runs r ORDER BY created DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_record(r) for r in rows]
+        return self._records(None, limit)
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
-    data = dict(row)
+def _record(data: dict[str, Any]) -> RunRecord:
     data["outcome"] = json.loads(data["outcome"]) if data.get("outcome") else None
     data["steps"] = data.get("steps") or 0
     return RunRecord.model_validate(data)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi: Any, _record: Any) -> None:
+        dbapi.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's implicit one
+        _use_wal(dbapi, deadline=time.monotonic() + 30)
+        dbapi.execute("PRAGMA synchronous=FULL")  # a checkpoint must survive a power cut
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # a write takes the lock at once (no deadlock upgrading a read lock later); a read does not
+        conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("heron_write") else "BEGIN"
+        )
+
+    return engine
+
+
+def _use_wal(dbapi: Any, deadline: float) -> None:
+    """Switch the file to write-ahead logging. SQLite answers "database is locked" at once, without
+    waiting on the busy timeout, when another connection opens a new file at the same moment (two
+    ``heron run --parallel`` workers), so the switch is retried until the deadline."""
+    import sqlite3
+
+    while True:
+        try:
+            dbapi.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _postgresql_engine(url: str) -> Engine:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            "a PostgreSQL run store needs the psycopg driver", "pip install 'heron[cluster]'"
+        ) from exc
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        raise UsageError(
+            f"cannot reach the run store {describe_location(url)}: {str(exc.orig).strip().splitlines()[0]}",
+            "start PostgreSQL, or check the host, port, user and database of run_store (docs/scale.md)",
+        ) from exc
+    return engine

@@ -76,7 +76,7 @@ class TaskRunner:
         self.approve_everything = approve_everything
         self.callbacks = list(callbacks)
         self.save_kv_state = save_kv_state
-        self.store = RunStore.in_data_dir(settings.data_dir.expanduser())
+        self.store = RunStore.from_settings(settings)
 
     @property
     def llm(self) -> LLM:

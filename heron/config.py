@@ -339,6 +339,28 @@ class ServeSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """``heron run --cluster`` and ``heron eval --cluster``: the Ray cluster and its worker pool
+    (docs/scale.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        None, description="Ray cluster address (host:port of `ray start --head`); also HERON_RAY_ADDRESS"
+    )
+    workers: int = Field(2, ge=1, description="worker actors, each with the model loaded once")
+    worker_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves for each worker")
+    worker_gpus: float | Literal["auto"] = Field(
+        "auto", description="GPUs per worker; 'auto' = 1 when the cluster has GPUs and the model is local"
+    )
+    shared_dir: Path | None = Field(
+        None,
+        description="a folder every node reaches at the same path (NFS, ...): the workers' data dir "
+        "(workspaces, traces, KV states); default: data_dir",
+    )
+    retries: int = Field(3, ge=0, description="how often a task is retried after its worker died")
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("heron", appauthor=False))
 
@@ -388,6 +410,11 @@ class Settings(BaseSettings):
         None, description="sentence-transformers model folder; default: bundled all-MiniLM-L6-v2"
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="runs, traces, Chroma, history")
+    run_store: str | None = Field(
+        None,
+        description="where task runs are stored: a postgresql://USER@HOST:PORT/DB URL (shared by a "
+        "cluster's nodes) or a SQLite file; default <data_dir>/runs.sqlite3",
+    )
     otel: bool = Field(
         False,
         description="also export run traces as OpenTelemetry spans (heron[otel]; OTEL_* variables "
@@ -401,6 +428,7 @@ class Settings(BaseSettings):
     evals: EvalSettings = Field(default_factory=lambda: EvalSettings())
     mcp: MCPSettings = Field(default_factory=lambda: MCPSettings())
     serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
+    cluster: ClusterSettings = Field(default_factory=lambda: ClusterSettings())
 
     config_files: list[Path] = Field(default_factory=list, exclude=True, description="files read, in order")
 
@@ -448,6 +476,20 @@ class Settings(BaseSettings):
 
     def chroma_path(self) -> Path:
         return (self.chroma.path or self.data_dir / "chroma").expanduser()
+
+    @field_validator("run_store")
+    @classmethod
+    def _check_run_store(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if "://" in value and not value.startswith(
+            ("postgresql://", "postgres://", "postgresql+", "sqlite:")
+        ):
+            raise ValueError(
+                "must be a postgresql://USER@HOST:PORT/DATABASE URL or the path of a SQLite file"
+            )
+        return value
 
     @field_validator("llm_base_url")
     @classmethod

@@ -10,6 +10,7 @@ import pytest
 
 from heron.config import Settings, load_settings
 from heron.models import default_models_dir
+from tests.postgres_server import PostgresServer, postgres_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
@@ -115,3 +116,19 @@ def llama_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/postgres_server.py)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def run_store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a run store lives, once per backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "runs.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()

@@ -66,7 +66,7 @@ class AgentHub:
         self._memory_guard = threading.Lock()
         self.live: dict[str, LiveRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.store = SharedStore(RunStore.in_data_dir(settings.data_dir))
+        self.store = SharedStore(RunStore.from_settings(settings))
         self.workspace = settings.data_dir / "serve-workspace"
 
     # -- profiles and models ----------------------------------------------------------------------------

@@ -123,8 +123,9 @@ def runs(
     and chat runs that left a trace under <data_dir>/traces."""
     from heron.agents.run_store import RunStore
 
-    data_dir = load_settings().data_dir.expanduser()
-    with RunStore.in_data_dir(data_dir) as store:
+    settings = load_settings()
+    data_dir = settings.data_dir.expanduser()
+    with RunStore.from_settings(settings) as store:
         records = store.list_runs(limit)
         rows = [
             _RunRow(

@@ -1,5 +1,6 @@
 """`heron run`, SIGKILL mid-run, `heron resume`: the run finishes like an uninterrupted one and no
-finished tool call runs twice. Real bundled model, real processes."""
+finished tool call runs twice. Real bundled model, real processes, the run store on SQLite and on a
+real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -43,19 +44,20 @@ def _task(folder: Path) -> Path:
     return folder / "task.yaml"
 
 
-def _env(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "HERON_DATA_DIR": str(data_dir), "HERON_CONTEXT_SIZE": "2048"}
+def _env(data_dir: Path, store: str) -> dict[str, str]:
+    env = {**os.environ, "HERON_DATA_DIR": str(data_dir), "HERON_CONTEXT_SIZE": "2048"}
+    return env | {"HERON_RUN_STORE": store}
 
 
-def _appends_recorded(data_dir: Path, run_id: str) -> list[str]:
-    with RunStore.in_data_dir(data_dir) as store:
+def _appends_recorded(store_location: str, run_id: str) -> list[str]:
+    with RunStore(store_location) as store:
         state = store.latest_state(run_id)
     assert state is not None
     return [m.content for m in state.messages if m.role == "tool" and m.name == "append_line"]
 
 
 def test_sigkill_then_resume_finishes_without_repeating_side_effects(
-    tmp_path: Path, write_ledger_tool
+    tmp_path: Path, write_ledger_tool, run_store_location: str
 ) -> None:
     # an uninterrupted run, for comparison
     reference_task = _task(tmp_path / "reference")
@@ -64,7 +66,7 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
         [HERON, "run", str(reference_task), "--json"],
         capture_output=True,
         text=True,
-        env=_env(tmp_path / "ref-data"),
+        env=_env(tmp_path / "ref-data", str(tmp_path / "ref-runs.sqlite3")),
         timeout=600,
         check=False,
     )
@@ -76,7 +78,7 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
     data_dir = tmp_path / "data"
     process = subprocess.Popen(
         [HERON, "run", str(task), "--json"],
-        env=_env(data_dir),
+        env=_env(data_dir, run_store_location),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -84,8 +86,8 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
     run_id = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if (data_dir / "runs.sqlite3").exists():
-            with RunStore.in_data_dir(data_dir) as store:
+        if not run_store_location.endswith(".sqlite3") or Path(run_store_location).exists():
+            with RunStore(run_store_location) as store:
                 runs = store.list_runs()
                 if runs and runs[0].steps >= 3:  # a few steps finished and checkpointed
                     run_id = runs[0].id
@@ -98,13 +100,18 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
 
     ledger = task.parent / "ws" / "ledger.txt"
     before = ledger.read_text().splitlines()
-    assert before == [text.split("'")[1] for text in _appends_recorded(data_dir, run_id)]
+    assert before == [text.split("'")[1] for text in _appends_recorded(run_store_location, run_id)]
     assert 1 <= len(before) < 4
 
-    with RunStore.in_data_dir(data_dir) as store:
+    with RunStore(run_store_location) as store:
         assert store.get(run_id).status == "running"  # killed: nobody marked it finished
     listed = subprocess.run(
-        [HERON, "runs"], capture_output=True, text=True, env=_env(data_dir), timeout=60, check=False
+        [HERON, "runs"],
+        capture_output=True,
+        text=True,
+        env=_env(data_dir, run_store_location),
+        timeout=60,
+        check=False,
     )
     assert run_id in listed.stdout and "running" in listed.stdout
 
@@ -112,7 +119,7 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
         [HERON, "resume", run_id, "--json"],
         capture_output=True,
         text=True,
-        env=_env(data_dir),
+        env=_env(data_dir, run_store_location),
         timeout=600,
         check=False,
     )
@@ -123,8 +130,13 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
     assert ledger.read_text().splitlines() == ["one", "two", "three", "four"]
     assert ledger.read_text() == (reference_task.parent / "ws" / "ledger.txt").read_text()
     assert outcome["answer"] == expected["answer"]
-    assert len(_appends_recorded(data_dir, run_id)) == 4
+    assert len(_appends_recorded(run_store_location, run_id)) == 4
     again = subprocess.run(
-        [HERON, "resume", run_id], capture_output=True, text=True, env=_env(data_dir), timeout=60, check=False
+        [HERON, "resume", run_id],
+        capture_output=True,
+        text=True,
+        env=_env(data_dir, run_store_location),
+        timeout=60,
+        check=False,
     )
     assert again.returncode == 2 and "already finished" in again.stderr

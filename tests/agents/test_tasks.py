@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from heron.agents.run_store import MIGRATIONS, RunStore
-from heron.agents.state import RunState
+from heron.agents.run_store import RunStore
 from heron.agents.tasks import load_task
 from heron.errors import TaskFileError
 
@@ -85,27 +82,6 @@ def test_heron_run_refuses_malformed_files_before_running_anything(tmp_path: Pat
     )
 
 
-def test_run_stores_opened_at_once_on_a_new_file_all_open(tmp_path: Path) -> None:
-    # `heron run --parallel` opens one store per worker; on a new file SQLite's switch to WAL answers
-    # "database is locked" without waiting, which lost both runs of a CI job before the retry.
-    for attempt in range(150):
-        data_dir = tmp_path / str(attempt)
-        errors: list[Exception] = []
-
-        def open_store(data_dir: Path = data_dir, errors: list[Exception] = errors) -> None:
-            try:
-                RunStore.in_data_dir(data_dir).close()
-            except Exception as error:
-                errors.append(error)
-
-        workers = [threading.Thread(target=open_store) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert errors == []
-
-
 def test_custom_tool_reference(tmp_path: Path) -> None:
     (tmp_path / "my_tools.py").write_text(
         'from heron import tool\n\n@tool\ndef shout(text: str) -> str:\n    """Upper-case text."""\n'
@@ -122,34 +98,6 @@ def test_custom_tool_reference(tmp_path: Path) -> None:
 def test_missing_task_file(tmp_path: Path) -> None:
     with pytest.raises(TaskFileError, match="not found"):
         load_task(tmp_path / "absent.yaml")
-
-
-def test_run_store_migrations_are_append_only_and_idempotent(tmp_path: Path) -> None:
-    path = tmp_path / "runs.sqlite3"
-    with RunStore(path) as store:
-        assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
-        store.create_run("r1", "t", "/t.yaml", "goal")
-        store.checkpoint(RunState(run_id="r1", goal="goal", step=1))
-        store.checkpoint(RunState(run_id="r1", goal="goal", step=2))
-    with RunStore(path) as store:  # reopening applies nothing twice and keeps the data
-        assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
-        record = store.get("r1")
-        assert record.status == "running" and record.steps == 2
-        latest = store.latest_state("r1")
-        assert latest is not None and latest.step == 2
-        store.finish("r1", "succeeded", 0, answer="done", outcome={"checks": []})
-        assert store.get("r")  # unique prefix
-        assert store.list_runs()[0].status == "succeeded"
-    # an older database (only the first migration) is brought up to date
-    old = tmp_path / "old.sqlite3"
-    db = sqlite3.connect(old)
-    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
-    MIGRATIONS[0][1](db)
-    db.execute("INSERT INTO migrations VALUES (?, 0)", (MIGRATIONS[0][0],))
-    db.commit()
-    db.close()
-    with RunStore(old) as store:
-        assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
 
 
 SUB_AGENTS = """
