@@ -21,7 +21,7 @@ from heron.agents.approval import ApprovalCallback, allow_tools, approve_all, de
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.result import RunResult
-from heron.agents.run_store import RunStore
+from heron.agents.run_store import RunRecord, RunStore, this_node
 from heron.agents.state import RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
@@ -29,7 +29,7 @@ from heron.errors import HeronError, MCPServerError, RunCancelledError, TaskFile
 from heron.llm.base import LLM, KeepsState
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool
-from heron.tracing import EventCallback
+from heron.tracing import EventCallback, RunResumedEvent, Tracer, trace_path
 
 
 class CheckResult(BaseModel):
@@ -55,6 +55,25 @@ class TaskOutcome(BaseModel):
     workspace: str = ""
     trace_path: str = ""
     error: str = ""
+    node: str = ""  # where the run ran (its last part, after a resume)
+
+    @classmethod
+    def from_record(cls, record: RunRecord, workspace: Path, trace: Path) -> TaskOutcome:
+        """The outcome of a finished run, as the store keeps it."""
+        kept = record.outcome or {}
+        return cls(
+            run_id=record.id,
+            task=record.task_name,
+            status=record.status,
+            exit_code=record.exit_code if record.exit_code is not None else EXIT_FAILED,
+            answer=record.answer or "",
+            error=record.error or "",
+            steps=record.steps,
+            workspace=str(workspace),
+            trace_path=str(trace),
+            node=record.node or "",
+            **{k: kept[k] for k in ("note", "stopped_by", "citations", "checks", "artifacts") if k in kept},
+        )
 
 
 class TaskRunner:
@@ -68,6 +87,7 @@ class TaskRunner:
         approve_everything: bool = False,
         callbacks: Sequence[EventCallback] = (),
         save_kv_state: bool = True,
+        node: str | None = None,
     ) -> None:
         self.settings = settings
         self._llm = llm
@@ -76,6 +96,7 @@ class TaskRunner:
         self.approve_everything = approve_everything
         self.callbacks = list(callbacks)
         self.save_kv_state = save_kv_state
+        self.node = node or this_node()  # recorded with the run; a KV state file is only used there
         self.store = RunStore.from_settings(settings)
 
     @property
@@ -99,9 +120,16 @@ class TaskRunner:
 
     # -- run / resume -------------------------------------------------------------------------------
 
-    def run(self, task_path: Path | str, on_ingest: Callable[[str], None] | None = None) -> TaskOutcome:
+    def run(
+        self,
+        task_path: Path | str,
+        on_ingest: Callable[[str], None] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> TaskOutcome:
+        """Run a task file from its start; ``run_id``: chosen by the caller (a cluster's submitter)."""
         loaded = load_task(task_path)
-        run_id = f"{loaded.name}-{uuid.uuid4().hex[:8]}"
+        run_id = run_id or new_run_id(loaded.name)
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
             memory = self._memory(loaded, stack)
@@ -111,9 +139,31 @@ class TaskRunner:
             state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
             if loaded.task.steps:
                 state.plan = [agent.validate_step(step) for step in loaded.task.steps]
-            self.store.create_run(run_id, loaded.name, str(loaded.path), state.goal)
+            if not self._exists(run_id):
+                self.store.create_run(run_id, loaded.name, str(loaded.path), state.goal, node=self.node)
             self.store.checkpoint(state)
             return self._drive(agent, loaded, state, workspace)
+
+    def run_or_resume(
+        self, task_path: Path | str, run_id: str, on_ingest: Callable[[str], None] | None = None
+    ) -> TaskOutcome:
+        """The run ``run_id`` of a task file, however far it got: started if the store has no
+        checkpoint of it, resumed from its last one if it has, its stored outcome if it finished. A
+        cluster task retried after its worker died lands here, on any node."""
+        if not self._exists(run_id) or self.store.latest_state(run_id) is None:
+            return self.run(task_path, on_ingest, run_id=run_id)
+        record = self.store.get(run_id)
+        if record.status in FINISHED:
+            loaded = load_task(record.task_path)
+            trace = trace_path(self.settings.data_dir.expanduser(), record.id)
+            return TaskOutcome.from_record(record, self._workspace(loaded), trace)
+        return self.resume(run_id)
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            return self.store.get(run_id).id == run_id
+        except UsageError:
+            return False
 
     def resume(self, run_id: str) -> TaskOutcome:
         record = self.store.get(run_id)
@@ -129,13 +179,37 @@ class TaskRunner:
             )
         loaded = load_task(record.task_path)
         workspace = self._workspace(loaded)
-        self.store.set_status(record.id, "running")
+        self.store.set_status(record.id, "running", node=self.node)
         with contextlib.ExitStack() as stack:
             agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack), stack))
-            if record.kv_state and Path(record.kv_state).is_file() and isinstance(self.llm, KeepsState):
-                with contextlib.suppress(HeronError, OSError):  # only an optimisation: the prompt is re-read
-                    self.llm.load_state(Path(record.kv_state))
+            self._restore_kv_cache(record, state)
             return self._drive(agent, loaded, state, workspace)
+
+    def _restore_kv_cache(self, record: RunRecord, state: RunState) -> None:
+        """Load the run's saved KV cache when it was saved on this node; otherwise the model evaluates
+        the prompt again. Either way the trace says which, and why."""
+        reason = ""
+        if not isinstance(self.llm, KeepsState):
+            reason = "this model keeps no KV state"
+        elif record.node not in (None, self.node):
+            reason = f"the saved KV state belongs to node {record.node}"
+        elif not record.kv_state or not Path(record.kv_state).is_file():
+            reason = "no KV state was saved"
+        else:
+            try:
+                self.llm.load_state(Path(record.kv_state))
+            except (HeronError, OSError) as exc:  # only an optimisation: the prompt is re-read
+                reason = f"the KV state did not load ({exc})"
+        event = RunResumedEvent(
+            run_id=state.run_id,
+            step=state.step,
+            node=self.node,
+            previous_node=record.node,
+            kv_cache="re-evaluated" if reason else "reused",
+            reason=reason,
+        )
+        with Tracer(trace_path(self.settings.data_dir.expanduser(), state.run_id), self.callbacks) as tracer:
+            tracer.emit(event)
 
     def _drive(self, agent: Agent, loaded: LoadedTask, state: RunState, workspace: Path) -> TaskOutcome:
         kv_path = self.settings.data_dir.expanduser() / "runs" / state.run_id / "kv.state"
@@ -178,6 +252,7 @@ class TaskRunner:
                 exit_code=EXIT_FAILED,
                 error=str(exc),
                 workspace=str(workspace),
+                node=self.node,
             )
         finally:
             self.running = None
@@ -208,6 +283,7 @@ class TaskRunner:
             artifacts=result.artifacts,
             workspace=str(workspace),
             trace_path=str(result.trace_path or ""),
+            node=self.node,
         )
         self.store.finish(
             result.run_id,
@@ -315,6 +391,10 @@ class TaskRunner:
         report = Ingester(memory).ingest(paths)
         if on_ingest is not None:
             on_ingest(report.summary())
+
+
+def new_run_id(task_name: str) -> str:
+    return f"{task_name}-{uuid.uuid4().hex[:8]}"
 
 
 def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckResult:

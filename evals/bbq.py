@@ -178,8 +178,10 @@ def predict_bbq(
     llm: LLM, rows: Iterable[BBQRow], track: Callable[[Iterable[BBQRow]], Iterable[BBQRow]] = iter
 ) -> list[int]:
     """The answer index the model gives the highest log-probability, for each row."""
-    predictions = []
-    for row in track(rows):
-        logprobs = option_scorer(llm).score_options(bbq_messages(row), list(row.answers))
-        predictions.append(max(range(3), key=lambda i: logprobs[i]))
-    return predictions
+    return [predict_row(llm, row) for row in track(rows)]
+
+
+def predict_row(llm: LLM, row: BBQRow) -> int:
+    """The index of the answer with the highest log-probability."""
+    logprobs = option_scorer(llm).score_options(bbq_messages(row), list(row.answers))
+    return max(range(3), key=lambda i: logprobs[i])

@@ -8,15 +8,25 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from heron.config import Settings
 from heron.evals.embeddings import SentenceEmbedder
 from heron.llm.base import LLM
 
 T = TypeVar("T")
+R = TypeVar("R")
 # (items, description) -> the same items, shown with a progress bar while they are consumed
 ProgressFactory = Callable[[Sequence[T], str], Iterable[T]]
+
+
+class ItemMapper(Protocol):
+    """Runs ``fn(llm, item)`` for every item somewhere else (a cluster's workers, each with its own
+    model) and returns the results in the items' order; ``on_done(n)`` after every n items."""
+
+    def __call__(
+        self, fn: Callable[[LLM, Any], Any], items: Sequence[Any], *, on_chunk: Callable[[int], None]
+    ) -> list[Any]: ...
 
 
 def no_progress(items: Sequence[T], description: str) -> Iterable[T]:
@@ -43,6 +53,8 @@ class EvalSession:
     progress: ProgressFactory = no_progress
     selfcheck_samples: int = 4
     open_llm: Callable[[Settings], LLM] = _open_llm
+    items_on: ItemMapper | None = None  # `heron eval --cluster`: per-item model work on the workers
+    model_label: str | None = None  # the workers' model's own name, when they run the model
     _llm: LLM | None = field(default=None, init=False, repr=False)
     _embedder: SentenceEmbedder | None = field(default=None, init=False, repr=False)
     _stack: ExitStack = field(default_factory=ExitStack, init=False, repr=False)
@@ -64,6 +76,8 @@ class EvalSession:
         """The LLM's name without loading it: the GGUF file name (or the configured server model)."""
         if self._llm is not None:
             return self._llm.name
+        if self.model_label:
+            return self.model_label
         base_url = getattr(self.settings, "llm_base_url", None)
         if base_url:
             return str(getattr(self.settings, "llm_model_name", None) or base_url)
@@ -76,6 +90,21 @@ class EvalSession:
             return self.progress(list(items), description)
 
         return wrap
+
+    def map(self, fn: Callable[[LLM, T], R], items: Sequence[T], description: str) -> list[R]:
+        """``[fn(self.llm, item) for item in items]`` with a progress bar; on a cluster the items are
+        shared out over its workers (``fn`` must be a module-level function) and come back in order."""
+        if self.items_on is None:
+            return [fn(self.llm, item) for item in self.progress(list(items), description)]
+        done = iter(self.progress(list(range(len(items))), description))
+
+        def advance(count: int) -> None:
+            for _ in range(count):
+                next(done, None)
+
+        results = self.items_on(fn, items, on_chunk=advance)
+        advance(len(items))  # let the bar finish
+        return results
 
     def close(self) -> None:
         self._stack.close()

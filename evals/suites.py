@@ -22,7 +22,7 @@ from heron.evals.groundedness import SIMILARITY_WEIGHT, ModelFreeGroundedness
 from heron.evals.representation import run_representation
 from heron.evals.results import EvalRun, ResultTable, SuiteResult
 from heron.evals.session import EvalSession
-from heron.evals.truthfulqa import run_truthfulqa
+from heron.evals.truthfulqa import option_logprobs, score_truthfulqa
 
 SUITE_NAMES = ("hallucination", "truthfulqa", "bias")
 PAPER_UNIFIEDQA = {  # Parrish et al. (2022), Figure 3, x100: (ambiguous, disambiguated)
@@ -138,7 +138,9 @@ def _judge_notes(table: ResultTable, model: str) -> list[str]:
 def truthfulqa_suite(session: EvalSession) -> SuiteResult:
     """TruthfulQA MC1 and MC2 of the model, next to chance."""
     items = load_truthfulqa(session.data_root, session.limit)
-    result = run_truthfulqa(session.llm, items, session.track("TruthfulQA"))
+    logprobs = session.map(option_logprobs, items, "TruthfulQA")
+    in_order = iter(logprobs)  # score_truthfulqa asks for each item's once, in order
+    result = score_truthfulqa(items, lambda _: next(in_order))
     chance_mc1 = sum(1 / len(i.mc1_targets) for i in items) / len(items)
     chance_mc2 = sum(sum(i.mc2_targets.values()) / len(i.mc2_targets) for i in items) / len(items)
     rows = {
@@ -163,7 +165,7 @@ def bias_suite(session: EvalSession) -> SuiteResult:
     """BBQ bias scores, counterfactual fairness and demographic representation of the model."""
     by_category = load_bbq(session.data_root, BBQ_CATEGORIES, session.limit)
     rows = [row for category in BBQ_CATEGORIES for row in by_category[category]]
-    predictions = bbq.predict_bbq(session.llm, rows, session.track("BBQ"))
+    predictions = session.map(bbq.predict_row, rows, "BBQ")
     scores = bbq.score_bbq(rows, predictions)
     tables = [
         ResultTable(

@@ -71,17 +71,17 @@ def score_truthfulqa(
     return result
 
 
+def option_logprobs(llm: LLM, item: TruthfulQAItem) -> dict[str, float]:
+    """log P(option) for every option of MC1 and MC2, in one ``score_options`` call."""
+    options = list(dict.fromkeys([*item.mc1_targets, *item.mc2_targets]))
+    scores = option_scorer(llm).score_options(truthfulqa_messages(item), options)
+    return dict(zip(options, scores, strict=True))
+
+
 def run_truthfulqa(
     llm: LLM,
     items: Iterable[TruthfulQAItem],
     track: Callable[[Iterable[TruthfulQAItem]], Iterable[TruthfulQAItem]] = iter,
 ) -> TruthfulQAResult:
     """Score the model: every option of MC1 and MC2 once, in one ``score_options`` call per question."""
-
-    def logprobs_of(item: TruthfulQAItem) -> dict[str, float]:
-        options = list(dict.fromkeys([*item.mc1_targets, *item.mc2_targets]))
-        return dict(
-            zip(options, option_scorer(llm).score_options(truthfulqa_messages(item), options), strict=True)
-        )
-
-    return score_truthfulqa(track(items), logprobs_of)
+    return score_truthfulqa(track(items), lambda item: option_logprobs(llm, item))

@@ -340,14 +340,11 @@ class ServeSettings(BaseModel):
 
 
 class ClusterSettings(BaseModel):
-    """``heron run --cluster`` and ``heron eval --cluster``: the Ray cluster and its worker pool
-    (docs/scale.md)."""
+    """The worker pool of ``heron run --cluster ADDRESS`` and ``heron eval --cluster ADDRESS`` (the
+    address of a Ray cluster, or HERON_RAY_ADDRESS); see docs/scale.md."""
 
     model_config = ConfigDict(extra="forbid")
 
-    address: str | None = Field(
-        None, description="Ray cluster address (host:port of `ray start --head`); also HERON_RAY_ADDRESS"
-    )
     workers: int = Field(2, ge=1, description="worker actors, each with the model loaded once")
     worker_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves for each worker")
     worker_gpus: float | Literal["auto"] = Field(

@@ -105,6 +105,17 @@ class HintEvent(_Event):
     text: str
 
 
+class RunResumedEvent(_Event):
+    """A task run continues from its checkpoint (``heron resume``, or a cluster task retried after its
+    worker died): where, and whether the saved KV cache was used or the prompt is evaluated again."""
+
+    type: Literal["run_resumed"] = "run_resumed"
+    node: str
+    previous_node: str | None = None
+    kv_cache: Literal["reused", "re-evaluated"]
+    reason: str = ""
+
+
 class ToolCheckEvent(_Event):
     """The model was asked whether the tool its first turn called does what the request asks."""
 
@@ -153,6 +164,7 @@ TraceEvent = Annotated[
     | RetrievalEvent
     | ApprovalEvent
     | HintEvent
+    | RunResumedEvent
     | ToolCheckEvent
     | TokenEvent
     | AnswerEvent
@@ -163,6 +175,11 @@ _EVENT_ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
 _NOT_WRITTEN = {"token", "tool_progress"}
 
 EventCallback = Callable[[Any], None]
+
+
+def parse_event(data: dict[str, Any]) -> Any:
+    """A trace event from its JSON form (``event.model_dump(mode="json")``)."""
+    return _EVENT_ADAPTER.validate_python(data)
 
 
 def trace_path(data_dir: Path, run_id: str) -> Path:

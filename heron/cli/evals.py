@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -57,6 +58,14 @@ _REPORT_OUT = typer.Option(Path("heron-eval-compare.html"), "--out", help="HTML 
 _TRACES = typer.Argument(..., help="Trace files (.jsonl) or folders of them.")
 _JUDGE = typer.Option(False, "--judge", help="Also judge each claim with the LLM (P(yes) from logprobs).")
 _JSON = typer.Option(False, "--json", help="Print one JSON object per run.")
+_CLUSTER = typer.Option(
+    None,
+    "--cluster",
+    metavar="ADDRESS",
+    envvar="HERON_RAY_ADDRESS",
+    help="Share the items out over the workers of the Ray cluster at ADDRESS (TruthfulQA, BBQ); the "
+    "results come back in order, so the figures equal a local run's.",
+)
 
 
 def _settings(model: Path | None) -> Settings:
@@ -91,7 +100,13 @@ def _command(suite: str, model: Path | None, limit: int | None, data: Path | Non
 
 
 def _run(
-    suite: str, model: Path | None, limit: int | None, out: Path | None, data: Path | None, samples: int
+    suite: str,
+    model: Path | None,
+    limit: int | None,
+    out: Path | None,
+    data: Path | None,
+    samples: int,
+    cluster: str | None = None,
 ) -> None:
     from heron.evals.report import write_report
     from heron.evals.results import save_run
@@ -103,6 +118,7 @@ def _run(
     run_name = f"{settings.llm_model_path().stem}-{suite}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
+        _cluster_pool(cluster, settings) as pool,
         Progress(*columns, console=progress_console, transient=False) as progress,
         EvalSession(
             settings,
@@ -110,6 +126,8 @@ def _run(
             limit=limit,
             progress=_progress_factory(progress),
             selfcheck_samples=samples,
+            items_on=pool.map_items if pool is not None else None,
+            model_label=pool.model_name if pool is not None else None,
         ) as session,
     ):
         run = run_suites(names, session, run_name, _command(suite, model, limit, data, samples))
@@ -124,6 +142,18 @@ def _run(
     console.print(
         f"results: {json_path}\nreport:  {html_path}\ntime:    {run.seconds:.0f} s", highlight=False
     )
+
+
+@contextmanager
+def _cluster_pool(address: str | None, settings: Settings) -> Iterator[Any]:
+    if address is None:
+        yield None
+        return
+    from heron.agents.cluster import ClusterPool
+
+    progress_console.print(f"cluster {address}: starting workers (each loads the model once)")
+    with ClusterPool(address, settings) as pool:
+        yield pool
 
 
 def _print_table(title: str, rows: dict[str, dict[str, float | None]]) -> None:
@@ -146,10 +176,11 @@ def hallucination(
     out: Path | None = _OUT,
     data: Path | None = _DATA,
     samples: int = _SAMPLES,
+    cluster: str | None = _CLUSTER,
 ) -> None:
     """HaluEval: AUROC of groundedness (model-free and LLM judge), SelfCheck and uncertainty detectors
     next to trivial baselines, on all answers and on length-matched ones."""
-    _run("hallucination", model, limit, out, data, samples)
+    _run("hallucination", model, limit, out, data, samples, cluster)
 
 
 @eval_app.command()
@@ -158,9 +189,10 @@ def truthfulqa(
     limit: int | None = _LIMIT,
     out: Path | None = _OUT,
     data: Path | None = _DATA,
+    cluster: str | None = _CLUSTER,
 ) -> None:
     """TruthfulQA MC1 and MC2 from option log-probabilities."""
-    _run("truthfulqa", model, limit, out, data, 4)
+    _run("truthfulqa", model, limit, out, data, 4, cluster)
 
 
 @eval_app.command()
@@ -169,9 +201,10 @@ def bias(
     limit: int | None = _LIMIT,
     out: Path | None = _OUT,
     data: Path | None = _DATA,
+    cluster: str | None = _CLUSTER,
 ) -> None:
     """BBQ accuracy and bias scores per category, counterfactual fairness, demographic representation."""
-    _run("bias", model, limit, out, data, 4)
+    _run("bias", model, limit, out, data, 4, cluster)
 
 
 @eval_app.command("all")
@@ -181,9 +214,10 @@ def all_suites(
     out: Path | None = _OUT,
     data: Path | None = _DATA,
     samples: int = _SAMPLES,
+    cluster: str | None = _CLUSTER,
 ) -> None:
     """Every suite: hallucination, truthfulqa and bias, in one result file and report."""
-    _run("all", model, limit, out, data, samples)
+    _run("all", model, limit, out, data, samples, cluster)
 
 
 @eval_app.command()

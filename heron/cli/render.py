@@ -45,6 +45,16 @@ def render_event(event: Any, verbose: bool = False) -> str:
         return f"{step}[bold]approval[/] {event.tool}: {event.decision}" + (
             f" ({escape(event.reason)})" if event.reason else ""
         )
+    if kind == "run_resumed":
+        where = f"on {escape(event.node)}" + (
+            f" (was {escape(event.previous_node)})" if event.previous_node not in (None, event.node) else ""
+        )
+        cache = (
+            "KV cache reused"
+            if event.kv_cache == "reused"
+            else f"prompt re-evaluated: {escape(event.reason)}"
+        )
+        return f"{step}[bold]resumed[/] {where}; {cache}"
     if kind == "hint":
         return f"{step}[dim]hint: {escape(_clip(event.text, 200))}[/]"
     if kind == "tool_check":

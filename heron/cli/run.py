@@ -54,6 +54,15 @@ def run(
         help="Run this many task files at once. Needs a model served over HTTP (HERON_LLM_BASE_URL, "
         "e.g. a llama.cpp server): one in-process model runs one call at a time.",
     ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        metavar="ADDRESS",
+        envvar="HERON_RAY_ADDRESS",
+        help="Run the files on the Ray cluster at ADDRESS (host:port of `ray start --head`), on a pool of "
+        "workers that keep the model loaded; a task whose worker dies is resumed on another. Set "
+        "run_store to a PostgreSQL URL for a cluster of several machines (docs/scale.md).",
+    ),
 ) -> None:
     """Run task files unattended. Every file is validated before anything runs; each step is
     checkpointed, so a killed run continues with `heron resume RUN_ID`.
@@ -67,13 +76,16 @@ def run(
     for path in task_files:  # all files valid before the first runs
         load_task(path)
     settings = load_settings(**({"model_path": model} if model else {}))
+    printer = _event_printer(quiet or as_json)
+    if cluster:
+        outcomes = _run_on_cluster(cluster, settings, task_files, yes, quiet or as_json, as_json)
+        raise typer.Exit(max(o.exit_code for o in outcomes))
     if parallel > 1 and not settings.llm_base_url:
         raise UsageError(
             "--parallel needs a model served over HTTP: one in-process model runs one call at a time",
             "start a server (python -m heron.llm.serve --model FILE.gguf --port 8080), set "
             "HERON_LLM_BASE_URL=http://127.0.0.1:8080/v1, or drop --parallel",
         )
-    printer = _event_printer(quiet or as_json)
 
     def ingested(summary: str) -> None:
         err.print(f"ingested: {summary}", highlight=False)
@@ -93,6 +105,37 @@ def run(
     for outcome in outcomes:
         _print_outcome(outcome, as_json)
     raise typer.Exit(max(o.exit_code for o in outcomes))
+
+
+def _run_on_cluster(
+    address: str, settings: Any, task_files: list[Path], yes: bool, quiet: bool, as_json: bool
+) -> list[Any]:
+    """``heron run --cluster``: the files on a Ray worker pool; events and outcomes as they arrive."""
+    from heron.agents.cluster import ClusterPool, TaskEvent
+    from heron.cli.render import render_event
+
+    names = [path.stem for path in task_files]
+
+    def show(arrived: TaskEvent) -> None:
+        line = render_event(arrived.event)
+        if line and not quiet:
+            err.print(f"[cyan]{escape(names[arrived.index])}[/] [dim]@{escape(arrived.node)}[/] {line}")
+
+    err.print(f"cluster {address}: starting workers (each loads the model once)", highlight=False)
+
+    def notice(text: str) -> None:
+        if not quiet:
+            err.print(f"[yellow]cluster:[/] {escape(text)}", highlight=False)
+
+    with ClusterPool(address, settings, on_notice=notice) as pool:
+        where = ", ".join(sorted({node for _, node in pool.workers}))
+        err.print(f"{len(pool.workers)} workers on {where}", highlight=False)
+        return pool.run_tasks(
+            task_files,
+            approve_everything=yes,
+            on_event=show,
+            on_outcome=lambda _, outcome: _print_outcome(outcome, as_json),
+        )
 
 
 @app.command()
@@ -121,7 +164,7 @@ def runs(
 ) -> None:
     """List recent runs, newest first: task runs (`heron run`) with their status, and the agent (SDK)
     and chat runs that left a trace under <data_dir>/traces."""
-    from heron.agents.run_store import RunStore
+    from heron.agents.run_store import RunStore, this_node
 
     settings = load_settings()
     data_dir = settings.data_dir.expanduser()
@@ -134,7 +177,7 @@ def runs(
                 r.created,
                 describe(r.status, str((r.outcome or {}).get("stopped_by", ""))),
                 r.steps,
-                r.task_name,
+                r.task_name + (f" (on {r.node})" if r.node and r.node != this_node() else ""),
                 r.model_dump(),
             )
             for r in records
@@ -258,7 +301,8 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         return
     colour = "green" if outcome.exit_code == 0 else "red"
     status = describe(outcome.status, outcome.stopped_by)
-    console.print(f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps)")
+    where = f" on {outcome.node}" if outcome.node and "/" in outcome.node else ""  # a cluster worker
+    console.print(f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps{escape(where)})")
     if outcome.answer:
         console.print(f"[bold]answer:[/] {escape(outcome.answer)}", highlight=False)
     elif outcome.stopped_by:
