@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,23 @@ def _ray() -> Any:
     except ImportError as exc:
         raise UsageError("--cluster needs Ray", "pip install 'heron[cluster]'") from exc
     return ray
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Raise UsageError at once when nothing listens at ``address`` (Ray itself waits a minute)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(
+            f"cluster address {address!r} is not host:port",
+            "give the address `ray start --head` printed, for example 10.0.0.5:6379",
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UsageError(
+            f"nothing answers at the Ray cluster address {address} ({exc})",
+            "start the head node with `ray start --head --port PORT` and give its host:port (docs/scale.md)",
+        ) from exc
 
 
 def _open_llm(settings: Settings) -> LLM:
@@ -121,6 +139,7 @@ class ClusterPool:
         self.settings = settings
         self._connected_here = not ray.is_initialized()
         if self._connected_here:
+            check_reachable(address)
             try:
                 ray.init(address=address, namespace="heron", log_to_driver=False, logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError) as exc:

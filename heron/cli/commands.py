@@ -21,8 +21,9 @@ _MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "problem": "[bold red]
 
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON.")) -> None:
-    """Check what heron will use here: python, llama.cpp (GPU offload, devices), the model, embeddings,
-    Chroma, the data dir and the sandbox. Exits 1 if any check is a problem."""
+    """Check what heron will use here: python, llama.cpp (GPU offload, devices), the model (or the model
+    server), embeddings, Chroma, the data dir, the run store, the Ray cluster (HERON_RAY_ADDRESS) and the
+    sandbox. Exits 1 if any check is a problem."""
     checks = run_checks(load_settings())
     if as_json:
         typer.echo(json.dumps([c.__dict__ for c in checks], indent=2))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import sys
 import urllib.request
@@ -35,8 +37,11 @@ def run_checks(settings: Settings) -> list[Check]:
         _check_tool_format(settings),
         _check_embedding(settings),
         _check_image_model(settings),
+        *_check_model_server(settings),
         _check_chroma(settings),
         _check_data_dir(settings),
+        _check_run_store(settings),
+        _check_cluster(settings),
         _check_sandbox(settings),
         *_check_mcp_servers(settings),
         _check_config_files(settings),
@@ -199,6 +204,97 @@ def _check_chroma(settings: Settings) -> Check:
             f"start it: chroma run --host {settings.chroma.host} --port {settings.chroma.port} "
             "--path DIR, or set HERON_CHROMA__MODE=embedded",
         )
+
+
+def _check_model_server(settings: Settings) -> list[Check]:
+    """The HTTP model backend (``llm_base_url``), when one is set: it must list its models."""
+    if not settings.llm_base_url:
+        return []
+    request = urllib.request.Request(f"{settings.llm_base_url}/models")
+    if settings.llm_api_key:
+        request.add_header("Authorization", f"Bearer {settings.llm_api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            listed = [m.get("id", "?") for m in json.loads(resp.read()).get("data", [])]
+    except (OSError, ValueError) as exc:
+        return [
+            Check(
+                "model server",
+                "problem",
+                f"{settings.llm_base_url} does not list its models ({exc})",
+                "start it (python -m heron.llm.serve --model FILE.gguf --port 8080) "
+                "or unset HERON_LLM_BASE_URL",
+            )
+        ]
+    return [Check("model server", "ok", f"{settings.llm_base_url} serves {', '.join(listed) or 'no model'}")]
+
+
+def _check_run_store(settings: Settings) -> Check:
+    from heron.agents.run_store import RunStore, describe_location
+
+    try:
+        with RunStore.from_settings(settings) as store:
+            where = describe_location(store.url)
+            runs = len(store.list_runs(limit=100_000))
+            migrations = len(store.applied_migrations())
+    except HeronError as exc:
+        return Check(
+            "run store", "problem", getattr(exc, "problem", str(exc)), getattr(exc, "hint", "") or ""
+        )
+    return Check("run store", "ok", f"{where} ({runs} runs, schema at migration {migrations})")
+
+
+def _check_cluster(settings: Settings) -> Check:
+    """The Ray cluster of HERON_RAY_ADDRESS, when set: its nodes, CPUs and GPUs, and a run store that
+    every node can reach."""
+    address = os.environ.get("HERON_RAY_ADDRESS")
+    if not address:
+        return Check(
+            "cluster",
+            "ok",
+            "not used (heron run --cluster ADDRESS, or HERON_RAY_ADDRESS; docs/scale.md)",
+        )
+    try:
+        import ray
+    except ImportError:
+        return Check(
+            "cluster",
+            "problem",
+            "HERON_RAY_ADDRESS is set but Ray is not installed",
+            "pip install 'heron[cluster]'",
+        )
+    from heron.agents.cluster import check_reachable
+
+    try:
+        check_reachable(address)
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        resources = ray.cluster_resources()
+    except Exception as exc:  # Ray raises several kinds here; each is a problem line
+        text = getattr(exc, "problem", None) or str(exc).splitlines()[0][:200]
+        return Check(
+            "cluster",
+            "problem",
+            f"cannot connect to the Ray cluster at {address}: {text}",
+            "start one with `ray start --head` and set HERON_RAY_ADDRESS to its host:port",
+        )
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    hosts = {n.get("NodeManagerAddress") for n in nodes}
+    detail = (
+        f"{address}: {len(nodes)} nodes on {len(hosts)} machine{'' if len(hosts) == 1 else 's'}, "
+        f"{resources.get('CPU', 0):g} CPUs, "
+        f"{resources.get('GPU', 0):g} GPUs"
+    )
+    if len(hosts) > 1 and not (settings.run_store or "").startswith(("postgresql", "postgres:")):
+        return Check(
+            "cluster",
+            "warn",
+            detail + "; the run store is a local SQLite file, which other machines cannot reach",
+            "set run_store to a postgresql:// URL so that any node can resume any run (docs/scale.md)",
+        )
+    return Check("cluster", "ok", detail)
 
 
 def _check_mcp_servers(settings: Settings) -> list[Check]:

@@ -178,3 +178,47 @@ def test_a_sharded_eval_gives_exactly_the_local_figures(cluster: str, tmp_path: 
         figures[where] = saved["suites"][0]["tables"][0]["rows"]
         assert saved["suites"][0]["items"] == {"TruthfulQA questions": 40}
     assert figures["cluster"] == figures["local"]
+
+
+def test_doctor_checks_the_cluster_and_the_run_store(
+    cluster: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    env = _env(tmp_path / "data", postgres.new_database()) | {"HERON_RAY_ADDRESS": cluster}
+    result = subprocess.run(
+        [HERON, "doctor", "--json"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["cluster"]["status"] == "ok", checks["cluster"]
+    assert f"{cluster}: 2 nodes on 1 machine, 2 CPUs" in checks["cluster"]["detail"]
+    assert checks["run store"]["status"] == "ok"
+    assert checks["run store"]["detail"].startswith("postgresql+psycopg://heron@127.0.0.1:")
+
+
+def test_an_address_where_no_cluster_answers_is_refused_with_the_fix(tmp_path: Path) -> None:
+    from tests.postgres_server import free_port
+
+    (tmp_path / "t.yaml").write_text("goal: say hi\n")
+    env = _env(tmp_path / "data", str(tmp_path / "runs.sqlite3"))
+    address = f"127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [HERON, "run", "--cluster", address, str(tmp_path / "t.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"nothing answers at the Ray cluster address {address}" in result.stderr
+    assert "ray start --head" in result.stderr
+    doctor = subprocess.run(
+        [HERON, "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        env=env | {"HERON_RUN_STORE": f"postgresql://heron@127.0.0.1:{free_port()}/runs"},
+        timeout=120,
+        check=False,
+    )
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert doctor.returncode == 1 and checks["run store"]["status"] == "problem"
+    assert "cannot reach the run store" in checks["run store"]["detail"]
