@@ -141,7 +141,7 @@ class ClusterPool:
         if self._connected_here:
             check_reachable(address)
             try:
-                ray.init(address=address, namespace="heron", log_to_driver=False, logging_level="ERROR")
+                ray.init(address=address, namespace="heron", log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UsageError(
                     f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0]}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import sys
@@ -267,7 +268,7 @@ def _check_cluster(settings: Settings) -> Check:
 
     try:
         check_reachable(address)
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         resources = ray.cluster_resources()
     except Exception as exc:  # Ray raises several kinds here; each is a problem line
