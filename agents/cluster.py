@@ -202,26 +202,34 @@ class ClusterPool:
         approve_everything: bool = False,
         on_event: Callable[[TaskEvent], None] | None = None,
         on_outcome: Callable[[int, TaskOutcome], None] | None = None,
+        on_dispatch: Callable[[int], None] | None = None,
     ) -> list[TaskOutcome]:
-        """Run every task file on the pool; outcomes in the files' order. Each run gets its id here,
-        so a call retried after its worker died resumes the same run."""
-        from ray.util import ActorPool
-
+        """Run every task file on the pool; each goes to the next idle worker, ``on_outcome`` is called
+        as each finishes, and the list returned is in the files' order. Each run gets its id here, so a
+        call retried after its worker died resumes the same run. ``on_dispatch(index)``: a file was
+        handed to a worker."""
         ray = _ray()
         paths = [str(Path(p).resolve()) for p in task_files]
         run_ids = [new_run_id(load_task(p).name) for p in paths]
         outcomes: dict[int, TaskOutcome] = {}
+        waiting = list(range(len(paths)))
+        idle = list(self.actors)
+        running: dict[Any, tuple[int, Any]] = {}  # the call's ref -> (file index, its worker)
         with self._draining(on_event):
-            pool = ActorPool(self.actors)
-            for index, (path, run_id) in enumerate(zip(paths, run_ids, strict=True)):
-                pool.submit(
-                    lambda actor, job: actor.run_task.remote(*job),
-                    (index, path, run_id, approve_everything, self.events),
-                )
-            for index in range(len(paths)):  # in order (the events stream meanwhile)
+            while waiting or running:
+                while waiting and idle:
+                    index, actor = waiting.pop(0), idle.pop(0)
+                    ref = actor.run_task.remote(
+                        index, paths[index], run_ids[index], approve_everything, self.events
+                    )
+                    running[ref] = (index, actor)
+                    if on_dispatch is not None:
+                        on_dispatch(index)
+                (ready,), _ = ray.wait(list(running), num_returns=1)
+                index, actor = running.pop(ready)
+                idle.append(actor)
                 try:
-                    _, text = pool.get_next()
-                    outcome = TaskOutcome.model_validate_json(text)
+                    outcome = TaskOutcome.model_validate_json(ray.get(ready)[1])
                 except ray.exceptions.RayError as exc:  # its worker died more often than it may restart
                     outcome = _failed(paths[index], run_ids[index], exc)
                 outcomes[index] = outcome

@@ -119,7 +119,8 @@ def test_a_worker_killed_mid_task_is_replaced_and_every_task_succeeds_exactly_on
     assert killed is not None, "no worker was caught in the middle of a task"
     assert submitted.returncode == 0, stderr[-3000:]
 
-    outcomes = [json.loads(line) for line in stdout.strip().splitlines()]
+    # printed as each finished: in the order of the files once sorted by task name
+    outcomes = sorted((json.loads(line) for line in stdout.strip().splitlines()), key=lambda o: o["task"])
     assert [o["status"] for o in outcomes] == ["succeeded"] * 4
     assert [o["answer"] for o in outcomes] == local_answers
     for index in range(4):  # every side effect exactly once, in order
