@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from heron.agents.run_store import RunStore
+from tests.conftest import FAST_MODEL, MACHINE_MODELS_DIR
 
 pytestmark = pytest.mark.model
 
@@ -56,23 +58,34 @@ def _appends_recorded(store_location: str, run_id: str) -> list[str]:
     return [m.content for m in state.messages if m.role == "tool" and m.name == "append_line"]
 
 
-def test_sigkill_then_resume_finishes_without_repeating_side_effects(
-    tmp_path: Path, write_ledger_tool, run_store_location: str
-) -> None:
-    # an uninterrupted run, for comparison
-    reference_task = _task(tmp_path / "reference")
-    write_ledger_tool(reference_task.parent, "side_tools")
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    """An uninterrupted run of the task, for comparison: its outcome and its ledger (run once for
+    both run-store backends)."""
+    from tests.agents.conftest import LEDGER_TOOL_SOURCE
+
+    folder = tmp_path_factory.mktemp("reference")
+    reference_task = _task(folder)
+    (folder / "side_tools.py").write_text(LEDGER_TOOL_SOURCE)
+    env = _env(folder / "data", str(folder / "runs.sqlite3"))
+    env |= {"HERON_MODEL": FAST_MODEL, "HERON_MODELS_DIR": str(MACHINE_MODELS_DIR), "HOME": str(folder)}
+    env |= {"XDG_CONFIG_HOME": str(folder / "config")}  # no heron.toml of the machine's user
     reference = subprocess.run(
         [HERON, "run", str(reference_task), "--json"],
         capture_output=True,
         text=True,
-        env=_env(tmp_path / "ref-data", str(tmp_path / "ref-runs.sqlite3")),
+        env=env,
         timeout=600,
         check=False,
     )
     assert reference.returncode == 0, reference.stderr[-2000:]
-    expected = json.loads(reference.stdout.strip().splitlines()[-1])
+    return json.loads(reference.stdout.strip().splitlines()[-1]), (folder / "ws" / "ledger.txt").read_text()
 
+
+def test_sigkill_then_resume_finishes_without_repeating_side_effects(
+    tmp_path: Path, write_ledger_tool, run_store_location: str, uninterrupted: tuple[dict[str, Any], str]
+) -> None:
+    expected, expected_ledger = uninterrupted
     task = _task(tmp_path / "killed")
     write_ledger_tool(task.parent, "side_tools")
     data_dir = tmp_path / "data"
@@ -128,7 +141,7 @@ def test_sigkill_then_resume_finishes_without_repeating_side_effects(
     assert outcome["status"] == "succeeded"
     # every side effect happened exactly once, in order, like the uninterrupted run
     assert ledger.read_text().splitlines() == ["one", "two", "three", "four"]
-    assert ledger.read_text() == (reference_task.parent / "ws" / "ledger.txt").read_text()
+    assert ledger.read_text() == expected_ledger
     assert outcome["answer"] == expected["answer"]
     assert len(_appends_recorded(run_store_location, run_id)) == 4
     again = subprocess.run(
