@@ -163,23 +163,22 @@ clean:  ## remove the venv and caches
 CHROMIUM ?= /usr/bin/chromium
 
 browser:  ## install Debian's chromium for the web page's browser tests (once per machine)
-	@if [ -x $(CHROMIUM) ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "chromium: installing with apt-get (for the browser tests)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
-	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-	  sudo apt-get install -y -qq chromium; \
-	else echo "chromium is missing: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chrome"; \
-	  exit 1; fi
+	@$(call apt_install,[ -x $(CHROMIUM) ],chromium,the browser tests,or set CHROMIUM=/path/to/chrome)
 
 # PostgreSQL for the run store's tests on both databases: Debian's server binaries (the tests start
 # their own server in a temporary folder, as an unprivileged user; nothing is configured system-wide).
 postgres:  ## install Debian's PostgreSQL server binaries for the run-store tests (once per machine)
-	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "postgresql: installing with apt-get (for the run-store tests)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null; \
-	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-	  sudo apt-get install -y -qq postgresql; \
-	else echo "PostgreSQL is missing: install its server (Debian: apt-get install postgresql)"; \
-	  exit 1; fi
+	@$(call apt_install,command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the run-store tests,)
+
+# $(call apt_install,CHECK,PACKAGE,WHAT FOR,OTHER FIX): nothing when CHECK holds, else apt-get as root
+# (or sudo), else a message that says how to install PACKAGE.
+define apt_install
+if $(1); then :; \
+elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+  echo "$(2): installing with apt-get (for $(3))"; \
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2)) >/dev/null; \
+elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+  sudo apt-get install -y -qq $(2); \
+else echo "$(2) is missing: install it (Debian: apt-get install $(2)) $(4)"; \
+  exit 1; fi
+endef

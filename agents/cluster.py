@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import heron.llm
 from heron.agents.run_store import this_node
 from heron.agents.runner import TaskOutcome, TaskRunner, new_run_id
 from heron.agents.tasks import load_task
@@ -61,12 +62,6 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
         ) from exc
 
 
-def _open_llm(settings: Settings) -> LLM:
-    from heron.llm import open_llm
-
-    return open_llm(settings)
-
-
 def worker_settings(settings: Settings) -> Settings:
     """The settings a worker runs with: the submitter's, with ``cluster.shared_dir`` as the data dir."""
     data = settings.model_dump(mode="json")
@@ -82,7 +77,7 @@ class HeronWorker:
         import ray
 
         self.settings = Settings.model_validate(settings)
-        self.llm = (open_llm or _open_llm)(self.settings)
+        self.llm = (open_llm or heron.llm.open_llm)(self.settings)
         self.node = f"{this_node()}/{ray.get_runtime_context().get_node_id()[:8]}"
 
     def where(self) -> tuple[int, str, str]:

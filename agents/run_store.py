@@ -308,6 +308,15 @@ class RunStore:
         with self._engine.connect() as db:
             return [_record(dict(row._mapping)) for row in db.execute(query)]
 
+    def find(self, run_id: str) -> RunRecord | None:
+        """The run with exactly this id, or None (``get`` also takes a unique prefix)."""
+        found = self._records(_runs.c.id == run_id)
+        return found[0] if found else None
+
+    def count_runs(self) -> int:
+        with self._engine.connect() as db:
+            return int(db.execute(sa.select(sa.func.count()).select_from(_runs)).scalar_one())
+
     def get(self, run_id: str) -> RunRecord:
         records = self._records(sa.or_(_runs.c.id == run_id, _runs.c.id.startswith(run_id, autoescape=True)))
         if not records:

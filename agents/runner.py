@@ -139,7 +139,7 @@ class TaskRunner:
             state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
             if loaded.task.steps:
                 state.plan = [agent.validate_step(step) for step in loaded.task.steps]
-            if not self._exists(run_id):
+            if self.store.find(run_id) is None:
                 self.store.create_run(run_id, loaded.name, str(loaded.path), state.goal, node=self.node)
             self.store.checkpoint(state)
             return self._drive(agent, loaded, state, workspace)
@@ -150,20 +150,14 @@ class TaskRunner:
         """The run ``run_id`` of a task file, however far it got: started if the store has no
         checkpoint of it, resumed from its last one if it has, its stored outcome if it finished. A
         cluster task retried after its worker died lands here, on any node."""
-        if not self._exists(run_id) or self.store.latest_state(run_id) is None:
+        record = self.store.find(run_id)
+        if record is None or self.store.latest_state(run_id) is None:
             return self.run(task_path, on_ingest, run_id=run_id)
-        record = self.store.get(run_id)
         if record.status in FINISHED:
             loaded = load_task(record.task_path)
             trace = trace_path(self.settings.data_dir.expanduser(), record.id)
             return TaskOutcome.from_record(record, self._workspace(loaded), trace)
         return self.resume(run_id)
-
-    def _exists(self, run_id: str) -> bool:
-        try:
-            return self.store.get(run_id).id == run_id
-        except UsageError:
-            return False
 
     def resume(self, run_id: str) -> TaskOutcome:
         record = self.store.get(run_id)

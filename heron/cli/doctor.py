@@ -236,7 +236,7 @@ def _check_run_store(settings: Settings) -> Check:
     try:
         with RunStore.from_settings(settings) as store:
             where = describe_location(store.url)
-            runs = len(store.list_runs(limit=100_000))
+            runs = store.count_runs()
             migrations = len(store.applied_migrations())
     except HeronError as exc:
         return Check(

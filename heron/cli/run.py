@@ -222,19 +222,12 @@ def _trace_only_rows(traces: Path, store: Any, limit: int) -> list[_RunRow]:
     for path in files:
         if len(rows) >= limit:
             break
-        if _is_task_run(store, path.stem):
+        if store.find(path.stem) is not None:  # a task run: listed from the store
             continue
         row = _trace_row(path)
         if row is not None:
             rows.append(row)
     return rows
-
-
-def _is_task_run(store: Any, run_id: str) -> bool:
-    try:
-        return bool(store.get(run_id).id == run_id)
-    except UsageError:  # no such run (or an ambiguous prefix, which an exact id is not)
-        return False
 
 
 def _trace_row(path: Path) -> _RunRow | None:
