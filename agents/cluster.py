@@ -1,11 +1,13 @@
 """Task runs and eval items on a Ray cluster (``heron run --cluster``, ``heron eval --cluster``).
 
 A pool of worker actors, each with the model loaded once (an in-process GGUF, on a GPU when its node
-has one, or the HTTP backend). Ray schedules them on the cluster's CPUs and GPUs, restarts a worker
-that died and retries the call it was running. A task file's run has an id chosen here, before it is
-sent, so a retried call finds the run in the shared run store (PostgreSQL) and resumes it from its last
-checkpoint: no finished tool call runs twice. Eval items are sent in contiguous chunks and merged back
-in their order, so a deterministic eval gives the figures of a local run.
+has one, or the HTTP backend), placed by Ray on the cluster's CPUs and GPUs. Each task file or chunk
+of eval items goes to the next idle worker. A worker that died is replaced by a fresh one and its call
+is retried there, at most ``cluster.retries`` times per file or chunk. A task file's run has an id
+chosen here, before it is sent, so a retried call finds the run in the shared run store (PostgreSQL)
+and resumes it from its last checkpoint: no finished tool call runs twice; the run store's attempt
+number stops a worker that was only presumed dead from writing over its successor. Eval items are
+merged back in their order, so a deterministic eval gives the figures of a local run.
 
 Every node must see the same paths: heron installed, the model file (or use the HTTP backend), the
 task files and ``cluster.shared_dir`` (workspaces, traces, KV states). See docs/scale.md.
@@ -17,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,17 +27,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import heron.llm
-from heron.agents.run_store import this_node
+from heron.agents.run_store import SQLITE_FILE, RunStore, describe_location, store_url, this_node
 from heron.agents.runner import TaskOutcome, TaskRunner, new_run_id
 from heron.agents.tasks import load_task
 from heron.config import Settings
-from heron.errors import UsageError
+from heron.errors import RunError, UsageError
 from heron.llm.base import LLM
+from heron.status import EXIT_FAILED
 
 T = TypeVar("T")
 R = TypeVar("R")
 LLMFactory = Callable[[Settings], LLM]
 _QUIET_EVENTS = {"token", "tool_progress"}  # too many to send over the cluster; not shown anyway
+START_SECONDS = 600.0  # how long a worker may take to be placed and load its model
 
 
 def _ray() -> Any:
@@ -63,11 +68,35 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
 
 
 def worker_settings(settings: Settings) -> Settings:
-    """The settings a worker runs with: the submitter's, with ``cluster.shared_dir`` as the data dir."""
+    """The settings a worker runs with: the submitter's, with every path made absolute here (a worker
+    starts in another directory), the submitter's own run store, and ``cluster.shared_dir`` as the
+    data dir (workspaces, traces, KV states) when it is set."""
     data = settings.model_dump(mode="json")
+    for name, value in settings:
+        if isinstance(value, Path):
+            data[name] = str(value.expanduser().resolve())
+    data["run_store"] = run_store_url(settings)
     if settings.cluster.shared_dir is not None:
-        data["data_dir"] = str(settings.cluster.shared_dir.expanduser())
+        data["data_dir"] = str(settings.cluster.shared_dir.expanduser().resolve())
     return Settings.model_validate(data)
+
+
+def run_store_url(settings: Settings) -> str:
+    """The submitter's run store as a URL every worker opens the same (a SQLite file by its absolute path)."""
+    if settings.run_store:
+        location = settings.run_store
+        if "://" not in location:
+            location = str(Path(location).expanduser().resolve())
+        return store_url(location)
+    return store_url(settings.data_dir.expanduser().resolve() / SQLITE_FILE)
+
+
+def gpus_per_worker(wanted: float | str, cluster_gpus: float, workers: int, model_is_local: bool) -> float:
+    """``cluster.worker_gpus``: a number is taken as given; ``auto`` gives each worker one GPU when the
+    model runs in-process and the cluster has a GPU for every worker, else none (CPU)."""
+    if wanted != "auto":
+        return float(wanted)
+    return 1.0 if model_is_local and cluster_gpus >= workers else 0.0
 
 
 class HeronWorker:
@@ -86,20 +115,36 @@ class HeronWorker:
     def run_task(
         self, index: int, task_path: str, run_id: str, approve_everything: bool, events: Any
     ) -> tuple[int, str]:
-        """Run (or, after a retry, resume) one task file; its events go to the submitter's queue."""
+        """Run (or, after a retry, resume) one task file; its events go to the submitter's queue, as
+        long as it takes them (an event that cannot be sent is dropped: the run matters, not its echo)."""
+        lost: list[bool] = []
 
         def forward(event: Any) -> None:
-            if getattr(event, "type", "") not in _QUIET_EVENTS:
-                events.put((index, self.node, event.model_dump(mode="json")))
+            if lost or getattr(event, "type", "") in _QUIET_EVENTS:
+                return
+            try:
+                events.put((index, self.node, event.model_dump(mode="json")), timeout=10)
+            except Exception:  # the queue is gone or full: the submitter stops seeing this run's events
+                lost.append(True)
 
-        with TaskRunner(
-            self.settings,
-            self.llm,
-            approve_everything=approve_everything,
-            callbacks=[forward],
-            node=self.node,
-        ) as runner:
-            outcome = runner.run_or_resume(task_path, run_id)
+        try:
+            with TaskRunner(
+                self.settings,
+                self.llm,
+                approve_everything=approve_everything,
+                callbacks=[forward],
+                node=self.node,
+            ) as runner:
+                outcome = runner.run_or_resume(task_path, run_id)
+        except Exception as exc:  # the task file, its tools or the store failed before the run did
+            outcome = TaskOutcome(
+                run_id=run_id,
+                task=Path(task_path).stem,
+                status="error",
+                exit_code=EXIT_FAILED,
+                error=str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}",
+                node=self.node,
+            )
         return index, outcome.model_dump_json()
 
     def map_items(self, fn: Callable[[LLM, T], R], items: Sequence[T]) -> list[R]:
@@ -132,9 +177,12 @@ class ClusterPool:
     ) -> None:
         ray = _ray()
         self.settings = settings
+        self.actors: list[Any] = []
+        self.events: Any = None  # a ray.util.queue.Queue the workers put their runs' events in
         self._connected_here = not ray.is_initialized()
         if self._connected_here:
             check_reachable(address)
+            route_cluster_notices(on_notice or _log_notice)  # before init: its own notices too
             try:
                 ray.init(address=address, namespace="heron", log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -142,43 +190,68 @@ class ClusterPool:
                     f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0]}",
                     "start one with `ray start --head` and give its address (host:port), see docs/scale.md",
                 ) from exc
-            _route_cluster_notices(on_notice or _log_notice)
-        from ray.util.queue import Queue
-
-        options = settings.cluster
-        self.events = Queue()
-        actor = ray.remote(HeronWorker).options(
-            num_cpus=options.worker_cpus,
-            num_gpus=self._gpus_per_worker(ray),
-            max_restarts=options.retries,
-            max_task_retries=options.retries,
-        )
-        count = workers or options.workers
-        shared = worker_settings(settings).model_dump(mode="json")
-        self.actors = [actor.remote(shared, open_llm) for _ in range(count)]
         try:
-            started = ray.get([a.where.remote() for a in self.actors])
-        except ray.exceptions.RayActorError as exc:
+            self._start(ray, open_llm, workers or settings.cluster.workers)
+        except BaseException:
             self.close()
+            raise
+
+    def _start(self, ray: Any, open_llm: LLMFactory | None, count: int) -> None:
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        shared = worker_settings(self.settings)
+        _refuse_sqlite_across_machines(ray, shared.run_store or "")
+        # the events queue lives beside the submitter (it reads it) and takes no CPU from the workers
+        here = ray.get_runtime_context().get_node_id()
+        self.events = Queue(
+            actor_options={
+                "num_cpus": 0,
+                "scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=True),
+            }
+        )
+        options = self.settings.cluster
+        gpus = gpus_per_worker(
+            options.worker_gpus,
+            ray.cluster_resources().get("GPU", 0),
+            count,
+            model_is_local=not self.settings.llm_base_url,
+        )
+        self._resources = f"{options.worker_cpus:g} CPU and {gpus:g} GPU per worker"
+        # heron replaces a dead worker itself (see _dispatch): Ray's own restarts would count over the
+        # actor's whole life, not per task
+        self._new_actor = lambda: (
+            ray.remote(HeronWorker)
+            .options(num_cpus=options.worker_cpus, num_gpus=gpus, max_restarts=0, max_task_retries=0)
+            .remote(shared.model_dump(mode="json"), open_llm)
+        )
+        self.actors = [self._new_actor() for _ in range(count)]
+        probes = [a.where.remote() for a in self.actors]
+        _, pending = ray.wait(probes, num_returns=len(probes), timeout=START_SECONDS)
+        if pending:
             raise UsageError(
-                f"a cluster worker did not start: {str(exc).strip().splitlines()[-1][:300]}",
+                f"{len(pending)} of {count} cluster workers did not start within {START_SECONDS:.0f} s "
+                f"({self._resources} asked; the cluster has {_resources_text(ray.cluster_resources())})",
+                "lower cluster.workers, cluster.worker_cpus or cluster.worker_gpus, or add nodes",
+            )
+        try:
+            started = ray.get(probes)
+        except ray.exceptions.RayError as exc:
+            raise UsageError(
+                f"a cluster worker did not start: {_cause(exc)}",
                 "check that every node has heron and the model at the same paths (`heron doctor`)",
             ) from exc
         self.workers: list[tuple[int, str]] = [(pid, node) for pid, node, _ in started]
         self.model_name: str = started[0][2]  # the model's own name, as the workers loaded it
 
-    def _gpus_per_worker(self, ray: Any) -> float:
-        wanted = self.settings.cluster.worker_gpus
-        if wanted != "auto":
-            return float(wanted)
-        has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-        return 1.0 if has_gpus and not self.settings.llm_base_url else 0.0
-
     def close(self) -> None:
         ray = _ray()
-        for actor in getattr(self, "actors", []):
-            ray.kill(actor)
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
         self.actors = []
+        if self.events is not None:
+            self.events.shutdown(force=True)
+            self.events = None
         if self._connected_here and ray.is_initialized():
             ray.shutdown()
 
@@ -187,6 +260,87 @@ class ClusterPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- dispatch -----------------------------------------------------------------------------------
+
+    def _dispatch(
+        self,
+        count: int,
+        call: Callable[[Any, int], Any],
+        on_result: Callable[[int, Any], None],
+        on_failure: Callable[[int, str], None],
+        on_dispatch: Callable[[int], None] | None = None,
+    ) -> None:
+        """Run jobs ``0..count-1``: each goes to the next idle worker as ``call(actor, job)`` (an
+        ObjectRef). A worker that dies is killed for good and a fresh one started in its place; its
+        job goes back to the front of the queue, at most ``cluster.retries`` times. A Python error
+        inside a worker fails only that job (it is not retried: it would fail again)."""
+        ray = _ray()
+        retries = self.settings.cluster.retries
+        waiting = list(range(count))
+        tries = dict.fromkeys(waiting, 0)
+        idle = list(self.actors)
+        # a call's ref -> (its job, or None for a new worker's first call; the worker; when sent)
+        running: dict[Any, tuple[int | None, Any, float]] = {}
+        while waiting or any(job is not None for job, _, _ in running.values()):
+            while waiting and idle:
+                job, actor = waiting.pop(0), idle.pop(0)
+                running[call(actor, job)] = (job, actor, time.monotonic())
+                if on_dispatch is not None:
+                    on_dispatch(job)
+            if not running:  # every worker is gone and none could be started in its place
+                for job in waiting:
+                    on_failure(job, "no cluster worker is left (each replacement failed to start)")
+                return
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            if not ready:
+                self._give_up_on_slow_starts(running, ray)
+                continue
+            finished, actor, _ = running.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayActorError as exc:  # the worker died
+                if finished is None:  # a replacement that did not start is not replaced again
+                    ray.kill(actor, no_restart=True)
+                    self.actors.remove(actor)
+                    _log_notice(f"a replacement cluster worker did not start: {_cause(exc)}")
+                    continue
+                replacement = self._replace(actor, ray)
+                running[replacement.where.remote()] = (None, replacement, time.monotonic())
+                tries[finished] += 1
+                if tries[finished] <= retries:
+                    waiting.insert(0, finished)
+                else:
+                    on_failure(
+                        finished,
+                        f"its worker died {tries[finished]} times "
+                        f"(cluster.retries = {retries}): {_cause(exc)}",
+                    )
+                continue
+            except ray.exceptions.RayError as exc:  # a Python error inside a live worker
+                idle.append(actor)
+                if finished is not None:
+                    on_failure(finished, _cause(exc))
+                continue
+            idle.append(actor)
+            if finished is not None:
+                on_result(finished, result)
+
+    def _replace(self, dead: Any, ray: Any) -> Any:
+        ray.kill(dead, no_restart=True)
+        self.actors.remove(dead)
+        fresh = self._new_actor()
+        self.actors.append(fresh)
+        return fresh
+
+    def _give_up_on_slow_starts(self, running: dict[Any, tuple[int | None, Any, float]], ray: Any) -> None:
+        """A new worker not placed within START_SECONDS (its node is gone, no room) is dropped."""
+        now = time.monotonic()
+        for ref, (job, actor, since) in list(running.items()):
+            if job is None and now - since > START_SECONDS:
+                del running[ref]
+                ray.kill(actor, no_restart=True)
+                self.actors.remove(actor)
 
     # -- task files ---------------------------------------------------------------------------------
 
@@ -203,38 +357,56 @@ class ClusterPool:
         as each finishes, and the list returned is in the files' order. Each run gets its id here, so a
         call retried after its worker died resumes the same run. ``on_dispatch(index)``: a file was
         handed to a worker."""
-        ray = _ray()
         paths = [str(Path(p).resolve()) for p in task_files]
-        run_ids = [new_run_id(load_task(p).name) for p in paths]
+        names = [load_task(p).name for p in paths]
+        run_ids = [new_run_id(name) for name in names]
         outcomes: dict[int, TaskOutcome] = {}
-        waiting = list(range(len(paths)))
-        idle = list(self.actors)
-        running: dict[Any, tuple[int, Any]] = {}  # the call's ref -> (file index, its worker)
+
+        def finished(index: int, outcome: TaskOutcome) -> None:
+            outcomes[index] = outcome
+            if on_outcome is not None:
+                on_outcome(index, outcome)
+
+        def failed(index: int, reason: str) -> None:
+            self._mark_interrupted(run_ids[index])
+            finished(
+                index,
+                TaskOutcome(
+                    run_id=run_ids[index],
+                    task=names[index],
+                    status="error",
+                    exit_code=EXIT_FAILED,
+                    error=reason,
+                    note=f"resume it with `heron resume {run_ids[index]}`",
+                ),
+            )
+
         with self._draining(on_event):
-            while waiting or running:
-                while waiting and idle:
-                    index, actor = waiting.pop(0), idle.pop(0)
-                    ref = actor.run_task.remote(
-                        index, paths[index], run_ids[index], approve_everything, self.events
-                    )
-                    running[ref] = (index, actor)
-                    if on_dispatch is not None:
-                        on_dispatch(index)
-                (ready,), _ = ray.wait(list(running), num_returns=1)
-                index, actor = running.pop(ready)
-                idle.append(actor)
-                try:
-                    outcome = TaskOutcome.model_validate_json(ray.get(ready)[1])
-                except ray.exceptions.RayError as exc:  # its worker died more often than it may restart
-                    outcome = _failed(paths[index], run_ids[index], exc)
-                outcomes[index] = outcome
-                if on_outcome is not None:
-                    on_outcome(index, outcome)
+            self._dispatch(
+                len(paths),
+                lambda actor, i: actor.run_task.remote(
+                    i, paths[i], run_ids[i], approve_everything, self.events
+                ),
+                lambda i, result: finished(i, TaskOutcome.model_validate_json(result[1])),
+                failed,
+                on_dispatch,
+            )
         return [outcomes[i] for i in range(len(paths))]
+
+    def _mark_interrupted(self, run_id: str) -> None:
+        """A run whose workers kept dying is left ``interrupted`` (resumable), not ``running``."""
+        try:
+            with RunStore(run_store_url(self.settings)) as store:
+                record = store.find(run_id)
+                if record is not None and record.status == "running":
+                    store.set_status(run_id, "interrupted", attempt=record.attempt)
+        except Exception as exc:  # the outcome already says what happened; the store is best effort
+            _log_notice(f"could not mark run {run_id} interrupted: {exc}")
 
     @contextmanager
     def _draining(self, on_event: Callable[[TaskEvent], None] | None) -> Iterator[None]:
         """Hand the workers' events to ``on_event`` while the block runs (a thread reads the queue)."""
+        from ray.exceptions import RayError
         from ray.util.queue import Empty
 
         done = threading.Event()
@@ -249,6 +421,9 @@ class ClusterPool:
                     if done.is_set():
                         return
                     continue
+                except RayError as exc:  # the queue's actor died: the runs go on, unseen
+                    _log_notice(f"the cluster's event stream stopped: {_cause(exc)}")
+                    return
                 if on_event is not None:
                     on_event(TaskEvent(index, node, parse_event(data)))
 
@@ -271,27 +446,38 @@ class ClusterPool:
         on_chunk: Callable[[int], None] | None = None,
     ) -> list[R]:
         """``[fn(llm, item) for item in items]``, the items in contiguous chunks over the workers and
-        the results in the items' order. ``fn`` must be importable (a module-level function)."""
-        from ray.util import ActorPool
-
+        the results in the items' order. ``fn`` must be importable (a module-level function). A chunk
+        whose worker died is retried on a fresh one; one that still fails raises RunError."""
         if not items:
             return []
         size = chunk_size or max(1, -(-len(items) // (len(self.actors) * 4)))
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
-        results: list[R] = []
-        pool = ActorPool(self.actors)
-        for chunk_results in pool.map(lambda actor, chunk: actor.map_items.remote(fn, chunk), chunks):
-            results.extend(chunk_results)
+        results: dict[int, list[R]] = {}
+        problems: list[str] = []
+
+        def got(index: int, chunk_results: list[R]) -> None:
+            results[index] = chunk_results
             if on_chunk is not None:
                 on_chunk(len(chunk_results))
-        return results
+
+        def failed(index: int, reason: str) -> None:
+            first = index * size
+            problems.append(f"items {first}-{first + len(chunks[index]) - 1}: {reason}")
+
+        self._dispatch(len(chunks), lambda actor, i: actor.map_items.remote(fn, chunks[i]), got, failed)
+        if problems:
+            raise RunError(
+                f"{len(problems)} of {len(chunks)} chunks failed on the cluster: {'; '.join(problems)}",
+                "see `heron doctor` for the cluster's state; the eval can be run again",
+            )
+        return [result for index in range(len(chunks)) for result in results[index]]
 
 
 def _log_notice(text: str) -> None:
     logging.getLogger("heron.cluster").warning(text)
 
 
-def _route_cluster_notices(on_notice: Callable[[str], None]) -> None:
+def route_cluster_notices(on_notice: Callable[[str], None]) -> None:
     """Ray's driver prints the cluster's error messages ("a worker died, its task is retried") on
     stdout, where they would corrupt ``heron run --json``; hand them to ``on_notice`` instead, one
     line each. Ray offers no switch for this, so its printer is wrapped (a no-op if Ray renames it)."""
@@ -314,14 +500,32 @@ def _route_cluster_notices(on_notice: Callable[[str], None]) -> None:
     worker.print_to_stdstream = route
 
 
-def _failed(path: str, run_id: str, exc: Exception) -> TaskOutcome:
-    from heron.status import EXIT_FAILED
+def _cause(exc: BaseException) -> str:
+    """The first line of what went wrong inside Ray: the worker's own exception when there is one."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, type(exc)):
+        text = f"{type(cause).__name__}: {cause}"
+    else:
+        text = str(exc)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
 
-    return TaskOutcome(
-        run_id=run_id,
-        task=Path(path).stem,
-        status="error",
-        exit_code=EXIT_FAILED,
-        error=f"its worker died and the retries ran out: {str(exc).strip().splitlines()[0][:300]}",
-        note="resume it with `heron resume`",
-    )
+
+def _resources_text(resources: dict[str, float]) -> str:
+    return f"{resources.get('CPU', 0):g} CPU and {resources.get('GPU', 0):g} GPU in all"
+
+
+def machines(ray: Any) -> set[str]:
+    """The machines (addresses) of the cluster's live nodes."""
+    return {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
+
+
+def _refuse_sqlite_across_machines(ray: Any, url: str) -> None:
+    """SQLite's locks do not hold across machines (NFS): runs could be lost or doubled."""
+    count = len(machines(ray))
+    if url.startswith("sqlite") and count > 1:
+        raise UsageError(
+            f"the run store is SQLite ({describe_location(url)}), which the workers on {count} machines "
+            "cannot share safely",
+            'set run_store = "postgresql://USER@HOST:PORT/DATABASE" (or HERON_RUN_STORE), see docs/scale.md',
+        )

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 
 from heron.agents.state import RunState
-from heron.errors import UsageError
+from heron.errors import RunTakenOverError, UsageError
 from heron.status import StoredStatus
 
 RunStatus = StoredStatus  # one vocabulary: heron.status
@@ -84,10 +84,25 @@ def _m003_run_node(db: Connection) -> None:
     _run_all(db, "ALTER TABLE runs ADD COLUMN node TEXT")
 
 
+def _m004_run_attempt_and_kv_node(db: Connection) -> None:
+    # attempt: raised by every process that takes the run up (start, resume, a cluster retry); a
+    # write of an older attempt is refused, so two processes never both drive one run.
+    # kv_node: the node that saved kv_state (``node`` is where the run ran last, which may differ)
+    _run_all(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN kv_node TEXT;
+        UPDATE runs SET kv_node = node WHERE kv_state IS NOT NULL
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_runs_and_checkpoints", _m001_runs_and_checkpoints),
     ("002_run_outcome", _m002_run_outcome),
     ("003_run_node", _m003_run_node),
+    ("004_run_attempt_and_kv_node", _m004_run_attempt_and_kv_node),
 ]
 
 _meta = sa.MetaData()
@@ -96,6 +111,8 @@ _runs = sa.Table(
     _meta,
     *(sa.Column(name) for name in ("id", "task_name", "task_path", "goal", "status", "created")),
     *(sa.Column(name) for name in ("updated", "answer", "error", "exit_code", "outcome", "kv_state", "node")),
+    sa.Column("attempt"),
+    sa.Column("kv_node"),
 )
 _checkpoints = sa.Table(
     "checkpoints", _meta, sa.Column("run_id"), sa.Column("step"), sa.Column("created"), sa.Column("state")
@@ -117,6 +134,8 @@ class RunRecord(BaseModel):
     outcome: dict[str, Any] | None = None
     kv_state: str | None = None
     node: str | None = None
+    kv_node: str | None = None
+    attempt: int = 0
     steps: int = 0
 
 
@@ -138,7 +157,10 @@ def store_url(location: str | Path) -> str:
 
 def describe_location(url: str) -> str:
     """The store's URL without its password, for messages and `heron doctor`."""
-    return sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:  # not a URL at all: shown up to its first "@" (no password)
+        return url.split("@")[-1] if "@" in url else url
 
 
 class RunStore:
@@ -149,13 +171,20 @@ class RunStore:
     def __init__(self, location: str | Path) -> None:
         self.url = store_url(location)
         self.path: Path | None = None
-        if self.url.startswith("sqlite:"):
-            self.path = Path(sa.make_url(self.url).database or "")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._engine = _sqlite_engine(self.url)
-        else:
-            self._engine = _postgresql_engine(self.url)
-        self._migrate()
+        try:
+            if self.url.startswith("sqlite:"):
+                self.path = Path(sa.make_url(self.url).database or "")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._engine = _sqlite_engine(self.url)
+            else:
+                self._engine = _postgresql_engine(self.url)
+            self._migrate()
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            raise UsageError(
+                f"cannot open the run store {describe_location(self.url)}: {_first_line(exc)}",
+                "check run_store (HERON_RUN_STORE) or the data dir: the file's folder must be writable, "
+                "a PostgreSQL URL reachable with its user's rights (`heron doctor`)",
+            ) from exc
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> RunStore:
@@ -209,7 +238,8 @@ class RunStore:
 
     def create_run(
         self, run_id: str, task_name: str, task_path: str, goal: str, *, node: str | None = None
-    ) -> None:
+    ) -> int:
+        """Record a new run; returns its attempt number (1), which fences its later writes."""
         now = time.time()
         with self._transaction() as db:
             db.execute(
@@ -222,11 +252,55 @@ class RunStore:
                     created=now,
                     updated=now,
                     node=node or this_node(),
+                    attempt=1,
                 )
             )
+        return 1
 
-    def checkpoint(self, state: RunState, kv_state: str | None = None) -> None:
-        """Store the state after a finished step (replacing an earlier one of the same step)."""
+    def claim(self, run_id: str, *, node: str | None = None) -> int:
+        """Take the run up in this process (a resume, a cluster retry): status ``running``, ``node``
+        where it continues, and a new attempt number, returned. From then on a write that gives an
+        older attempt (a worker that was presumed dead) raises RunTakenOverError and changes nothing."""
+        with self._transaction() as db:
+            db.execute(
+                _runs.update()
+                .where(_runs.c.id == run_id)
+                .values(
+                    attempt=_runs.c.attempt + 1,
+                    status="running",
+                    node=node or this_node(),
+                    updated=time.time(),
+                )
+            )
+            attempt = db.execute(sa.select(_runs.c.attempt).where(_runs.c.id == run_id)).scalar_one_or_none()
+        if attempt is None:
+            raise UsageError(f"no run with id {run_id!r}", "list runs with `heron runs`")
+        return int(attempt)
+
+    def _update_run(self, db: Connection, run_id: str, attempt: int | None, values: dict[str, Any]) -> None:
+        """Update one run; with ``attempt``, only if no later attempt took the run over (else the
+        transaction is rolled back by the error)."""
+        query = _runs.update().where(_runs.c.id == run_id)
+        if attempt is not None:
+            query = query.where(_runs.c.attempt == attempt)
+        if db.execute(query.values(**values)).rowcount == 0 and attempt is not None:
+            now = db.execute(sa.select(_runs.c.attempt, _runs.c.node).where(_runs.c.id == run_id)).first()
+            raise RunTakenOverError(
+                f"run {run_id} was taken over by attempt {now[0] if now else '?'}"
+                f" on {now[1] if now else '?'}; this process (attempt {attempt}) stopped driving it",
+                "`heron runs` shows where it continues",
+            )
+
+    def checkpoint(
+        self,
+        state: RunState,
+        kv_state: str | None = None,
+        *,
+        kv_node: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        """Store the state after a finished step (replacing an earlier one of the same step);
+        ``kv_state``: the KV cache file saved with it, on ``kv_node``; ``attempt``: see ``claim``."""
         insert = self._upsert(_checkpoints).values(
             run_id=state.run_id, step=state.step, created=time.time(), state=state.model_dump_json()
         )
@@ -235,11 +309,11 @@ class RunStore:
             set_={"created": insert.excluded.created, "state": insert.excluded.state},
         )
         with self._transaction() as db:
-            db.execute(insert)
             values: dict[str, Any] = {"updated": time.time()}
             if kv_state is not None:
-                values["kv_state"] = kv_state
-            db.execute(_runs.update().where(_runs.c.id == state.run_id).values(**values))
+                values |= {"kv_state": kv_state, "kv_node": kv_node or this_node()}
+            self._update_run(db, state.run_id, attempt, values)  # first: it takes the row's lock
+            db.execute(insert)
 
     def _upsert(self, table: sa.Table) -> Any:
         if self.backend == "postgresql":
@@ -259,28 +333,28 @@ class RunStore:
         answer: str | None = None,
         error: str | None = None,
         outcome: dict[str, Any] | None = None,
+        attempt: int | None = None,
     ) -> None:
+        values = {
+            "status": status,
+            "exit_code": exit_code,
+            "answer": answer,
+            "error": error,
+            "outcome": json.dumps(outcome) if outcome else None,
+            "updated": time.time(),
+        }
         with self._transaction() as db:
-            db.execute(
-                _runs.update()
-                .where(_runs.c.id == run_id)
-                .values(
-                    status=status,
-                    exit_code=exit_code,
-                    answer=answer,
-                    error=error,
-                    outcome=json.dumps(outcome) if outcome else None,
-                    updated=time.time(),
-                )
-            )
+            self._update_run(db, run_id, attempt, values)
 
-    def set_status(self, run_id: str, status: RunStatus, *, node: str | None = None) -> None:
+    def set_status(
+        self, run_id: str, status: RunStatus, *, node: str | None = None, attempt: int | None = None
+    ) -> None:
         """Change a run's status; ``node``: where it continues (a resume on another node)."""
         values: dict[str, Any] = {"status": status, "updated": time.time()}
         if node is not None:
             values["node"] = node
         with self._transaction() as db:
-            db.execute(_runs.update().where(_runs.c.id == run_id).values(**values))
+            self._update_run(db, run_id, attempt, values)
 
     def latest_state(self, run_id: str) -> RunState | None:
         query = (
@@ -318,7 +392,9 @@ class RunStore:
             return int(db.execute(sa.select(sa.func.count()).select_from(_runs)).scalar_one())
 
     def get(self, run_id: str) -> RunRecord:
-        records = self._records(sa.or_(_runs.c.id == run_id, _runs.c.id.startswith(run_id, autoescape=True)))
+        # substr, not LIKE: a prefix matches case-sensitively on SQLite and PostgreSQL alike
+        prefix = sa.func.substr(_runs.c.id, 1, len(run_id)) == run_id
+        records = self._records(sa.or_(_runs.c.id == run_id, prefix))
         if not records:
             raise UsageError(f"no run with id {run_id!r}", "list runs with `heron runs`")
         exact = [r for r in records if r.id == run_id]
@@ -332,6 +408,12 @@ class RunStore:
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         return self._records(None, limit)
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    text = str(cause).strip()
+    return text.splitlines()[0][:300] if text else type(cause).__name__
 
 
 def _record(data: dict[str, Any]) -> RunRecord:
@@ -388,7 +470,7 @@ def _postgresql_engine(url: str) -> Engine:
             pass
     except sa.exc.OperationalError as exc:
         raise UsageError(
-            f"cannot reach the run store {describe_location(url)}: {str(exc.orig).strip().splitlines()[0]}",
+            f"cannot reach the run store {describe_location(url)}: {_first_line(exc)}",
             "start PostgreSQL, or check the host, port, user and database of run_store (docs/scale.md)",
         ) from exc
     return engine

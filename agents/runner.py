@@ -8,6 +8,7 @@ settings (nothing ran), 3 a budget ended the run before its checks passed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,7 +26,14 @@ from heron.agents.run_store import RunRecord, RunStore, this_node
 from heron.agents.state import RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
-from heron.errors import HeronError, MCPServerError, RunCancelledError, TaskFileError, UsageError
+from heron.errors import (
+    HeronError,
+    MCPServerError,
+    RunCancelledError,
+    RunTakenOverError,
+    TaskFileError,
+    UsageError,
+)
 from heron.llm.base import LLM, KeepsState
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
 from heron.tools import Tool
@@ -140,9 +148,13 @@ class TaskRunner:
             if loaded.task.steps:
                 state.plan = [agent.validate_step(step) for step in loaded.task.steps]
             if self.store.find(run_id) is None:
-                self.store.create_run(run_id, loaded.name, str(loaded.path), state.goal, node=self.node)
-            self.store.checkpoint(state)
-            return self._drive(agent, loaded, state, workspace)
+                attempt = self.store.create_run(
+                    run_id, loaded.name, str(loaded.path), state.goal, node=self.node
+                )
+            else:  # created by an attempt that died before its first checkpoint
+                attempt = self.store.claim(run_id, node=self.node)
+            self.store.checkpoint(state, attempt=attempt)
+            return self._drive(agent, loaded, state, workspace, attempt)
 
     def run_or_resume(
         self, task_path: Path | str, run_id: str, on_ingest: Callable[[str], None] | None = None
@@ -173,11 +185,11 @@ class TaskRunner:
             )
         loaded = load_task(record.task_path)
         workspace = self._workspace(loaded)
-        self.store.set_status(record.id, "running", node=self.node)
+        attempt = self.store.claim(record.id, node=self.node)  # an older process still on it stops
         with contextlib.ExitStack() as stack:
             agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack), stack))
             self._restore_kv_cache(record, state)
-            return self._drive(agent, loaded, state, workspace)
+            return self._drive(agent, loaded, state, workspace, attempt)
 
     def _restore_kv_cache(self, record: RunRecord, state: RunState) -> None:
         """Load the run's saved KV cache when it was saved on this node; otherwise the model evaluates
@@ -185,10 +197,10 @@ class TaskRunner:
         reason = ""
         if not isinstance(self.llm, KeepsState):
             reason = "this model keeps no KV state"
-        elif record.node not in (None, self.node):
-            reason = f"the saved KV state belongs to node {record.node}"
         elif not record.kv_state or not Path(record.kv_state).is_file():
             reason = "no KV state was saved"
+        elif record.kv_node != self.node:
+            reason = f"the saved KV state belongs to node {record.kv_node}"
         else:
             try:
                 self.llm.load_state(Path(record.kv_state))
@@ -205,8 +217,13 @@ class TaskRunner:
         with Tracer(trace_path(self.settings.data_dir.expanduser(), state.run_id), self.callbacks) as tracer:
             tracer.emit(event)
 
-    def _drive(self, agent: Agent, loaded: LoadedTask, state: RunState, workspace: Path) -> TaskOutcome:
-        kv_path = self.settings.data_dir.expanduser() / "runs" / state.run_id / "kv.state"
+    def _drive(
+        self, agent: Agent, loaded: LoadedTask, state: RunState, workspace: Path, attempt: int
+    ) -> TaskOutcome:
+        """Run the agent from ``state`` to its end; every store write is fenced by ``attempt``."""
+        # one file per node: nodes sharing the data dir never overwrite each other's KV state
+        node_file = re.sub(r"[^A-Za-z0-9_.-]", "_", self.node)
+        kv_path = self.settings.data_dir.expanduser() / "runs" / state.run_id / f"kv-{node_file}.state"
 
         def checkpoint(current: RunState) -> None:
             kv = None
@@ -218,7 +235,7 @@ class TaskRunner:
                     kv = str(kv_path)
                 except (HeronError, OSError, NotImplementedError):
                     kv = None
-            self.store.checkpoint(current, kv_state=kv)
+            self.store.checkpoint(current, kv_state=kv, kv_node=self.node, attempt=attempt)
 
         try:
             verdicts: list[CheckResult] = []
@@ -232,13 +249,18 @@ class TaskRunner:
                 state, budget=loaded.task.budget, on_step=checkpoint, checks=run_checks
             )
         except KeyboardInterrupt:
-            self.store.set_status(state.run_id, "interrupted")
+            self.store.set_status(state.run_id, "interrupted", attempt=attempt)
             raise
         except RunCancelledError:  # (Agent.cancel from another thread: `heron serve`)
-            self.store.set_status(state.run_id, "cancelled")
+            self.store.set_status(state.run_id, "cancelled", attempt=attempt)
             raise
-        except HeronError as exc:
-            self.store.finish(state.run_id, "error", EXIT_FAILED, error=str(exc))
+        except RunTakenOverError:  # the run is another process's now: leave its record alone
+            raise
+        except Exception as exc:  # a model, tool or settings error; anything else is named by its type
+            if not isinstance(exc, HeronError):
+                logging.getLogger("heron.runner").debug("run %s failed", state.run_id, exc_info=True)
+                exc = RuntimeError(f"{type(exc).__name__}: {exc} (unexpected; -v shows where it was raised)")
+            self.store.finish(state.run_id, "error", EXIT_FAILED, error=str(exc), attempt=attempt)
             return TaskOutcome(
                 run_id=state.run_id,
                 task=loaded.name,
@@ -250,14 +272,14 @@ class TaskRunner:
             )
         finally:
             self.running = None
-        return self._conclude(loaded, result, workspace, verdicts)
+        return self._conclude(loaded, result, workspace, verdicts, attempt)
 
     def _checks(self, loaded: LoadedTask, result: RunResult, workspace: Path) -> list[CheckResult]:
         checks = [evaluate_check(c, result, workspace) for c in loaded.task.checks]
         return checks + [evaluate_check(Check(file_exists=f), result, workspace) for f in loaded.task.outputs]
 
     def _conclude(
-        self, loaded: LoadedTask, result: RunResult, workspace: Path, checks: list[CheckResult]
+        self, loaded: LoadedTask, result: RunResult, workspace: Path, checks: list[CheckResult], attempt: int
     ) -> TaskOutcome:
         if not checks:  # not judged during the run (it did not succeed): still report every check
             checks = self._checks(loaded, result, workspace)
@@ -285,6 +307,7 @@ class TaskRunner:
             code,
             answer=result.answer,
             outcome=outcome.model_dump(include={"checks", "stopped_by", "note", "citations", "artifacts"}),
+            attempt=attempt,
         )
         return outcome
 

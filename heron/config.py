@@ -348,14 +348,18 @@ class ClusterSettings(BaseModel):
     workers: int = Field(2, ge=1, description="worker actors, each with the model loaded once")
     worker_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves for each worker")
     worker_gpus: float | Literal["auto"] = Field(
-        "auto", description="GPUs per worker; 'auto' = 1 when the cluster has GPUs and the model is local"
+        "auto",
+        description="GPUs per worker; 'auto' = 1 when the model is local and the cluster has a GPU for "
+        "every worker, else 0",
     )
     shared_dir: Path | None = Field(
         None,
         description="a folder every node reaches at the same path (NFS, ...): the workers' data dir "
         "(workspaces, traces, KV states); default: data_dir",
     )
-    retries: int = Field(3, ge=0, description="how often a task is retried after its worker died")
+    retries: int = Field(
+        3, ge=0, description="how often a task file or chunk of eval items is retried after its worker died"
+    )
 
 
 def default_data_dir() -> Path:

@@ -114,5 +114,10 @@ class BudgetExhaustedError(RunError):
     """A step, token or time budget ran out."""
 
 
+class RunTakenOverError(RunError):
+    """Another process took the run up (``heron resume``, a cluster retry after its worker was
+    presumed dead) while this one still drove it; this one stops, the run store keeps the other's."""
+
+
 class RunCancelledError(RunError):
     """The user stopped the run (Ctrl-C in ``heron chat``); the conversation goes on without it."""

@@ -264,10 +264,11 @@ def _check_cluster(settings: Settings) -> Check:
             "HERON_RAY_ADDRESS is set but Ray is not installed",
             "pip install 'heron[cluster]'",
         )
-    from heron.agents.cluster import check_reachable
+    from heron.agents.cluster import check_reachable, route_cluster_notices, run_store_url
 
     try:
         check_reachable(address)
+        route_cluster_notices(logging.getLogger("heron.cluster").info)  # not on stdout (--json)
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         resources = ray.cluster_resources()
@@ -288,11 +289,12 @@ def _check_cluster(settings: Settings) -> Check:
         f"{resources.get('CPU', 0):g} CPUs, "
         f"{resources.get('GPU', 0):g} GPUs"
     )
-    if len(hosts) > 1 and not (settings.run_store or "").startswith(("postgresql", "postgres:")):
+    if len(hosts) > 1 and run_store_url(settings).startswith("sqlite"):
         return Check(
             "cluster",
-            "warn",
-            detail + "; the run store is a local SQLite file, which other machines cannot reach",
+            "problem",
+            detail + "; the run store is a SQLite file, which workers on several machines cannot share "
+            "(`heron run --cluster` refuses it)",
             "set run_store to a postgresql:// URL so that any node can resume any run (docs/scale.md)",
         )
     return Check("cluster", "ok", detail)

@@ -115,6 +115,11 @@ def _run(
 
     settings = _settings(model)
     names = SUITE_NAMES if suite == "all" else (suite,)
+    if cluster and suite == "hallucination":  # its detectors sample answers here: nothing to share out
+        progress_console.print(
+            "the hallucination suite runs on this machine (--cluster shards TruthfulQA and BBQ)"
+        )
+        cluster = None
     run_name = f"{settings.llm_model_path().stem}-{suite}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (

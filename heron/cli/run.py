@@ -260,16 +260,24 @@ def trace(
 
     settings = load_settings()
     path = Path(run_id)
-    traces = settings.data_dir.expanduser() / "traces"
+    # a cluster's workers write their traces under cluster.shared_dir
+    roots = [settings.data_dir.expanduser()]
+    if settings.cluster.shared_dir is not None:
+        roots.append(settings.cluster.shared_dir.expanduser())
     if run_id == "last":
-        found = sorted(traces.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+        found = sorted(
+            (f for root in roots for f in (root / "traces").glob("*.jsonl")), key=lambda p: p.stat().st_mtime
+        )
         if not found:
             raise UsageError("no traces yet", "run something first: heron run TASK.yaml")
         path = found[-1]
     if not path.is_file():
-        path = trace_path(settings.data_dir.expanduser(), run_id)
+        path = next(
+            (trace_path(root, run_id) for root in roots if trace_path(root, run_id).is_file()),
+            trace_path(roots[0], run_id),
+        )
         if not path.is_file():
-            matches = sorted((settings.data_dir.expanduser() / "traces").glob(f"{run_id}*.jsonl"))
+            matches = sorted(f for root in roots for f in (root / "traces").glob(f"{run_id}*.jsonl"))
             if len(matches) != 1:
                 raise UsageError(
                     f"no single trace for {run_id!r} ({len(matches)} matches)", "list runs with `heron runs`"

@@ -5,20 +5,29 @@ answers and eval figures equal a local run's. Real 135M model in every worker.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+import ray.cloudpickle
 
+from heron.agents.cluster import ClusterPool, gpus_per_worker
 from heron.agents.run_store import RunStore
+from heron.agents.runner import TaskRunner
+from heron.config import Settings, load_settings
+from heron.errors import RunError
+from heron.llm import ScriptedLLM
+from heron.llm.base import LLM
 from tests.agents.conftest import LEDGER_TOOL_SOURCE
 from tests.conftest import FAST_MODEL, MACHINE_MODELS_DIR, SHARED_DATA
 from tests.postgres_server import PostgresServer
@@ -71,12 +80,17 @@ def _env(data_dir: Path, run_store: str) -> dict[str, str]:
     }
 
 
-def _busy_workers() -> list[psutil.Process]:
+def _busy_workers(call: str = "run_task", node: str = "") -> list[psutil.Process]:
+    """Worker processes busy with ``call``; ``node``: only those on the Ray node whose id starts so
+    (a worker's parent is its node's raylet, started with --node_id)."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
         line = " ".join(process.info["cmdline"] or [])
-        if line.startswith("ray::HeronWorker.run_task"):
-            found.append(process)
+        if not line.startswith(f"ray::HeronWorker.{call}"):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if f"--node_id={node}" in " ".join(process.parent().cmdline()):
+                found.append(process)
     return found
 
 
@@ -109,11 +123,13 @@ def test_a_worker_killed_mid_task_is_replaced_and_every_task_succeeds_exactly_on
     deadline = time.monotonic() + 600
     with RunStore(store_url) as store:
         while killed is None and time.monotonic() < deadline and submitted.poll() is None:
-            running = [r for r in store.list_runs() if r.status == "running" and r.steps >= 2]
-            busy = _busy_workers()
-            if running and busy:  # a run is past its first checkpointed steps: kill a busy worker
-                killed = busy[0].pid
-                os.kill(killed, signal.SIGKILL)
+            for run in (r for r in store.list_runs() if r.status == "running" and r.steps >= 2):
+                # the worker driving this run, past its first checkpointed steps: on its Ray node
+                busy = _busy_workers(node=(run.node or "/").split("/")[1])
+                if busy:
+                    killed, killed_run = busy[0].pid, run.id
+                    os.kill(killed, signal.SIGKILL)
+                    break
             time.sleep(0.05)
     stdout, stderr = submitted.communicate(timeout=900)
     assert killed is not None, "no worker was caught in the middle of a task"
@@ -136,9 +152,11 @@ def test_a_worker_killed_mid_task_is_replaced_and_every_task_succeeds_exactly_on
         for line in path.read_text().splitlines()
         if '"run_resumed"' in line
     ]
-    assert resumed, "no run was resumed after the kill"
+    assert killed_run in {e["run_id"] for e in resumed}, "the killed worker's run was not resumed"
     assert all(event["node"].count("/") == 1 for event in resumed)
     assert {e["run_id"] for e in resumed} <= {o["run_id"] for o in outcomes}
+    with RunStore(store_url) as store:  # taken up again once: by the retry on a fresh worker
+        assert store.get(killed_run).attempt == 2
     assert len({o["node"] for o in outcomes}) == 2  # both nodes ran tasks
 
     listed = subprocess.run(
@@ -223,3 +241,137 @@ def test_an_address_where_no_cluster_answers_is_refused_with_the_fix(tmp_path: P
     checks = {c["name"]: c for c in json.loads(doctor.stdout)}
     assert doctor.returncode == 1 and checks["run store"]["status"] == "problem"
     assert "cannot reach the run store" in checks["run store"]["detail"]
+
+
+# -- the pool itself, in this process, with a scripted model in each worker (orchestration) ----------
+
+# the workers unpickle this module's functions by value: they need not import the tests
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _no_model(settings: Settings) -> LLM:
+    return ScriptedLLM([])
+
+
+def _item_where(llm: LLM, item: dict) -> tuple[int, int]:
+    """(item, worker pid); item 5 stalls the first time, with its worker's pid in the marker file."""
+    marker = Path(item["marker"])
+    if item["i"] == 5 and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        time.sleep(120)
+    if item["i"] == item.get("bad"):
+        raise ValueError(f"item {item['i']} is bad")
+    return item["i"], os.getpid()
+
+
+def _kill_when_marked(marker: Path, killed: list[int]) -> None:
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # (the pid is written)
+    killed.append(int(marker.read_text()))
+    os.kill(killed[0], signal.SIGKILL)
+
+
+def test_items_run_in_the_workers_in_order_and_a_killed_workers_chunk_is_retried_on_a_fresh_one(
+    cluster: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "stalled"
+    items = [{"i": i, "marker": str(marker)} for i in range(16)]
+    with ClusterPool(cluster, load_settings(), open_llm=_no_model, workers=2) as pool:
+        started = {pid for pid, _ in pool.workers}
+        assert len({node for _, node in pool.workers}) == 2 and os.getpid() not in started
+        killed: list[int] = []
+        killer = threading.Thread(target=_kill_when_marked, args=(marker, killed))
+        killer.start()
+        results = pool.map_items(_item_where, items, chunk_size=2)
+        killer.join()
+        assert [i for i, _ in results] == list(range(16))  # every item once, in order
+        pids = {pid for _, pid in results}
+        assert killed[0] in started and dict(results)[5] != killed[0]  # item 5 ran again, elsewhere
+        assert os.getpid() not in pids and len(pids) >= 2
+        # the dead worker was replaced, not handed work again: both workers answer the next call
+        assert len(pool.actors) == 2
+        again = pool.map_items(_item_where, items, chunk_size=1)
+        assert [i for i, _ in again] == list(range(16)) and killed[0] not in {pid for _, pid in again}
+        assert len({pid for _, pid in again}) == 2
+
+        # a Python error in a worker fails its chunk with that error; the worker stays and goes on
+        bad = [item | {"bad": 3} for item in items]
+        with pytest.raises(RunError, match=r"1 of 8 chunks failed.*items 2-3: ValueError: item 3 is bad"):
+            pool.map_items(_item_where, bad, chunk_size=2)
+        assert [i for i, _ in pool.map_items(_item_where, items)] == list(range(16))
+
+
+SLOW_LEDGER_TOOL = """
+import os
+import time
+from heron import ToolContext, tool
+
+
+@tool
+def append_slow(text: str, ctx: ToolContext) -> str:
+    \"\"\"Append one line to ledger.txt; the line two waits first, the first time, its pid in ./stalled.
+
+    Args:
+        text: the line to append
+    \"\"\"
+    marker = ctx.workspace / "stalled"
+    if text == "two" and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        time.sleep(120)
+    with (ctx.workspace / "ledger.txt").open("a") as fh:
+        fh.write(text + "\\n")
+    return f"appended {text!r}"
+"""
+
+
+class LedgerScript(ScriptedLLM):
+    """Appends one, then two, then answers: decided from the conversation, so a fresh worker (with a
+    fresh script) continues a resumed run where it stood."""
+
+    def _next(self, call: object) -> object:
+        seen = " ".join(str(m.content) for m in getattr(call, "messages", ()))
+        if "appended 'two'" in seen:
+            return {"action": "final_answer", "answer": "the ledger is done", "citations": []}
+        text = "two" if "appended 'one'" in seen else "one"
+        return {"action": "append_slow", "arguments": {"text": text}}
+
+
+def _ledger_script(settings: Settings) -> LLM:
+    return LedgerScript()
+
+
+def test_a_task_whose_worker_died_more_often_than_retries_allow_ends_interrupted_and_resumes(
+    cluster: str, tmp_path: Path
+) -> None:
+    (tmp_path / "slow_tools.py").write_text(SLOW_LEDGER_TOOL)
+    task = tmp_path / "slow.yaml"
+    task.write_text(
+        "name: slow\ngoal: Append one and two to the ledger.\ntools: ['slow_tools:append_slow']\n"
+        "step_notes: false\nworkspace: ws\n"
+    )
+    settings = load_settings(cluster={"retries": 0})
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_when_marked, args=(tmp_path / "ws" / "stalled", killed))
+    killer.start()
+    with ClusterPool(cluster, settings, open_llm=_ledger_script, workers=1) as pool:
+        (outcome,) = pool.run_tasks([task])
+    killer.join()
+    assert (outcome.status, outcome.task) == ("error", "slow")
+    assert "its worker died 1 times (cluster.retries = 0)" in outcome.error
+    assert f"heron resume {outcome.run_id}" in outcome.note
+    with RunStore.from_settings(settings) as store:
+        assert store.get(outcome.run_id).status == "interrupted"  # not left "running"
+
+    with TaskRunner(settings, LedgerScript()) as runner:  # resumed here, from its last checkpoint
+        resumed = runner.resume(outcome.run_id)
+    assert (resumed.status, resumed.answer) == ("succeeded", "the ledger is done")
+    assert (tmp_path / "ws" / "ledger.txt").read_text().splitlines() == ["one", "two"]
+
+
+def test_auto_gpus_give_each_worker_a_whole_gpu_or_none() -> None:
+    assert gpus_per_worker("auto", cluster_gpus=4, workers=4, model_is_local=True) == 1.0
+    assert gpus_per_worker("auto", cluster_gpus=1, workers=2, model_is_local=True) == 0.0  # not a hang
+    assert gpus_per_worker("auto", cluster_gpus=4, workers=2, model_is_local=False) == 0.0  # HTTP model
+    assert gpus_per_worker(0.5, cluster_gpus=0, workers=2, model_is_local=True) == 0.5  # as given

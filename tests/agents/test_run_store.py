@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from heron.agents.run_store import MIGRATIONS, RunStore, store_url
+from heron.agents.run_store import MIGRATIONS, RunStore, store_url, this_node
 from heron.agents.state import RunState
-from heron.errors import UsageError
+from heron.errors import RunTakenOverError, UsageError
 
 
 def test_migrations_are_applied_once_and_reopening_keeps_the_data(run_store_location: str) -> None:
@@ -23,11 +23,12 @@ def test_migrations_are_applied_once_and_reopening_keeps_the_data(run_store_loca
     with RunStore(run_store_location) as store:  # reopening applies nothing twice and keeps the data
         assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
         record = store.get("r1")
-        assert (record.status, record.steps, record.node, record.kv_state) == (
+        assert (record.status, record.steps, record.node, record.kv_state, record.kv_node) == (
             "running",
             2,
             "node-a",
             "/kv/r1.state",
+            this_node(),
         )
         latest = store.latest_state("r1")
         assert latest is not None and latest.step == 2
@@ -63,6 +64,8 @@ def test_prefixes_find_a_run_and_an_ambiguous_or_unknown_id_is_explained(run_sto
         store.create_run("report-1299", "report", "/r.yaml", "goal")
         store.create_run("a_b-1", "a_b", "/a.yaml", "goal")
         assert store.get("report-123").id == "report-1234"
+        with pytest.raises(UsageError, match="no run"):  # case-sensitive on both databases
+            store.get("REPORT-123")
         with pytest.raises(UsageError, match="ambiguous"):
             store.get("report-12")
         with pytest.raises(UsageError, match="no run with id 'nothing'"):
@@ -132,3 +135,55 @@ def test_an_unreachable_postgresql_server_is_named_without_its_password() -> Non
     with pytest.raises(UsageError, match="cannot reach the run store") as caught:
         RunStore(f"postgresql://heron:secret@127.0.0.1:{free_port()}/runs")
     assert "secret" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_a_run_taken_over_by_a_later_attempt_refuses_the_earlier_ones_writes(run_store_location: str) -> None:
+    # a worker presumed dead (a network partition) must not write over the worker that took its run up
+    with RunStore(run_store_location) as store:
+        first = store.create_run("r1", "t", "/t.yaml", "goal", node="node-a")
+        store.checkpoint(
+            RunState(run_id="r1", goal="goal", step=1), kv_state="/kv/a", kv_node="node-a", attempt=first
+        )
+        second = store.claim("r1", node="node-b")
+        assert (first, second) == (1, 2)
+        record = store.get("r1")
+        assert (record.status, record.node, record.attempt, record.kv_node) == (
+            "running",
+            "node-b",
+            2,
+            "node-a",
+        )
+        with pytest.raises(RunTakenOverError, match="taken over by attempt 2 on node-b"):
+            store.checkpoint(RunState(run_id="r1", goal="goal", step=2), kv_state="/kv/x", attempt=first)
+        with pytest.raises(RunTakenOverError):
+            store.finish("r1", "succeeded", 0, answer="stale", attempt=first)
+        with pytest.raises(RunTakenOverError):
+            store.set_status("r1", "interrupted", attempt=first)
+        record = store.get("r1")  # nothing of the stale attempt landed, its checkpoint rolled back
+        assert (record.status, record.steps, record.answer, record.kv_state) == ("running", 1, None, "/kv/a")
+        store.checkpoint(RunState(run_id="r1", goal="goal", step=2), attempt=second)
+        store.finish("r1", "succeeded", 0, answer="42", attempt=second)
+        assert (store.get("r1").status, store.get("r1").steps) == ("succeeded", 2)
+        with pytest.raises(UsageError, match="no run with id 'nothing'"):
+            store.claim("nothing")
+
+
+@pytest.mark.parametrize(
+    ("location", "says"),
+    [
+        ("/proc/no-such-folder/runs.sqlite3", "No such file or directory"),
+        ("postgresql+nodriver://heron@127.0.0.1/runs", "Can't load plugin"),
+    ],
+)
+def test_a_store_that_cannot_be_opened_is_a_usage_error_with_the_fix(location: str, says: str) -> None:
+    with pytest.raises(UsageError, match="cannot open the run store") as caught:
+        RunStore(location)
+    assert says in str(caught.value) and "HERON_RUN_STORE" in str(caught.value)
+
+
+def test_a_file_that_is_no_database_is_a_usage_error(tmp_path: Path) -> None:
+    junk = tmp_path / "runs.sqlite3"
+    junk.write_bytes(b"not a database, " * 100)
+    with pytest.raises(UsageError, match="file is not a database"):
+        RunStore(junk)
+    assert junk.read_bytes() == b"not a database, " * 100  # and it is left as it was
