@@ -272,7 +272,8 @@ class ClusterPool:
         on_dispatch: Callable[[int], None] | None = None,
     ) -> None:
         """Run jobs ``0..count-1``: each goes to the next idle worker as ``call(actor, job)`` (an
-        ObjectRef). A worker that dies is killed for good and a fresh one started in its place; its
+        ObjectRef). A worker that dies (any Ray error but a Python exception raised in it: killed,
+        out of memory, its node lost) is killed for good and a fresh one started in its place; its
         job goes back to the front of the queue, at most ``cluster.retries`` times. A Python error
         inside a worker fails only that job (it is not retried: it would fail again)."""
         ray = _ray()
@@ -299,7 +300,12 @@ class ClusterPool:
             finished, actor, _ = running.pop(ready[0])
             try:
                 result = ray.get(ready[0])
-            except ray.exceptions.RayActorError as exc:  # the worker died
+            except ray.exceptions.RayTaskError as exc:  # a Python error inside a live worker
+                idle.append(actor)
+                if finished is not None:
+                    on_failure(finished, _cause(exc))
+                continue
+            except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, node lost
                 if finished is None:  # a replacement that did not start is not replaced again
                     ray.kill(actor, no_restart=True)
                     self.actors.remove(actor)
@@ -316,11 +322,6 @@ class ClusterPool:
                         f"its worker died {tries[finished]} times "
                         f"(cluster.retries = {retries}): {_cause(exc)}",
                     )
-                continue
-            except ray.exceptions.RayError as exc:  # a Python error inside a live worker
-                idle.append(actor)
-                if finished is not None:
-                    on_failure(finished, _cause(exc))
                 continue
             idle.append(actor)
             if finished is not None:
@@ -368,7 +369,7 @@ class ClusterPool:
                 on_outcome(index, outcome)
 
         def failed(index: int, reason: str) -> None:
-            self._mark_interrupted(run_ids[index])
+            resumable = self._mark_interrupted(run_ids[index])
             finished(
                 index,
                 TaskOutcome(
@@ -377,7 +378,9 @@ class ClusterPool:
                     status="error",
                     exit_code=EXIT_FAILED,
                     error=reason,
-                    note=f"resume it with `heron resume {run_ids[index]}`",
+                    note=f"resume it with `heron resume {run_ids[index]}`"
+                    if resumable
+                    else f"it has no checkpoint: run it again with `heron run {paths[index]}`",
                 ),
             )
 
@@ -393,15 +396,18 @@ class ClusterPool:
             )
         return [outcomes[i] for i in range(len(paths))]
 
-    def _mark_interrupted(self, run_id: str) -> None:
-        """A run whose workers kept dying is left ``interrupted`` (resumable), not ``running``."""
+    def _mark_interrupted(self, run_id: str) -> bool:
+        """A run whose workers kept dying is left ``interrupted``, not ``running``; True when it has a
+        checkpoint to resume from."""
         try:
             with RunStore(run_store_url(self.settings)) as store:
                 record = store.find(run_id)
                 if record is not None and record.status == "running":
                     store.set_status(run_id, "interrupted", attempt=record.attempt)
+                return store.latest_state(run_id) is not None
         except Exception as exc:  # the outcome already says what happened; the store is best effort
             _log_notice(f"could not mark run {run_id} interrupted: {exc}")
+            return False
 
     @contextmanager
     def _draining(self, on_event: Callable[[TaskEvent], None] | None) -> Iterator[None]:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from heron.agents.state import RunState
 from heron.errors import RunTakenOverError, UsageError
-from heron.status import StoredStatus
+from heron.status import FINISHED, StoredStatus
 
 RunStatus = StoredStatus  # one vocabulary: heron.status
 SQLITE_FILE = "runs.sqlite3"
@@ -257,25 +257,26 @@ class RunStore:
             )
         return 1
 
-    def claim(self, run_id: str, *, node: str | None = None) -> int:
+    def claim(self, run_id: str, *, node: str | None = None) -> int | None:
         """Take the run up in this process (a resume, a cluster retry): status ``running``, ``node``
-        where it continues, and a new attempt number, returned. From then on a write that gives an
-        older attempt (a worker that was presumed dead) raises RunTakenOverError and changes nothing."""
+        where it continues, and a new attempt number, returned (None: the run has finished, nothing
+        changed). From then on a write that gives an older attempt (a worker that was presumed dead)
+        raises RunTakenOverError and changes nothing. Read the run's checkpoints after claiming it."""
         with self._transaction() as db:
-            db.execute(
+            claimed = db.execute(
                 _runs.update()
-                .where(_runs.c.id == run_id)
+                .where(_runs.c.id == run_id, _runs.c.status.not_in(sorted(FINISHED)))
                 .values(
                     attempt=_runs.c.attempt + 1,
                     status="running",
                     node=node or this_node(),
                     updated=time.time(),
                 )
-            )
+            ).rowcount
             attempt = db.execute(sa.select(_runs.c.attempt).where(_runs.c.id == run_id)).scalar_one_or_none()
         if attempt is None:
             raise UsageError(f"no run with id {run_id!r}", "list runs with `heron runs`")
-        return int(attempt)
+        return int(attempt) if claimed else None
 
     def _update_run(self, db: Connection, run_id: str, attempt: int | None, values: dict[str, Any]) -> None:
         """Update one run; with ``attempt``, only if no later attempt took the run over (else the

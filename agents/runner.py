@@ -137,7 +137,17 @@ class TaskRunner:
     ) -> TaskOutcome:
         """Run a task file from its start; ``run_id``: chosen by the caller (a cluster's submitter)."""
         loaded = load_task(task_path)
-        run_id = run_id or new_run_id(loaded.name)
+        return self._start(loaded, run_id or new_run_id(loaded.name), None, on_ingest)
+
+    def _start(
+        self,
+        loaded: LoadedTask,
+        run_id: str,
+        attempt: int | None,
+        on_ingest: Callable[[str], None] | None,
+    ) -> TaskOutcome:
+        """The run from its first step; ``attempt``: the claim of a run recorded (by an attempt that
+        died) before its first checkpoint, else the run is recorded here."""
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
             memory = self._memory(loaded, stack)
@@ -147,12 +157,10 @@ class TaskRunner:
             state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
             if loaded.task.steps:
                 state.plan = [agent.validate_step(step) for step in loaded.task.steps]
-            if self.store.find(run_id) is None:
+            if attempt is None:
                 attempt = self.store.create_run(
                     run_id, loaded.name, str(loaded.path), state.goal, node=self.node
                 )
-            else:  # created by an attempt that died before its first checkpoint
-                attempt = self.store.claim(run_id, node=self.node)
             self.store.checkpoint(state, attempt=attempt)
             return self._drive(agent, loaded, state, workspace, attempt)
 
@@ -163,13 +171,19 @@ class TaskRunner:
         checkpoint of it, resumed from its last one if it has, its stored outcome if it finished. A
         cluster task retried after its worker died lands here, on any node."""
         record = self.store.find(run_id)
-        if record is None or self.store.latest_state(run_id) is None:
+        if record is None:
             return self.run(task_path, on_ingest, run_id=run_id)
-        if record.status in FINISHED:
-            loaded = load_task(record.task_path)
-            trace = trace_path(self.settings.data_dir.expanduser(), record.id)
-            return TaskOutcome.from_record(record, self._workspace(loaded), trace)
-        return self.resume(run_id)
+        attempt = self.store.claim(run_id, node=self.node)  # first: whatever it read is now fixed
+        if attempt is None:  # it finished
+            return self._stored_outcome(self.store.get(run_id))
+        if self.store.latest_state(run_id) is None:  # its attempt died before the first checkpoint
+            return self._start(load_task(task_path), run_id, attempt, on_ingest)
+        return self._continue(run_id, attempt, record.node)
+
+    def _stored_outcome(self, record: RunRecord) -> TaskOutcome:
+        loaded = load_task(record.task_path)
+        trace = trace_path(self.settings.data_dir.expanduser(), record.id)
+        return TaskOutcome.from_record(record, self._workspace(loaded), trace)
 
     def resume(self, run_id: str) -> TaskOutcome:
         record = self.store.get(run_id)
@@ -178,20 +192,29 @@ class TaskRunner:
                 f"run {record.id} already finished ({record.status})",
                 f"start it again with `heron run {record.task_path}`",
             )
-        state = self.store.latest_state(record.id)
-        if state is None:
+        if self.store.latest_state(record.id) is None:
             raise UsageError(
                 f"run {record.id} has no checkpoint", f"start it again with `heron run {record.task_path}`"
             )
+        attempt = self.store.claim(record.id, node=self.node)  # an older process still on it stops
+        if attempt is None:
+            raise UsageError(f"run {record.id} finished meanwhile", "see it with `heron runs`")
+        return self._continue(record.id, attempt, record.node)
+
+    def _continue(self, run_id: str, attempt: int, previous_node: str | None) -> TaskOutcome:
+        """Drive a claimed run on from its last checkpoint (read after the claim: no other attempt can
+        have written after it); ``previous_node``: where it ran before the claim."""
+        record = self.store.get(run_id)
+        state = self.store.latest_state(run_id)
+        assert state is not None  # (checked before the claim; checkpoints are never deleted)
         loaded = load_task(record.task_path)
         workspace = self._workspace(loaded)
-        attempt = self.store.claim(record.id, node=self.node)  # an older process still on it stops
         with contextlib.ExitStack() as stack:
             agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack), stack))
-            self._restore_kv_cache(record, state)
+            self._restore_kv_cache(record, state, previous_node)
             return self._drive(agent, loaded, state, workspace, attempt)
 
-    def _restore_kv_cache(self, record: RunRecord, state: RunState) -> None:
+    def _restore_kv_cache(self, record: RunRecord, state: RunState, previous_node: str | None) -> None:
         """Load the run's saved KV cache when it was saved on this node; otherwise the model evaluates
         the prompt again. Either way the trace says which, and why."""
         reason = ""
@@ -210,7 +233,7 @@ class TaskRunner:
             run_id=state.run_id,
             step=state.step,
             node=self.node,
-            previous_node=record.node,
+            previous_node=previous_node,
             kv_cache="re-evaluated" if reason else "reused",
             reason=reason,
         )
@@ -249,7 +272,8 @@ class TaskRunner:
                 state, budget=loaded.task.budget, on_step=checkpoint, checks=run_checks
             )
         except KeyboardInterrupt:
-            self.store.set_status(state.run_id, "interrupted", attempt=attempt)
+            with contextlib.suppress(RunTakenOverError):  # (Ctrl-C stays what the user sees)
+                self.store.set_status(state.run_id, "interrupted", attempt=attempt)
             raise
         except RunCancelledError:  # (Agent.cancel from another thread: `heron serve`)
             self.store.set_status(state.run_id, "cancelled", attempt=attempt)

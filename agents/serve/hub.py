@@ -29,7 +29,7 @@ from heron.agents.serve.live import LiveRun
 from heron.agents.serve.runs_index import API_KIND, run_events
 from heron.agents.state import RunState
 from heron.config import ServeProfile, Settings
-from heron.errors import HeronError, RunCancelledError, UsageError
+from heron.errors import HeronError, RunCancelledError, RunTakenOverError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.status import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, FINISHED, StoredStatus
@@ -298,6 +298,8 @@ class AgentHub:
                 outcome = runner.resume(run.run_id)
         except RunCancelledError:
             return "cancelled", ""
+        except RunTakenOverError as exc:  # another process drives it now: its record is left alone
+            return "interrupted", str(exc)
         except HeronError as exc:
             return "error", str(exc)
         except Exception as exc:

@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,24 +30,34 @@ class Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    """Every doctor check, in display order. Never raises: a failure is a 'problem' line."""
-    return [
-        _check_python(),
-        Check("heron", "ok", f"{heron.__version__} ({Path(heron.__file__).parent})"),
-        *_check_llama_cpp(settings),
-        _check_model(settings),
-        _check_tool_format(settings),
-        _check_embedding(settings),
-        _check_image_model(settings),
-        *_check_model_server(settings),
-        _check_chroma(settings),
-        _check_data_dir(settings),
-        _check_run_store(settings),
-        _check_cluster(settings),
-        _check_sandbox(settings),
-        *_check_mcp_servers(settings),
-        _check_config_files(settings),
+    """Every doctor check, in display order. Never raises: a failure, even one a check did not
+    foresee, is a 'problem' line."""
+    checks: list[tuple[str, Callable[[Settings], Check | list[Check]]]] = [
+        ("python", lambda _: _check_python()),
+        ("heron", lambda _: Check("heron", "ok", f"{heron.__version__} ({Path(heron.__file__).parent})")),
+        ("llama.cpp", _check_llama_cpp),
+        ("model", _check_model),
+        ("tool format", _check_tool_format),
+        ("embedding", _check_embedding),
+        ("image model", _check_image_model),
+        ("model server", _check_model_server),
+        ("chroma", _check_chroma),
+        ("data dir", _check_data_dir),
+        ("run store", _check_run_store),
+        ("cluster", _check_cluster),
+        ("sandbox", _check_sandbox),
+        ("mcp servers", _check_mcp_servers),
+        ("config", _check_config_files),
     ]
+    found: list[Check] = []
+    for name, check in checks:
+        try:
+            result = check(settings)
+        except Exception as exc:
+            logging.getLogger("heron.doctor").debug("the %s check failed", name, exc_info=True)
+            result = Check(name, "problem", f"{type(exc).__name__}: {exc}", "`heron -v doctor` shows where")
+        found.extend(result if isinstance(result, list) else [result])
+    return found
 
 
 def _check_python() -> Check:

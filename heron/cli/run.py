@@ -147,11 +147,17 @@ def resume(
 ) -> None:
     """Continue a killed or interrupted run from its last finished step; finished tool calls are not
     run again."""
+    from heron.agents.run_store import RunStore
     from heron.agents.runner import TaskRunner
 
-    with TaskRunner(
-        load_settings(), approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]
-    ) as runner:
+    settings = load_settings()
+    with RunStore.from_settings(settings) as store:
+        ran_on = store.get(run_id).node or ""
+    if "/" in ran_on:  # a cluster worker's run: its workspace and trace are where the workers keep them
+        from heron.agents.cluster import worker_settings
+
+        settings = worker_settings(settings)
+    with TaskRunner(settings, approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]) as runner:
         outcome = runner.resume(run_id)
         _print_outcome(outcome, as_json)
     raise typer.Exit(outcome.exit_code)

@@ -280,6 +280,7 @@ def test_items_run_in_the_workers_in_order_and_a_killed_workers_chunk_is_retried
     items = [{"i": i, "marker": str(marker)} for i in range(16)]
     with ClusterPool(cluster, load_settings(), open_llm=_no_model, workers=2) as pool:
         started = {pid for pid, _ in pool.workers}
+        handles = dict(zip([pid for pid, _ in pool.workers], pool.actors, strict=True))
         assert len({node for _, node in pool.workers}) == 2 and os.getpid() not in started
         killed: list[int] = []
         killer = threading.Thread(target=_kill_when_marked, args=(marker, killed))
@@ -291,7 +292,7 @@ def test_items_run_in_the_workers_in_order_and_a_killed_workers_chunk_is_retried
         assert killed[0] in started and dict(results)[5] != killed[0]  # item 5 ran again, elsewhere
         assert os.getpid() not in pids and len(pids) >= 2
         # the dead worker was replaced, not handed work again: both workers answer the next call
-        assert len(pool.actors) == 2
+        assert handles[killed[0]] not in pool.actors and len(pool.actors) == 2
         again = pool.map_items(_item_where, items, chunk_size=1)
         assert [i for i, _ in again] == list(range(16)) and killed[0] not in {pid for _, pid in again}
         assert len({pid for _, pid in again}) == 2

