@@ -26,7 +26,7 @@ from heron.agents.run_store import RunStore
 from heron.agents.runner import TaskRunner
 from heron.config import Settings, load_settings
 from heron.errors import RunError
-from heron.llm import ScriptedLLM
+from heron.llm import HTTPLLM, GenerationOptions, Message, ScriptedLLM
 from heron.llm.base import LLM
 from tests.agents.conftest import LEDGER_TOOL_SOURCE
 from tests.conftest import FAST_MODEL, MACHINE_MODELS_DIR, SHARED_DATA
@@ -376,3 +376,21 @@ def test_auto_gpus_give_each_worker_a_whole_gpu_or_none() -> None:
     assert gpus_per_worker("auto", cluster_gpus=1, workers=2, model_is_local=True) == 0.0  # not a hang
     assert gpus_per_worker("auto", cluster_gpus=4, workers=2, model_is_local=False) == 0.0  # HTTP model
     assert gpus_per_worker(0.5, cluster_gpus=0, workers=2, model_is_local=True) == 0.5  # as given
+
+
+def _ask(llm: LLM, question: str) -> tuple[str, str]:
+    """(the worker's model class, its greedy answer)."""
+    reply = llm.chat([Message.user(question)], GenerationOptions(max_tokens=12))
+    return type(llm).__name__, reply.text
+
+
+def test_workers_can_share_a_model_server_instead_of_each_loading_the_model(
+    cluster: str, llama_server_url: str
+) -> None:
+    # the HTTP backend: no GGUF in the workers and no GPU asked for them (auto)
+    settings = load_settings(llm_base_url=llama_server_url)
+    with HTTPLLM(llama_server_url) as here:
+        expected = here.chat([Message.user("Name one colour.")], GenerationOptions(max_tokens=12)).text
+    with ClusterPool(cluster, settings, workers=2) as pool:
+        answers = pool.map_items(_ask, ["Name one colour."] * 4, chunk_size=1)
+    assert expected.strip() and answers == [("HTTPLLM", expected)] * 4
