@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import heron.llm
-from heron.agents.run_store import SQLITE_FILE, RunStore, describe_location, store_url, this_node
+from heron.agents.run_store import RunStore, configured_store_url, describe_location, this_node
 from heron.agents.runner import TaskOutcome, TaskRunner, new_run_id
 from heron.agents.tasks import load_task
 from heron.config import Settings
@@ -75,20 +75,10 @@ def worker_settings(settings: Settings) -> Settings:
     for name, value in settings:
         if isinstance(value, Path):
             data[name] = str(value.expanduser().resolve())
-    data["run_store"] = run_store_url(settings)
+    data["run_store"] = configured_store_url(settings)
     if settings.cluster.shared_dir is not None:
         data["data_dir"] = str(settings.cluster.shared_dir.expanduser().resolve())
     return Settings.model_validate(data)
-
-
-def run_store_url(settings: Settings) -> str:
-    """The submitter's run store as a URL every worker opens the same (a SQLite file by its absolute path)."""
-    if settings.run_store:
-        location = settings.run_store
-        if "://" not in location:
-            location = str(Path(location).expanduser().resolve())
-        return store_url(location)
-    return store_url(settings.data_dir.expanduser().resolve() / SQLITE_FILE)
 
 
 def gpus_per_worker(wanted: float | str, cluster_gpus: float, workers: int, model_is_local: bool) -> float:
@@ -400,7 +390,7 @@ class ClusterPool:
         """A run whose workers kept dying is left ``interrupted``, not ``running``; True when it has a
         checkpoint to resume from."""
         try:
-            with RunStore(run_store_url(self.settings)) as store:
+            with RunStore(configured_store_url(self.settings)) as store:
                 record = store.find(run_id)
                 if record is not None and record.status == "running":
                     store.set_status(run_id, "interrupted", attempt=record.attempt)

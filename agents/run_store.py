@@ -155,6 +155,15 @@ def store_url(location: str | Path) -> str:
     return f"sqlite:///{Path(text).expanduser()}"
 
 
+def configured_store_url(settings: Any) -> str:
+    """The URL of the configured store, the same from any directory (a SQLite file by its absolute
+    path): ``settings.run_store``, else ``<data_dir>/runs.sqlite3``. Cluster workers get this one."""
+    location = settings.run_store or str(settings.data_dir.expanduser() / SQLITE_FILE)
+    if "://" not in location:
+        location = str(Path(location).expanduser().resolve())
+    return store_url(location)
+
+
 def describe_location(url: str) -> str:
     """The store's URL without its password, for messages and `heron doctor`."""
     try:
@@ -193,7 +202,7 @@ class RunStore:
     @classmethod
     def from_settings(cls, settings: Any) -> RunStore:
         """The configured store: ``settings.run_store`` (a URL or a path), else SQLite in the data dir."""
-        return cls(settings.run_store or settings.data_dir.expanduser() / SQLITE_FILE)
+        return cls(configured_store_url(settings))
 
     @property
     def backend(self) -> str:

@@ -275,7 +275,8 @@ def _check_cluster(settings: Settings) -> Check:
             "HERON_RAY_ADDRESS is set but Ray is not installed",
             "pip install 'heron[cluster]'",
         )
-    from heron.agents.cluster import check_reachable, route_cluster_notices, run_store_url
+    from heron.agents.cluster import check_reachable, route_cluster_notices
+    from heron.agents.run_store import configured_store_url
 
     try:
         check_reachable(address)
@@ -300,7 +301,7 @@ def _check_cluster(settings: Settings) -> Check:
         f"{resources.get('CPU', 0):g} CPUs, "
         f"{resources.get('GPU', 0):g} GPUs"
     )
-    if len(hosts) > 1 and run_store_url(settings).startswith("sqlite"):
+    if len(hosts) > 1 and configured_store_url(settings).startswith("sqlite"):
         return Check(
             "cluster",
             "problem",
