@@ -19,11 +19,15 @@ heron's hints name "finish". The step loop only asks it for one :class:`TurnRequ
 from __future__ import annotations
 
 import json
+import os
 import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+import platformdirs
 
 from heron.agents.actions import (
     FINAL_ANSWER,
@@ -253,13 +257,49 @@ _spoken: weakref.WeakKeyDictionary[Any, ToolFormat | None] = weakref.WeakKeyDict
 
 def native_syntax(llm: LLM) -> ToolFormat | None:
     """The native syntax "auto" uses for ``llm``: its template's (``native_tool_format``), if the model
-    actually writes it (:func:`speaks`); else None. Asked once per model object."""
+    actually writes it (:func:`speaks`); else None. Asked once per model object, and once per model
+    file where the model says what it is (``identity``): the answer is kept in heron's cache folder."""
     if not isinstance(llm, DecodesGrammar):
         return None
     if llm not in _spoken:
         syntax = llm.native_tool_format
-        _spoken[llm] = syntax if syntax is not None and speaks(llm, syntax) else None
+        _spoken[llm] = syntax if syntax is not None and _remembered_speaks(llm, syntax) else None
     return _spoken[llm]
+
+
+# what speaks() answered per model file: the probe evaluates a prompt of about 160 tokens, seconds on a
+# CPU at the start of every `heron run` or `heron chat`; bump the version when the probe changes
+_PROBE_VERSION = 1
+
+
+def speaks_cache_path() -> Path:
+    """The file that remembers the probe's answers (``~/.cache/heron/tool-format-probes.json``)."""
+    return Path(platformdirs.user_cache_dir("heron", appauthor=False)) / "tool-format-probes.json"
+
+
+def _remembered_speaks(llm: LLM, syntax: ToolFormat) -> bool:
+    identity = getattr(llm, "identity", None)
+    if not isinstance(identity, str):  # nothing names this model's weights: ask it every time
+        return speaks(llm, syntax)
+    key = f"v{_PROBE_VERSION}|{syntax.name}|{identity}"
+    path = speaks_cache_path()
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, unreadable or not JSON: asked again, then rewritten
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), bool):
+        return bool(known[key])
+    answer = known[key] = speaks(llm, syntax)
+    try:  # a cache that cannot be written costs the probe next time, nothing else
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        pass
+    return answer
 
 
 def speaks(llm: LLM, syntax: ToolFormat) -> bool:

@@ -329,6 +329,11 @@ class LocalLLM:
         if not data:
             return [], ends
         tokens = list(self._llama.tokenize(data, add_bos=False, special=False))
+        if not ends:
+            # token healing: the forced text's last token may be the start of a longer token the model
+            # would write with what follows (`": "` then `-3` is `":`, ` -`, `3` in the model's own
+            # tokenization); it is left to the sampler, whom the grammar still holds to the same bytes
+            tokens = tokens[:-1]
         if len(tokens) > limit:
             tokens, ends = tokens[:limit], False
         for i, token in enumerate(tokens):
@@ -438,6 +443,22 @@ class LocalLLM:
                 self._session.restore(tokens, payload[4 * n :])
             except ModelError as exc:
                 raise StateFileError(f"cannot restore {path}: {exc}", "save the state again") from exc
+
+    @property
+    def identity(self) -> str:
+        """What makes this model's replies what they are, for what is remembered across processes: the
+        weights file (path, size, modification time), the LoRA adapter and its scale, llama.cpp's
+        version. Any change gives another identity."""
+        import llama_cpp
+
+        loaded = self._require()
+        stat = loaded.header.path.stat()
+        parts = [str(loaded.header.path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
+        if loaded.lora is not None:
+            lora = loaded.lora.path.stat()
+            parts += [str(loaded.lora.path.resolve()), str(lora.st_size), str(lora.st_mtime_ns)]
+            parts.append(str(self._lora_scale))
+        return "|".join([*parts, f"llama_cpp {llama_cpp.__version__}"])
 
     def _fingerprint(self) -> dict[str, Any]:
         loaded = self._require()

@@ -189,7 +189,7 @@ def test_a_parent_agent_delegates_to_a_sub_agent_and_the_trace_nests_it(llm: Loc
             config=AgentConfig(parallel_calls=1),
         ) as parent,
     ):
-        result = parent.run("Ask the forecaster what the weather in Oslo is, then tell me.")
+        result = parent.run("What is the weather in Oslo right now?")
     events = read_trace(result.trace_path)
     starts = [e for e in events if isinstance(e, RunStartedEvent)]
     assert [s.parent_run_id for s in starts] == [None, result.run_id]  # the sub-run, under the parent
@@ -222,6 +222,31 @@ def test_the_capable_model_gets_the_generic_format_and_a_template_without_tools_
         assert isinstance(agent.turn_format(), GenericFormat)
         with pytest.raises(UsageError, match="chat template renders tools"):
             agent.turn_format("hermes")  # named, a native format its template cannot show is refused
+
+
+def test_whether_the_model_writes_its_own_syntax_is_asked_once_per_model_file(
+    llm: LocalLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heron.agents import turn_formats
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # platformdirs' cache folder on Linux
+    asked: list[str] = []
+    probe = turn_formats.speaks
+    monkeypatch.setattr(
+        turn_formats, "speaks", lambda model, syntax: asked.append(syntax.name) or probe(model, syntax)
+    )
+    turn_formats._spoken.pop(llm, None)  # as a fresh process would see it
+    assert turn_formats.native_syntax(llm) is None and asked == ["hermes"]  # the model was asked
+    path = turn_formats.speaks_cache_path()
+    assert path.is_relative_to(tmp_path)
+    [(key, answer)] = json.loads(path.read_text()).items()
+    assert answer is False and key.endswith(llm.identity) and "hermes" in key
+    turn_formats._spoken.pop(llm)
+    assert turn_formats.native_syntax(llm) is None and asked == ["hermes"]  # remembered: not asked again
+    path.write_text("{not json")  # a damaged cache is asked again and rewritten
+    turn_formats._spoken.pop(llm)
+    assert turn_formats.native_syntax(llm) is None and asked == ["hermes", "hermes"]
+    assert list(json.loads(path.read_text()).values()) == [False]
 
 
 WEATHER_MODULE = '''
