@@ -19,6 +19,7 @@ replies (a served model) is not checked. The agent adds :class:`FirstCallCheck` 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from heron.agents.actions import ToolCallAction
@@ -33,6 +34,8 @@ from heron.tracing import ToolCheckEvent
 
 CONTENT_FREE = "N/A"  # the request that asks nothing: what the model answers for it is its bias
 CHECK_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M's yes/no was close to chance on this question
+# each model's Yes-rate per tool (name, description) on the content-free request: asked once
+_BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,15 @@ def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
 
 def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
     """How well ``tool`` fits ``request`` by the model's own judgement; None when the backend cannot
-    score replies. The content-free question goes first: both prompts share the tool's part, which
-    the KV cache then holds for the second."""
+    score replies. The content-free question goes first (and only once per model and tool): both
+    prompts share the tool's part, which the KV cache then holds for the second."""
     if not isinstance(llm, ScoresOptions):  # a server returns no scores of given replies
         return None
-    bias = _yes_probability(llm, CONTENT_FREE, tool)
+    biases = _BIASES.setdefault(llm, {})
+    key = (tool.name, tool.description)
+    bias = biases.get(key)
+    if bias is None:  # the same for every request to this tool: asked once per model and tool
+        bias = biases[key] = _yes_probability(llm, CONTENT_FREE, tool)
     yes = _yes_probability(llm, request, tool)
     return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
 

@@ -75,6 +75,20 @@ def test_a_first_call_the_model_judges_fit_goes_ahead(demo_tools: list, ledger: 
     assert [(c.tool, c.kept) for c in checks] == [("add", True)]
 
 
+def test_the_models_yes_bias_for_a_tool_is_asked_once(demo_tools: list, ledger: Path) -> None:
+    # the content-free question depends on the tool only: a second request to it asks the request alone
+    llm = ScriptedLLM([call("add", a=2, b=40), BIAS, SAYS_MORE_YES, answer("42")])
+    llm.add(call("add", a=1, b=1), SAYS_MORE_YES, answer("2"))
+    with _agent(llm, demo_tools) as agent:
+        first, second = agent.run("What is 2 + 40?"), agent.run("What is 1 + 1?")
+    assert (first.answer, second.answer) == ("42", "2")
+    asked = [c.messages[-1].content for c in llm.calls if c.method == "score_options"]
+    assert ["Request: N/A" in prompt for prompt in asked] == [True, False, False]
+    assert "What is 1 + 1?" in asked[2]
+    checks = [e for e in read_trace(second.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept, c.bias) for c in checks] == [("add", True, 0.9)]
+
+
 def test_only_the_first_turn_of_a_free_request_is_checked(demo_tools: list, ledger: Path) -> None:
     # later turns follow tool results: the second call is not asked about
     llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_MORE_YES, call("add", a=3, b=3), answer("6")])
