@@ -7,8 +7,9 @@ same GGUF file.
 
 On parallel_multiple heron runs its loop (Agent.run, at most PARALLEL_STEPS turns, each tool
 answering "ok"; a turn may hold several calls) and is scored on every call the run made; the peers
-are scored on the tool calls of their one reply. Single-call categories score the calls of heron's
-first turn (several calls where one is expected: wrong).
+are scored on the tool calls of their one reply (`heron-one-turn` scores heron the same way: the
+calls of its first turn only). Single-call categories score the calls of heron's first turn (several
+calls where one is expected: wrong).
 
 Usage: python benchmarks/bench_agents_bfcl.py [--limit 10] [--peer-limit 10] [--model NAME]
            [--offset 0] [--categories ...] [--systems ...] [--out agents_bfcl.json] [--merge]
@@ -104,6 +105,7 @@ class Variant(BaseModel):
 
     config: AgentConfig = BFCL
     gate: bool = False
+    one_turn: bool = False  # a parallel item gets one turn, as a server's one reply; else the loop
 
 
 # the defaults: a call goes straight to its arguments; a thought comes only before a direct answer
@@ -122,6 +124,8 @@ VARIANTS = {
     # the model's own syntax (Qwen2.5's template: hermes <tool_call> blocks), forced; "auto" takes it
     # only for a model that writes it (agents/turn_formats.py: speaks)
     "heron-native": Variant(config=BFCL.model_copy(update={"tool_format": "hermes"})),
+    # parallel items scored from the first turn's calls only, as llama-server's one reply is
+    "heron-one-turn": Variant(one_turn=True),
 }
 
 
@@ -157,7 +161,7 @@ def run_heron(llm: LocalLLM, items: list[Item], variant: Variant, settings: Sett
         tools = heron_tools(item, made)
         with Agent(llm, tools=tools, config=variant.config, policies=policies, settings=settings) as agent:
             try:
-                if item.parallel:  # run the loop (calls in one turn or several), score every call made
+                if item.parallel and not variant.one_turn:  # the loop: calls in one turn or several
                     agent.run(item.question, budget=Budget(max_steps=PARALLEL_STEPS))
                 else:
                     action = agent.decide(item.question)
