@@ -18,9 +18,11 @@ heron's hints name "finish". The step loop only asks it for one :class:`TurnRequ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import tempfile
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from heron.agents.actions import (
 from heron.agents.listing import tool_listing
 from heron.agents.streaming import AnswerStream, TextStream
 from heron.agents.templates import render
-from heron.errors import UsageError
+from heron.errors import ModelError, UsageError
 from heron.llm.base import LLM, DecodesGrammar
 from heron.llm.schema import grammar_for
 from heron.llm.tool_formats import FORMATS, TOOL_FORMATS, ToolFormat, declarations
@@ -278,10 +280,9 @@ def speaks_cache_path() -> Path:
 
 
 def _remembered_speaks(llm: LLM, syntax: ToolFormat) -> bool:
-    identity = getattr(llm, "identity", None)
-    if not isinstance(identity, str):  # nothing names this model's weights: ask it every time
+    key = _probe_key(llm, syntax)
+    if key is None:  # nothing names this model's weights (or its file is gone): ask it every time
         return speaks(llm, syntax)
-    key = f"v{_PROBE_VERSION}|{syntax.name}|{identity}"
     path = speaks_cache_path()
     try:
         known = json.loads(path.read_text(encoding="utf-8"))
@@ -294,12 +295,36 @@ def _remembered_speaks(llm: LLM, syntax: ToolFormat) -> bool:
     answer = known[key] = speaks(llm, syntax)
     try:  # a cache that cannot be written costs the probe next time, nothing else
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
-        temporary.replace(path)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(known, out, indent=1, sort_keys=True)
+        os.replace(temporary, path)
     except OSError:
         pass
     return answer
+
+
+def _probe_key(llm: LLM, syntax: ToolFormat) -> str | None:
+    """The memo's key: the model file's identity and a digest of the probe as this model sees it (the
+    rendered prompt, the opening looked for), so a changed template, probe or syntax asks again."""
+    try:
+        identity = getattr(llm, "identity", None)
+        messages, options = _probe_request()
+        rendered = llm.render_prompt(messages, options.tools) if hasattr(llm, "render_prompt") else None
+    except (OSError, UsageError, ModelError):  # a moved model file, a template that refuses the tools
+        return None
+    if not isinstance(identity, str) or not isinstance(rendered, str):
+        return None
+    digest = hashlib.sha256(f"{rendered}\0{syntax.opening}".encode()).hexdigest()[:16]
+    return f"v{_PROBE_VERSION}|{syntax.name}|{digest}|{identity}"
+
+
+def _probe_request() -> tuple[list[Message], GenerationOptions]:
+    messages = [
+        Message.system("You are a helpful assistant."),
+        Message.user("What is the weather in Paris now?"),
+    ]
+    return messages, GenerationOptions(max_tokens=6, tools=tuple(declarations([_PROBE_TOOL])))
 
 
 def speaks(llm: LLM, syntax: ToolFormat) -> bool:
@@ -308,11 +333,7 @@ def speaks(llm: LLM, syntax: ToolFormat) -> bool:
     syntax its model was never trained to write: Qwen2.5-Coder-1.5B's template asks for
     ``<tool_call>``, and the model writes a fenced JSON block instead (log P of ``<tool_call>`` as its
     first token: about -64), which under the native grammar reads as text, never as a call."""
-    messages = [
-        Message.system("You are a helpful assistant."),
-        Message.user("What is the weather in Paris now?"),
-    ]
-    options = GenerationOptions(max_tokens=6, tools=tuple(declarations([_PROBE_TOOL])))
+    messages, options = _probe_request()
     try:
         reply = llm.chat(messages, options).text.lstrip()
     except UsageError:  # the template refused the tools or these messages: it does not speak it

@@ -9,7 +9,11 @@ item) is timed by phase from the outside, by wrapping its KV session's methods:
 - prompt: tokens of the turn's prompt llama.cpp evaluated (the rest came from the KV cache), seconds;
 - sampled: tokens chosen one by one (one forward pass each), seconds;
 - forced: batches of grammar-forced text (fast-forward), tokens and seconds;
-- check: the first-call check (two short yes/no prompts in the scoring sequence), seconds.
+- check: the first-call check (two short yes/no prompts in the scoring sequence), seconds;
+- other: the rest (grammar sampling and probes, tokenizing, the agent's own work).
+
+"sampled s" times heron's forward passes only; llama-server's generated ms also hold its sampling,
+which heron's "other" holds.
 
 llama-server reports its own split per request (`timings`: prompt tokens and ms, generated tokens
 and ms). The first item of each system is a warm-up outside the figures (model load, grammar and
@@ -118,6 +122,8 @@ def run_heron(items: list[Item]) -> dict[str, float]:
     row = {"seconds": wall / n}
     for name in ("prompt", "sampled", "forced", "check"):
         row[f"{name} s"] = clock.seconds[name] / n
+    phases = ("prompt", "sampled", "forced", "check")
+    row["other s"] = row["seconds"] - sum(row[f"{name} s"] for name in phases)
     for name in ("prompt", "sampled", "forced", "forced batches"):
         row[f"{name} tokens" if name != "forced batches" else name] = clock.tokens[name] / n
     llm.close()
@@ -173,6 +179,7 @@ COLUMNS = (
     "forced batches",
     "forced s",
     "check s",
+    "other s",
 )
 
 
