@@ -16,6 +16,7 @@ task files and ``cluster.shared_dir`` (workspaces, traces, KV states). See docs/
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -25,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 import heron.llm
 from heron.agents.run_store import RunStore, configured_store_url, describe_location, this_node
@@ -68,17 +71,32 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
 
 
 def worker_settings(settings: Settings) -> Settings:
-    """The settings a worker runs with: the submitter's, with every path made absolute here (a worker
-    starts in another directory), the submitter's own run store, and ``cluster.shared_dir`` as the
-    data dir (workspaces, traces, KV states) when it is set."""
-    data = settings.model_dump(mode="json")
-    for name, value in settings:
-        if isinstance(value, Path):
-            data[name] = str(value.expanduser().resolve())
+    """The settings a worker runs with: the submitter's, with every path in them made absolute here (a
+    worker starts in another directory), the submitter's own run store (the one `heron runs`, `resume`
+    and `trace` read here), and ``cluster.shared_dir`` as the data dir (workspaces, traces, KV states)
+    when it is set."""
+    data = _absolute_paths(settings).model_dump(mode="json")
+    for name in ("model", "embedding_model"):  # a name, or a path relative to this directory
+        value = data.get(name)
+        if isinstance(value, str) and value.startswith((".", "~")):
+            data[name] = str(Path(value).expanduser().resolve())
     data["run_store"] = configured_store_url(settings)
     if settings.cluster.shared_dir is not None:
         data["data_dir"] = str(settings.cluster.shared_dir.expanduser().resolve())
     return Settings.model_validate(data)
+
+
+def _absolute_paths(value: Any) -> Any:
+    """``value`` with every ``Path`` in it, at any depth of the settings, made absolute here."""
+    if isinstance(value, Path):
+        return value.expanduser().resolve()
+    if isinstance(value, BaseModel):
+        return value.model_copy(update={name: _absolute_paths(item) for name, item in value})
+    if isinstance(value, dict):
+        return {key: _absolute_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_absolute_paths(item) for item in value]
+    return value
 
 
 def gpus_per_worker(wanted: float | str, cluster_gpus: float, workers: int, model_is_local: bool) -> float:
@@ -87,6 +105,17 @@ def gpus_per_worker(wanted: float | str, cluster_gpus: float, workers: int, mode
     if wanted != "auto":
         return float(wanted)
     return 1.0 if model_is_local and cluster_gpus >= workers else 0.0
+
+
+def cpu_fallback_note(wanted: float | str, cluster_gpus: float, workers: int, model_is_local: bool) -> str:
+    """What to say when ``auto`` leaves the cluster's GPUs unused (fewer GPUs than workers); "" else."""
+    if wanted != "auto" or not model_is_local or not cluster_gpus or cluster_gpus >= workers:
+        return ""
+    share = 1 / math.ceil(workers / cluster_gpus)
+    return (
+        f"cluster.worker_gpus = auto: the cluster has {cluster_gpus:g} GPUs for {workers} workers, so the "
+        f"workers run on CPU; set cluster.worker_gpus = {share:g} to share the GPUs, or lower cluster.workers"
+    )
 
 
 class HeronWorker:
@@ -103,33 +132,22 @@ class HeronWorker:
         return os.getpid(), self.node, self.llm.name
 
     def run_task(
-        self, index: int, task_path: str, run_id: str, approve_everything: bool, events: Any
+        self, index: int, task_path: str, task_name: str, run_id: str, approve_everything: bool, events: Any
     ) -> tuple[int, str]:
-        """Run (or, after a retry, resume) one task file; its events go to the submitter's queue, as
-        long as it takes them (an event that cannot be sent is dropped: the run matters, not its echo)."""
-        lost: list[bool] = []
-
-        def forward(event: Any) -> None:
-            if lost or getattr(event, "type", "") in _QUIET_EVENTS:
-                return
-            try:
-                events.put((index, self.node, event.model_dump(mode="json")), timeout=10)
-            except Exception:  # the queue is gone or full: the submitter stops seeing this run's events
-                lost.append(True)
-
+        """Run (or, after a retry, resume) one task file; its events go to the submitter's queue."""
         try:
             with TaskRunner(
                 self.settings,
                 self.llm,
                 approve_everything=approve_everything,
-                callbacks=[forward],
+                callbacks=[EventForwarder(events, index, self.node)],
                 node=self.node,
             ) as runner:
                 outcome = runner.run_or_resume(task_path, run_id)
         except Exception as exc:  # the task file, its tools or the store failed before the run did
             outcome = TaskOutcome(
                 run_id=run_id,
-                task=Path(task_path).stem,
+                task=task_name,
                 status="error",
                 exit_code=EXIT_FAILED,
                 error=str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}",
@@ -139,6 +157,24 @@ class HeronWorker:
 
     def map_items(self, fn: Callable[[LLM, T], R], items: Sequence[T]) -> list[R]:
         return [fn(self.llm, item) for item in items]
+
+
+class EventForwarder:
+    """A run's events, sent to the submitter's queue as long as it takes them: a ``put`` that fails
+    (the queue's actor is gone, or full) drops that event and every later one of the run, which goes
+    on: the run matters, not its echo."""
+
+    def __init__(self, events: Any, index: int, node: str) -> None:
+        self.events, self.index, self.node = events, index, node
+        self.lost = False
+
+    def __call__(self, event: Any) -> None:
+        if self.lost or getattr(event, "type", "") in _QUIET_EVENTS:
+            return
+        try:
+            self.events.put((self.index, self.node, event.model_dump(mode="json")), timeout=10)
+        except Exception:
+            self.lost = True
 
 
 @dataclass(frozen=True)
@@ -169,10 +205,11 @@ class ClusterPool:
         self.settings = settings
         self.actors: list[Any] = []
         self.events: Any = None  # a ray.util.queue.Queue the workers put their runs' events in
+        self._notice = on_notice or _log_notice
         self._connected_here = not ray.is_initialized()
         if self._connected_here:
             check_reachable(address)
-            route_cluster_notices(on_notice or _log_notice)  # before init: its own notices too
+            route_cluster_notices(self._notice)  # before init: its own notices too
             try:
                 ray.init(address=address, namespace="heron", log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -192,21 +229,21 @@ class ClusterPool:
 
         shared = worker_settings(self.settings)
         _refuse_sqlite_across_machines(ray, shared.run_store or "")
-        # the events queue lives beside the submitter (it reads it) and takes no CPU from the workers
+        # the events queue lives on the submitter's node (it reads it) and takes no CPU from the workers
         here = ray.get_runtime_context().get_node_id()
         self.events = Queue(
             actor_options={
                 "num_cpus": 0,
-                "scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=True),
+                "scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False),
             }
         )
         options = self.settings.cluster
-        gpus = gpus_per_worker(
-            options.worker_gpus,
-            ray.cluster_resources().get("GPU", 0),
-            count,
-            model_is_local=not self.settings.llm_base_url,
-        )
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        model_is_local = not self.settings.llm_base_url
+        gpus = gpus_per_worker(options.worker_gpus, cluster_gpus, count, model_is_local)
+        note = cpu_fallback_note(options.worker_gpus, cluster_gpus, count, model_is_local)
+        if note:
+            self._notice(note)
         self._resources = f"{options.worker_cpus:g} CPU and {gpus:g} GPU per worker"
         # heron replaces a dead worker itself (see _dispatch): Ray's own restarts would count over the
         # actor's whole life, not per task
@@ -258,14 +295,15 @@ class ClusterPool:
         count: int,
         call: Callable[[Any, int], Any],
         on_result: Callable[[int, Any], None],
-        on_failure: Callable[[int, str], None],
+        on_failure: Callable[[int, str, bool], None],
         on_dispatch: Callable[[int], None] | None = None,
     ) -> None:
         """Run jobs ``0..count-1``: each goes to the next idle worker as ``call(actor, job)`` (an
         ObjectRef). A worker that dies (any Ray error but a Python exception raised in it: killed,
         out of memory, its node lost) is killed for good and a fresh one started in its place; its
-        job goes back to the front of the queue, at most ``cluster.retries`` times. A Python error
-        inside a worker fails only that job (it is not retried: it would fail again)."""
+        job goes back to the front of the queue, at most ``cluster.retries`` times per job. A Python
+        error inside a worker fails only that job (it is not retried: it would fail again) and the
+        worker goes on. ``on_failure(job, reason, worker_died)``."""
         ray = _ray()
         retries = self.settings.cluster.retries
         waiting = list(range(count))
@@ -281,7 +319,7 @@ class ClusterPool:
                     on_dispatch(job)
             if not running:  # every worker is gone and none could be started in its place
                 for job in waiting:
-                    on_failure(job, "no cluster worker is left (each replacement failed to start)")
+                    on_failure(job, "no cluster worker is left (each replacement failed to start)", True)
                 return
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             if not ready:
@@ -293,7 +331,7 @@ class ClusterPool:
             except ray.exceptions.RayTaskError as exc:  # a Python error inside a live worker
                 idle.append(actor)
                 if finished is not None:
-                    on_failure(finished, _cause(exc))
+                    on_failure(finished, _cause(exc), False)
                 continue
             except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, node lost
                 if finished is None:  # a replacement that did not start is not replaced again
@@ -311,6 +349,7 @@ class ClusterPool:
                         finished,
                         f"its worker died {tries[finished]} times "
                         f"(cluster.retries = {retries}): {_cause(exc)}",
+                        True,
                     )
                 continue
             idle.append(actor)
@@ -358,46 +397,23 @@ class ClusterPool:
             if on_outcome is not None:
                 on_outcome(index, outcome)
 
-        def failed(index: int, reason: str) -> None:
-            resumable = self._mark_interrupted(run_ids[index])
-            finished(
-                index,
-                TaskOutcome(
-                    run_id=run_ids[index],
-                    task=names[index],
-                    status="error",
-                    exit_code=EXIT_FAILED,
-                    error=reason,
-                    note=f"resume it with `heron resume {run_ids[index]}`"
-                    if resumable
-                    else f"it has no checkpoint: run it again with `heron run {paths[index]}`",
-                ),
+        def failed(index: int, reason: str, worker_died: bool) -> None:
+            outcome = failed_outcome(
+                self.settings, run_ids[index], names[index], paths[index], reason, worker_died=worker_died
             )
+            finished(index, outcome)
 
         with self._draining(on_event):
             self._dispatch(
                 len(paths),
                 lambda actor, i: actor.run_task.remote(
-                    i, paths[i], run_ids[i], approve_everything, self.events
+                    i, paths[i], names[i], run_ids[i], approve_everything, self.events
                 ),
                 lambda i, result: finished(i, TaskOutcome.model_validate_json(result[1])),
                 failed,
                 on_dispatch,
             )
         return [outcomes[i] for i in range(len(paths))]
-
-    def _mark_interrupted(self, run_id: str) -> bool:
-        """A run whose workers kept dying is left ``interrupted``, not ``running``; True when it has a
-        checkpoint to resume from."""
-        try:
-            with RunStore(configured_store_url(self.settings)) as store:
-                record = store.find(run_id)
-                if record is not None and record.status == "running":
-                    store.set_status(run_id, "interrupted", attempt=record.attempt)
-                return store.latest_state(run_id) is not None
-        except Exception as exc:  # the outcome already says what happened; the store is best effort
-            _log_notice(f"could not mark run {run_id} interrupted: {exc}")
-            return False
 
     @contextmanager
     def _draining(self, on_event: Callable[[TaskEvent], None] | None) -> Iterator[None]:
@@ -456,7 +472,7 @@ class ClusterPool:
             if on_chunk is not None:
                 on_chunk(len(chunk_results))
 
-        def failed(index: int, reason: str) -> None:
+        def failed(index: int, reason: str, worker_died: bool) -> None:
             first = index * size
             problems.append(f"items {first}-{first + len(chunks[index]) - 1}: {reason}")
 
@@ -467,6 +483,36 @@ class ClusterPool:
                 "see `heron doctor` for the cluster's state; the eval can be run again",
             )
         return [result for index in range(len(chunks)) for result in results[index]]
+
+
+def failed_outcome(
+    settings: Settings, run_id: str, task: str, task_path: str, reason: str, *, worker_died: bool
+) -> TaskOutcome:
+    """The outcome of a task file whose call failed on the cluster, its run's record made to say so
+    (if the run got as far as the store): ``interrupted`` when its workers kept dying, ``error`` with
+    ``reason`` when its worker raised. Either can be resumed from its last checkpoint."""
+    resumable = False
+    try:
+        with RunStore(configured_store_url(settings)) as store:
+            record = store.find(run_id)
+            if record is not None and record.status == "running":
+                if worker_died:
+                    store.set_status(run_id, "interrupted", attempt=record.attempt)
+                else:
+                    store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=record.attempt)
+            resumable = store.latest_state(run_id) is not None
+    except Exception as exc:  # the outcome already says what happened; the store is best effort
+        _log_notice(f"could not record the failure of run {run_id}: {exc}")
+    return TaskOutcome(
+        run_id=run_id,
+        task=task,
+        status="error",
+        exit_code=EXIT_FAILED,
+        error=reason,
+        note=f"resume it with `heron resume {run_id}`"
+        if resumable
+        else f"it has no checkpoint: run it again with `heron run {task_path}`",
+    )
 
 
 def _log_notice(text: str) -> None:

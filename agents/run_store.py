@@ -188,6 +188,13 @@ class RunStore:
             else:
                 self._engine = _postgresql_engine(self.url)
             self._migrate()
+        except ImportError as exc:  # a dialect heron does not drive, its driver not installed
+            raise UsageError(
+                f"cannot open the run store {describe_location(self.url)}: its database driver is not "
+                f"installed ({exc})",
+                "give a postgresql://USER@HOST:PORT/DATABASE URL (heron drives it with psycopg, "
+                "pip install 'heron[cluster]') or the path of a SQLite file as run_store (HERON_RUN_STORE)",
+            ) from exc
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise UsageError(
                 f"cannot open the run store {describe_location(self.url)}: {_first_line(exc)}",
@@ -218,12 +225,35 @@ class RunStore:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def _write(self) -> Iterator[Connection]:
         with self._engine.connect().execution_options(heron_write=True) as db, db.begin():
             yield db  # on SQLite a write transaction starts with BEGIN IMMEDIATE (see _sqlite_engine)
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._database_errors(), self._write() as db:
+            yield db
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._database_errors(), self._engine.connect() as db:
+            yield db
+
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """A database error of the open store (the server gone, a table or a right taken away) is a
+        UsageError that names the store, not a driver's traceback."""
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise UsageError(
+                f"the run store {describe_location(self.url)} failed: {_first_line(exc)}",
+                "check that the database is up and that run_store's user may read and write heron's "
+                "tables (`heron doctor`)",
+            ) from exc
+
     def _migrate(self) -> None:
-        with self._transaction() as db:
+        with self._write() as db:
             if self.backend == "postgresql":  # two nodes opening a new database at once
                 db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             db.exec_driver_sql(
@@ -240,7 +270,7 @@ class RunStore:
                     )
 
     def applied_migrations(self) -> list[str]:
-        with self._engine.connect() as db:
+        with self._reading() as db:
             return [row[0] for row in db.exec_driver_sql("SELECT name FROM migrations ORDER BY name")]
 
     # -- runs ---------------------------------------------------------------------------------------
@@ -373,7 +403,7 @@ class RunStore:
             .order_by(_checkpoints.c.step.desc())
             .limit(1)
         )
-        with self._engine.connect() as db:
+        with self._reading() as db:
             row = db.execute(query).first()
         return RunState.model_validate_json(row[0]) if row else None
 
@@ -389,7 +419,7 @@ class RunStore:
             query = query.where(where)
         if limit is not None:
             query = query.limit(limit)
-        with self._engine.connect() as db:
+        with self._reading() as db:
             return [_record(dict(row._mapping)) for row in db.execute(query)]
 
     def find(self, run_id: str) -> RunRecord | None:
@@ -398,7 +428,7 @@ class RunStore:
         return found[0] if found else None
 
     def count_runs(self) -> int:
-        with self._engine.connect() as db:
+        with self._reading() as db:
             return int(db.execute(sa.select(sa.func.count()).select_from(_runs)).scalar_one())
 
     def get(self, run_id: str) -> RunRecord:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,19 +150,35 @@ class TaskRunner:
         died) before its first checkpoint, else the run is recorded here."""
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
-            memory = self._memory(loaded, stack)
-            agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
-            if memory is not None and loaded.task.memory and loaded.task.memory.ingest:
-                self._ingest(memory, loaded, on_ingest)
-            state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
-            if loaded.task.steps:
-                state.plan = [agent.validate_step(step) for step in loaded.task.steps]
+            with self._setup_failure_recorded(run_id, attempt):
+                memory = self._memory(loaded, stack)
+                agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
+                if memory is not None and loaded.task.memory and loaded.task.memory.ingest:
+                    self._ingest(memory, loaded, on_ingest)
+                state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
+                if loaded.task.steps:
+                    state.plan = [agent.validate_step(step) for step in loaded.task.steps]
             if attempt is None:
                 attempt = self.store.create_run(
                     run_id, loaded.name, str(loaded.path), state.goal, node=self.node
                 )
             self.store.checkpoint(state, attempt=attempt)
             return self._drive(agent, loaded, state, workspace, attempt)
+
+    @contextlib.contextmanager
+    def _setup_failure_recorded(self, run_id: str, attempt: int | None) -> Iterator[None]:
+        """A run this process took up (``attempt``) whose agent could not be set up is stored as
+        ``error`` with the reason, not left ``running`` with nothing driving it; the error goes on."""
+        try:
+            yield
+        except Exception as exc:
+            if attempt is not None and not isinstance(exc, RunTakenOverError):
+                reason = str(exc) if isinstance(exc, HeronError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=attempt)
+                except Exception:  # the store failing too: the first error is the one to see
+                    logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
+            raise
 
     def run_or_resume(
         self, task_path: Path | str, run_id: str, on_ingest: Callable[[str], None] | None = None
@@ -177,7 +193,9 @@ class TaskRunner:
         if attempt is None:  # it finished
             return self._stored_outcome(self.store.get(run_id))
         if self.store.latest_state(run_id) is None:  # its attempt died before the first checkpoint
-            return self._start(load_task(task_path), run_id, attempt, on_ingest)
+            with self._setup_failure_recorded(run_id, attempt):
+                loaded = load_task(task_path)
+            return self._start(loaded, run_id, attempt, on_ingest)
         return self._continue(run_id, attempt, record.node)
 
     def _stored_outcome(self, record: RunRecord) -> TaskOutcome:
@@ -204,14 +222,16 @@ class TaskRunner:
     def _continue(self, run_id: str, attempt: int, previous_node: str | None) -> TaskOutcome:
         """Drive a claimed run on from its last checkpoint (read after the claim: no other attempt can
         have written after it); ``previous_node``: where it ran before the claim."""
-        record = self.store.get(run_id)
-        state = self.store.latest_state(run_id)
-        assert state is not None  # (checked before the claim; checkpoints are never deleted)
-        loaded = load_task(record.task_path)
-        workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
-            agent = stack.enter_context(self._agent(loaded, workspace, self._memory(loaded, stack), stack))
-            self._restore_kv_cache(record, state, previous_node)
+            with self._setup_failure_recorded(run_id, attempt):
+                record = self.store.get(run_id)
+                state = self.store.latest_state(run_id)
+                assert state is not None  # (checked before the claim; checkpoints are never deleted)
+                loaded = load_task(record.task_path)
+                workspace = self._workspace(loaded)
+                memory = self._memory(loaded, stack)
+                agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
+                self._restore_kv_cache(record, state, previous_node)
             return self._drive(agent, loaded, state, workspace, attempt)
 
     def _restore_kv_cache(self, record: RunRecord, state: RunState, previous_node: str | None) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from heron.agents.run_store import MIGRATIONS, RunStore, store_url, this_node
 from heron.agents.state import RunState
 from heron.errors import RunTakenOverError, UsageError
+from tests.postgres_server import PostgresServer
 
 
 def test_migrations_are_applied_once_and_reopening_keeps_the_data(run_store_location: str) -> None:
@@ -189,3 +192,36 @@ def test_a_file_that_is_no_database_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="file is not a database"):
         RunStore(junk)
     assert junk.read_bytes() == b"not a database, " * 100  # and it is left as it was
+
+
+def test_a_database_driver_that_is_not_installed_is_a_usage_error_with_the_fix() -> None:
+    with pytest.raises(UsageError, match="its database driver is not installed") as caught:
+        RunStore("postgresql+pg8000://heron@127.0.0.1/runs")
+    assert "pg8000" in caught.value.problem and "psycopg" in (caught.value.hint or "")
+
+
+def test_a_postgresql_user_without_rights_on_the_store_is_told_so(postgres: PostgresServer) -> None:
+    owned = postgres.new_database()
+    RunStore(owned).close()
+    visitor = f"visitor_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(store_url(owned))
+    with engine.begin() as db:
+        db.exec_driver_sql(f"CREATE ROLE {visitor} LOGIN")
+    engine.dispose()
+    with pytest.raises(UsageError, match=r"cannot open the run store .*permission denied") as caught:
+        RunStore(owned.replace("://heron@", f"://{visitor}@"))
+    assert "user's rights" in (caught.value.hint or "")
+
+
+def test_a_database_that_fails_once_open_is_a_usage_error_naming_the_store(run_store_location: str) -> None:
+    with RunStore(run_store_location) as store:
+        store.create_run("r1", "t", "/t.yaml", "goal")
+        engine = sa.create_engine(store.url)
+        with engine.begin() as db:  # (a table taken away behind the store's back)
+            db.exec_driver_sql("DROP TABLE checkpoints")
+        engine.dispose()
+        with pytest.raises(UsageError, match=r"the run store .* failed: .*checkpoints") as caught:
+            store.latest_state("r1")
+        assert "`heron doctor`" in (caught.value.hint or "")
+        with pytest.raises(UsageError, match="failed"):  # a write too
+            store.checkpoint(RunState(run_id="r1", goal="goal", step=1))

@@ -11,8 +11,9 @@ import pytest
 
 from heron.agents.run_store import RunStore
 from heron.agents.runner import TaskRunner
+from heron.agents.state import RunState
 from heron.config import load_settings
-from heron.errors import RunTakenOverError
+from heron.errors import RunTakenOverError, TaskFileError
 from heron.llm import ScriptedLLM
 from heron.tracing import read_trace
 
@@ -134,3 +135,25 @@ def test_an_unexpected_error_ends_the_run_as_error_with_its_type_and_it_stays_re
     (task.parent / "ws" / "taken").write_text("yes")
     with TaskRunner(settings, ScriptedLLM([call("take_over"), answer("3")])) as runner:
         assert runner.resume(outcome.run_id).status == "succeeded"
+
+
+def test_a_run_taken_up_whose_agent_cannot_be_set_up_is_stored_as_error_not_left_running(
+    tmp_path: Path,
+) -> None:
+    # a cluster retry (or `heron resume`) that claims the run, then fails before driving it
+    settings = load_settings()
+    task = tmp_path / "moved.yaml"
+    task.write_text("name: moved\ngoal: Say hi.\ntools: ['moved_tools_x7:hello']\nworkspace: ws\n")
+    with RunStore.from_settings(settings) as store:
+        attempt = store.create_run("moved-0001", "moved", str(task), "Say hi.", node="node-a")
+        store.checkpoint(RunState(run_id="moved-0001", goal="Say hi.", step=1), attempt=attempt)
+        store.set_status("moved-0001", "interrupted", attempt=attempt)
+    with (
+        TaskRunner(settings, ScriptedLLM([]), node="node-b") as runner,
+        pytest.raises(TaskFileError) as caught,
+    ):
+        runner.run_or_resume(task, "moved-0001")
+    with RunStore.from_settings(settings) as store:
+        record = store.get("moved-0001")
+    assert (record.status, record.attempt, record.node) == ("error", 2, "node-b")
+    assert record.error == str(caught.value) and "cannot import 'moved_tools_x7'" in record.error
