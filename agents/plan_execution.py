@@ -68,19 +68,19 @@ class PlanExecution:
         current = state.plan[index]
         last = index == total - 1 and current.tool is None
         if not state.step_started:
-            instruction = render(
-                "agent_step",
-                number=index + 1,
-                total=total,
-                step=current.do,
-                last=last,
-                final=loop.finish_phrase(FINAL_ANSWER),
-                step_done=STEP_DONE,
-                native=loop.format.key != "generic",
-                tool=current.tool,
-            )
-            state.messages.append(Message.user(instruction))
-            state.instructions.append(instruction)
+            words = {
+                "number": index + 1,
+                "total": total,
+                "last": last,
+                "final": loop.finish_phrase(FINAL_ANSWER),
+                "step_done": STEP_DONE,
+                "native": loop.format.key != "generic",
+                "tool": current.tool,
+            }
+            state.messages.append(Message.user(render("agent_step", step=current.do, **words)))
+            # the step's text is the caller's, not heron's: an answer that says what the step asked
+            # for ("Say that the ledger is done." -> "The ledger is done.") is the model's own
+            state.instructions.append(render("agent_step", step="", **words))
             state.step_started, state.step_calls = True, 0
         if current.tool is not None:
             # a failed call is made again until one succeeds or the step's tries are spent; the

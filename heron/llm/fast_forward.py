@@ -7,6 +7,13 @@ text by asking the grammar which single bytes it admits next: while exactly one 
 grammar cannot end there), that byte is forced. The decode loop tokenizes the forced text, feeds it
 to the grammar and evaluates it as one batch (``LocalLLM``'s loop; ``GenerationOptions.fast_forward``).
 
+Token healing: unless the grammar ends after it, the forced text's last token is not forced but left
+to the sampler, which the grammar still holds to the same bytes. A model splits `"b": -3` as `":`,
+` -`, `3`; forced whole, `": ` leaves a lone ` ` token the model never saw before a number, and the
+1.5B then wrote `3` for `-3` (BFCL's quadratic-roots request); left to it, it writes ` -` itself.
+That token is sampled as any other: the call's logit biases, repetition penalty and temperature
+apply to it, among the tokens the grammar allows.
+
 This is the "jump-forward" of compressed finite-state machines (SGLang), done here with llama.cpp's
 grammar sampler as the oracle: a probe is one apply over at most 257 candidates (each byte and the end
 of generation), which leaves the grammar's state as it was; following a forced run works on a clone.

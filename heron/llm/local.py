@@ -329,6 +329,11 @@ class LocalLLM:
         if not data:
             return [], ends
         tokens = list(self._llama.tokenize(data, add_bos=False, special=False))
+        if not ends:
+            # token healing: the forced text's last token may be the start of a longer token the model
+            # would write with what follows (`": "` then `-3` is `":`, ` -`, `3` in the model's own
+            # tokenization); it is left to the sampler, whom the grammar still holds to the same bytes
+            tokens = tokens[:-1]
         if len(tokens) > limit:
             tokens, ends = tokens[:limit], False
         for i, token in enumerate(tokens):

@@ -88,8 +88,9 @@ class GenerationOptions(BaseModel):
         True,
         description="under a grammar (structured output), evaluate text the grammar forces (JSON keys, "
         "punctuation, the rest of a name) as one batch instead of sampling it token by token. The "
-        "forced text is split into tokens as the tokenizer splits it, which is not always the split "
-        "the model would have taken, so what follows can differ slightly. Off when logprobs are asked for",
+        'last token of each forced run is left to the model (token healing: after a forced `": ` '
+        "the model writes ` -3` split as its own tokenizer splits it, ` -` then `3`); the split of "
+        "the rest can differ slightly from the model's own. Off when logprobs are asked for",
     )
     tools: tuple[dict[str, Any], ...] = Field(
         (),

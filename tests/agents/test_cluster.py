@@ -19,13 +19,15 @@ from pathlib import Path
 
 import psutil
 import pytest
+import ray
 import ray.cloudpickle
 
+from heron.agents import cluster as cluster_module
 from heron.agents.cluster import ClusterPool, gpus_per_worker
 from heron.agents.run_store import RunStore
 from heron.agents.runner import TaskRunner
 from heron.config import Settings, load_settings
-from heron.errors import RunError
+from heron.errors import RunError, UsageError
 from heron.llm import HTTPLLM, GenerationOptions, Message, ScriptedLLM
 from heron.llm.base import LLM
 from tests.agents.conftest import LEDGER_TOOL_SOURCE
@@ -45,7 +47,6 @@ steps:
   - {{do: "Append the line two.", tool: append_line, args: {{text: two}}}}
   - {{do: "Append the line three.", tool: append_line, args: {{text: three}}}}
   - {{do: "Say that the ledger is done."}}
-step_notes: false
 budget: {{max_steps: 12}}
 workspace: ws{index}
 """
@@ -206,7 +207,8 @@ def test_doctor_checks_the_cluster_and_the_run_store(
     result = subprocess.run(
         [HERON, "doctor", "--json"], capture_output=True, text=True, env=env, timeout=300, check=False
     )
-    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    checks = {c["name"]: c for c in json.loads(result.stdout)}  # (stdout: the JSON alone)
+    assert "ray" not in result.stderr.lower(), result.stderr  # Ray's notices go to the log (-v)
     assert checks["cluster"]["status"] == "ok", checks["cluster"]
     assert f"{cluster}: 2 nodes on 1 machine, 2 CPUs" in checks["cluster"]["detail"]
     assert checks["run store"]["status"] == "ok"
@@ -369,6 +371,20 @@ def test_a_task_whose_worker_died_more_often_than_retries_allow_ends_interrupted
         resumed = runner.resume(outcome.run_id)
     assert (resumed.status, resumed.answer) == ("succeeded", "the ledger is done")
     assert (tmp_path / "ws" / "ledger.txt").read_text().splitlines() == ["one", "two"]
+
+
+def test_workers_that_cannot_be_placed_stop_the_start_in_time_with_the_gpus_found(
+    cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_module, "START_SECONDS", 5.0)
+    began = time.monotonic()
+    with pytest.raises(UsageError) as caught:  # a GPU each, on a cluster without one: never placed
+        ClusterPool(cluster, load_settings(cluster={"worker_gpus": 1}), open_llm=_no_model, workers=1)
+    assert time.monotonic() - began < 90
+    assert "1 of 1 cluster workers did not start within 5 s" in caught.value.problem
+    assert "1 GPU per worker asked; the cluster has 2 CPU and 0 GPU in all" in caught.value.problem
+    assert "cluster.worker_gpus" in (caught.value.hint or "")
+    assert not ray.is_initialized()  # the pool let go of the cluster
 
 
 def test_auto_gpus_give_each_worker_a_whole_gpu_or_none() -> None:

@@ -105,6 +105,23 @@ def test_a_normal_answer_that_only_echoes_a_hint_is_no_answer() -> None:
     assert result.status == "no_answer" and result.answer == "" and result.stopped_by == "answer"
 
 
+def test_an_answer_that_says_what_the_callers_step_asked_for_is_the_models_own(tmp_path: Path) -> None:
+    """A step's text is the caller's words, not heron's: answering "Say that the ledger is done."
+    with "The ledger is done." is an answer; repeating the step instruction's own wording is not."""
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "goal: finish the ledger\ntools: [calculator]\nsteps:\n"
+        "  - {do: 'Add one and two.', tool: calculator, args: {expression: '1+2'}}\n"
+        "  - {do: 'Say that the ledger is done.'}\n"
+    )
+    step = [call("calculator", expression="1+2"), {"action": "step_done", "answer": "3", "citations": []}]
+    done = TaskRunner(load_settings(), ScriptedLLM([*step, answer("The ledger is done.")])).run(task)
+    assert (done.status, done.answer) == ("succeeded", "The ledger is done.")
+    echo = answer("This is the last step: finish with final_answer.")
+    echoed = TaskRunner(load_settings(), ScriptedLLM([*step, echo])).run(task)
+    assert echoed.status == "no_answer" and echoed.answer == ""
+
+
 def test_repeated_calls_end_with_status_repeated_call() -> None:
     result, _ = _run([call("add", a=1, b=1)] * 3 + [answer("2")], [add])
     _, finished = _finished(result)

@@ -122,3 +122,29 @@ def test_the_grammar_writes_json_dumps_layout(llm: LocalLLM) -> None:
     assert 'space ::= ""' in grammar
     text, _ = llm._constrained_text(ASK, CALL, GenerationOptions(max_tokens=96))
     assert text == json.dumps(json.loads(text), ensure_ascii=False)
+
+
+def test_forced_text_leaves_its_last_token_to_the_model(llm: LocalLLM) -> None:
+    """Token healing: after `{"a": ` the grammar forces, the model's own tokenization writes ` -3` or
+    ` 3` as one token; forcing the lone space made it pick among digits only (BFCL's `b=-3` became 3)."""
+    fed: list[list[int]] = []
+    session = llm._session
+    decode = session.decode
+
+    def batch(tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        fed.append(list(tokens))
+        return decode(tokens, *args, **kwargs)
+
+    session.decode = batch  # type: ignore[method-assign]
+    try:
+        schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+        value = llm.structured_json(
+            [Message.user("Give a = -3 as JSON.")], schema, GenerationOptions(max_tokens=48)
+        )
+    finally:
+        session.decode = decode  # type: ignore[method-assign]
+    space = llm._llama.tokenize(b" ", add_bos=False, special=False)
+    forced = [tokens for tokens in fed[1:] if tokens]  # fed[0] is the prompt
+    assert forced, "the braces and the key were not forced"
+    assert all(tokens[-1:] != space for tokens in forced)
+    assert isinstance(value["a"], int)
