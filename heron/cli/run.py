@@ -154,7 +154,7 @@ def resume(
     with RunStore.from_settings(settings) as store:
         ran_on = store.get(run_id).node or ""
     if "/" in ran_on:  # a cluster worker's run: its workspace and trace are where the workers keep them
-        from heron.agents.cluster import worker_settings
+        from heron.agents.cluster_worker import worker_settings
 
         settings = worker_settings(settings)
     with TaskRunner(settings, approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]) as runner:

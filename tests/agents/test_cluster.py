@@ -23,7 +23,8 @@ import ray
 import ray.cloudpickle
 
 from heron.agents import cluster as cluster_module
-from heron.agents.cluster import ClusterPool, gpus_per_worker
+from heron.agents.cluster import ClusterPool
+from heron.agents.cluster_worker import gpus_per_worker
 from heron.agents.run_store import RunStore
 from heron.agents.runner import TaskRunner
 from heron.config import Settings, load_settings

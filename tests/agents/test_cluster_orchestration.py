@@ -11,13 +11,8 @@ import pytest
 import ray.exceptions
 
 from heron.agents import cluster
-from heron.agents.cluster import (
-    ClusterPool,
-    EventForwarder,
-    cpu_fallback_note,
-    failed_outcome,
-    worker_settings,
-)
+from heron.agents.cluster import ClusterPool, failed_outcome
+from heron.agents.cluster_worker import EventForwarder, cpu_fallback_note, worker_settings
 from heron.agents.run_store import RunStore, configured_store_url, store_url
 from heron.agents.state import RunState
 from heron.config import load_settings
