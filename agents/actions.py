@@ -13,7 +13,7 @@ import copy
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -32,6 +32,7 @@ class ActionSpec:
     description: str
     parameters: dict[str, Any]
     think: bool = False  # a thought before the arguments (``Tool.think``: code, documents)
+    repeats_allowed: tuple[str, ...] = ()  # arguments the repetition penalty leaves alone (``Tool``)
 
 
 class ToolCallAction(BaseModel):
@@ -75,7 +76,7 @@ def pinned(spec: ActionSpec, fixed: dict[str, Any]) -> ActionSpec:
     for name, value in fixed.items():
         properties[name] = {"const": value}
     parameters["required"] = list(dict.fromkeys([*parameters.get("required", []), *fixed]))
-    return ActionSpec(spec.name, spec.description, parameters, spec.think)
+    return replace(spec, parameters=parameters)
 
 
 def action_schema(

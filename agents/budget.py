@@ -16,7 +16,7 @@ BudgetLimit = Literal["max_steps", "max_tokens", "max_seconds"]
 class Budget(BaseModel):
     """Limits of one run. Defaults come from ``[agent]`` in heron.toml."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_steps: int = Field(12, ge=1)
     max_tokens: int = Field(20_000, ge=64, description="tokens the model may generate in the run")

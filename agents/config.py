@@ -37,7 +37,7 @@ class AgentConfig(BaseModel):
     and runs it step by step, re-planning when a step fails.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     budget: Budget = Field(default_factory=lambda: Budget())
     planning: Literal["never", "always"] = "never"

@@ -38,7 +38,7 @@ from heron.agents.turn_formats import GenericFormat, TurnFormat, TurnRequest
 from heron.agents.turn_offer import TurnOffer
 from heron.errors import OutputTruncatedError, RunCancelledError
 from heron.llm.base import LLM, ReportsLogprobs
-from heron.llm.types import GenerationOptions, Message
+from heron.llm.types import GenerationOptions, Message, RepetitionControl
 from heron.status import StoppedBy
 from heron.tools import Tool, ToolContext
 from heron.tracing import HintEvent, ModelTurnEvent, TokenEvent, Tracer
@@ -201,7 +201,7 @@ class StepLoop:
             temperature=self.config.retry_temperature if state.last_call_failed else self.config.temperature,
             seed=state.step,
             on_text=on_text,
-            repetition=self.config.repetition,
+            repetition=self.repetition(specs),
             logprobs=self.config.token_logprobs,
         )
         started = time.perf_counter()
@@ -234,6 +234,15 @@ class StepLoop:
             )
         )
         return turn.action, string_chars
+
+    def repetition(self, specs: Sequence[ActionSpec]) -> RepetitionControl | None:
+        """The turn's repetition control: the configured one, leaving alone the arguments that the
+        offered tools declare ``repeats_allowed`` (file text, code)."""
+        control = self.config.repetition
+        free = {name for spec in specs for name in spec.repeats_allowed}
+        if control is None or free <= set(control.free_keys):
+            return control
+        return control.model_copy(update={"free_keys": tuple(sorted({*control.free_keys, *free}))})
 
     # -- the last turn ---------------------------------------------------------------------------
 

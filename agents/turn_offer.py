@@ -127,6 +127,8 @@ class TurnOffer:
                 schema = tool.json_schema()
                 for policy in self.policies:
                     schema = policy.arguments_schema(tool, schema, request)
-                specs.append(ActionSpec(tool.name, tool.description, schema, tool.think))
+                specs.append(
+                    ActionSpec(tool.name, tool.description, schema, tool.think, tool.repeats_allowed)
+                )
             self._specs = (request, specs)
         return self._specs[1]

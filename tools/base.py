@@ -82,6 +82,7 @@ class Tool:
         cites: bool = False,
         think: bool = False,
         concurrent: bool = False,
+        repeats_allowed: tuple[str, ...] = (),
     ) -> None:
         self.name = refuse_reserved_name(name)
         self.concurrent = concurrent  # may run alongside other calls of the turn (reads only, no state)
@@ -94,6 +95,9 @@ class Tool:
         self._context_param = context_param
         self._schema = schema
         self.is_async = asyncio.iscoroutinefunction(function)
+        # arguments that are data the model composes (file text, code): the agent's repetition
+        # penalty leaves them alone (``RepetitionControl.free_keys``), since repeats are their content
+        self.repeats_allowed = self._check_argument_names(tuple(repeats_allowed), "repeats_allowed")
 
     def json_schema(self) -> dict[str, Any]:
         """JSON schema of the arguments (an object schema), as the model sees it."""
@@ -105,6 +109,19 @@ class Tool:
     def explicit_schema(self) -> dict[str, Any] | None:
         """The JSON schema given at construction (tools wrapped from JSON-schema tools), else None."""
         return self._schema
+
+    def _check_argument_names(self, names: tuple[str, ...], option: str) -> tuple[str, ...]:
+        if not names:
+            return names
+        known = set(self.json_schema().get("properties", {}))
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ToolDeclarationError(
+                f"`{option}` of tool `{self.name}` names {', '.join(map(repr, unknown))}, not among its "
+                f"arguments ({', '.join(sorted(known)) or 'none'})",
+                f"list argument names of `{self.name}` in `{option}`, e.g. {option}=('content',)",
+            )
+        return names
 
     def spec(self) -> dict[str, Any]:
         """Name, description and parameters: what the planner shows the model for this tool."""

@@ -41,6 +41,7 @@ def tool(
     cites: bool = False,
     think: bool = False,
     concurrent: bool = False,
+    repeats_allowed: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -54,6 +55,7 @@ def tool(
     cites: bool = False,
     think: bool = False,
     concurrent: bool = False,
+    repeats_allowed: tuple[str, ...] = (),
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) with a docstring into a :class:`Tool`.
 
@@ -66,7 +68,10 @@ def tool(
     starts with a short thought, written before the arguments; other calls go straight to them.
     ``concurrent=True`` says calls of the tool may run at the same time as each other and as other
     such calls (it only reads, and keeps no state between calls): a turn whose calls are all of
-    concurrent tools runs them in parallel threads, any other batch runs in order::
+    concurrent tools runs them in parallel threads, any other batch runs in order.
+    ``repeats_allowed`` names string arguments that are data the model composes or copies (a file's
+    text, code), where repeated lines and phrases are the content: the agent's repetition penalty
+    (``AgentConfig.repetition``) does not act inside them, as it does in answers and other arguments::
 
         @tool(risk=Risk.HIGH)
         def delete_note(title: str, ctx: ToolContext) -> str:
@@ -91,6 +96,7 @@ def tool(
             cites=cites,
             think=think,
             concurrent=concurrent,
+            repeats_allowed=repeats_allowed,
         )
 
     if function is not None:

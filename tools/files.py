@@ -50,7 +50,7 @@ def read_file(path: str, ctx: ToolContext, max_chars: int = 20_000) -> ToolResul
     return ToolResult(text=text, artifacts=[artifact])
 
 
-@tool(risk=Risk.HIGH, think=True)
+@tool(risk=Risk.HIGH, think=True, repeats_allowed=("content",))
 def write_file(path: str, content: str, ctx: ToolContext, append: bool = False) -> ToolResult:
     """Write a text file in the workspace (creating folders as needed); replaces an existing file.
 

@@ -37,6 +37,7 @@ class LazyTool(Tool):
     tool_cites: ClassVar[bool] = False
     tool_think: ClassVar[bool] = False
     tool_concurrent: ClassVar[bool] = False
+    tool_repeats_allowed: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(
         cls,
@@ -45,6 +46,7 @@ class LazyTool(Tool):
         cites: bool | None = None,
         think: bool | None = None,
         concurrent: bool | None = None,
+        repeats_allowed: tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -54,6 +56,8 @@ class LazyTool(Tool):
             cls.tool_think = think
         if concurrent is not None:
             cls.tool_concurrent = concurrent
+        if repeats_allowed is not None:
+            cls.tool_repeats_allowed = tuple(repeats_allowed)
         if name is not None:
             cls.tool_name = name
         if risk is not None:
@@ -79,6 +83,7 @@ class LazyTool(Tool):
             cites=type(self).tool_cites,
             think=type(self).tool_think,
             concurrent=type(self).tool_concurrent,
+            repeats_allowed=type(self).tool_repeats_allowed,
         )
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from heron.tools.declaration import tool
 from heron.tools.results import Risk, ToolResult
 
 
-@tool(name="python", risk=Risk.HIGH, think=True)
+@tool(name="python", risk=Risk.HIGH, think=True, repeats_allowed=("code",))
 def python_tool(code: str, ctx: ToolContext) -> ToolResult:
     """Run Python code in an isolated sandbox. Variables and imports persist between calls, like a
     notebook; print what you need to see. Files go in the current folder (the workspace); figures

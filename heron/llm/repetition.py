@@ -42,7 +42,8 @@ class RepetitionPenalty:
     ``is_breaker`` is :func:`breaker_tokens` for the model's vocabulary; ``capacity`` the tokens
     expected (more are fine); ``prompt`` the call's prompt, whose last ``control.prompt_tokens``
     count as earlier text; ``structured``: the output is JSON (under a grammar), which with
-    ``control.strings_only`` limits the penalty to string values.
+    ``control.strings_only`` limits the penalty to string values and text around the JSON, and with ``control.free_keys``
+    leaves the values of those keys alone.
     """
 
     def __init__(
@@ -61,7 +62,8 @@ class RepetitionPenalty:
         # _match[i]: tokens in the longest common suffix of tokens[: i + 1] and of all tokens so far
         self._match = np.zeros(size, dtype=np.intc)
         self._n = 0
-        self._cursor = JsonCursor() if structured and control.strings_only else None
+        scoped = control.strings_only or control.free_keys
+        self._cursor = JsonCursor() if structured and scoped else None
         for token in context:
             self._push(int(token))
 
@@ -73,8 +75,12 @@ class RepetitionPenalty:
 
     def adjustment(self) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and what to add to their logits at this step (negative: penalties)."""
-        if self._cursor is not None and not self._cursor.in_string_value:
-            return _NO_IDS, _NO_AMOUNTS
+        cursor = self._cursor
+        if cursor is not None:
+            if self.control.strings_only and not cursor.in_text:
+                return _NO_IDS, _NO_AMOUNTS
+            if cursor.in_string_value and cursor.value_key in self.control.free_keys:
+                return _NO_IDS, _NO_AMOUNTS
         return self.penalties()
 
     def penalties(self) -> tuple[np.ndarray, np.ndarray]:

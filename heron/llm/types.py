@@ -41,8 +41,13 @@ class RepetitionControl(BaseModel):
 
     A repeat never spans a token whose text holds one of ``sequence_breakers``, and such a token is
     never penalised itself: with ``'"'`` among them, JSON keys, ``", "`` between list items and the
-    closing quote of a string stay free. ``strings_only``: in structured output, penalise only inside
-    JSON string values (a list of numbers may repeat; plain text is penalised throughout). The text
+    closing quote of a string stay free. ``strings_only``: in structured output, JSON's structure is
+    free (keys, numbers, punctuation: a list of numbers may repeat); string values and text outside
+    the JSON (a native tool format's plain-text answer) are penalised, as plain text is throughout.
+    ``free_keys``: in structured output, string values under these keys are never penalised (data the
+    model copies or composes, where repeats are the content: a file's text, code); an agent fills it
+    from its tools' ``repeats_allowed`` arguments, by name, for the tools offered in the turn. Their
+    text still counts as earlier text for the rest of the output. The text
     compared against is what the model writes in this call, after the prompt's last
     ``prompt_tokens`` tokens (0: only this call's own output, so copying from the request is free).
     The penalty is a logits bias applied before the grammar check, capped to stay finite, so where
@@ -50,20 +55,21 @@ class RepetitionControl(BaseModel):
     its own decode loop; ``HTTPLLM`` sends llama.cpp server's ``dry_*`` fields (see there).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     multiplier: float = Field(0.8, gt=0.0)
     base: float = Field(1.75, ge=1.0)
     allowed_length: int = Field(2, ge=1)
     sequence_breakers: tuple[str, ...] = ("\n", ":", '"', "*")
     strings_only: bool = True
+    free_keys: tuple[str, ...] = ()
     prompt_tokens: int = Field(0, ge=0)
 
 
 class GenerationOptions(BaseModel):
     """Sampling settings for one call. Temperature 0 is greedy and repeatable."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)

@@ -105,6 +105,14 @@ def test_built_in_tools_that_compose_their_arguments_think() -> None:
     assert draft.think
 
 
+def test_built_in_tools_that_carry_data_allow_repeats_in_it() -> None:
+    from heron.memory.tools import RetrieveTool
+    from heron.tools.builtin import calculator, python_tool, write_file
+
+    assert write_file.repeats_allowed == ("content",) and python_tool.repeats_allowed == ("code",)
+    assert calculator.repeats_allowed == () and RetrieveTool().repeats_allowed == ()
+
+
 def test_parse_action() -> None:
     call = parse_action({"action": "calculator", "arguments": {"expression": "1+2"}})
     assert call == ToolCallAction(tool="calculator", arguments={"expression": "1+2"})

@@ -61,6 +61,23 @@ def test_tool_call_then_answer(demo_tools: list, ledger: Path) -> None:
     ]
 
 
+def test_the_repetition_penalty_leaves_alone_the_arguments_tools_declare_data(tmp_path: Path) -> None:
+    from heron.tools.builtin import calculator, python_tool, write_file
+
+    llm = ScriptedLLM([answer("hi"), answer("hi"), answer("hi")])
+    with Agent(llm, tools=[calculator, write_file, python_tool], workspace=tmp_path) as agent:
+        agent.run("hello")
+    control = llm.calls[0].options.repetition
+    assert control is not None and control.free_keys == ("code", "content")
+    assert control.allowed_length == AgentConfig().repetition.allowed_length  # the rest as configured
+    with Agent(llm, tools=[calculator], workspace=tmp_path) as agent:
+        agent.run("hello")
+    assert llm.calls[1].options.repetition == AgentConfig().repetition
+    with Agent(llm, tools=[write_file], config=AgentConfig(repetition=None), workspace=tmp_path) as agent:
+        agent.run("hello")
+    assert llm.calls[2].options.repetition is None  # off stays off
+
+
 def test_grammar_admits_each_tool_and_the_answer(demo_tools: list) -> None:
     llm = ScriptedLLM([answer("hi")])
     with _agent(llm, demo_tools) as agent:
@@ -526,3 +543,19 @@ def test_a_sub_agents_tokens_count_against_the_callers_budget_and_its_approvals_
         result = agent.run("Clean up, please.")
     assert asked == ["delete_everything"]  # the sub-agent's risky call went to the caller's approver
     assert result.stopped_by == "max_tokens"  # the sub-agent's 60-word answer spent the caller's budget
+
+
+def test_a_misspelt_setting_is_refused_naming_it() -> None:
+    from pydantic import ValidationError
+
+    from heron.agents.budget import Budget
+    from heron.llm import GenerationOptions, RepetitionControl
+
+    for make, wrong in (
+        (AgentConfig, "require_citation"),
+        (Budget, "max_step"),
+        (GenerationOptions, "max_token"),
+        (RepetitionControl, "free_key"),
+    ):
+        with pytest.raises(ValidationError, match=rf"{wrong}\n  Extra inputs are not permitted"):
+            make(**{wrong: 1})

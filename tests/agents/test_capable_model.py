@@ -140,3 +140,23 @@ def test_a_request_no_tool_serves_is_answered_directly_and_one_that_fits_calls_t
     assert all(not e.kept for e in capital_trace if e.type == "tool_check")
     assert forecasts == ["Lyon"], forecasts  # the weather question called the tool, once
     assert rain.status == "succeeded" and "rain" in rain.answer.lower(), rain.answer
+
+
+def test_a_file_whose_text_repeats_a_line_is_written_as_asked(isolated_heron: Path) -> None:
+    """The repetition penalty stops loops in answers and arguments, but a file's text is data where
+    repeats are the content: ``write_file`` declares ``content`` ``repeats_allowed``. With the
+    penalty acting there, this model wrote the second and third copies as "a wingspan o 167" and
+    "The greatblue heron" (a tool declared without it, same model and request)."""
+    from heron import Agent
+    from heron.agents import approve_all
+    from heron.tools.builtin import write_file
+
+    line = (
+        "The great blue heron is the largest heron in North America, with a wingspan of 167 to 201 "
+        "centimetres."
+    )
+    with Agent(tools=[write_file], approve=approve_all, workspace=isolated_heron) as agent:
+        result = agent.run(f"Write the file chorus.txt holding this line three times, one per line:\n{line}")
+    written = (isolated_heron / "chorus.txt").read_text()
+    assert [text for text in written.splitlines() if text.strip()] == [line] * 3, written
+    assert result.status == "succeeded", (result.answer, result.note)

@@ -218,7 +218,11 @@ def test_failed_checks_say_checks_failed_in_the_outcome_the_store_and_the_trace(
     assert read_trace(Path(outcome.trace_path))[-1].status == "checks_failed"
 
 
-def test_a_string_that_filled_its_length_bound_is_reported_as_cut() -> None:
+def test_a_call_whose_string_filled_its_length_bound_is_not_run_and_the_model_is_told() -> None:
+    """A string that filled its bound was cut off by the grammar: not what the model meant to send
+    (the demo's report once ended "The great" and one character), so the call is not made."""
+    got: list[int] = []
+
     @tool
     def echo(text: str) -> str:
         """Echo the text.
@@ -226,15 +230,19 @@ def test_a_string_that_filled_its_length_bound_is_reported_as_cut() -> None:
         Args:
             text: anything
         """
+        got.append(len(text))
         return f"got {len(text)} characters"
 
     long, short = "x" * 50, "x" * 49
-    _, llm = _run(
+    result, llm = _run(
         [call("echo", text=long), call("echo", text=short), answer("ok")], [echo], argument_chars=50
     )
     cut_result, whole_result = llm.calls[1].messages[-1].content, llm.calls[2].messages[-1].content
-    assert "text reached its length limit and was cut off" in cut_result and "got 50" in cut_result
-    assert "cut off" not in whole_result and "got 49" in whole_result
+    assert got == [49]  # only the whole one ran
+    assert "invalid call" in cut_result and "text (50 characters) reached its length limit" in cut_result
+    assert "not run" in cut_result and "cut off" not in whole_result and "got 49" in whole_result
+    results = [e for e in read_trace(result.trace_path) if e.type == "tool_result"]
+    assert [r.is_error for r in results] == [True, False]
 
 
 @pytest.mark.parametrize("notes", [True, False])

@@ -96,6 +96,20 @@ def test_under_a_grammar_only_string_values_are_penalised() -> None:
     assert got == {" gh": pytest.approx(0.8)}  # and never the closing quote '"}'
 
 
+def test_values_of_free_keys_are_never_penalised_and_still_count_as_earlier_text() -> None:
+    answer = ['{"', "k", '": "', " cd", " ef", " gh", " cd", " ef"]
+    assert penalty(answer, RepetitionControl(free_keys=("k",)), structured=True) == {}
+    assert penalty(answer, RepetitionControl(free_keys=("other",)), structured=True) != {}
+    assert penalty(answer, RepetitionControl(free_keys=("k",), strings_only=False), structured=True) == {}
+    # plain text has no keys: the control acts throughout
+    assert penalty(["a", "b", "c", "a", "b"], RepetitionControl(free_keys=("k",))) != {}
+
+
+def test_text_outside_the_json_is_penalised_as_text() -> None:
+    # a native tool format's plain-text answer runs under a grammar too: it is text, not structure
+    assert penalty(["a", "b", "c", "a", "b"], structured=True) == {"c": pytest.approx(0.8)}
+
+
 def test_the_prompt_tail_counts_only_when_asked() -> None:
     prompt = ("y", "a", "b", "c")
     assert penalty(["a", "b"], prompt=prompt) == {}
@@ -137,3 +151,19 @@ def test_the_json_cursor_tells_string_values_from_keys() -> None:
     # the characters after which the cursor is inside a string value: each value's opening quote
     # and content (its closing quote ends it); keys, numbers and punctuation never
     assert inside == '"x\\"y"z"w'
+
+
+def test_the_json_cursor_names_the_key_of_each_string_value() -> None:
+    from heron.llm.json_cursor import JsonCursor
+
+    cursor = JsonCursor()
+    keys = []
+    text = 'text "q" {"name": "w", "arguments": {"path": "a", "content": "x\\"y", "l": ["z"]}} after'
+    for char in text:
+        cursor.feed(char)
+        keys.append((char, cursor.in_string_value, cursor.in_text, cursor.value_key))
+    assert {k for _, value, _, k in keys if value} == {None, "name", "path", "content", "l"}
+    assert "".join(c for c, value, _, k in keys if value and k == "content") == '"x\\"y'
+    # text around the JSON is text (read: the characters after which the next one is text, not in a
+    # string value); inside the objects only string values are
+    assert "".join(c for c, value, text_, _ in keys if text_ and not value) == 'text " } after'

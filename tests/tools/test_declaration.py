@@ -138,6 +138,33 @@ def test_other_declaration_mistakes_are_refused() -> None:
         tool(name="two words")(documented_wrongly)
 
 
+def test_arguments_where_repeats_are_allowed_must_be_the_tools_own() -> None:
+    def save(name: str, text: str) -> str:
+        """Save a note.
+
+        Args:
+            name: the note's name
+            text: the note
+        """
+        return name
+
+    assert tool(repeats_allowed=("text",))(save).repeats_allowed == ("text",)
+    assert tool(save).repeats_allowed == ()
+    with pytest.raises(ToolDeclarationError, match=r"names 'body', not among its arguments \(name, text\)"):
+        tool(repeats_allowed=("body",))(save)
+
+    class Notes(LazyTool, name="notes", repeats_allowed=("text",)):
+        def run(self, text: str) -> str:
+            """Keep a note.
+
+            Args:
+                text: the note
+            """
+            return text
+
+    assert Notes().repeats_allowed == ("text",)
+
+
 @pytest.mark.parametrize("reserved", ["final_answer", "step_done", "auto", "none", "required"])
 def test_a_tool_named_like_the_agents_own_words_is_refused_at_declaration(reserved: str) -> None:
     def finish(text: str) -> str:
