@@ -91,13 +91,13 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
             note, scope = "(nothing remembered matches; searched the documents)\n", "documents"
         if scope == "documents":
             documents = self._docs(ctx.settings)
-            passages = documents.search(query, k=k, filters={"source": source} if source else None)
+            passages = _search_documents(documents, query, k, source)
             if source and not passages:  # not a stored path: a file name, or a guess (scan only then)
                 matched = _matching_source(documents, source)
                 if matched is None:  # a guessed name: say so, and search everything instead
                     note += f"(no document is named {source!r}; searched all documents)\n"
                 source = matched
-                passages = documents.search(query, k=k, filters={"source": source} if source else None)
+                passages = _search_documents(documents, query, k, source)
         head = note + "\n" if note else ""  # what was searched instead of what was asked, then a blank line
         if not passages:
             where = f" in {source}" if source else ""
@@ -172,6 +172,11 @@ CITE_ID_CHARS = 8  # chunk ids are 32 hex characters; 8 are unique enough within
 def cite_id(passage: Passage) -> str:
     """The short id a passage is shown and cited by: what the agent's grammar lets an answer cite."""
     return passage.id[:CITE_ID_CHARS]
+
+
+def _search_documents(documents: VectorMemory, query: str, k: int, source: str | None) -> list[Passage]:
+    """The ``k`` best passages, each text once (a file ingested from two places is one passage)."""
+    return documents.search(query, k=k, filters={"source": source} if source else None, distinct=True)
 
 
 def _matching_source(documents: VectorMemory, source: str) -> str | None:

@@ -241,6 +241,7 @@ class VectorMemory:
         mode: SearchMode = "hybrid",
         mmr: bool = False,
         mmr_lambda: float = 0.5,
+        distinct: bool = False,
     ) -> list[Passage]:
         """The ``k`` best passages for ``query``, best first.
 
@@ -249,6 +250,9 @@ class VectorMemory:
         ``where`` clause on chunk metadata, e.g. ``{"source": "/docs/a.md"}`` or
         ``{"page": {"$gte": 3}}``; it applies to both rankings. ``mmr`` re-ranks a larger candidate
         set for diversity (maximal marginal relevance, ``mmr_lambda`` = 1 for pure relevance).
+        ``distinct``: a passage whose text (whitespace aside) is that of a better-ranked one is left
+        out, so a file ingested from two places fills two of the ``k`` places once (the agent's
+        ``retrieve`` asks for this).
         """
         if mode not in SEARCH_MODES:
             raise UsageError(f"unknown search mode {mode!r}", f"use one of {', '.join(SEARCH_MODES)}")
@@ -257,7 +261,8 @@ class VectorMemory:
         if not query.strip() or self.count() == 0:
             return []
         where = dict(filters) if filters else None
-        pool = max(k * _CANDIDATES_PER_RESULT, _MIN_CANDIDATES) if (mmr or mode == "hybrid") else k
+        widen = mmr or distinct or mode == "hybrid"
+        pool = max(k * _CANDIDATES_PER_RESULT, _MIN_CANDIDATES) if widen else k
         records: dict[str, tuple[str, dict[str, Any]]] = {}
         rankings: list[list[tuple[str, float]]] = []
         query_vector = None
@@ -269,7 +274,10 @@ class VectorMemory:
         ranked = relative_score_fusion(rankings) if mode == "hybrid" else rankings[0]
         if mmr and ranked:
             ranked = self._diversify(query, query_vector, ranked, k, mmr_lambda)
-        return [Passage.from_record(i, *records[i], score) for i, score in ranked[:k] if i in records]
+        ranked = [(i, score) for i, score in ranked if i in records]
+        if distinct:
+            ranked = _first_of_each_text(ranked, records)
+        return [Passage.from_record(i, *records[i], score) for i, score in ranked[:k]]
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -394,3 +402,17 @@ def _filter_error(where: Mapping[str, Any] | None, exc: Exception) -> UsageError
         f"invalid metadata filter {dict(where or {})!r}: {exc}",
         "use Chroma's where syntax, e.g. {'source': '/docs/a.md'} or {'page': {'$gte': 3}}",
     )
+
+
+def _first_of_each_text(
+    ranked: list[tuple[str, float]], records: dict[str, tuple[str, dict[str, Any]]]
+) -> list[tuple[str, float]]:
+    """``ranked`` without the entries whose text, whitespace aside, an earlier entry already has."""
+    seen: set[str] = set()
+    kept = []
+    for i, score in ranked:
+        text = " ".join(records[i][0].split())
+        if text not in seen:
+            seen.add(text)
+            kept.append((i, score))
+    return kept

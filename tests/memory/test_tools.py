@@ -159,3 +159,26 @@ def test_retrieve_in_memories_with_nothing_remembered_says_so_and_searches_the_d
         "",
     ]
     assert result.artifacts and all(str(a.uri).startswith(str(docs)) for a in result.artifacts)
+
+
+def test_a_file_ingested_from_two_places_is_retrieved_once(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    """The notes copied to a second folder and ingested again: every chunk is stored twice, and
+    without ``distinct`` the copies take half the places a search returns."""
+    import shutil
+
+    docs = write_docs(tmp_path / "docs")
+    copy = shutil.copytree(docs, tmp_path / "copy-of-docs")
+    query = "Where do herons nest?"
+    with (
+        VectorMemory(settings, embedder=embedder) as documents,
+        ToolContext(tmp_path / "workspace", settings=settings) as ctx,
+    ):
+        Ingester(documents).ingest([docs, copy])
+        both = [" ".join(p.text.split()) for p in documents.search(query, k=4)]
+        assert len(set(both)) < len(both)  # the copies are there
+        with Toolset(memory_tools(documents)) as tools:
+            result = tools.invoke("retrieve", {"query": query}, ctx)
+    texts = [" ".join(a.metadata["text"].split()) for a in result.artifacts]
+    assert len(texts) == len(set(texts)) == settings.memory.passages_per_search
