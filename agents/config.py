@@ -93,7 +93,8 @@ class AgentConfig(BaseModel):
         RepetitionControl(allowed_length=12),
         description="a DRY penalty on text that repeats what the turn already wrote, in the answer and "
         "string arguments (heron.llm.repetition), so a turn cannot loop on a sentence; repeats up to "
-        "12 tokens (a path, a name, a line of code) stay free. None: off",
+        "12 tokens (a path, a name, a line of code) stay free, and so do the arguments tools declare "
+        "repeats_allowed (file content, code). None: off",
     )
     tool_choice: str = Field(
         "auto",
