@@ -42,8 +42,8 @@ class RepetitionPenalty:
     ``is_breaker`` is :func:`breaker_tokens` for the model's vocabulary; ``capacity`` the tokens
     expected (more are fine); ``prompt`` the call's prompt, whose last ``control.prompt_tokens``
     count as earlier text; ``structured``: the output is JSON (under a grammar), which with
-    ``control.strings_only`` limits the penalty to string values and text around the JSON, and with ``control.free_keys``
-    leaves the values of those keys alone.
+    ``control.strings_only`` limits the penalty to string values and text around the JSON, and
+    with ``control.free_keys`` leaves the values of those keys alone.
     """
 
     def __init__(
