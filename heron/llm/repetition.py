@@ -42,8 +42,9 @@ class RepetitionPenalty:
     ``is_breaker`` is :func:`breaker_tokens` for the model's vocabulary; ``capacity`` the tokens
     expected (more are fine); ``prompt`` the call's prompt, whose last ``control.prompt_tokens``
     count as earlier text; ``structured``: the output is JSON (under a grammar), which with
-    ``control.strings_only`` limits the penalty to string values and text around the JSON, and
-    with ``control.free_keys`` leaves the values of those keys alone.
+    ``control.strings_only`` limits the penalty to string values and text around the JSON,
+    ``control.free_keys`` leaves the values of those keys alone, and ``control.per_value`` compares
+    each string value with itself only.
     """
 
     def __init__(
@@ -62,16 +63,27 @@ class RepetitionPenalty:
         # _match[i]: tokens in the longest common suffix of tokens[: i + 1] and of all tokens so far
         self._match = np.zeros(size, dtype=np.intc)
         self._n = 0
-        scoped = control.strings_only or control.free_keys
+        self._context = [int(token) for token in context]
+        scoped = control.strings_only or control.free_keys or control.per_value
         self._cursor = JsonCursor() if structured and scoped else None
-        for token in context:
-            self._push(int(token))
+        self._restart()
 
     def feed(self, token: int, text: str) -> None:
         """The token just chosen, and its text."""
         self._push(token)
-        if self._cursor is not None:
-            self._cursor.feed(text)
+        cursor = self._cursor
+        if cursor is not None:
+            was_in_value = cursor.in_string_value
+            cursor.feed(text)
+            if self.control.per_value and cursor.in_string_value and not was_in_value:
+                self._restart()  # a new string value: its own text
+
+    def _restart(self) -> None:
+        """Forget the output so far: only the prompt's counted tail is earlier text."""
+        self._n = 0
+        self._match[:] = 0
+        for token in self._context:
+            self._push(token)
 
     def adjustment(self) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and what to add to their logits at this step (negative: penalties)."""

@@ -46,9 +46,11 @@ class RepetitionControl(BaseModel):
     the JSON (a native tool format's plain-text answer) are penalised, as plain text is throughout.
     ``free_keys``: in structured output, string values under these keys are never penalised (data the
     model copies or composes, where repeats are the content: a file's text, code); an agent fills it
-    from its tools' ``repeats_allowed`` arguments, by name, for the tools offered in the turn. Their
-    text still counts as earlier text for the rest of the output. The text
-    compared against is what the model writes in this call, after the prompt's last
+    from its tools' ``repeats_allowed`` arguments, by name, for the tools offered in the turn.
+    ``per_value``: in structured output, each string value is compared with itself only, so a value
+    may restate another (an answer restating the thought before it, two calls writing the same
+    text); loops happen within a value. The text compared against is what the model writes in this
+    call (in structured output with ``per_value``, in this string value), after the prompt's last
     ``prompt_tokens`` tokens (0: only this call's own output, so copying from the request is free).
     The penalty is a logits bias applied before the grammar check, capped to stay finite, so where
     the grammar allows only penalised tokens one of them is still chosen. ``LocalLLM`` applies it in
@@ -63,6 +65,7 @@ class RepetitionControl(BaseModel):
     sequence_breakers: tuple[str, ...] = ("\n", ":", '"', "*")
     strings_only: bool = True
     free_keys: tuple[str, ...] = ()
+    per_value: bool = True
     prompt_tokens: int = Field(0, ge=0)
 
 

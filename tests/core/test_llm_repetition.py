@@ -15,6 +15,7 @@ from heron.llm.types import RepetitionControl
 
 # a toy vocabulary: one token per text
 VOCAB = [*"abcy", "\n", '{"', "k", '": "', " cd", " ef", " gh", '"}', "[", "1", ", ", "2", "]", "z"]
+VOCAB += ['", "', "j"]
 ID = {text: i for i, text in enumerate(VOCAB)}
 CONTROL = RepetitionControl()  # multiplier 0.8, base 1.75, allowed_length 2
 
@@ -103,6 +104,16 @@ def test_values_of_free_keys_are_never_penalised_and_still_count_as_earlier_text
     assert penalty(answer, RepetitionControl(free_keys=("k",), strings_only=False), structured=True) == {}
     # plain text has no keys: the control acts throughout
     assert penalty(["a", "b", "c", "a", "b"], RepetitionControl(free_keys=("k",))) != {}
+
+
+def test_each_string_value_is_compared_with_itself_only() -> None:
+    # an answer may restate the thought before it; a loop within one value is still penalised
+    restated = ['{"', "k", '": "', " cd", " ef", " gh", '", "', "j", '": "', " cd", " ef"]
+    assert penalty(restated, structured=True) == {}
+    across = penalty(restated, RepetitionControl(per_value=False), structured=True)
+    assert across == {" gh": pytest.approx(0.8)}
+    looping = ['{"', "k", '": "', " gh", '", "', "j", '": "', " cd", " ef", " gh", " cd", " ef"]
+    assert penalty(looping, structured=True) == {" gh": pytest.approx(0.8)}
 
 
 def test_text_outside_the_json_is_penalised_as_text() -> None:
