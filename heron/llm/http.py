@@ -250,9 +250,9 @@ def _dry_fields(options: GenerationOptions) -> dict[str, Any]:
     (``python -m llama_cpp.server``, so ``heron.llm.serve``; vLLM) ignore them: the control is off there.
 
     The server scans the last ``dry_penalty_last_n`` tokens of the whole context, prompt included,
-    and penalises JSON structure as well as strings (no ``strings_only``, no ``free_keys``): this
-    window covers this call's output and about ``prompt_tokens`` of the prompt, which is as close as
-    it gets.
+    and penalises JSON structure as well as strings (no ``strings_only``, ``free_keys`` nor
+    ``per_value``): this window covers this call's output and about ``prompt_tokens`` of the prompt,
+    which is as close as it gets.
     """
     control = options.repetition
     assert control is not None

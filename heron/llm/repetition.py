@@ -80,8 +80,7 @@ class RepetitionPenalty:
 
     def _restart(self) -> None:
         """Forget the output so far: only the prompt's counted tail is earlier text."""
-        self._n = 0
-        self._match[:] = 0
+        self._n = 0  # (entries past _n are never read: each is set when its token is pushed)
         for token in self._context:
             self._push(token)
 
