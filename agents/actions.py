@@ -55,6 +55,7 @@ class FinalAction(BaseModel):
     answer: str
     citations: list[str] = Field(default_factory=list)
     thought: str = ""
+    cut: bool = False  # the answer filled its length bound (AgentConfig.answer_chars): the grammar ended it
 
 
 Action = ToolCallAction | CallBatch | FinalAction
@@ -112,7 +113,7 @@ def action_schema(
                 "items": {"enum": list(dict.fromkeys(citable_ids))},
             }
         fields = {"answer": {"type": "string", "maxLength": answer_chars}, "citations": citations}
-        alternatives.append(_alternative(final, fields, thought_chars))
+        alternatives.append(_alternative(final, fields, 0))  # the answer is itself the composed text
     schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
     return {**schema, "$defs": defs} if defs else schema
 

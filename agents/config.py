@@ -30,6 +30,9 @@ def check_tool_choice(choice: str, tool_names: list[str]) -> None:
         )
 
 
+MAX_STRING_CHARS = 1000  # the longest maxLength of a JSON string llama.cpp (0.3.x) parses as a grammar
+
+
 class AgentConfig(BaseModel):
     """Behaviour of an :class:`~heron.agents.agent.Agent`.
 
@@ -70,11 +73,24 @@ class AgentConfig(BaseModel):
         "few values the next step needs among many (ten retrieved passages): written down first, "
         "they are what the model copies into its code or report. False: the raw result is the step's",
     )
-    turn_max_tokens: int = Field(512, ge=16, description="tokens per model turn")
-    argument_chars: int = Field(
-        800, ge=10, description="longest string argument whose schema sets no maxLength; bounds every turn"
+    turn_max_tokens: int = Field(
+        1024, ge=16, description="tokens per model turn: room for the longest answer or argument"
     )
-    answer_chars: int = Field(400, ge=20, description="longest answer; keeps a turn within turn_max_tokens")
+    argument_chars: int = Field(
+        800,
+        ge=10,
+        le=MAX_STRING_CHARS,
+        description="longest string argument whose schema sets no maxLength; bounds every turn",
+    )
+    answer_chars: int = Field(
+        1000,
+        ge=20,
+        le=MAX_STRING_CHARS,
+        description="longest answer, in characters; an answer that ends at it was cut off by it, and "
+        "the result says so (RunResult.answer_cut; the models tried rewrite the same answer when asked "
+        f"for a shorter one). At most {MAX_STRING_CHARS}: llama.cpp's grammar parser refuses longer "
+        "bounded strings",
+    )
     temperature: float = Field(0.0, ge=0.0)
     token_logprobs: bool = Field(
         False,

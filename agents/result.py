@@ -34,6 +34,8 @@ class RunResult(BaseModel):
     ``status`` is the verdict (``succeeded`` only when the model gave its own answer; see
     :mod:`heron.status`), ``stopped_by`` what ended the turns ("answer", a budget, "repeated_call").
     ``answer`` is empty and ``answered`` False when the model produced no answer of its own.
+    ``answer_cut``: the answer reached its length limit (``AgentConfig.answer_chars``) and ends where
+    the limit cut it.
     """
 
     run_id: str
@@ -41,6 +43,7 @@ class RunResult(BaseModel):
     status: RunStatus = "succeeded"
     answered: bool = True
     note: str = ""  # why there is no answer, when there is none
+    answer_cut: bool = False
     citations: list[Citation] = Field(default_factory=list)
     steps: int
     usage: Usage
@@ -105,6 +108,7 @@ def conclude_run(
         answer=final.answer if answered else "",
         answered=answered,
         note=note,
+        answer_cut=answered and final.cut,
         status=run_status(stopped_by, answered),
         citations=cited,
         steps=state.step,
@@ -123,6 +127,7 @@ def conclude_run(
             stopped_by=stopped_by,
             answered=answered,
             note=note,
+            cut=result.answer_cut,
             retrieved=list(state.passages.values()),
         )
     )

@@ -55,6 +55,7 @@ class TaskOutcome(BaseModel):
     exit_code: int
     answer: str = ""
     note: str = ""  # why there is no answer, when there is none
+    answer_cut: bool = False  # the answer reached its length limit (see RunResult.answer_cut)
     stopped_by: str = ""
     steps: int = 0
     citations: list[dict[str, Any]] = Field(default_factory=list)
@@ -336,6 +337,7 @@ class TaskRunner:
             exit_code=code,
             answer=result.answer,
             note=result.note,
+            answer_cut=result.answer_cut,
             stopped_by=result.stopped_by,
             steps=result.steps,
             citations=[c.model_dump() for c in result.citations],

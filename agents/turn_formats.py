@@ -53,6 +53,7 @@ from heron.llm.tool_formats import FORMATS, TOOL_FORMATS, ToolFormat, declaratio
 from heron.llm.types import GenerationOptions, Message
 from heron.tools import Tool
 
+CUT_MARGIN = 10  # an answer ending this close to its length bound was cut by it (answer_was_cut)
 SOURCES = "\nSources: "  # a native answer's last line: the ids of the passages it used
 
 
@@ -142,9 +143,28 @@ class GenericFormat:
             actions = [parse_action(v, request.answer_kind) for v in values]
             if len(actions) > 1:
                 return DecodedTurn(text, batch_of([a for a in actions if isinstance(a, ToolCallAction)]))
-            return DecodedTurn(text, actions[0])
+            return DecodedTurn(text, _marked_cut(actions[0], request))
         value = llm.structured_json(messages, schema, options)
-        return DecodedTurn(json.dumps(value, ensure_ascii=False), parse_action(value, request.answer_kind))
+        action = _marked_cut(parse_action(value, request.answer_kind), request)
+        return DecodedTurn(json.dumps(value, ensure_ascii=False), action)
+
+
+def _marked_cut(action: ToolCallAction | CallBatch | FinalAction, request: TurnRequest) -> Any:
+    """An answer that ends at its length bound was ended by the grammar, not by the model."""
+    if isinstance(action, FinalAction) and answer_was_cut(action.answer, request.answer_chars):
+        return action.model_copy(update={"cut": True})
+    return action
+
+
+def answer_was_cut(text: str, bound: int) -> bool:
+    """Whether an answer of at most ``bound`` characters ended because the bound did: it ends within
+    :data:`CUT_MARGIN` characters of it. Where the model's next word no longer fits, the grammar
+    leaves it only the characters that do, and the most likely of them is often the string's end.
+
+    >>> answer_was_cut("x" * 995, 1000), answer_was_cut("x" * 900, 1000)
+    (True, False)
+    """
+    return len(text) >= bound - CUT_MARGIN
 
 
 def _lines_grammar(schema: dict[str, Any], request: TurnRequest) -> str:
@@ -226,7 +246,9 @@ class NativeFormat:
         listed = re.search(rf"{re.escape(SOURCES)}((?:{ids})(?:, (?:{ids}))*)$", answer) if ids else None
         if listed is not None:  # the grammar's last line: ids of passages the run retrieved
             answer, citations = answer[: listed.start()], listed.group(1).split(", ")
-        return FinalAction(kind=request.answer_kind, answer=answer.strip(), citations=citations)
+        written = text[: text.rfind(SOURCES)] if listed is not None else text  # as the grammar bounds it
+        cut = answer_was_cut(written, request.answer_chars)
+        return FinalAction(kind=request.answer_kind, answer=answer.strip(), citations=citations, cut=cut)
 
 
 def turn_format(setting: str, llm: LLM, tools: Sequence[Tool], parallel: bool = True) -> TurnFormat:

@@ -56,6 +56,10 @@ def run_status(stopped_by: StoppedBy, answered: bool, checks_passed: bool = True
     return "succeeded" if checks_passed else "checks_failed"
 
 
+# what heron says under an answer that ends where its length limit cut it (RunResult.answer_cut)
+CUT_NOTE = "(the answer reached its length limit and was cut off; AgentConfig.answer_chars sets the limit)"
+
+
 def describe(status: str, stopped_by: str = "") -> str:
     """``budget_exhausted (max_steps)``: the status, with the budget that ended it."""
     return f"{status} ({stopped_by})" if status == "budget_exhausted" and stopped_by else status

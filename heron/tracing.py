@@ -142,6 +142,7 @@ class AnswerEvent(_Event):
     stopped_by: StoppedBy = "answer"
     answered: bool = True  # False: no answer of the model's own (``note`` says why); ``text`` is empty
     note: str = ""
+    cut: bool = False  # the answer reached its length limit and ends where the limit cut it
     retrieved: list[dict[str, Any]] = Field(default_factory=list)  # every passage the run saw
 
 

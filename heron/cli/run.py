@@ -15,7 +15,7 @@ from rich.markup import escape
 from heron.cli.app import app
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
-from heron.status import describe
+from heron.status import CUT_NOTE, describe
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -312,6 +312,8 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     console.print(f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps{escape(where)})")
     if outcome.answer:
         console.print(f"[bold]answer:[/] {escape(outcome.answer)}", highlight=False)
+        if outcome.answer_cut:
+            console.print(f"  [yellow]{CUT_NOTE}[/]", highlight=False)
     elif outcome.stopped_by:
         console.print(
             f"[bold]answer:[/] none ({escape(outcome.note or 'the model gave no answer')})", highlight=False

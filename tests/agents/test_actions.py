@@ -72,7 +72,9 @@ def test_tools_only_turn_and_thought_field_after_the_action() -> None:
         action_schema([], final=None)
 
 
-def test_only_the_answer_and_tools_that_think_get_a_thought() -> None:
+def test_only_tools_that_think_get_a_thought() -> None:
+    """The answer has no thought before it: the model wrote its answer's start into the thought, cut
+    at the thought's bound, and went on mid-sentence in the answer ("the light to be dispersed...")."""
     plain = ActionSpec("calculator", "math", {"type": "object", "properties": {}})
     code = ActionSpec("python", "run code", {"type": "object", "properties": {}}, think=True)
     schema = action_schema([plain, code], thought_chars=80)
@@ -80,7 +82,7 @@ def test_only_the_answer_and_tools_that_think_get_a_thought() -> None:
     assert fields == {
         "calculator": ["action", "arguments"],
         "python": ["action", "thought", "arguments"],
-        "final_answer": ["action", "thought", "answer", "citations"],
+        "final_answer": ["action", "answer", "citations"],
     }
     assert all("thought" not in alt["properties"] for alt in action_schema([plain, code])["anyOf"])
 

@@ -160,3 +160,25 @@ def test_a_file_whose_text_repeats_a_line_is_written_as_asked(isolated_heron: Pa
     written = (isolated_heron / "chorus.txt").read_text()
     assert [text for text in written.splitlines() if text.strip()] == [line] * 3, written
     assert result.status == "succeeded", (result.answer, result.note)
+
+
+def test_a_question_answered_without_tools_gets_its_whole_answer(isolated_heron: Path) -> None:
+    """As in `heron chat` (the built-in tools offered), "Why is the sky blue?" asks for a few
+    sentences. With answers bounded at 400 characters the answer ended mid-word ("This phenomenon is
+    a by") and was labelled succeeded; an answer with a thought before it began mid-sentence, the
+    model having written its start into the thought. Now it is whole; and where a bound does cut an
+    answer, the result says so."""
+    from heron import Agent, AgentConfig
+    from heron.agents import approve_all
+    from heron.tools import builtin_tools
+
+    question = "Why is the sky blue? Explain in a few sentences."
+    with Agent(tools=builtin_tools(), approve=approve_all, workspace=isolated_heron) as agent:
+        whole = agent.run(question)
+        short = Agent(
+            agent.llm, tools=builtin_tools(), approve=approve_all, config=AgentConfig(answer_chars=150)
+        ).run(question)
+    assert whole.status == "succeeded" and not whole.answer_cut, whole.answer
+    text = whole.answer.strip()
+    assert text[0].isupper() and text[-1] in ".!?" and "scatter" in text.lower(), text
+    assert short.answer_cut and len(short.answer) <= 150, short.answer

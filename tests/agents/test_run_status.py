@@ -245,6 +245,26 @@ def test_a_call_whose_string_filled_its_length_bound_is_not_run_and_the_model_is
     assert [r.is_error for r in results] == [True, False]
 
 
+def test_an_answer_that_ends_at_its_length_bound_is_reported_cut() -> None:
+    """The grammar ends an answer at ``answer_chars``: the result and the trace say the answer was
+    cut there (the CLI and the REPL print a note under it); a shorter answer is not flagged."""
+    cut, _ = _run([answer("y" * 95)], [add], answer_chars=100)  # its next word did not fit
+    whole, _ = _run([answer("y" * 80)], [add], answer_chars=100)
+    assert cut.status == "succeeded" and cut.answer_cut and _finished(cut)[0].cut
+    assert not whole.answer_cut and not _finished(whole)[0].cut
+
+
+def test_heron_run_prints_a_note_under_a_cut_answer(capsys: pytest.CaptureFixture) -> None:
+    from heron.agents.runner import TaskOutcome
+    from heron.cli.run import _print_outcome
+    from heron.status import CUT_NOTE
+
+    fields = {"run_id": "r", "task": "t", "status": "succeeded", "exit_code": 0, "answer": "The life"}
+    _print_outcome(TaskOutcome(**fields, answer_cut=True), as_json=False)
+    _print_outcome(TaskOutcome(**fields), as_json=False)
+    assert " ".join(capsys.readouterr().out.split()).count(CUT_NOTE) == 1
+
+
 @pytest.mark.parametrize("notes", [True, False])
 def test_a_task_file_turns_step_notes_on_or_off(tmp_path: Path, notes: bool) -> None:
     task = tmp_path / "task.yaml"

@@ -128,3 +128,21 @@ def test_runner_asks_the_main_thread_to_approve_and_survives_a_display_error() -
     assert len(shown) == 1
     assert isinstance(outcome.error, ValueError)  # reported to the REPL, which goes on
     assert runner.approver(ApprovalRequest("python", {}, "high", 1)).decision == "denied"  # nobody asked
+
+
+def test_the_chat_says_when_an_answer_was_cut_at_its_length_limit() -> None:
+    import io
+
+    from rich.console import Console
+
+    from heron.cli.repl_view import ReplView
+    from heron.status import CUT_NOTE
+    from heron.tracing import AnswerEvent
+
+    out = io.StringIO()
+    view = ReplView(Console(file=out, width=200, highlight=False))
+    for text, cut in (("The life cycle of a frog has four", True), ("A frog lays eggs.", False)):
+        view.show_event(AnswerEvent(run_id="r", step=1, text=text, cut=cut))
+    shown = out.getvalue()
+    assert "The life cycle of a frog has four" in shown and "A frog lays eggs." in shown
+    assert shown.count(CUT_NOTE) == 1 and shown.index(CUT_NOTE) < shown.index("A frog lays eggs.")
