@@ -141,10 +141,12 @@ class StepLoop:
         tools: bool = True,
         only_tool: str | None = None,
         fixed_args: dict[str, Any] | None = None,
+        set_aside: frozenset[str] = frozenset(),
     ) -> Any:
-        """One turn: the actions it offers, the constrained decode, the parsed action; a tool call
-        the policies set aside is replaced by a turn that may only answer."""
-        specs, final_kind = self.offer.offer(state, final, tools, only_tool, fixed_args or {})
+        """One turn: the actions it offers, the constrained decode, the parsed action. A turn whose
+        calls the policies set aside is taken again without their tools (``set_aside``): the model
+        answers or chooses among the others, and that choice is reviewed the same way."""
+        specs, final_kind = self.offer.offer(state, final, tools, only_tool, fixed_args or {}, set_aside)
         single = only_tool is not None or self.config.tool_choice not in TOOL_CHOICE_MODES
         max_calls = 1 if single else self.config.parallel_calls
         action, string_chars = self._decode(state, specs, final_kind, final, max_calls)
@@ -152,9 +154,10 @@ class StepLoop:
             return action
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
         reviewed = self.offer.review(state, calls_of(action), specs, offered, string_chars)
-        if reviewed is None:  # set aside: the model answers as if it had not written the calls
+        if reviewed is None:  # set aside: the model chooses again as if it had not written the calls
             state.messages.pop()
-            return self.model_turn(state, final, tools=False)
+            excluded = set_aside | {c.tool for c in calls_of(action)}
+            return self.model_turn(state, final, set_aside=frozenset(excluded))
         return batch_of(reviewed)
 
     def _decode(

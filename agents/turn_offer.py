@@ -44,10 +44,12 @@ class TurnOffer:
         tools: bool,
         only_tool: str | None,
         fixed_args: dict[str, Any],
+        set_aside: frozenset[str] = frozenset(),
     ) -> tuple[list[ActionSpec], str | None]:
         """The tools (as action specs) and the final action this turn's grammar admits: from
-        ``tool_choice`` or the step's forced tool, the policies (on a turn where the model chooses),
-        and grounding first while answers must cite and nothing is citable yet."""
+        ``tool_choice`` or the step's forced tool, the policies (on a turn where the model chooses;
+        ``set_aside``: tools whose calls they set aside in this turn), and grounding first while
+        answers must cite and nothing is citable yet."""
         if not tools:
             return [], final
         # grounding first: while answers must cite and nothing is citable, the answer waits
@@ -64,7 +66,7 @@ class TurnOffer:
             final = None
         else:
             allowed = self._allowed(state, Allowed(answer=final is not None))
-            specs = [s for s in specs if allowed.admits(s.name)]
+            specs = [s for s in specs if allowed.admits(s.name) and s.name not in set_aside]
             final = final if allowed.answer else None
         if must_cite_first and only_tool is None:  # ... and only the tools that return citations
             specs = [s for s in specs if self.tools[s.name].cites] or specs

@@ -9,7 +9,10 @@ Answer Yes or No." and reads the probabilities of its replies, twice: for the re
 content-free request "N/A". The second measures how much the model says Yes to this tool whatever
 is asked (0.76-0.9 for Qwen2.5-Coder-1.5B); dividing it out (contextual calibration, Zhao et al.
 2021, "Calibrate Before Use") leaves what the request itself adds. When No is then likelier than
-Yes, the call is set aside and the turn is taken again with the answer only. No threshold is fitted.
+Yes, the call is set aside and the turn is taken again without that tool: the model answers, or
+chooses another tool, whose call is checked the same way ("Using my notes, what is the difference in
+wingspan ...?" first called python; set aside, the model then called retrieve, where an answer-only
+retry had answered from its own memory). No threshold is fitted.
 
 Only the first turn of a request whose answer is offered is checked: later turns follow tool
 results, and plan steps and forced tool choices have already decided. A backend that cannot score

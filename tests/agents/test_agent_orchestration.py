@@ -498,13 +498,13 @@ def test_a_reviewed_call_runs_as_changed_and_the_trace_keeps_the_models_output()
     assert json.loads(turn.output)["arguments"]["services"] == looped  # the model's own output
 
 
-def test_a_call_set_aside_by_review_is_replaced_by_an_answer(demo_tools: list, ledger: Path) -> None:
+def test_a_call_set_aside_by_review_is_taken_again_without_its_tool(demo_tools: list, ledger: Path) -> None:
     aside = SetAside()
     llm = ScriptedLLM([call("add", a=1, b=2), answer("About 95 kcal.")])
     with Agent(llm, tools=demo_tools, policies=[aside]) as agent:
         result = agent.run("How many calories does an apple have?")
     assert result.answer == "About 95 kcal." and not ledger.exists()
-    assert _offered(llm.calls[1]) == ["final_answer"]
+    assert _offered(llm.calls[1]) == ["delete_everything", "final_answer"]
     assert [m.role for m in llm.calls[1].messages] == ["system", "user"]  # the call is gone
     (turn,) = aside.turns
     assert turn.first and turn.offered.answer and turn.request.startswith("How many")

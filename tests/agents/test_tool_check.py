@@ -55,9 +55,10 @@ def test_a_first_call_the_model_judges_unfit_is_set_aside_for_a_direct_answer(
         "Request: N/A" in content_free.messages[-1].content
         and "add: Add" in content_free.messages[-1].content
     )
-    # the answer turn admits only the answer, and does not see the set-aside call
+    # the turn is taken again without the set-aside tool, and does not see the set-aside call
     retry = llm.calls[3]
-    assert retry.schema["properties"]["action"]["const"] == "final_answer"
+    offered = {alt["properties"]["action"]["const"] for alt in retry.schema["anyOf"]}
+    assert offered == {"delete_everything", "final_answer"}
     assert [m.role for m in retry.messages] == ["system", "user"]
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     # P(Yes) 0.6 where the model says 0.9 to any request: calibrated, 0.14
@@ -229,3 +230,32 @@ def test_a_first_turn_of_several_calls_none_of_whose_tools_fits_is_set_aside(
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     assert [(c.tool, c.kept) for c in checks] == [("add", False)]  # one check for the tool of both calls
     assert not ledger.exists() and result.answer == "About 95 kcal."
+
+
+def test_after_a_call_is_set_aside_the_model_may_choose_another_tool_which_is_checked_too(
+    demo_tools: list, ledger: Path
+) -> None:
+    """The default model, asked about its notes, first called python; set aside, it could only answer
+    and answered from its own memory. Offered the remaining tools it can still look the facts up."""
+    from heron.tools import tool
+
+    @tool
+    def notes(query: str) -> str:
+        """Search the user's notes.
+
+        Args:
+            query: what to look for
+        """
+        return "little egret: wingspan 95 cm"
+
+    add = demo_tools[0]
+    script = [call("add", a=1, b=2), BIAS, SAYS_LESS_YES, call("notes", query="egret"), BIAS, SAYS_MORE_YES]
+    llm = ScriptedLLM([*script, answer("95 cm")])
+    with _agent(llm, [add, notes]) as agent:
+        result = agent.run("What wingspan do my notes give for the little egret?")
+    checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept) for c in checks] == [("add", False), ("notes", True)]
+    calls = [e.tool for e in read_trace(result.trace_path) if e.type == "tool_call"]
+    assert calls == ["notes"] and not ledger.exists() and result.answer == "95 cm"
+    second_choice = llm.calls[3].schema["anyOf"]
+    assert {alt["properties"]["action"]["const"] for alt in second_choice} == {"notes", "final_answer"}
