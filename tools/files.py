@@ -88,10 +88,19 @@ def list_files(ctx: ToolContext, path: str = ".") -> str:
     with open_dir(ctx.workspace, path) as fd:
         _list_into(fd, "", lines)
     if not lines:
-        return f"{path}: empty"
-    if len(lines) > MAX_LISTED:
+        return f"{path}: empty (0 files)"
+    # the counts first, said in words: asked how many files there are, a model counts badly
+    more = len(lines) > MAX_LISTED
+    folders = sum(line.endswith("/") for line in lines[:MAX_LISTED])
+    files = min(len(lines), MAX_LISTED) - folders
+    counted = f"{'at least ' if more else ''}{_count(files, 'file')}, {_count(folders, 'folder')}"
+    if more:
         lines = [*lines[:MAX_LISTED], f"... and {len(lines) - MAX_LISTED} more entries"]
-    return "\n".join(lines)
+    return "\n".join([f"{path}: {counted}", *lines])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _list_into(dir_fd: int, prefix: str, lines: list[str]) -> None:

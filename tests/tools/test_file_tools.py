@@ -25,7 +25,9 @@ def test_write_read_and_list_inside_the_workspace(ctx: ToolContext) -> None:
     replaced = write_file.invoke({"path": str(ctx.workspace / "notes" / "todo.txt"), "content": "x"}, ctx)
     assert replaced.text == "replaced notes/todo.txt (1 bytes)"
     (ctx.workspace / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
-    assert list_files.invoke({}, ctx).text == "notes/\nnotes/todo.txt (1 bytes)\nplot.png (10 bytes)"
+    listing = "notes/\nnotes/todo.txt (1 bytes)\nplot.png (10 bytes)"
+    assert list_files.invoke({}, ctx).text == f".: 2 files, 1 folder\n{listing}"
+    assert list_files.invoke({"path": "notes"}, ctx).text == "notes: 1 file, 0 folders\ntodo.txt (1 bytes)"
     assert read_file.invoke({"path": "plot.png"}, ctx).is_error
 
 
@@ -64,6 +66,7 @@ def test_symlinks_are_never_followed(ctx: ToolContext, tmp_path: Path) -> None:
 
 def test_missing_files_and_folders_get_a_hint(ctx: ToolContext) -> None:
     (ctx.workspace / "folder").mkdir()
+    assert list_files.invoke({"path": "folder"}, ctx).text == "folder: empty (0 files)"
     with pytest.raises(ModelRetry, match="does not exist in the workspace; call list_files"):
         read_file.invoke({"path": "nope.txt"}, ctx)
     with pytest.raises(ModelRetry, match="not a regular file"):
