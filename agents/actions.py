@@ -94,7 +94,7 @@ def action_schema(
     (Several calls in a turn are such objects one per line: ``heron.agents.turn_formats``.)
 
     ``thought_chars`` > 0 puts a short free-text reasoning field after the chosen action, before the
-    answer and before the arguments of the specs that ``think``; other calls go straight to theirs.
+    arguments of the specs that ``think``; other calls and the answer go straight to theirs.
     """
     if not specs and final is None:
         raise ValueError("a turn needs at least one tool or the final action")

@@ -56,9 +56,9 @@ class AgentConfig(BaseModel):
         None,
         ge=0,
         le=400,
-        description="after choosing its action, a turn that answers or calls a tool declared with "
+        description="after choosing its action, a turn that calls a tool declared with "
         "`think=True` (code, documents: the built-in python and write_file) writes a short reasoning "
-        'field ("thought", at most this many characters) before the answer or the arguments, so the '
+        'field ("thought", at most this many characters) before the arguments, so the '
         "model says what it knows (the values it read, its plan) before it writes them; other calls go "
         "straight to their arguments. The action is chosen first, so the choice itself is the same "
         "with or without it. The trace keeps it. 0: no reasoning field. "
@@ -87,7 +87,7 @@ class AgentConfig(BaseModel):
         ge=20,
         le=MAX_STRING_CHARS,
         description="longest answer, in characters; an answer that ends at it was cut off by it, and "
-        "the result says so (RunResult.answer_cut; the models tried rewrite the same answer when asked "
+        "the result says so (RunResult.answer_cut; the models tried rewrote the same answer when asked "
         f"for a shorter one). At most {MAX_STRING_CHARS}: llama.cpp's grammar parser refuses longer "
         "bounded strings",
     )
@@ -121,7 +121,8 @@ class AgentConfig(BaseModel):
         None,
         description="when a fresh request's first turn calls a tool, ask the model in a separate short "
         "prompt whether that tool does what the request asks, and again for the request 'N/A' (its "
-        "Yes-bias); if, the bias divided out, No is likelier than Yes, answer directly instead. None "
+        "Yes-bias); if, the bias divided out, No is likelier than Yes, the turn is taken again without that "
+        "tool (the model answers or calls another, checked the same way). None "
         "(default): on for local models of 1B weights or more, off for smaller ones and for servers",
     )
     require_citations: bool = Field(

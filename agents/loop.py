@@ -156,8 +156,10 @@ class StepLoop:
         reviewed = self.offer.review(state, calls_of(action), specs, offered, string_chars)
         if reviewed is None:  # set aside: the model chooses again as if it had not written the calls
             state.messages.pop()
-            excluded = set_aside | {c.tool for c in calls_of(action)}
-            return self.model_turn(state, final, set_aside=frozenset(excluded))
+            excluded = frozenset(set_aside | {c.tool for c in calls_of(action)})
+            if excluded == set_aside:  # (a backend that ignores the grammar named a set-aside tool again)
+                return self.model_turn(state, final, tools=False)
+            return self.model_turn(state, final, set_aside=excluded)
         return batch_of(reviewed)
 
     def _decode(

@@ -46,6 +46,10 @@ class CheckResult(BaseModel):
     detail: str = ""
 
 
+# what the run store keeps of an outcome besides its own columns, so a finished run reads back whole
+STORED_OUTCOME = ("note", "answer_cut", "stopped_by", "citations", "checks", "artifacts")
+
+
 class TaskOutcome(BaseModel):
     """The result of one task run, as printed by ``heron run --json``."""
 
@@ -81,7 +85,7 @@ class TaskOutcome(BaseModel):
             workspace=str(workspace),
             trace_path=str(trace),
             node=record.node or "",
-            **{k: kept[k] for k in ("note", "stopped_by", "citations", "checks", "artifacts") if k in kept},
+            **{k: kept[k] for k in STORED_OUTCOME if k in kept},
         )
 
 
@@ -352,7 +356,7 @@ class TaskRunner:
             status,
             code,
             answer=result.answer,
-            outcome=outcome.model_dump(include={"checks", "stopped_by", "note", "citations", "artifacts"}),
+            outcome=outcome.model_dump(include=set(STORED_OUTCOME)),
             attempt=attempt,
         )
         return outcome

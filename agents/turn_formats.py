@@ -164,7 +164,7 @@ def answer_was_cut(text: str, bound: int) -> bool:
     >>> answer_was_cut("x" * 995, 1000), answer_was_cut("x" * 900, 1000)
     (True, False)
     """
-    return len(text) >= bound - CUT_MARGIN
+    return bound - CUT_MARGIN <= len(text) <= bound  # (a backend that ignores the bound: not cut)
 
 
 def _lines_grammar(schema: dict[str, Any], request: TurnRequest) -> str:

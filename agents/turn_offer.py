@@ -83,7 +83,7 @@ class TurnOffer:
         string_chars: int,
     ) -> list[ToolCallAction] | None:
         """The turn's calls after the policies' review (each may change a call), or None when a
-        policy set one aside and an answer was offered: the turn is then taken again as an answer."""
+        policy set one aside and an answer was offered: the turn is then taken again without their tools."""
         turn = self._turn(state, offered, batch=tuple(calls))
         reviewed_calls = []
         for call in calls:

@@ -125,7 +125,7 @@ class ToolCheckEvent(_Event):
     fits: float
     yes: float  # P(Yes) as the model gave it for this request
     bias: float  # P(Yes) it gave for the content-free request "N/A"
-    kept: bool  # False: the call was set aside and the turn taken again with the answer only
+    kept: bool  # False: the call was set aside and the turn taken again without this tool
 
 
 class TokenEvent(_Event):

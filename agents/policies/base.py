@@ -10,7 +10,7 @@ order:
 - ``arguments_schema(tool, schema, request)``: the argument schema a tool offers for a request
   (the grammar then admits only what it describes).
 - ``review(call, turn)``: a look at the parsed tool call before it runs: the call to make (possibly
-  changed), or None to set it aside so the model answers instead (honoured only on a turn that
+  changed), or None to set it aside so the model chooses again without its tool (honoured only on a turn that
   offered the answer).
 
 With the list empty the loop behaves exactly as without the seam.
@@ -84,5 +84,5 @@ class TurnPolicy:
 
     def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
         """The call to make; None sets it aside. A turn with a call set aside is set aside whole (its
-        text stays the model's own): the model answers instead."""
+        text stays the model's own): the model answers, or calls one of the other tools."""
         return call

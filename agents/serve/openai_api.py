@@ -202,7 +202,8 @@ def _completion(run: LiveRun, model: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": result.answer},
-                "finish_reason": "length" if result.budget_exhausted else "stop",
+                # "length": a budget ended the run, or the answer reached its length limit
+                "finish_reason": "length" if result.budget_exhausted or result.answer_cut else "stop",
             }
         ],
         "usage": {
@@ -214,6 +215,7 @@ def _completion(run: LiveRun, model: str) -> dict[str, Any]:
             "run_id": run.run_id,
             "status": result.status,
             "note": result.note,
+            "answer_cut": result.answer_cut,
             "steps": result.steps,
             "citations": [c.model_dump(mode="json") for c in result.citations],
             "events": [e for e in run.events if e.get("type") in KEPT],

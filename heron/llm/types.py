@@ -48,7 +48,7 @@ class RepetitionControl(BaseModel):
     model copies or composes, where repeats are the content: a file's text, code); an agent fills it
     from its tools' ``repeats_allowed`` arguments, by name, for the tools offered in the turn.
     ``per_value``: in structured output, each string value is compared with itself only, so a value
-    may restate another (an answer restating the thought before it, two calls writing the same
+    may restate another (an answer restating a thought, two calls writing the same
     text); loops happen within a value. The text compared against is what the model writes in this
     call (in structured output with ``per_value``, in this string value), after the prompt's last
     ``prompt_tokens`` tokens (0: only this call's own output, so copying from the request is free).

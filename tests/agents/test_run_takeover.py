@@ -123,6 +123,16 @@ def test_run_or_resume_of_a_finished_run_returns_its_stored_outcome_without_runn
     )
 
 
+def test_a_stored_outcome_still_says_its_answer_was_cut(task: Path) -> None:
+    settings = load_settings()
+    cut = "w" * 995  # ends within 10 characters of the default answer_chars (1000)
+    with TaskRunner(settings, ScriptedLLM([call("calculator", expression="1+2"), answer(cut)])) as runner:
+        first = runner.run(task)
+    with TaskRunner(settings, ScriptedLLM([])) as runner:
+        again = runner.run_or_resume(task, first.run_id)
+    assert first.answer_cut and again.answer_cut and again.answer == cut
+
+
 def test_an_unexpected_error_ends_the_run_as_error_with_its_type_and_it_stays_resumable(task: Path) -> None:
     settings = load_settings()
     failing = ScriptedLLM([call("calculator", expression="1+2"), RuntimeError("the disk is full")])

@@ -56,6 +56,16 @@ def test_the_openai_client_gets_an_answer_with_the_tool_calls_in_the_extension_f
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens > 0
 
 
+def test_an_answer_cut_at_its_length_limit_finishes_with_length(settings: Settings) -> None:
+    cut = "v" * 995  # within 10 characters of the default answer_chars (1000): the grammar ended it
+    llm = ScriptedLLM([call("calculator", expression="1+1"), answer(cut)])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+        reply = client.chat.completions.create(model="calc", messages=[{"role": "user", "content": "Go on."}])
+    assert reply.choices[0].message.content == cut and reply.choices[0].finish_reason == "length"
+    assert reply.model_extra["heron"]["answer_cut"] is True
+
+
 def llm_replies_written(llm: ScriptedLLM) -> list[Any]:
     return [call("calculator", expression="17*23"), answer("17*23 is 391.")][: len(llm.calls)]
 

@@ -39,7 +39,7 @@ def _agent(llm: ScriptedLLM, tools: list, **config: object) -> Agent:
     return Agent(llm, tools=tools, config=AgentConfig(check_first_call=True, **config))  # type: ignore[arg-type]
 
 
-def test_a_first_call_the_model_judges_unfit_is_set_aside_for_a_direct_answer(
+def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_again(
     demo_tools: list, ledger: Path
 ) -> None:
     llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
@@ -201,7 +201,8 @@ def test_the_check_shows_in_the_cli_trace_and_in_opentelemetry(demo_tools: list)
         result = agent.run("How many legs does a spider have?")
     (check,) = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     line = render_event(check)
-    assert "add does not fit the request: answering directly" in line and "0.60, 0.90 for any request" in line
+    assert "add does not fit the request: choosing again without it" in line
+    assert "0.60, 0.90 for any request" in line
     (run,) = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
     (event,) = [e for e in run.events if e.name == "tool_check"]
     assert event.attributes["tool"] == "add" and event.attributes["kept"] is False
