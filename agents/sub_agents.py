@@ -41,6 +41,8 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
             )
             scope.tokens += result.usage.completion_tokens
         text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
+        if result.answer_cut:  # the caller's model should know the sub-agent's answer ends unfinished
+            text += " [cut off at the answer's length limit]"
         citations = [
             Artifact(kind="citation", uri=c.source, metadata={"id": c.id, "text": c.text})
             for c in result.citations

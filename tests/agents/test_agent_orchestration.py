@@ -545,6 +545,18 @@ def test_a_sub_agents_tokens_count_against_the_callers_budget_and_its_approvals_
     assert result.stopped_by == "max_tokens"  # the sub-agent's 60-word answer spent the caller's budget
 
 
+def test_the_caller_is_told_when_a_sub_agents_answer_was_cut_at_its_length_limit() -> None:
+    sub_llm = ScriptedLLM([answer("u" * 45)])  # the sub-agent's answer_chars is 50: it ends at the limit
+    llm = ScriptedLLM([call("helper", task="describe it"), answer("done")])
+    with (
+        Agent(sub_llm, config=AgentConfig(answer_chars=50)) as sub,
+        Agent(llm, tools=[sub.as_tool("helper", "Describes things.")]) as agent,
+    ):
+        agent.run("Describe it, please.")
+    result_message = llm.calls[1].messages[-1].content
+    assert "u" * 45 + " [cut off at the answer's length limit]" in result_message
+
+
 def test_a_misspelt_setting_is_refused_naming_it() -> None:
     from pydantic import ValidationError
 
