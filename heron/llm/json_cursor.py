@@ -20,7 +20,7 @@ class _Frame:
 @dataclass
 class JsonCursor:
     """Feed the JSON text as it is decoded; ``in_string_value`` says whether the next character
-        goes into a string value (not a key), ``in_text`` whether it goes into a string value or into
+    goes into a string value (not a key), ``in_text`` whether it goes into a string value or into
     text outside the JSON, ``value_key`` under which key a string value sits."""
 
     frames: list[_Frame] = field(default_factory=list)
