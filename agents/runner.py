@@ -483,6 +483,16 @@ def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckRes
             passed=ok,
             detail="" if ok else f"{check.file_contains['text']!r} not in {path}",
         )
+    if check.file_matches is not None:
+        path = workspace / check.file_matches["path"]
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        pattern = check.file_matches["pattern"]
+        ok = re.search(pattern, text, re.IGNORECASE | re.MULTILINE) is not None
+        return CheckResult(
+            check=f"file_matches {check.file_matches['path']} {pattern!r}",
+            passed=ok,
+            detail="" if ok else f"no match in {path}",
+        )
     if check.answer_contains is not None:
         ok = check.answer_contains.lower() in result.answer.lower()
         return CheckResult(

@@ -73,6 +73,10 @@ class Check(_Strict):
 
     file_exists: str | None = None
     file_contains: dict[str, str] | None = Field(None, description="{path: ..., text: ...}")
+    file_matches: dict[str, str] | None = Field(
+        None, description="{path: ..., pattern: ...}: a regular expression the file must match (re.search, "
+        "case-insensitive; ^ and $ match at each line)"
+    )
     answer_contains: str | None = None
     answer_matches: str | None = Field(
         None, description="a regular expression the answer must match (re.search)"
@@ -87,16 +91,22 @@ class Check(_Strict):
         set_fields = [k for k, v in self.model_dump().items() if v is not None]
         if len(set_fields) != 1:
             raise ValueError(
-                f"a check needs exactly one of file_exists, file_contains, answer_contains, "
+                f"a check needs exactly one of file_exists, file_contains, file_matches, answer_contains, "
                 f"answer_matches, answer_cites, cited_passages_contain; got {set_fields or 'none'}"
             )
-        if self.answer_matches is not None:
-            try:
-                re.compile(self.answer_matches)
-            except re.error as exc:
-                raise ValueError(f"answer_matches is not a valid regular expression: {exc}") from exc
         if self.file_contains is not None and set(self.file_contains) != {"path", "text"}:
             raise ValueError("file_contains needs exactly the keys path and text")
+        if self.file_matches is not None and set(self.file_matches) != {"path", "pattern"}:
+            raise ValueError("file_matches needs exactly the keys path and pattern")
+        for name, pattern in (
+            ("answer_matches", self.answer_matches),
+            ("file_matches", (self.file_matches or {}).get("pattern")),
+        ):
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{name} is not a valid regular expression: {exc}") from exc
         return self
 
 

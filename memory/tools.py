@@ -14,6 +14,7 @@ context's settings, and release what they opened on ``close``::
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Literal
@@ -174,6 +175,9 @@ def cite_id(passage: Passage) -> str:
     return passage.id[:CITE_ID_CHARS]
 
 
+_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+
+
 def _search_documents(documents: VectorMemory, query: str, k: int, source: str | None) -> list[Passage]:
     """The ``k`` best passages, each text once (a file ingested from two places is one passage)."""
     return documents.search(query, k=k, filters={"source": source} if source else None, distinct=True)
@@ -193,7 +197,20 @@ def format_passages(passages: list[Passage]) -> str:
 
     The label leads with what the passage is about (its section); the full path and character
     offsets stay in the citation, out of the model's way."""
-    return "\n\n".join(f"[{cite_id(p)}] {passage_label(p)}\n{p.text.strip()}" for p in passages)
+    return "\n\n".join(f"[{cite_id(p)}] {passage_label(p)}\n{passage_body(p)}" for p in passages)
+
+
+def passage_body(passage: Passage) -> str:
+    """The passage's text without the Markdown heading lines it starts with, when its label names its
+    section: passages are shown one after another, and a bare ``## Size`` under the passage before it
+    reads as that passage's section (a great blue heron's size read as a little egret's)."""
+    text = passage.text.strip()
+    if not passage.location.heading:
+        return text
+    lines = text.splitlines()
+    while lines and (_MARKDOWN_HEADING.match(lines[0]) or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines) or text
 
 
 def passage_label(passage: Passage) -> str:

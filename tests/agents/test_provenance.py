@@ -3,6 +3,8 @@ model; the pure tracing function is tested on its own too)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
 from heron.agents.provenance import sources_of_numbers, traceable_numbers
@@ -111,3 +113,46 @@ def test_a_task_check_names_texts_the_cited_passages_must_hold(tmp_path) -> None
     assert evaluate_check(check, result, tmp_path).passed
     missing = evaluate_check(Check(cited_passages_contain=["175 cm", "wingspan is 95 cm"]), result, tmp_path)
     assert not missing.passed and "wingspan is 95 cm" in missing.detail
+
+
+def test_a_file_check_holds_each_number_to_the_name_it_follows(tmp_path) -> None:
+    """The demo's report checks: a wingspan counts for a bird when it follows the bird's name with no
+    other bird named between, or precedes it on its line (the demo once paired 185 cm with the little
+    egret)."""
+    import yaml
+
+    from heron.agents.result import RunResult
+    from heron.agents.runner import evaluate_check
+    from heron.agents.tasks import Check
+    from heron.llm.types import Usage
+
+    demo = yaml.safe_load((Path(__file__).parents[2] / "examples" / "demo.yaml").read_text())
+    checks = [Check(**c) for c in demo["checks"] if "file_matches" in c]
+    assert len(checks) == 3
+    result = RunResult(run_id="r", answer="", citations=[], steps=1, usage=Usage(), trace_path=None)
+    reports = {
+        "table": "| Bird | Wingspan |\n| Grey heron | 175 cm |\n| Great blue heron | 185 cm |\n"
+        "| Little egret | 95 cm |",
+        "lines": "- Grey heron\n  wingspan: 175 cm\n- Great blue heron\n  wingspan: 185 cm\n"
+        "- Little egret\n  95 cm",
+        "labels": "| 175 | [a2acc1d1] Grey heron > Size |\n| 185 | [e8d83094] Great blue heron > Size |\n"
+        "| 95 | [953d12a3] Little egret > Size |",
+        "swapped": "| Little egret | 185 |\n| Grey heron | 175 |\n| Great blue heron | 95 |",
+        "swapped_lines": "Grey heron: 175 cm\nGreat blue heron: 95 cm\nLittle egret: 185 cm",
+        "one_sentence": "The grey heron (175 cm), great blue heron (95 cm) and little egret (185 cm).",
+    }
+    passed = {}
+    for name, text in reports.items():
+        (tmp_path / "report.md").write_text(text)
+        passed[name] = [evaluate_check(c, result, tmp_path).passed for c in checks]
+    assert passed == {
+        "table": [True] * 3,
+        "lines": [True] * 3,
+        "labels": [True] * 3,
+        "swapped": [True, False, False],
+        "swapped_lines": [True, False, False],
+        "one_sentence": [True, False, False],
+    }
+    (tmp_path / "report.md").unlink()
+    missing = evaluate_check(checks[0], result, tmp_path)
+    assert not missing.passed and "no match" in missing.detail

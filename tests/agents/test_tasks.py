@@ -40,6 +40,16 @@ BAD = {
     ),
     "missing_input": ("goal: 'hello {{ who }}'\n", 1, "who"),
     "bad_check": ("goal: x\nchecks:\n  - {}\n", 3, "exactly one"),
+    "bad_file_pattern": (
+        "goal: x\nchecks:\n  - file_matches: {path: r.md, pattern: 'heron (175'}\n",
+        3,
+        "file_matches is not a valid regular expression",
+    ),
+    "file_matches_keys": (
+        "goal: x\nchecks:\n  - file_matches: {path: r.md, text: a}\n",
+        3,
+        "path and pattern",
+    ),
 }
 
 

@@ -43,8 +43,14 @@ def test_retrieve_answers_with_cited_passages_and_citation_artifacts(
     assert shown == ctx.settings.memory.passages_per_search == 8  # the setting's default
     first = result.artifacts[0].metadata
     assert result.text.startswith(f"[{first['id']}] ") and str(result.artifacts[0].uri).startswith(str(docs))
-    assert first["text"].strip() in result.text and str(docs) not in result.text  # labels, not paths
-    assert first["chunk_id"].startswith(first["id"]) and first["text"] in result.text
+    assert str(docs) not in result.text  # labels, not paths
+    # the label names the section; the passage's own heading line is not shown again under it
+    body = first["text"].split("\n\n", 1)[1]
+    assert (
+        first["text"].startswith("## ")
+        and f"[{first['id']}] Herons > Breeding (guide.md)\n{body}" in result.text
+    )
+    assert first["chunk_id"].startswith(first["id"]) and "## Breeding" not in result.text
     assert result.text.count("\n\n[") == shown - 1  # one block per passage
     assert {a.kind for a in result.artifacts} == {"citation"}
     breeding = [a for a in result.artifacts if a.metadata.get("heading") == "Herons > Breeding"]
@@ -182,3 +188,25 @@ def test_a_file_ingested_from_two_places_is_retrieved_once(
             result = tools.invoke("retrieve", {"query": query}, ctx)
     texts = [" ".join(a.metadata["text"].split()) for a in result.artifacts]
     assert len(texts) == len(set(texts)) == settings.memory.passages_per_search
+
+
+def test_a_passage_is_shown_without_the_heading_lines_its_label_already_names() -> None:
+    """Shown one after another, a bare ``## Size`` reads as the previous passage's section."""
+    from heron.memory.passages import Location, Passage
+    from heron.memory.tools import format_passages, passage_body
+
+    def passage(text: str, heading: str | None) -> Passage:
+        return Passage(id="p", text=text, source="/n/a.md", location=Location(heading=heading), score=1.0)
+
+    sized = passage("## Size\n\nIts wingspan is 185 cm.\n## Not leading", "Great blue heron > Size")
+    assert passage_body(sized) == "Its wingspan is 185 cm.\n## Not leading"  # only the leading ones go
+    assert (
+        passage_body(passage("# Title\n\n## Size\nIt is 60 cm long.", "Title > Size")) == "It is 60 cm long."
+    )
+    unlabelled = passage("## Size\n\nIts wingspan is 95 cm.", None)  # no label to name it: kept
+    assert passage_body(unlabelled) == unlabelled.text
+    assert passage_body(passage("# Only a heading", "Only a heading")) == "# Only a heading"
+    assert (
+        format_passages([sized])
+        == "[p] Great blue heron > Size (a.md)\nIts wingspan is 185 cm.\n## Not leading"
+    )
