@@ -168,11 +168,18 @@ def memory_tools(
 
 
 CITE_ID_CHARS = 8  # chunk ids are 32 hex characters; 8 are unique enough within one run
+# the digits of a chunk id written as letters: an id holds no number a model could take for a value
+_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
 
 def cite_id(passage: Passage) -> str:
-    """The short id a passage is shown and cited by: what the agent's grammar lets an answer cite."""
-    return passage.id[:CITE_ID_CHARS]
+    """The short id a passage is shown and cited by: what the agent's grammar lets an answer cite.
+
+    The first characters of the chunk id, digits written as the letters g-p (``54a9cb8e`` ->
+    ``lkapcboe``): asked "How many grey herons were counted?", the default model answered the field
+    notes' id ``54a9cb8e``, and another time "54 grey herons"; with letter-only ids it read the count
+    (BENCHMARKS.md, "Passage ids without digits")."""
+    return passage.id[:CITE_ID_CHARS].translate(_DIGITS_AS_LETTERS)
 
 
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
