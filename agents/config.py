@@ -120,10 +120,11 @@ class AgentConfig(BaseModel):
     check_first_call: bool | None = Field(
         None,
         description="when a fresh request's first turn calls a tool, ask the model in a separate short "
-        "prompt whether that tool does what the request asks, and again for the request 'N/A' (its "
-        "Yes-bias); if, the bias divided out, No is likelier than Yes, the turn is taken again without that "
-        "tool (the model answers or calls another, checked the same way). None "
-        "(default): on for local models of 1B weights or more, off for smaller ones and for servers",
+        "prompt whether that tool does what the request asks, and again for the content-free requests "
+        "'N/A', '' and '[MASK]' (their mean P(Yes): its Yes-bias); if, the bias divided out, No is "
+        "likelier than Yes, the turn is taken again without that tool (the model answers or calls "
+        "another, checked the same way). None (default): on for local models of 1B weights or more, "
+        "off for smaller ones and for servers",
     )
     require_citations: bool = Field(
         False,

@@ -124,7 +124,7 @@ class ToolCheckEvent(_Event):
     # the model's P(Yes) against No, its Yes-bias divided out (agents/policies/first_call_check.py)
     fits: float
     yes: float  # P(Yes) as the model gave it for this request
-    bias: float  # P(Yes) it gave for the content-free request "N/A"
+    bias: float  # the mean P(Yes) it gave for the content-free requests "N/A", "" and "[MASK]"
     kept: bool  # False: the call was set aside and the turn taken again without this tool
 
 

@@ -5,10 +5,12 @@ A small model in heron's JSON action format calls a tool for most requests, rela
 plain words in a separate short prompt, the same model tells the two apart far better, once its
 bias towards saying Yes is taken out. So when the first turn of a fresh request calls a tool, heron
 asks the model "Tool: name: description. Request: ... Can this tool do what the request asks?
-Answer Yes or No." and reads the probabilities of its replies, twice: for the request, and for the
-content-free request "N/A". The second measures how much the model says Yes to this tool whatever
-is asked (0.76-0.9 for Qwen2.5-Coder-1.5B); dividing it out (contextual calibration, Zhao et al.
-2021, "Calibrate Before Use") leaves what the request itself adds. When No is then likelier than
+Answer Yes or No." and reads the probabilities of its replies: for the request, and for the three
+content-free requests of contextual calibration (Zhao et al. 2021, "Calibrate Before Use"): "N/A",
+the empty request and "[MASK]". Their mean measures how much the model says Yes to this tool
+whatever is asked (0.78-0.92 for Qwen2.5-Coder-1.5B); dividing it out leaves what the request itself
+adds. (With "N/A" alone, the bias of file and code tools was over-estimated: "Read the file
+birds.csv ..." was judged not to need read_file.) When No is then likelier than
 Yes, the call is set aside and the turn is taken again without that tool: the model answers, or
 chooses another tool, whose call is checked the same way ("Using my notes, what is the difference in
 wingspan ...?" first called python; set aside, the model then called retrieve, where an answer-only
@@ -35,7 +37,8 @@ from heron.llm.yes_no import ask_yes_no
 from heron.tools import Tool
 from heron.tracing import ToolCheckEvent
 
-CONTENT_FREE = "N/A"  # the request that asks nothing: what the model answers for it is its bias
+# requests that ask nothing: what the model answers for them is its bias (the three of the paper)
+CONTENT_FREE = ("N/A", "", "[MASK]")
 CHECK_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M's yes/no was close to chance on this question
 # each model's Yes-rate per tool (name, description) on the content-free request: asked once
 _BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
@@ -46,7 +49,7 @@ class ToolFit:
     """The model's answer to "can this tool do what the request asks?"."""
 
     yes: float  # P(Yes) for the request
-    bias: float  # P(Yes) for the content-free request
+    bias: float  # the mean P(Yes) for the content-free requests
     fits: float  # P(Yes) with the bias divided out; the call goes ahead when it is at least 0.5
 
 
@@ -61,15 +64,17 @@ def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
 
 def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
     """How well ``tool`` fits ``request`` by the model's own judgement; None when the backend cannot
-    score replies. The content-free question goes first (and only once per model and tool): both
-    prompts share the tool's part, which the KV cache then holds for the second."""
+    score replies. The content-free questions go first (and only once per model and tool): the
+    prompts share the tool's part, which the KV cache then holds for the next."""
     if not isinstance(llm, ScoresOptions):  # a server returns no scores of given replies
         return None
     biases = _BIASES.setdefault(llm, {})
     key = (tool.name, tool.description)
     bias = biases.get(key)
     if bias is None:  # the same for every request to this tool: asked once per model and tool
-        bias = biases[key] = _yes_probability(llm, CONTENT_FREE, tool)
+        bias = biases[key] = sum(_yes_probability(llm, free, tool) for free in CONTENT_FREE) / len(
+            CONTENT_FREE
+        )
     yes = _yes_probability(llm, request, tool)
     return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
 

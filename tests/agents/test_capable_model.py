@@ -133,7 +133,7 @@ def test_a_request_no_tool_serves_is_answered_directly_and_one_that_fits_calls_t
         rain = agent.run(rain_question)
     assert capital_fit is not None and rain_fit is not None
     assert capital_fit.fits < 0.5 < rain_fit.fits, (capital_fit, rain_fit)
-    assert capital_fit.bias > 0.5  # the bias the calibration takes out: Yes to the request "N/A"
+    assert capital_fit.bias > 0.5  # the bias the calibration takes out: Yes to content-free requests
     capital_trace = read_trace(capital.trace_path)
     assert capital.status == "succeeded" and "canberra" in capital.answer.lower(), capital.answer
     assert not [e for e in capital_trace if e.type == "tool_call"]

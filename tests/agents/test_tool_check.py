@@ -20,9 +20,9 @@ from heron.agents.state import PlanStep
 from heron.llm import ScriptedLLM
 from heron.tracing import read_trace
 
-# scores of the replies Yes, yes, No, no: first for the content-free request (the model's Yes-bias),
-# then for the request itself
-BIAS = [math.log(0.6), math.log(0.3), math.log(0.08), math.log(0.02)]  # P(Yes) 0.9 whatever is asked
+# scores of the replies Yes, yes, No, no: first for the three content-free requests (the model's
+# Yes-bias), then for the request itself
+BIAS = [[math.log(0.6), math.log(0.3), math.log(0.08), math.log(0.02)]] * 3  # P(Yes) 0.9 whatever is asked
 SAYS_LESS_YES = [math.log(0.4), math.log(0.2), math.log(0.3), math.log(0.1)]  # 0.6: below its bias
 SAYS_MORE_YES = [math.log(0.7), math.log(0.29), math.log(0.005), math.log(0.005)]  # 0.99: above it
 
@@ -42,21 +42,20 @@ def _agent(llm: ScriptedLLM, tools: list, **config: object) -> Agent:
 def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_again(
     demo_tools: list, ledger: Path
 ) -> None:
-    llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("How many calories does an apple have?")
     assert result.answer == "About 95 kcal." and result.status == "succeeded"
     assert not ledger.exists()  # the tool never ran
-    content_free, question = llm.calls[1:3]
+    *content_free, question = llm.calls[1:5]
     assert question.method == "score_options" and question.choices == ("Yes", "yes", "No", "no")
     prompt = question.messages[-1].content
     assert "How many calories does an apple have?" in prompt and "add: Add two integers." in prompt
-    assert (
-        "Request: N/A" in content_free.messages[-1].content
-        and "add: Add" in content_free.messages[-1].content
-    )
+    asked = [c.messages[-1].content for c in content_free]  # "N/A", the empty request, "[MASK]"
+    assert "Request: N/A" in asked[0] and "Request: \n" in asked[1] and "Request: [MASK]" in asked[2]
+    assert all("add: Add" in prompt for prompt in asked)
     # the turn is taken again without the set-aside tool, and does not see the set-aside call
-    retry = llm.calls[3]
+    retry = llm.calls[5]
     offered = {alt["properties"]["action"]["const"] for alt in retry.schema["anyOf"]}
     assert offered == {"delete_everything", "final_answer"}
     assert [m.role for m in retry.messages] == ["system", "user"]
@@ -68,7 +67,7 @@ def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_aga
 
 
 def test_a_first_call_the_model_judges_fit_goes_ahead(demo_tools: list, ledger: Path) -> None:
-    llm = ScriptedLLM([call("add", a=2, b=40), BIAS, SAYS_MORE_YES, answer("42")])
+    llm = ScriptedLLM([call("add", a=2, b=40), *BIAS, SAYS_MORE_YES, answer("42")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("What is 2 + 40?")
     assert result.answer == "42" and ledger.read_text() == "add 2 40\n"
@@ -78,24 +77,24 @@ def test_a_first_call_the_model_judges_fit_goes_ahead(demo_tools: list, ledger: 
 
 def test_the_models_yes_bias_for_a_tool_is_asked_once(demo_tools: list, ledger: Path) -> None:
     # the content-free question depends on the tool only: a second request to it asks the request alone
-    llm = ScriptedLLM([call("add", a=2, b=40), BIAS, SAYS_MORE_YES, answer("42")])
+    llm = ScriptedLLM([call("add", a=2, b=40), *BIAS, SAYS_MORE_YES, answer("42")])
     llm.add(call("add", a=1, b=1), SAYS_MORE_YES, answer("2"))
     with _agent(llm, demo_tools) as agent:
         first, second = agent.run("What is 2 + 40?"), agent.run("What is 1 + 1?")
     assert (first.answer, second.answer) == ("42", "2")
     asked = [c.messages[-1].content for c in llm.calls if c.method == "score_options"]
-    assert ["Request: N/A" in prompt for prompt in asked] == [True, False, False]
-    assert "What is 1 + 1?" in asked[2]
+    assert ["Request: N/A" in prompt for prompt in asked] == [True, False, False, False, False]
+    assert "What is 2 + 40?" in asked[3] and "What is 1 + 1?" in asked[4]
     checks = [e for e in read_trace(second.trace_path) if e.type == "tool_check"]
     assert [(c.tool, c.kept, c.bias) for c in checks] == [("add", True, 0.9)]
 
 
 def test_only_the_first_turn_of_a_free_request_is_checked(demo_tools: list, ledger: Path) -> None:
     # later turns follow tool results: the second call is not asked about
-    llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_MORE_YES, call("add", a=3, b=3), answer("6")])
+    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_MORE_YES, call("add", a=3, b=3), answer("6")])
     with _agent(llm, demo_tools) as agent:
         agent.run("1+2, then 3+3")
-    assert [c.method for c in llm.calls].count("score_options") == 2  # the bias, then the request
+    assert [c.method for c in llm.calls].count("score_options") == 4  # the bias (3), then the request
     # a direct answer is not checked
     llm = ScriptedLLM([answer("hello")])
     with _agent(llm, demo_tools) as agent:
@@ -195,7 +194,7 @@ def test_the_check_shows_in_the_cli_trace_and_in_opentelemetry(demo_tools: list)
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    llm = ScriptedLLM([call("add", a=1, b=2), BIAS, SAYS_LESS_YES, answer("Eight.")])
+    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, answer("Eight.")])
     with _agent(llm, demo_tools) as agent:
         agent.callbacks.append(OTelExporter(provider))
         result = agent.run("How many legs does a spider have?")
@@ -213,7 +212,7 @@ def test_a_first_turn_of_several_calls_goes_ahead_when_any_of_its_tools_fits(
 ) -> None:
     # a request that asks for two things fits neither tool whole; the turn runs if one of them fits
     batch = [call("delete_everything"), call("add", a=2, b=40)]
-    llm = ScriptedLLM([batch, BIAS, SAYS_LESS_YES, BIAS, SAYS_MORE_YES, answer("42")])
+    llm = ScriptedLLM([batch, *BIAS, SAYS_LESS_YES, *BIAS, SAYS_MORE_YES, answer("42")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("Clear the ledger, and what is 2 + 40?")
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
@@ -225,7 +224,7 @@ def test_a_first_turn_of_several_calls_none_of_whose_tools_fits_is_set_aside(
     demo_tools: list, ledger: Path
 ) -> None:
     batch = [call("add", a=1, b=2), call("add", a=3, b=4)]
-    llm = ScriptedLLM([batch, BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    llm = ScriptedLLM([batch, *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("How many calories does an apple have?")
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
@@ -250,7 +249,7 @@ def test_after_a_call_is_set_aside_the_model_may_choose_another_tool_which_is_ch
         return "little egret: wingspan 95 cm"
 
     add = demo_tools[0]
-    script = [call("add", a=1, b=2), BIAS, SAYS_LESS_YES, call("notes", query="egret"), BIAS, SAYS_MORE_YES]
+    script = [call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, call("notes", query="egret"), *BIAS, SAYS_MORE_YES]
     llm = ScriptedLLM([*script, answer("95 cm")])
     with _agent(llm, [add, notes]) as agent:
         result = agent.run("What wingspan do my notes give for the little egret?")
@@ -258,5 +257,5 @@ def test_after_a_call_is_set_aside_the_model_may_choose_another_tool_which_is_ch
     assert [(c.tool, c.kept) for c in checks] == [("add", False), ("notes", True)]
     calls = [e.tool for e in read_trace(result.trace_path) if e.type == "tool_call"]
     assert calls == ["notes"] and not ledger.exists() and result.answer == "95 cm"
-    second_choice = llm.calls[3].schema["anyOf"]
+    second_choice = llm.calls[5].schema["anyOf"]
     assert {alt["properties"]["action"]["const"] for alt in second_choice} == {"notes", "final_answer"}
