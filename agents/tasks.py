@@ -74,8 +74,9 @@ class Check(_Strict):
     file_exists: str | None = None
     file_contains: dict[str, str] | None = Field(None, description="{path: ..., text: ...}")
     file_matches: dict[str, str] | None = Field(
-        None, description="{path: ..., pattern: ...}: a regular expression the file must match (re.search, "
-        "case-insensitive; ^ and $ match at each line)"
+        None,
+        description="{path: ..., pattern: ...}: a regular expression the file must match (re.search, "
+        "case-insensitive; ^ and $ match at each line)",
     )
     answer_contains: str | None = None
     answer_matches: str | None = Field(

@@ -60,8 +60,8 @@ class ConfiguredRunner(TaskRunner):
         super().__init__(*args, **kwargs)
         self.overrides = overrides
 
-    def _agent(self, loaded: Any, workspace: Path, memory: Any) -> Any:
-        agent = super()._agent(loaded, workspace, memory)
+    def _agent(self, loaded: Any, workspace: Path, memory: Any, stack: Any) -> Any:
+        agent = super()._agent(loaded, workspace, memory, stack)
         agent.config = agent.config.model_copy(update=self.overrides)
         return agent
 
