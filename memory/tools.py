@@ -178,7 +178,7 @@ def cite_id(passage: Passage) -> str:
     The first characters of the chunk id, digits written as the letters g-p (``54a9cb8e`` ->
     ``lkapcboe``): asked "How many grey herons were counted?", the default model answered the field
     notes' id ``54a9cb8e``, and another time "54 grey herons"; with letter-only ids it read the count
-    (BENCHMARKS.md, "Passage ids without digits")."""
+    (BENCHMARKS.md, "A newcomer's requests again")."""
     return passage.id[:CITE_ID_CHARS].translate(_DIGITS_AS_LETTERS)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from statistics import fmean
 
 from heron.agents.actions import ToolCallAction
 from heron.agents.config import AgentConfig
@@ -72,9 +73,7 @@ def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
     key = (tool.name, tool.description)
     bias = biases.get(key)
     if bias is None:  # the same for every request to this tool: asked once per model and tool
-        bias = biases[key] = sum(_yes_probability(llm, free, tool) for free in CONTENT_FREE) / len(
-            CONTENT_FREE
-        )
+        bias = biases[key] = fmean(_yes_probability(llm, free, tool) for free in CONTENT_FREE)
     yes = _yes_probability(llm, request, tool)
     return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
 

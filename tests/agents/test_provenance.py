@@ -117,8 +117,8 @@ def test_a_task_check_names_texts_the_cited_passages_must_hold(tmp_path) -> None
 
 def test_a_file_check_holds_each_number_to_the_name_it_follows(tmp_path) -> None:
     """The demo's report checks: a wingspan counts for a bird when it follows the bird's name with no
-    other bird named between, or precedes it on its line (the demo once paired 185 cm with the little
-    egret)."""
+    other bird named between, or starts the line or table cell naming it (the demo once paired 185 cm
+    with the little egret)."""
     import yaml
 
     from heron.agents.result import RunResult
