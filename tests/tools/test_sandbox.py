@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import uuid
@@ -143,6 +144,29 @@ def test_closing_the_context_ends_every_process_of_the_session(
     assert wait(lambda: sandbox.processes() == [] and pids_with_marker(duration) == [])
     with pytest.raises(SandboxError, match="closed"):
         sandbox.run_cell("1")
+
+
+def test_a_sandbox_that_dies_before_it_is_ready_is_started_once_more(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, limits: Callable[..., SandboxSettings]
+) -> None:
+    """The first start's worker aborts itself before its ready message (SIGABRT, nothing on stderr,
+    as seen once under a full test run); the second start is the real one. Two in a row: the error."""
+    real_plan = worker_process.plan_sandboxed
+    aborts = {"left": 1}
+
+    def plan(*args: object, **kwargs: object) -> worker_process.LaunchPlan:
+        planned = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        if aborts["left"] > 0:
+            aborts["left"] -= 1
+            return dataclasses.replace(planned, argv=["/bin/sh", "-c", "kill -ABRT $$"])
+        return planned
+
+    monkeypatch.setattr(worker_process, "plan_sandboxed", plan)
+    with Sandbox(workspace, limits()) as sandbox:
+        assert sandbox.run_cell("6 * 7").value == "42" and aborts["left"] == 0
+    aborts["left"] = 2
+    with Sandbox(workspace, limits()) as sandbox, pytest.raises(SandboxError, match="exit status -6"):
+        sandbox.run_cell("6 * 7")
 
 
 def test_missing_bwrap_is_refused_with_the_install_command(

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from heron.config import SandboxSettings
-from heron.errors import SandboxError
+from heron.errors import SandboxError, SandboxUnavailableError
 from heron.tools.sandbox.cell import CellResult
 from heron.tools.sandbox.processes import descendants, pids_with_marker
 from heron.tools.sandbox.worker_process import WorkerProcess
@@ -176,7 +176,16 @@ class Sandbox:
             message = UNSAFE_WARNING if self.settings.unsafe_no_sandbox else UNSAFE_SECCOMP_WARNING
             warnings.warn(message, UnsafeSandboxWarning, stacklevel=4)
             log.warning(message)
-        return WorkerProcess.launch(self.workspace, self.settings, self.marker, on_breach=self._on_breach)
+        try:
+            return WorkerProcess.launch(self.workspace, self.settings, self.marker, on_breach=self._on_breach)
+        except SandboxUnavailableError:  # bubblewrap missing or blocked: starting again cannot help
+            raise
+        except SandboxError as exc:
+            # A sandbox that dies before it is ready is started once more: under a full test run with a
+            # browser and a model loaded, one start died from SIGABRT with nothing on its stderr. A
+            # second failure is the error.
+            log.warning("%s; starting it once more", exc)
+            return WorkerProcess.launch(self.workspace, self.settings, self.marker, on_breach=self._on_breach)
 
     def _on_breach(self, worker: WorkerProcess, reason: str) -> None:
         # Runs on the watcher thread, maybe while a cell runs; the cell's reader sees the worker die.
