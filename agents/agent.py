@@ -99,6 +99,7 @@ class Agent:
         )
         if self._llm is not None:
             self.context.gpu.register(self._llm)  # a GPU-hungry tool (images) may suspend it
+            self.context.llm = self._llm  # a tool may ask it a question (retrieve's relevance check)
 
     # -- resources ----------------------------------------------------------------------------------
 
@@ -115,6 +116,7 @@ class Agent:
             else:
                 self._llm = open_llm(self.settings)
             self.context.gpu.register(self._llm)
+            self.context.llm = self._llm
         return self._llm
 
     def cancel(self) -> None:
@@ -127,6 +129,7 @@ class Agent:
         self.context.close()
         if self._llm is not None:
             self.context.gpu.unregister(self._llm)
+        self.context.llm = None
         if self._owns_llm and self._llm is not None:
             self._llm.close()
             self._llm = None

@@ -70,6 +70,8 @@ def answer_verdict(state: RunState, final: FinalAction, require_citations: bool)
     if echoes_instructions(final.answer, [state.messages[0].content, *state.instructions]):
         return False, "the model only repeated heron's instructions"
     if require_citations and not final.citations:
+        if state.searches and not state.passages:
+            return False, "nothing relevant was found in memory, and answers must cite (require_citations)"
         return False, "nothing citable was retrieved, and answers must cite (require_citations)"
     return True, ""
 

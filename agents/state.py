@@ -47,6 +47,7 @@ class RunState(BaseModel):
     plan_revision: int = 0
     step_results: list[str] = Field(default_factory=list)
     passages: dict[str, dict[str, Any]] = Field(default_factory=dict)  # citable id -> passage
+    searches: int = 0  # finished calls of tools that cite (retrieve), whether or not they found anything
     call_counts: dict[str, int] = Field(default_factory=dict)  # repeated-call detection
     last_call_failed: bool = False  # the last tool call's result was an error
     tool_errors: int = 0  # failed or rejected tool calls so far (a plan step that adds some is re-planned)

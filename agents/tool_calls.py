@@ -252,6 +252,8 @@ class ToolCaller:
             pending.message = outcome.retry_hint
             return
         self._record_citations(state, result, pending.arguments)
+        if not result.is_error and pending.tool in self.tools and self.tools[pending.tool].cites:
+            state.searches += 1
         pending.message = self._result_message(pending.tool, result)
 
     def _result_message(self, name: str, result: ToolResult) -> str:

@@ -52,8 +52,11 @@ class TurnOffer:
         answers must cite and nothing is citable yet."""
         if not tools:
             return [], final
-        # grounding first: while answers must cite and nothing is citable, the answer waits
-        must_cite_first = final == FINAL_ANSWER and self.config.require_citations and not state.passages
+        # grounding first: while answers must cite and nothing is citable, the answer waits; after a
+        # search that found nothing relevant it is offered (it cites nothing, and the result says why)
+        must_cite_first = (
+            final == FINAL_ANSWER and self.config.require_citations and not (state.passages or state.searches)
+        )
         final = None if must_cite_first else final
         specs = self._specs_for(state.goal)
         choice = only_tool or self.config.tool_choice

@@ -23,6 +23,7 @@ from heron.config import Settings
 from heron.errors import UsageError
 from heron.memory.conversation import ConversationMemory
 from heron.memory.passages import Passage
+from heron.memory.relevance import judge_in_order, judges_relevance
 from heron.memory.vector_memory import VectorMemory
 from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 
@@ -39,6 +40,12 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
     spends of the context. A small model asked for a count picks one from the example in front of it
     (3 when the argument's note said "5 to 10"), and a count too small for a question that spans
     several documents misses facts (BENCHMARKS.md, "Argument descriptions").
+
+    A search returns its nearest passages whether or not any is about the query; so when the agent's
+    model can judge (``memory.check_relevance``; by default local models of 1B weights or more), it is
+    asked whether each passage, in rank order, is about the query, and the first Yes ends the
+    questions. When it judges none about it, the search returns no passage and says that nothing in
+    the documents is about the query (:mod:`heron.memory.relevance`).
 
     ``concurrent``: a search may run alongside the other concurrent calls of a turn (it only reads);
     two searches of one tool take turns (the memory's lazy set-up, its BM25 index and stemmer are not
@@ -85,7 +92,7 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
         note = ""
         if scope == "memories":
             passages = self._memories(ctx.settings).recall(query, k=k)
-            if passages:
+            if passages and _any_about(query, passages, ctx):
                 return ToolResult(text=format_passages(passages), artifacts=[citation(p) for p in passages])
             # a narrowing that finds nothing is dropped, as for `source` below: a small model sets
             # every optional argument it is shown, and the facts asked for are usually in the notes
@@ -100,9 +107,14 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
                 source = matched
                 passages = _search_documents(documents, query, k, source)
         head = note + "\n" if note else ""  # what was searched instead of what was asked, then a blank line
+        where = f" in {source}" if source else ""
         if not passages:
-            where = f" in {source}" if source else ""
             return ToolResult(text=f"{head}No {scope} found for {query!r}{where}.")
+        if not _any_about(query, passages, ctx):
+            return ToolResult(
+                text=f"{head}Nothing in the {scope}{where} is about {query!r}: none of the "
+                f"{len(passages)} passages nearest to it is."
+            )
         text = head + format_passages(passages)
         return ToolResult(text=text, artifacts=[citation(p) for p in passages])
 
@@ -183,6 +195,16 @@ def cite_id(passage: Passage) -> str:
 
 
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+
+
+def _any_about(query: str, passages: list[Passage], ctx: ToolContext) -> bool:
+    """Whether the run's model judges at least one passage about ``query`` (:mod:`heron.memory.relevance`;
+    True when it is not asked: no model, a model too small to judge, or ``memory.check_relevance`` off)."""
+    if not judges_relevance(ctx.settings.memory.check_relevance, ctx.llm):
+        return True
+    assert ctx.llm is not None
+    shown = [f"{passage_label(p)}\n{passage_body(p)}" for p in passages]
+    return judge_in_order(ctx.llm, query, shown)[-1].relevant
 
 
 def _search_documents(documents: VectorMemory, query: str, k: int, source: str | None) -> list[Passage]:

@@ -14,6 +14,7 @@ from heron.config import Settings, load_settings
 from heron.gpu_share import GpuShare
 
 if TYPE_CHECKING:
+    from heron.llm.base import LLM
     from heron.tools.sandbox import Sandbox
 
 DepsT = TypeVar("DepsT")
@@ -54,7 +55,9 @@ class ToolContext(Generic[DepsT]):
     One context belongs to one session. Its sandbox starts on first use and stops on ``close()``
     (or at the end of a ``with`` block), so every process the session started ends with it.
     ``gpu`` is the session's :class:`~heron.gpu_share.GpuShare` (the agent registers its LLM there, so
-    a tool running a big GPU job can make room); long tools call ``report_progress``.
+    a tool running a big GPU job can make room); long tools call ``report_progress``. ``llm`` is the
+    model of the agent calling the tool, once loaded (None outside an agent), for a tool that asks it
+    a question of its own (``retrieve``'s relevance check, :mod:`heron.memory.relevance`).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ToolContext(Generic[DepsT]):
         self._sandbox = sandbox
         self._owns_sandbox = sandbox is None
         self.gpu = gpu if gpu is not None else GpuShare(self.settings.image.gpu_sharing)
+        self.llm: LLM | None = None
 
     def report_progress(self, done: int, total: int, label: str = "") -> None:
         """Tell whoever watches (the REPL's progress bar, stream callbacks) how far a long call is."""

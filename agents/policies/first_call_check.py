@@ -34,13 +34,10 @@ from heron.agents.policies.base import Turn, TurnPolicy
 from heron.agents.templates import render
 from heron.llm.base import LLM, ScoresOptions
 from heron.llm.types import Message
-from heron.llm.yes_no import ask_yes_no
+from heron.llm.yes_no import CONTENT_FREE, ask_yes_no, calibrated, judges_reliably
 from heron.tools import Tool
 from heron.tracing import ToolCheckEvent
 
-# requests that ask nothing: what the model answers for them is its bias (the three of the paper)
-CONTENT_FREE = ("N/A", "", "[MASK]")
-CHECK_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M's yes/no was close to chance on this question
 # each model's Yes-rate per tool (name, description) on the content-free request: asked once
 _BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
 
@@ -59,8 +56,7 @@ def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
     heron can read (a scripted model or a server has none)."""
     if config.check_first_call is not None:
         return config.check_first_call
-    parameters = getattr(llm, "parameter_count", None)
-    return parameters is not None and parameters >= CHECK_MIN_PARAMETERS
+    return judges_reliably(llm)
 
 
 def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
@@ -76,18 +72,6 @@ def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
         bias = biases[key] = fmean(_yes_probability(llm, free, tool) for free in CONTENT_FREE)
     yes = _yes_probability(llm, request, tool)
     return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
-
-
-def calibrated(yes: float, bias: float) -> float:
-    """P(Yes) once the model's Yes-rate on a content-free request is divided out of both replies.
-
-    >>> round(calibrated(0.6, 0.9), 3), round(calibrated(0.99, 0.9), 3), calibrated(0.9, 0.9)
-    (0.143, 0.917, 0.5)
-    """
-    eps = 1e-6
-    bias = min(max(bias, eps), 1 - eps)
-    for_yes, for_no = yes / bias, (1 - yes) / (1 - bias)
-    return for_yes / (for_yes + for_no)
 
 
 def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:

@@ -79,6 +79,32 @@ def test_retrieval_then_computation_uses_the_retrieved_numbers(isolated_heron: P
     assert "retrieve" in tools_called
 
 
+def test_a_question_the_notes_do_not_cover_is_not_answered_from_unrelated_passages(
+    isolated_heron: Path,
+) -> None:
+    """Notes on herons, a question on penguins: the model judges none of the passages found about
+    the search, so `retrieve` returns none and says so; with answers that must cite, the run ends
+    without an answer and says that nothing relevant was found. The same notes still answer a
+    question they cover (the grey heron's wingspan), citing its passage."""
+    from heron import Agent, AgentConfig, VectorMemory
+    from heron.memory.ingest import Ingester
+    from heron.memory.tools import memory_tools
+
+    settings = load_settings()
+    with VectorMemory(settings, collection="birds") as memory:
+        Ingester(memory).ingest([str(REPO / "examples" / "docs")])
+        config = AgentConfig(require_citations=True)
+        with Agent(tools=memory_tools(memory), config=config, settings=settings) as agent:
+            penguins = agent.run("What do my notes say about penguins?")
+            heron = agent.run("What is the grey heron's wingspan?")
+    results = [e for e in read_trace(penguins.trace_path) if e.type == "tool_result"]
+    assert results and all("Nothing in the documents is about" in r.text for r in results)
+    assert (penguins.status, penguins.answer, penguins.citations) == ("no_answer", "", [])
+    assert penguins.note.startswith("nothing relevant was found in memory"), penguins.note
+    assert heron.status == "succeeded" and "175" in heron.answer, (heron.answer, heron.note)
+    assert "grey-heron.md" in {Path(c.source).name for c in heron.citations}
+
+
 BUDGET_TASK = """
 goal: Using the notes, find the wingspans of all three herons and compute their mean with Python.
 tools: [retrieve, python]

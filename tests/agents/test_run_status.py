@@ -149,6 +149,17 @@ def test_required_citations_with_nothing_retrieved_end_without_an_answer() -> No
     assert result.status == "budget_exhausted"
 
 
+def test_required_citations_after_a_search_that_found_nothing_relevant_say_so_without_an_answer() -> None:
+    """A citing tool (retrieve) that found nothing relevant ends the wait for something citable: the
+    answer is offered, cites nothing, and the result says nothing relevant was found in memory."""
+    citing = tool(cites=True)(lookup._function)
+    replies = [call("lookup", query="nothing"), answer("Penguins eat fish.")]
+    result, llm = _run(replies, [citing], require_citations=True)
+    assert "final_answer" not in str(llm.calls[0].schema) and "final_answer" in str(llm.calls[1].schema)
+    assert (result.status, result.answered, result.answer) == ("no_answer", False, "")
+    assert result.note == "nothing relevant was found in memory, and answers must cite (require_citations)"
+
+
 @pytest.mark.parametrize(
     ("text", "echo"),
     [

@@ -10,14 +10,10 @@ from pathlib import Path
 from heron.agents.agent import Agent
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
-from heron.agents.policies.first_call_check import (
-    CHECK_MIN_PARAMETERS,
-    calibrated,
-    checks_first_call,
-    tool_fit,
-)
+from heron.agents.policies.first_call_check import checks_first_call, tool_fit
 from heron.agents.state import PlanStep
 from heron.llm import ScriptedLLM
+from heron.llm.yes_no import JUDGE_MIN_PARAMETERS, calibrated
 from heron.tracing import read_trace
 
 # scores of the replies Yes, yes, No, no: first for the three content-free requests (the model's
@@ -133,7 +129,7 @@ def test_off_by_configuration_and_by_default_for_small_or_unsized_models(demo_to
     assert not checks_first_call(AgentConfig(), Sized(None))  # type: ignore[arg-type]
     assert not checks_first_call(AgentConfig(), ScriptedLLM([]))  # no size: a scripted model or a server
     assert checks_first_call(AgentConfig(check_first_call=True), Sized(134_515_008))  # type: ignore[arg-type]
-    assert CHECK_MIN_PARAMETERS == 1_000_000_000
+    assert JUDGE_MIN_PARAMETERS == 1_000_000_000
 
 
 class ServedModel:

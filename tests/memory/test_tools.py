@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from heron.config import Settings
 from heron.errors import ModelRetry
+from heron.llm import ScriptedLLM
 from heron.memory.conversation import ConversationMemory
 from heron.memory.embeddings import Embedder
 from heron.memory.ingest import Ingester
@@ -72,6 +74,67 @@ def test_the_developer_sets_how_many_passages_a_search_returns_not_the_model(
         assert len(tools.invoke("retrieve", {"query": "herons"}, narrow).artifacts) == 2
     with pytest.raises(ModelRetry, match=r"\bk\b"):  # not an argument of retrieve
         tools.invoke("retrieve", {"query": "herons", "k": 1}, ctx)
+
+
+# scores of the replies Yes, yes, No, no (ScriptedLLM.score_options)
+SAYS_YES_AT = {
+    p: [math.log(0.6 * p), math.log(0.4 * p), math.log(0.6 * (1 - p)), math.log(0.4 * (1 - p))]
+    for p in (0.05, 0.1, 0.4)
+}
+
+
+def _judging(ctx: ToolContext, llm: ScriptedLLM, check: bool | None = True) -> ToolContext:
+    memory = ctx.settings.memory.model_copy(update={"check_relevance": check})
+    judged = ToolContext(ctx.workspace, settings=ctx.settings.model_copy(update={"memory": memory}))
+    judged.llm = llm
+    return judged
+
+
+def test_a_search_the_model_judges_unrelated_to_every_passage_returns_none_and_says_so(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    # Yes-bias 0.1 for this search; each of the 8 passages 0.05: below it, so none is about the search
+    llm = ScriptedLLM([SAYS_YES_AT[0.1]] * 3 + [SAYS_YES_AT[0.05]] * 8)
+    with _judging(ctx, llm) as judged:
+        result = tools.invoke("retrieve", {"query": "penguins"}, judged)
+    assert (
+        result.text
+        == "Nothing in the documents is about 'penguins': none of the 8 passages nearest to it is."
+    )
+    assert result.artifacts == [] and not result.is_error
+    asked = [c.messages[-1].content for c in llm.calls]
+    assert [c.method for c in llm.calls] == ["score_options"] * 11
+    question = "\n\nIs this passage about penguins? Answer Yes or No."
+    # the content-free passages first ("N/A", "", "[MASK]"), then each passage with its label
+    assert asked[:3] == [f"Passage: N/A{question}", f"Passage: {question}", f"Passage: [MASK]{question}"]
+    assert all(a.startswith("Passage: ") and a.endswith(question) for a in asked)
+    assert " > " in asked[3] and "(" in asked[3].splitlines()[0]  # "Section > Path (file name)"
+
+
+def test_the_first_passage_judged_relevant_ends_the_questions_and_every_passage_is_returned(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    plain = tools.invoke("retrieve", {"query": "Where do herons nest?"}, ctx)
+    # bias 0.1; the first passage 0.05 (not about it), the second 0.4 (calibrated 0.86: about it)
+    llm = ScriptedLLM([SAYS_YES_AT[0.1]] * 3 + [SAYS_YES_AT[0.05], SAYS_YES_AT[0.4]])
+    with _judging(ctx, llm) as judged:
+        result = tools.invoke("retrieve", {"query": "Where do herons nest?"}, judged)
+    assert len(llm.calls) == 5  # nothing asked past the first relevant passage
+    assert result.text == plain.text and len(result.artifacts) == 8  # ranking and count unchanged
+
+
+def test_relevance_is_not_asked_of_a_model_without_a_size_or_when_switched_off(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    for check in (None, False):  # None: only models of 1B weights or more (a scripted one has no size)
+        llm = ScriptedLLM([])
+        with _judging(ctx, llm, check) as judged:
+            assert len(tools.invoke("retrieve", {"query": "penguins"}, judged).artifacts) == 8
+        assert llm.calls == []
+    assert len(tools.invoke("retrieve", {"query": "penguins"}, ctx).artifacts) == 8  # no model at all
 
 
 def test_retrieve_can_be_limited_to_one_source(setup: tuple[Toolset, ToolContext, Path]) -> None:

@@ -1,0 +1,69 @@
+"""Is a passage about what was searched for? The model says.
+
+A search returns its nearest passages whether or not any of them is about the query: asked "What do
+my notes say about penguins?" over notes on herons, the default model was handed eight passages on
+herons and summarised them. So ``retrieve`` asks the run's model, passage by passage in rank order,
+"Passage: ... Is this passage about <query>? Answer Yes or No.", and reads the probabilities of its
+replies. The model's Yes-bias for this query is measured on the three content-free passages of
+contextual calibration ("N/A", "", "[MASK]"; :mod:`heron.llm.yes_no`) and divided out; a passage is
+about the query when Yes is then at least as likely as No. No threshold is fitted.
+
+The question comes after the passage: asked first ("Search: ... Passage: ... Is this passage about
+what the search looks for?"), Qwen2.5-Coder-1.5B said Yes to nearly every passage, related or not
+(BENCHMARKS.md, "Did the search find anything?").
+
+The first passage judged relevant ends the questions, so a search that finds something usually
+costs the three short content-free prompts and one passage; only a search that finds nothing reads
+all its passages. ``retrieve`` then returns no passage and says that nothing in the documents is
+about the query, so the answer says so instead of summarising whatever was nearest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import fmean
+
+from heron.llm.base import LLM, ScoresOptions
+from heron.llm.types import Message
+from heron.llm.yes_no import CONTENT_FREE, ask_yes_no, calibrated, judges_reliably
+from heron.memory.templates import render
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """The model's answer to "is this passage about what the search looks for?"."""
+
+    yes: float  # P(Yes) for the passage
+    bias: float  # the mean P(Yes) for the content-free passages, for this search
+    about: float  # P(Yes) with the bias divided out
+
+    @property
+    def relevant(self) -> bool:
+        return self.about >= 0.5
+
+
+def judges_relevance(setting: bool | None, llm: LLM | None) -> bool:
+    """Whether searches are checked: as ``setting`` says, else when ``llm`` can score replies and is
+    big enough to judge (:func:`heron.llm.yes_no.judges_reliably`); never without a model."""
+    if llm is None or not isinstance(llm, ScoresOptions):
+        return False
+    return setting if setting is not None else judges_reliably(llm)
+
+
+def judge_in_order(llm: LLM, query: str, passages: Sequence[str]) -> list[Relevance]:
+    """The model's judgement of each passage, in order, up to and including the first relevant one."""
+    judged: list[Relevance] = []
+    if not passages:
+        return judged
+    bias = fmean(_yes_probability(llm, query, free) for free in CONTENT_FREE)
+    for text in passages:
+        yes = _yes_probability(llm, query, text)
+        judged.append(Relevance(yes=yes, bias=bias, about=calibrated(yes, bias)))
+        if judged[-1].relevant:
+            break
+    return judged
+
+
+def _yes_probability(llm: LLM, query: str, passage: str) -> float:
+    return ask_yes_no(llm, [Message.user(render("passage_check", query=query, passage=passage))])
