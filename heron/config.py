@@ -103,7 +103,7 @@ class MemorySettings(BaseModel):
     check_relevance: bool | None = Field(
         None,
         description="before retrieve returns its passages, ask the agent's model, passage by passage in "
-        "rank order, whether it is about the query (its Yes-bias for the query, measured on the "
+        "rank order, whether it is relevant to the query (its Yes-bias for the query, measured on the "
         "content-free passages 'N/A', '' and '[MASK]', divided out); when none is, retrieve returns "
         "none and says nothing in the documents is about it. None (default): on for local models of "
         "1B weights or more, off for smaller ones, servers and tools called without an agent",

@@ -3,14 +3,16 @@
 A search returns its nearest passages whether or not any of them is about the query: asked "What do
 my notes say about penguins?" over notes on herons, the default model was handed eight passages on
 herons and summarised them. So ``retrieve`` asks the run's model, passage by passage in rank order,
-"Passage: ... Is this passage about <query>? Answer Yes or No.", and reads the probabilities of its
-replies. The model's Yes-bias for this query is measured on the three content-free passages of
+"Passage: ... Is this passage relevant to <query>? Answer Yes or No.", and reads the probabilities of
+its replies. The model's Yes-bias for this query is measured on the three content-free passages of
 contextual calibration ("N/A", "", "[MASK]"; :mod:`heron.llm.yes_no`) and divided out; a passage is
 about the query when Yes is then at least as likely as No. No threshold is fitted.
 
 The question comes after the passage: asked first ("Search: ... Passage: ... Is this passage about
-what the search looks for?"), Qwen2.5-Coder-1.5B said Yes to nearly every passage, related or not
-(BENCHMARKS.md, "Did the search find anything?").
+what the search looks for?"), Qwen2.5-Coder-1.5B said Yes to nearly every passage, related or not.
+"Relevant to", not "about": a search for the difference between two birds' wingspans finds passages
+on one bird each, none of them about the difference, each relevant to it (BENCHMARKS.md, "Did the
+search find anything?").
 
 The first passage judged relevant ends the questions, so a search that finds something usually
 costs the three short content-free prompts and one passage; only a search that finds nothing reads
@@ -32,7 +34,7 @@ from heron.memory.templates import render
 
 @dataclass(frozen=True)
 class Relevance:
-    """The model's answer to "is this passage about what the search looks for?"."""
+    """The model's answer to "is this passage relevant to the query?"."""
 
     yes: float  # P(Yes) for the passage
     bias: float  # the mean P(Yes) for the content-free passages, for this search

@@ -43,8 +43,8 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
 
     A search returns its nearest passages whether or not any is about the query; so when the agent's
     model can judge (``memory.check_relevance``; by default local models of 1B weights or more), it is
-    asked whether each passage, in rank order, is about the query, and the first Yes ends the
-    questions. When it judges none about it, the search returns no passage and says that nothing in
+    asked whether each passage, in rank order, is relevant to the query, and the first Yes ends the
+    questions. When it judges none relevant, the search returns no passage and says that nothing in
     the documents is about the query (:mod:`heron.memory.relevance`).
 
     ``concurrent``: a search may run alongside the other concurrent calls of a turn (it only reads);

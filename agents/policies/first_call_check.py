@@ -11,10 +11,13 @@ the empty request and "[MASK]". Their mean measures how much the model says Yes 
 whatever is asked (0.78-0.92 for Qwen2.5-Coder-1.5B); dividing it out leaves what the request itself
 adds. (With "N/A" alone, the bias of file and code tools was over-estimated: "Read the file
 birds.csv ..." was judged not to need read_file.) When No is then likelier than
-Yes, the call is set aside and the turn is taken again without that tool: the model answers, or
-chooses another tool, whose call is checked the same way ("Using my notes, what is the difference in
-wingspan ...?" first called python; set aside, the model then called retrieve, where an answer-only
-retry had answered from its own memory). No threshold is fitted.
+Yes, the call is set aside and the turn is taken again. The model had chosen to act rather than
+answer, with a tool that cannot do what was asked; so every other tool is judged the same way, and
+the turn offers the tools that fit, without the answer, or the answer alone when none fits. (Left
+to choose between the other tools and the answer, the model answered from its own memory: "What is
+the grey heron's wingspan?" first called calculator, then answered 1.5 m; "Summarise my notes on the
+little egret." first called python, then answered that it had no notes; BENCHMARKS.md, "Did the
+search find anything?".) No threshold is fitted.
 
 Only the first turn of a request whose answer is offered is checked: later turns follow tool
 results, and plan steps and forced tool choices have already decided. A backend that cannot score
@@ -30,7 +33,7 @@ from statistics import fmean
 
 from heron.agents.actions import ToolCallAction
 from heron.agents.config import AgentConfig
-from heron.agents.policies.base import Turn, TurnPolicy
+from heron.agents.policies.base import Allowed, Turn, TurnPolicy
 from heron.agents.templates import render
 from heron.llm.base import LLM, ScoresOptions
 from heron.llm.types import Message
@@ -81,7 +84,26 @@ def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:
 
 class FirstCallCheck(TurnPolicy):
     """Sets aside a fresh request's first tool call when the model, asked apart, judges that the
-    tool does not do what the request asks (see the module's docstring)."""
+    tool does not do what the request asks; the turn taken again offers the tools it judges fit, or
+    the answer alone when none does (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._turn: tuple[str, int] | None = None  # the (run, step) of the judgements below
+        self._fits: dict[str, float] = {}  # tool -> its calibrated fit for that turn's request
+        self._set_aside = False  # a call of that turn was set aside
+
+    def allowed(self, turn: Turn) -> Allowed | None:
+        """The turn taken again after a set-aside call: the model had chosen to act, with a tool that
+        cannot do what was asked. Each other tool is judged the same way; the turn then offers the
+        tools that fit, without the answer (the model already chose a tool over answering), or, when
+        none fits, the answer alone."""
+        if not (turn.first and turn.offered.answer and self._set_aside and self._turn == _key(turn)):
+            return None
+        judged = [(name, self._fit(turn, name)) for name in turn.tools if turn.offered.admits(name)]
+        if any(fits is None for _, fits in judged):  # (a backend that cannot score replies)
+            return None
+        fitting = frozenset(name for name, fits in judged if fits is not None and fits >= 0.5)
+        return Allowed(answer=False, tools=fitting) if fitting else Allowed(answer=True, tools=frozenset())
 
     def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
         """A turn of several calls is kept when any of its tools fits: the request needs tools then,
@@ -92,10 +114,22 @@ class FirstCallCheck(TurnPolicy):
             return call
         names = dict.fromkeys(c.tool for c in turn.batch or (call,) if c.tool in turn.tools)
         for name in names:
+            fits = self._fit(turn, name)
+            if fits is None or fits >= 0.5:
+                return call
+        self._set_aside = True
+        return None
+
+    def _fit(self, turn: Turn, name: str) -> float | None:
+        """The tool's calibrated fit for the turn's request, asked once per turn and traced; None
+        when the backend cannot score replies."""
+        if self._turn != _key(turn):
+            self._turn, self._fits, self._set_aside = _key(turn), {}, False
+        if name not in self._fits:
             fit = tool_fit(turn.llm, turn.request, turn.tools[name])
             if fit is None:
-                return call
-            kept = fit.fits >= 0.5
+                return None
+            self._fits[name] = fit.fits
             turn.emit(
                 ToolCheckEvent(
                     run_id=turn.run_id,
@@ -104,9 +138,11 @@ class FirstCallCheck(TurnPolicy):
                     fits=round(fit.fits, 4),
                     yes=round(fit.yes, 4),
                     bias=round(fit.bias, 4),
-                    kept=kept,
+                    kept=fit.fits >= 0.5,
                 )
             )
-            if kept:
-                return call
-        return None
+        return self._fits[name]
+
+
+def _key(turn: Turn) -> tuple[str, int]:
+    return turn.run_id, turn.step

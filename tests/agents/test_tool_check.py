@@ -38,7 +38,9 @@ def _agent(llm: ScriptedLLM, tools: list, **config: object) -> Agent:
 def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_again(
     demo_tools: list, ledger: Path
 ) -> None:
-    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    # add is judged unfit, then the other tool, delete_everything, too: the turn offers the answer alone
+    script = [call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")]
+    llm = ScriptedLLM(script)
     with _agent(llm, demo_tools) as agent:
         result = agent.run("How many calories does an apple have?")
     assert result.answer == "About 95 kcal." and result.status == "succeeded"
@@ -50,15 +52,16 @@ def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_aga
     asked = [c.messages[-1].content for c in content_free]  # "N/A", the empty request, "[MASK]"
     assert "Request: N/A" in asked[0] and "Request: \n" in asked[1] and "Request: [MASK]" in asked[2]
     assert all("add: Add" in prompt for prompt in asked)
-    # the turn is taken again without the set-aside tool, and does not see the set-aside call
-    retry = llm.calls[5]
-    offered = {alt["properties"]["action"]["const"] for alt in retry.schema["anyOf"]}
-    assert offered == {"delete_everything", "final_answer"}
+    assert "delete_everything" in llm.calls[8].messages[-1].content  # the other tool, asked the same way
+    # the turn is taken again with no tool that fits: the answer alone; it does not see the set-aside call
+    retry = llm.calls[9]
+    assert "final_answer" in str(retry.schema) and not {"add", "delete_everything"} & set(_offered(retry))
     assert [m.role for m in retry.messages] == ["system", "user"]
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     # P(Yes) 0.6 where the model says 0.9 to any request: calibrated, 0.14
     assert [(c.tool, c.kept, c.yes, c.bias, round(c.fits, 2)) for c in checks] == [
-        ("add", False, 0.6, 0.9, 0.14)
+        ("add", False, 0.6, 0.9, 0.14),
+        ("delete_everything", False, 0.6, 0.9, 0.14),
     ]
 
 
@@ -190,16 +193,16 @@ def test_the_check_shows_in_the_cli_trace_and_in_opentelemetry(demo_tools: list)
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, answer("Eight.")])
+    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, *BIAS, SAYS_LESS_YES, answer("Eight.")])
     with _agent(llm, demo_tools) as agent:
         agent.callbacks.append(OTelExporter(provider))
         result = agent.run("How many legs does a spider have?")
-    (check,) = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    check, _ = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     line = render_event(check)
     assert "add does not fit the request: choosing again without it" in line
     assert "0.60, 0.90 for any request" in line
     (run,) = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
-    (event,) = [e for e in run.events if e.name == "tool_check"]
+    event, _ = [e for e in run.events if e.name == "tool_check"]
     assert event.attributes["tool"] == "add" and event.attributes["kept"] is False
 
 
@@ -220,19 +223,21 @@ def test_a_first_turn_of_several_calls_none_of_whose_tools_fits_is_set_aside(
     demo_tools: list, ledger: Path
 ) -> None:
     batch = [call("add", a=1, b=2), call("add", a=3, b=4)]
-    llm = ScriptedLLM([batch, *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    llm = ScriptedLLM([batch, *BIAS, SAYS_LESS_YES, *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("How many calories does an apple have?")
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
-    assert [(c.tool, c.kept) for c in checks] == [("add", False)]  # one check for the tool of both calls
+    # one check for the tool of both calls, then the other tool's
+    assert [(c.tool, c.kept) for c in checks] == [("add", False), ("delete_everything", False)]
     assert not ledger.exists() and result.answer == "About 95 kcal."
 
 
-def test_after_a_call_is_set_aside_the_model_may_choose_another_tool_which_is_checked_too(
+def test_after_a_call_is_set_aside_the_tools_judged_fit_are_offered_without_the_answer(
     demo_tools: list, ledger: Path
 ) -> None:
-    """The default model, asked about its notes, first called python; set aside, it could only answer
-    and answered from its own memory. Offered the remaining tools it can still look the facts up."""
+    """The default model, asked about its notes, first called python (or calculator); set aside and
+    left to choose between the other tools and the answer, it answered from its own memory. It had
+    chosen to act: the other tools are judged, and the turn offers those that fit, without the answer."""
     from heron.tools import tool
 
     @tool
@@ -245,13 +250,20 @@ def test_after_a_call_is_set_aside_the_model_may_choose_another_tool_which_is_ch
         return "little egret: wingspan 95 cm"
 
     add = demo_tools[0]
-    script = [call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, call("notes", query="egret"), *BIAS, SAYS_MORE_YES]
+    script = [call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, *BIAS, SAYS_MORE_YES, call("notes", query="egret")]
     llm = ScriptedLLM([*script, answer("95 cm")])
     with _agent(llm, [add, notes]) as agent:
         result = agent.run("What wingspan do my notes give for the little egret?")
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
-    assert [(c.tool, c.kept) for c in checks] == [("add", False), ("notes", True)]
+    assert [(c.tool, c.kept) for c in checks] == [("add", False), ("notes", True)]  # notes asked once
     calls = [e.tool for e in read_trace(result.trace_path) if e.type == "tool_call"]
     assert calls == ["notes"] and not ledger.exists() and result.answer == "95 cm"
-    second_choice = llm.calls[5].schema["anyOf"]
-    assert {alt["properties"]["action"]["const"] for alt in second_choice} == {"notes", "final_answer"}
+    assert _offered(llm.calls[9]) == ["notes"]  # no answer: the model had chosen to act
+    assert "final_answer" in _offered(llm.calls[10])  # the next turn, after the result, as usual
+
+
+def _offered(call: object) -> list[str]:
+    """The actions a scripted call's grammar offered."""
+    schema = call.schema  # type: ignore[attr-defined]
+    alternatives = schema.get("anyOf", [schema])
+    return sorted(str(alt["properties"]["action"].get("const", "")) for alt in alternatives)

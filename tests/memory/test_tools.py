@@ -105,7 +105,7 @@ def test_a_search_the_model_judges_unrelated_to_every_passage_returns_none_and_s
     assert result.artifacts == [] and not result.is_error
     asked = [c.messages[-1].content for c in llm.calls]
     assert [c.method for c in llm.calls] == ["score_options"] * 11
-    question = "\n\nIs this passage about penguins? Answer Yes or No."
+    question = "\n\nIs this passage relevant to penguins? Answer Yes or No."
     # the content-free passages first ("N/A", "", "[MASK]"), then each passage with its label
     assert asked[:3] == [f"Passage: N/A{question}", f"Passage: {question}", f"Passage: [MASK]{question}"]
     assert all(a.startswith("Passage: ") and a.endswith(question) for a in asked)
