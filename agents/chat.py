@@ -32,6 +32,7 @@ class ChatSession:
         # each turn gets the full budget again; the history carries over
         self.state.step, self.state.tokens_spent, self.state.seconds_spent = 0, 0, 0.0
         self.state.call_counts.clear()
+        self.state.searches = 0  # a search for an earlier message found nothing for this one
         result = self.agent.continue_run(self.state, callbacks=callbacks)
         self.results.append(result)
         return result

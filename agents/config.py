@@ -122,8 +122,9 @@ class AgentConfig(BaseModel):
         description="when a fresh request's first turn calls a tool, ask the model in a separate short "
         "prompt whether that tool does what the request asks, and again for the content-free requests "
         "'N/A', '' and '[MASK]' (their mean P(Yes): its Yes-bias); if, the bias divided out, No is "
-        "likelier than Yes, the turn is taken again without that tool (the model answers or calls "
-        "another, checked the same way). None (default): on for local models of 1B weights or more, "
+        "likelier than Yes, the call is set aside, the other tools are judged the same way, and the "
+        "turn is taken again offering those that fit, without the answer, or the answer alone when "
+        "none fits. None (default): on for local models of 1B weights or more, "
         "off for smaller ones and for servers",
     )
     require_citations: bool = Field(

@@ -9,6 +9,7 @@ cite, and the policies (:mod:`heron.agents.policies`) on turns where the model c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from heron.agents.actions import FINAL_ANSWER, ActionSpec, ToolCallAction, cut_strings, pinned
@@ -68,7 +69,7 @@ class TurnOffer:
             specs = [pinned(s, fixed_args) if fixed_args else s for s in specs if s.name == choice]
             final = None
         else:
-            allowed = self._allowed(state, Allowed(answer=final is not None))
+            allowed = self._allowed(state, Allowed(answer=final is not None), set_aside)
             specs = [s for s in specs if allowed.admits(s.name) and s.name not in set_aside]
             final = final if allowed.answer else None
         if must_cite_first and only_tool is None:  # ... and only the tools that return citations
@@ -101,10 +102,10 @@ class TurnOffer:
             reviewed_calls.append(call)
         return reviewed_calls
 
-    def _allowed(self, state: RunState, offered: Allowed) -> Allowed:
+    def _allowed(self, state: RunState, offered: Allowed, set_aside: frozenset[str]) -> Allowed:
         """What the policies let a turn in which the model chooses take."""
         allowed = offered
-        turn = self._turn(state, offered)
+        turn = replace(self._turn(state, offered), set_aside=set_aside)
         for policy in self.policies:
             restriction = policy.allowed(turn)
             if restriction is not None:

@@ -95,7 +95,11 @@ class MemorySettings(BaseModel):
     )
     embedding_batch_size: int = Field(32, ge=1, le=4096, description="texts per encoder call")
     passages_per_search: int = Field(
-        8, ge=1, le=50, description="passages one retrieve call returns (the model picks the query)"
+        8,
+        ge=1,
+        le=50,
+        description="passages one retrieve call returns (the model picks the query); none when the "
+        "relevance check (check_relevance) judges none of them relevant",
     )
     redact_personal_data: bool = Field(
         False, description="mask emails, phone and card numbers, API keys before text is stored"

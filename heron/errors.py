@@ -95,6 +95,10 @@ class SandboxError(RunError):
     """The code sandbox could not start, or a cell broke a limit and the sandbox was reset."""
 
 
+class SandboxDiedError(SandboxError):
+    """The sandbox's worker died before it was ready, saying nothing on its stderr."""
+
+
 class SandboxUnavailableError(SandboxError, UsageError):
     """No working sandbox on this machine (bubblewrap missing or blocked)."""
 

@@ -57,7 +57,8 @@ class Turn:
     ``first``: the first turn of a request without a plan (a chat message counts as a new request).
     ``offered``: the actions the turn's grammar admitted (set for ``review``; for ``allowed`` it is
     what the turn would offer without the policies). ``batch``: for ``review``, every call the turn
-    wrote (a turn may hold several).
+    wrote (a turn may hold several). ``set_aside``: the tools whose calls a policy set aside in this
+    turn, which is being taken again without them (empty on a turn's first take).
     """
 
     run_id: str
@@ -69,6 +70,7 @@ class Turn:
     tools: Mapping[str, Tool]
     emit: EventCallback
     batch: tuple[ToolCallAction, ...] = ()
+    set_aside: frozenset[str] = frozenset()
 
 
 class TurnPolicy:

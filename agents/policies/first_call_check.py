@@ -88,16 +88,15 @@ class FirstCallCheck(TurnPolicy):
     the answer alone when none does (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self._turn: tuple[str, int] | None = None  # the (run, step) of the judgements below
-        self._fits: dict[str, float] = {}  # tool -> its calibrated fit for that turn's request
-        self._set_aside = False  # a call of that turn was set aside
+        # each tool's calibrated fit, per (run, step, request): asked once, whichever hook asks first
+        self._fits: dict[tuple[str, int, str, str], float] = {}
 
     def allowed(self, turn: Turn) -> Allowed | None:
         """The turn taken again after a set-aside call: the model had chosen to act, with a tool that
         cannot do what was asked. Each other tool is judged the same way; the turn then offers the
         tools that fit, without the answer (the model already chose a tool over answering), or, when
         none fits, the answer alone."""
-        if not (turn.first and turn.offered.answer and self._set_aside and self._turn == _key(turn)):
+        if not (turn.first and turn.offered.answer and turn.set_aside):
             return None
         judged = [(name, self._fit(turn, name)) for name in turn.tools if turn.offered.admits(name)]
         if any(fits is None for _, fits in judged):  # (a backend that cannot score replies)
@@ -117,19 +116,19 @@ class FirstCallCheck(TurnPolicy):
             fits = self._fit(turn, name)
             if fits is None or fits >= 0.5:
                 return call
-        self._set_aside = True
         return None
 
     def _fit(self, turn: Turn, name: str) -> float | None:
         """The tool's calibrated fit for the turn's request, asked once per turn and traced; None
         when the backend cannot score replies."""
-        if self._turn != _key(turn):
-            self._turn, self._fits, self._set_aside = _key(turn), {}, False
-        if name not in self._fits:
+        key = (turn.run_id, turn.step, turn.request, name)
+        if key not in self._fits:
             fit = tool_fit(turn.llm, turn.request, turn.tools[name])
             if fit is None:
                 return None
-            self._fits[name] = fit.fits
+            if len(self._fits) >= 1024:  # (an instance a user keeps across many requests)
+                self._fits.clear()
+            self._fits[key] = fit.fits
             turn.emit(
                 ToolCheckEvent(
                     run_id=turn.run_id,
@@ -141,8 +140,4 @@ class FirstCallCheck(TurnPolicy):
                     kept=fit.fits >= 0.5,
                 )
             )
-        return self._fits[name]
-
-
-def _key(turn: Turn) -> tuple[str, int]:
-    return turn.run_id, turn.step
+        return self._fits[key]

@@ -58,7 +58,7 @@ def render_event(event: Any, verbose: bool = False) -> str:
     if kind == "hint":
         return f"{step}[dim]hint: {escape(_clip(event.text, 200))}[/]"
     if kind == "tool_check":
-        verdict = "fits the request" if event.kept else "does not fit the request: choosing again without it"
+        verdict = "fits the request" if event.kept else "does not fit the request"
         odds = f"P(yes) {event.yes:.2f}, {event.bias:.2f} for any request: {event.fits:.2f}"
         return f"{step}[dim]check: {escape(event.tool)} {verdict} ({odds})[/]"
     if kind == "answer":

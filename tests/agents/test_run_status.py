@@ -160,6 +160,21 @@ def test_required_citations_after_a_search_that_found_nothing_relevant_say_so_wi
     assert result.note == "nothing relevant was found in memory, and answers must cite (require_citations)"
 
 
+def test_a_chat_message_searches_again_before_its_answer_even_after_a_fruitless_search() -> None:
+    from heron.agents.chat import ChatSession
+
+    citing = tool(cites=True)(lookup._function)
+    replies = [call("lookup", query="nothing"), answer("Nothing on penguins."), call("lookup", query="heron")]
+    llm = ScriptedLLM([*replies, answer("175 cm", "p1")])
+    with Agent(llm, tools=[citing], config=AgentConfig(require_citations=True)) as agent:
+        chat = ChatSession(agent)
+        first = chat.send("What about penguins?")
+        second = chat.send("And the grey heron's wingspan?")
+    assert first.note.startswith("nothing relevant was found in memory")
+    # the second message's first turn may only search again: the first message's search does not count
+    assert "final_answer" not in str(llm.calls[2].schema) and second.status == "succeeded"
+
+
 @pytest.mark.parametrize(
     ("text", "echo"),
     [

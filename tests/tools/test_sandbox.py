@@ -167,6 +167,18 @@ def test_a_sandbox_that_dies_before_it_is_ready_is_started_once_more(
     aborts["left"] = 2
     with Sandbox(workspace, limits()) as sandbox, pytest.raises(SandboxError, match="exit status -6"):
         sandbox.run_cell("6 * 7")
+    # a start that says why it failed (here bwrap's own message) is not tried again
+    starts = []
+
+    def refused(*args: object, **kwargs: object) -> worker_process.LaunchPlan:
+        starts.append(1)
+        planned = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        return dataclasses.replace(planned, argv=["/bin/sh", "-c", "echo 'bwrap: refused' >&2; exit 1"])
+
+    monkeypatch.setattr(worker_process, "plan_sandboxed", refused)
+    with Sandbox(workspace, limits()) as sandbox, pytest.raises(SandboxUnavailableError):
+        sandbox.run_cell("6 * 7")
+    assert len(starts) == 1
 
 
 def test_missing_bwrap_is_refused_with_the_install_command(

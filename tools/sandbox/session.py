@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from heron.config import SandboxSettings
-from heron.errors import SandboxError, SandboxUnavailableError
+from heron.errors import SandboxDiedError, SandboxError
 from heron.tools.sandbox.cell import CellResult
 from heron.tools.sandbox.processes import descendants, pids_with_marker
 from heron.tools.sandbox.worker_process import WorkerProcess
@@ -178,9 +178,7 @@ class Sandbox:
             log.warning(message)
         try:
             return WorkerProcess.launch(self.workspace, self.settings, self.marker, on_breach=self._on_breach)
-        except SandboxUnavailableError:  # bubblewrap missing or blocked: starting again cannot help
-            raise
-        except SandboxError as exc:
+        except SandboxDiedError as exc:
             # A sandbox that dies before it is ready is started once more: under a full test run with a
             # browser and a model loaded, one start died from SIGABRT with nothing on its stderr. A
             # second failure is the error.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from heron.config import SandboxSettings
-from heron.errors import SandboxError, SandboxUnavailableError
+from heron.errors import SandboxDiedError, SandboxError, SandboxUnavailableError
 from heron.tools.sandbox.cgroups import SandboxCgroup, join_cgroups, sandbox_memory_limit
 from heron.tools.sandbox.launch import LaunchPlan, plan_sandboxed, plan_unsafe
 from heron.tools.sandbox.memory_guard import MemoryWatcher
@@ -221,6 +221,8 @@ class WorkerProcess:
             raise SandboxUnavailableError(problem, SECCOMP_LOAD_HINT)
         if "bwrap" in stderr:
             raise SandboxUnavailableError(problem, userns_blocker() or GENERIC_HINT)
+        if failure == "died" and not stderr:
+            raise SandboxDiedError(problem)
         raise SandboxError(problem)
 
     def _read_reply(self, deadline: float, max_bytes: int) -> tuple[dict[str, Any] | None, str | None]:
