@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from heron.agents.runner import TaskRunner
 from heron.config import load_settings
@@ -44,10 +45,15 @@ def test_demo_task_status_says_what_the_run_produced(isolated_heron: Path) -> No
     report = Path(outcome.workspace) / "report.md"
     written = report.read_text() if report.is_file() else ""
     cited = [str(c.get("text", "")).lower() for c in outcome.citations]
+    # each wingspan held to its bird as the demo's own patterns say (a number present but paired
+    # with the wrong bird is not right)
+    demo = yaml.safe_load(task.read_text())
+    patterns = [c["file_matches"]["pattern"] for c in demo["checks"] if "file_matches" in c]
     right = (
         bool(MEAN.search(outcome.answer))
         and all(any(f"wingspan is {w} cm" in c for c in cited) for w in (175, 185, 95))
-        and all(w in written for w in ("175", "185", "95"))
+        and len(patterns) == 3
+        and all(re.search(p, written, re.IGNORECASE | re.MULTILINE) for p in patterns)
     )
     if outcome.status == "succeeded":
         assert right, outcome.model_dump_json(indent=1)

@@ -117,8 +117,9 @@ def test_a_task_check_names_texts_the_cited_passages_must_hold(tmp_path) -> None
 
 def test_a_file_check_holds_each_number_to_the_name_it_follows(tmp_path) -> None:
     """The demo's report checks: a wingspan counts for a bird when it follows the bird's name with no
-    other bird named between, or starts the line or table cell naming it (the demo once paired 185 cm
-    with the little egret)."""
+    other bird named between, or starts the line, table cell or list item (after ":" or ",") naming
+    it (the demo once paired 185 cm with the little egret). A list of numbers each followed by its
+    bird, swapped, is not caught: its first number follows the first bird's name."""
     import yaml
 
     from heron.agents.result import RunResult
@@ -140,6 +141,7 @@ def test_a_file_check_holds_each_number_to_the_name_it_follows(tmp_path) -> None
         "swapped": "| Little egret | 185 |\n| Grey heron | 175 |\n| Great blue heron | 95 |",
         "swapped_lines": "Grey heron: 175 cm\nGreat blue heron: 95 cm\nLittle egret: 185 cm",
         "one_sentence": "The grey heron (175 cm), great blue heron (95 cm) and little egret (185 cm).",
+        "numbers_first": "Wingspans: 175 cm (grey heron), 185 cm (great blue heron), 95 cm (little egret)",
     }
     passed = {}
     for name, text in reports.items():
@@ -152,6 +154,7 @@ def test_a_file_check_holds_each_number_to_the_name_it_follows(tmp_path) -> None
         "swapped": [True, False, False],
         "swapped_lines": [True, False, False],
         "one_sentence": [True, False, False],
+        "numbers_first": [True] * 3,  # a right report of a clean-clone test run, once checks_failed
     }
     (tmp_path / "report.md").unlink()
     missing = evaluate_check(checks[0], result, tmp_path)
