@@ -8,6 +8,10 @@ and their Python warnings. heron's own messages and every error stay visible.
 
     quiet_libraries()              # a quiet CLI
     quiet_libraries(verbose=True)  # everything back as the libraries left it
+
+A program that uses heron as a library keeps its own logging; only the model preparation heron does
+on its own behalf (loading, exporting and quantizing the embedding model) runs :func:`hushed`, since
+those bars and that advice are about heron's internals, not about the program.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # Loggers of libraries heron loads; their warnings are advice to developers, not to heron's users.
 LIBRARY_LOGGERS = (
@@ -82,3 +88,51 @@ def _set_loaded_libraries(verbose: bool) -> None:
         import onnxruntime
 
         onnxruntime.set_default_logger_severity(2 if verbose else 3)  # 2 warning, 3 error
+
+
+@contextmanager
+def hushed() -> Iterator[None]:
+    """The libraries quiet for the length of a block heron runs on its own behalf, then as they were.
+
+    Left alone when the program logs ``heron`` at INFO or below: it asked to see more.
+    """
+    if logging.getLogger("heron").isEnabledFor(logging.INFO):
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    root = logging.getLogger()
+    had_filter = _ROOT_FILTER in root.filters
+    bars = _transformers_progress_bar()
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        root.addFilter(_ROOT_FILTER)
+        if bars is not None:
+            bars.disable_progress_bar()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=_WARNING_MODULES)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if not had_filter:
+            root.removeFilter(_ROOT_FILTER)
+        if bars is not None and bars.was_enabled:
+            bars.enable_progress_bar()
+
+
+class _ProgressBars:
+    def __init__(self, module: object) -> None:
+        self.disable_progress_bar = module.disable_progress_bar  # type: ignore[attr-defined]
+        self.enable_progress_bar = module.enable_progress_bar  # type: ignore[attr-defined]
+        self.was_enabled = bool(module.is_progress_bar_enabled())  # type: ignore[attr-defined]
+
+
+def _transformers_progress_bar() -> _ProgressBars | None:
+    """transformers' switch for its bars ("Loading weights"), when transformers is installed."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return None
+    return _ProgressBars(hf_logging)

@@ -34,6 +34,7 @@ import numpy as np
 
 from heron.config import Settings
 from heron.errors import ModelLoadError
+from heron.quiet import hushed
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -125,7 +126,8 @@ class Embedder:
 
             try:
                 # local_files_only: heron never downloads a model at run time.
-                self._st = SentenceTransformer(self.model, device="cpu", local_files_only=True)
+                with hushed():  # its weight-loading bar is about heron's internals
+                    self._st = SentenceTransformer(self.model, device="cpu", local_files_only=True)
             except Exception as exc:  # OSError, ValueError, HF errors: all mean "cannot load this folder"
                 raise ModelLoadError(
                     f"cannot load the embedding model {self.model!r}: {exc}",
@@ -180,9 +182,11 @@ class Embedder:
         if not int8.is_file():
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            _atomic_write(
-                int8, lambda tmp: quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True)
-            )
+            with hushed():  # the quantizer's "run pre-processing" advice is addressed to heron
+                _atomic_write(
+                    int8,
+                    lambda tmp: quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True),
+                )
         return int8
 
     def _export_onnx(self, target: Path) -> None:

@@ -55,3 +55,43 @@ def test_a_missing_model_folder_is_a_model_load_error(tmp_path: Path) -> None:
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(ModelLoadError, match="unknown embedding backend"):
         Embedder("any", backend="tpu")
+
+
+_FIRST_EMBEDDING = """
+import logging, sys
+if sys.argv[1] == "verbose":
+    logging.basicConfig(level=logging.INFO)
+from heron.bundled import bundled_embedding_path
+from heron.memory.embeddings import Embedder
+from pathlib import Path
+with Embedder(str(bundled_embedding_path()), backend="onnx-int8", cache_dir=Path(sys.argv[2])) as e:
+    print(e.embed_query("a grey heron").shape)
+"""
+
+
+@pytest.mark.slow
+def test_a_program_using_heron_sees_no_bars_or_advice_from_preparing_the_embedding_model(
+    tmp_path: Path,
+) -> None:
+    """The SDK's first embedding loads, exports and quantizes the model: transformers' "Loading weights"
+    bar and onnxruntime's "pre-processing" advice concern heron, so stderr stays empty; a program
+    that logs at INFO asked to see more, and sees them."""
+    import subprocess
+    import sys
+
+    def first_embedding(mode: str, cache: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _FIRST_EMBEDDING, mode, str(cache)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    quiet = first_embedding("quiet", tmp_path / "a")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.strip() == "(384,)"
+    assert quiet.stderr == ""
+    verbose = first_embedding("verbose", tmp_path / "b")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "Loading weights" in verbose.stderr and "pre-processing" in verbose.stderr
