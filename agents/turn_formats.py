@@ -48,7 +48,7 @@ from heron.agents.streaming import AnswerStream, TextStream
 from heron.agents.templates import render
 from heron.errors import ModelError, UsageError
 from heron.llm.base import LLM, DecodesGrammar
-from heron.llm.schema import grammar_for
+from heron.llm.schema import grammar_of_rules
 from heron.llm.tool_formats import FORMATS, TOOL_FORMATS, ToolFormat, declarations
 from heron.llm.types import GenerationOptions, Message
 from heron.tools import Tool
@@ -128,22 +128,14 @@ class GenericFormat:
     def decode(
         self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
     ) -> DecodedTurn:
-        schema = action_schema(
-            request.specs,
-            final=request.final,
-            citable_ids=list(request.citable_ids),
-            min_citations=request.min_citations,
-            thought_chars=request.thought_chars if request.specs else 0,
-            answer_chars=request.answer_chars,
-            argument_chars=request.argument_chars,
-        )
         if request.max_calls > 1 and request.specs and isinstance(llm, DecodesGrammar):
-            text = llm.grammar_chat(messages, _lines_grammar(schema, request), options).text
+            text = llm.grammar_chat(messages, _lines_grammar(request), options).text
             values = [json.loads(line) for line in text.split("\n") if line.strip()]
             actions = [parse_action(v, request.answer_kind) for v in values]
             if len(actions) > 1:
                 return DecodedTurn(text, batch_of([a for a in actions if isinstance(a, ToolCallAction)]))
             return DecodedTurn(text, _marked_cut(actions[0], request))
+        schema = _turn_schema(request, final=request.final, thought_chars=request.thought_chars)
         value = llm.structured_json(messages, schema, options)
         action = _marked_cut(parse_action(value, request.answer_kind), request)
         return DecodedTurn(json.dumps(value, ensure_ascii=False), action)
@@ -167,20 +159,41 @@ def answer_was_cut(text: str, bound: int) -> bool:
     return bound - CUT_MARGIN <= len(text) <= bound  # (a backend that ignores the bound: not cut)
 
 
-def _lines_grammar(schema: dict[str, Any], request: TurnRequest) -> str:
+def _lines_grammar(request: TurnRequest) -> str:
     """GBNF of a generic turn with several calls: the final action alone, or one to ``max_calls``
     call objects, one per line. After each call the model chooses: end the turn, or a new line and
-    another call; a turn with one call is the same text as without batches."""
-    grammar = re.sub(r"^root ::=", "heron-action ::=", grammar_for(schema), flags=re.MULTILINE)
-    calls = len(request.specs)
-    if "anyOf" in schema:  # json_schema_to_gbnf names the branches of a root anyOf alternative-<i>
-        call = " | ".join(f"alternative-{i}" for i in range(calls))
-        answer = f"alternative-{calls}" if request.final is not None else None
-    else:  # one tool and no answer
-        call, answer = "heron-action", None
-    more = f'("\\n" heron-call){{0,{request.max_calls - 1}}}'
-    root = f"heron-call {more}" + (f" | {answer}" if answer else "")
-    return f"{grammar.rstrip()}\nheron-call ::= {call}\nroot ::= {root}\n"
+    another call; a turn with one call is the same text as without batches.
+
+    Only the first call carries a thought: every call of a turn is written before any result, so a
+    thought after the first could only guess what the calls before it will return (and a guess in
+    the history reads later like a result)."""
+    rules = {
+        "heron-call": _turn_schema(request, final=None, thought_chars=request.thought_chars),
+        "heron-later-call": _turn_schema(request, final=None, thought_chars=0),
+    }
+    if request.final is not None:
+        rules["heron-answer"] = _turn_schema(request, final=request.final, specs=())
+    more = f'("\\n" heron-later-call){{0,{request.max_calls - 1}}}'
+    root = f"heron-call {more}" + (" | heron-answer" if request.final is not None else "")
+    return f"{grammar_of_rules(rules).rstrip()}\nroot ::= {root}\n"
+
+
+def _turn_schema(
+    request: TurnRequest,
+    *,
+    final: str | None,
+    thought_chars: int = 0,
+    specs: Sequence[ActionSpec] | None = None,
+) -> dict[str, Any]:
+    return action_schema(
+        request.specs if specs is None else specs,
+        final=final,
+        citable_ids=list(request.citable_ids),
+        min_citations=request.min_citations,
+        thought_chars=thought_chars,
+        answer_chars=request.answer_chars,
+        argument_chars=request.argument_chars,
+    )
 
 
 class NativeFormat:

@@ -61,13 +61,36 @@ def grammar_for_schema_key(key: str) -> str:
             "use types, enums, const, objects, arrays, anyOf/oneOf and $defs references; "
             "schema keywords like 'not' or 'if' have no grammar form",
         ) from exc
-    grammar = grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
-    grammar = _AFTER_COMMA.sub('", "', _AFTER_COLON.sub('": "', grammar))
-    return _OPTIONAL_SPACE_RULE.sub('space ::= ""', grammar)
+    return _heron_layout(grammar)
 
 
 def grammar_for(schema: Any) -> str:
     return grammar_for_schema_key(schema_key(with_untyped_as_any(json_schema_of(schema))))
+
+
+def grammar_of_rules(schemas: dict[str, Any]) -> str:
+    """GBNF text with one rule per named schema (``{"call": s}`` gives a rule ``call``) and the rules
+    they need, shared where equal; no ``root``: the caller writes it from the named rules."""
+    keys = tuple((name, schema_key(with_untyped_as_any(json_schema_of(s)))) for name, s in schemas.items())
+    return _grammar_of_rule_keys(keys)
+
+
+@lru_cache(maxsize=128)
+def _grammar_of_rule_keys(keys: tuple[tuple[str, str], ...]) -> str:
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    for name, key in keys:
+        converter.visit(converter.resolve_refs(json.loads(key), f"heron:{name}"), name)
+    return _heron_layout(converter.format_grammar())
+
+
+def _heron_layout(grammar: str) -> str:
+    """The converter's grammar held to heron's JSON: no raw control characters in strings, and
+    json.dumps's spacing only."""
+    grammar = grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+    grammar = _AFTER_COMMA.sub('", "', _AFTER_COLON.sub('": "', grammar))
+    return _OPTIONAL_SPACE_RULE.sub('space ::= ""', grammar)
 
 
 # Keywords that give a schema a shape; a (sub)schema with none of them admits any JSON value.

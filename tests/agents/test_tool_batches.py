@@ -162,23 +162,31 @@ def test_a_resumed_batch_makes_only_the_calls_that_had_not_finished(tmp_path: Pa
     assert state.pending_calls == []
 
 
-def test_a_generic_turn_of_several_calls_is_call_objects_one_per_line() -> None:
+def test_a_generic_turn_of_several_calls_is_call_objects_one_per_line_with_a_thought_only_first() -> None:
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    from heron.agents.actions import ActionSpec, action_schema
+    from heron.agents.actions import ActionSpec
     from heron.agents.turn_formats import TurnRequest, _lines_grammar
 
     specs = [
-        ActionSpec("get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}}}),
-        ActionSpec("add", "", {"type": "object", "properties": {"a": {"type": "integer"}}}),
+        ActionSpec(
+            "get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}}}, think=True
+        ),
+        ActionSpec("add", "", {"type": "object", "properties": {"a": {"type": "integer"}}}, think=True),
     ]
-    request = TurnRequest(specs, "final_answer", "final_answer", [], 0, 0, 100, 100, max_calls=3)
-    schema = action_schema(specs, final="final_answer", argument_chars=100)
-    grammar = _lines_grammar(schema, request)
+    request = TurnRequest(specs, "final_answer", "final_answer", [], 0, 40, 100, 100, max_calls=3)
+    grammar = _lines_grammar(request)
     LlamaGrammar.from_string(grammar, verbose=False)
     # one to three calls, a new line between two; or the answer alone (never after a call)
-    assert 'root ::= heron-call ("\\n" heron-call){0,2} | alternative-2' in grammar
-    assert "heron-call ::= alternative-0 | alternative-1" in grammar
+    assert 'root ::= heron-call ("\\n" heron-later-call){0,2} | heron-answer' in grammar
+    rules = dict(line.split(" ::= ", 1) for line in grammar.splitlines())
+    assert rules["heron-call"] == "heron-call-0 | heron-call-1"
+    assert rules["heron-later-call"] == "heron-later-call-0 | heron-later-call-1"
+    # the first call of a turn may say why; later ones are written before any result, and may not
+    for i in (0, 1):
+        assert f"heron-call-{i}-thought-kv" in rules[f"heron-call-{i}"]
+        assert "thought" not in rules[f"heron-later-call-{i}"]
+    assert not any(name.startswith("heron-later-call") and "thought" in name for name in rules)
 
 
 def test_a_native_answer_cites_only_a_last_sources_line_of_retrieved_ids() -> None:
