@@ -53,18 +53,40 @@ def judges_relevance(setting: bool | None, llm: LLM | None) -> bool:
     return setting if setting is not None else judges_reliably(llm)
 
 
-def judge_in_order(llm: LLM, query: str, passages: Sequence[str]) -> list[Relevance]:
-    """The model's judgement of each passage, in order, up to and including the first relevant one."""
-    judged: list[Relevance] = []
-    if not passages:
+class QueryJudge:
+    """The model's judgements for one query: its Yes-bias measured once, each passage asked once
+    (a search that widens after a narrowing found nothing relevant sees some passages again)."""
+
+    def __init__(self, llm: LLM, query: str) -> None:
+        self.llm, self.query = llm, query
+        self._bias: float | None = None
+        self._judged: dict[str, Relevance] = {}
+
+    @property
+    def bias(self) -> float:
+        if self._bias is None:
+            self._bias = fmean(_yes_probability(self.llm, self.query, free) for free in CONTENT_FREE)
+        return self._bias
+
+    def judge(self, passage: str) -> Relevance:
+        if passage not in self._judged:
+            bias = self.bias  # measured before the first passage is asked
+            yes = _yes_probability(self.llm, self.query, passage)
+            self._judged[passage] = Relevance(yes=yes, bias=bias, about=calibrated(yes, bias))
+        return self._judged[passage]
+
+    def in_order(self, passages: Sequence[str]) -> list[Relevance]:
+        """Each passage's judgement, in order, up to and including the first relevant one."""
+        judged: list[Relevance] = []
+        for text in passages:
+            judged.append(self.judge(text))
+            if judged[-1].relevant:
+                break
         return judged
-    bias = fmean(_yes_probability(llm, query, free) for free in CONTENT_FREE)
-    for text in passages:
-        yes = _yes_probability(llm, query, text)
-        judged.append(Relevance(yes=yes, bias=bias, about=calibrated(yes, bias)))
-        if judged[-1].relevant:
-            break
-    return judged
+
+    def any_relevant(self, passages: Sequence[str]) -> bool:
+        judged = self.in_order(passages)
+        return bool(judged) and judged[-1].relevant
 
 
 def _yes_probability(llm: LLM, query: str, passage: str) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,7 @@ from heron.config import Settings
 from heron.errors import UsageError
 from heron.memory.conversation import ConversationMemory
 from heron.memory.passages import Passage
-from heron.memory.relevance import judge_in_order, judges_relevance
+from heron.memory.relevance import QueryJudge, judges_relevance
 from heron.memory.vector_memory import VectorMemory
 from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
 
@@ -45,7 +46,9 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
     model can judge (``memory.check_relevance``; by default local models of 1B weights or more), it is
     asked whether each passage, in rank order, is relevant to the query, and the first Yes ends the
     questions. When it judges none relevant, the search returns no passage and says that nothing in
-    the documents is about the query (:mod:`heron.memory.relevance`).
+    the documents is about the query (:mod:`heron.memory.relevance`); a search narrowed to one
+    ``source`` or to memories where none is relevant searches every document instead, as above (the
+    model's bias for the query is measured once per search, each passage asked once).
 
     ``concurrent``: a search may run alongside the other concurrent calls of a turn (it only reads);
     two searches of one tool take turns (the memory's lazy set-up, its BM25 index and stemmer are not
@@ -89,28 +92,32 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
         self, query: str, ctx: ToolContext, source: str | None, scope: Literal["documents", "memories"]
     ) -> ToolResult:
         k = self.passages or ctx.settings.memory.passages_per_search
+        relevant = _relevance_check(query, ctx)
         note = ""
         if scope == "memories":
             passages = self._memories(ctx.settings).recall(query, k=k)
-            if passages and _any_about(query, passages, ctx):
+            if passages and relevant(passages):
                 return ToolResult(text=format_passages(passages), artifacts=[citation(p) for p in passages])
             # a narrowing that finds nothing is dropped, as for `source` below: a small model sets
             # every optional argument it is shown, and the facts asked for are usually in the notes
             note, scope = "(nothing remembered matches; searched the documents)\n", "documents"
-        if scope == "documents":
-            documents = self._docs(ctx.settings)
+        documents = self._docs(ctx.settings)
+        passages = _search_documents(documents, query, k, source)
+        if source and not passages:  # not a stored path: a file name, or a guess (scan only then)
+            matched = _matching_source(documents, source)
+            if matched is None:  # a guessed name: say so, and search everything instead
+                note += f"(no document is named {source!r}; searched all documents)\n"
+            source = matched
             passages = _search_documents(documents, query, k, source)
-            if source and not passages:  # not a stored path: a file name, or a guess (scan only then)
-                matched = _matching_source(documents, source)
-                if matched is None:  # a guessed name: say so, and search everything instead
-                    note += f"(no document is named {source!r}; searched all documents)\n"
-                source = matched
-                passages = _search_documents(documents, query, k, source)
+        if source and passages and not relevant(passages):
+            note += f"(nothing in {Path(source).name} is about {query!r}; searched all documents)\n"
+            source = None
+            passages = _search_documents(documents, query, k, source)
         head = note + "\n" if note else ""  # what was searched instead of what was asked, then a blank line
         where = f" in {source}" if source else ""
         if not passages:
             return ToolResult(text=f"{head}No {scope} found for {query!r}{where}.")
-        if not _any_about(query, passages, ctx):
+        if not relevant(passages):
             return ToolResult(
                 text=f"{head}Nothing in the {scope}{where} is about {query!r}: none of the "
                 f"{len(passages)} passages nearest to it is."
@@ -197,14 +204,15 @@ def cite_id(passage: Passage) -> str:
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 
 
-def _any_about(query: str, passages: list[Passage], ctx: ToolContext) -> bool:
-    """Whether the run's model judges at least one passage about ``query`` (:mod:`heron.memory.relevance`;
-    True when it is not asked: no model, a model too small to judge, or ``memory.check_relevance`` off)."""
+def _relevance_check(query: str, ctx: ToolContext) -> Callable[[list[Passage]], bool]:
+    """Whether the run's model judges at least one of some passages about ``query``
+    (:mod:`heron.memory.relevance`; its bias and each passage asked once per search). Always True
+    when it is not asked: no model, a model too small to judge, or ``memory.check_relevance`` off."""
     if not judges_relevance(ctx.settings.memory.check_relevance, ctx.llm):
-        return True
+        return lambda passages: True
     assert ctx.llm is not None
-    shown = [f"{passage_label(p)}\n{passage_body(p)}" for p in passages]
-    return judge_in_order(ctx.llm, query, shown)[-1].relevant
+    judge = QueryJudge(ctx.llm, query)
+    return lambda passages: judge.any_relevant([f"{passage_label(p)}\n{passage_body(p)}" for p in passages])
 
 
 def _search_documents(documents: VectorMemory, query: str, k: int, source: str | None) -> list[Passage]:

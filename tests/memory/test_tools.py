@@ -125,6 +125,38 @@ def test_the_first_passage_judged_relevant_ends_the_questions_and_every_passage_
     assert result.text == plain.text and len(result.artifacts) == 8  # ranking and count unchanged
 
 
+def test_a_narrowed_search_with_nothing_relevant_searches_every_document_measuring_the_bias_once(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    narrowed = tools.invoke("retrieve", {"query": "How do converters work?", "source": "guide.md"}, ctx)
+    in_guide = len(narrowed.artifacts)
+    assert in_guide and all(str(a.uri).endswith("guide.md") for a in narrowed.artifacts)
+    # bias 0.1; every passage of guide.md 0.05 (none relevant); then the first passage from another
+    # file 0.4: those of guide.md that rank again are not asked twice, nor is the bias
+    llm = ScriptedLLM([SAYS_YES_AT[0.1]] * 3 + [SAYS_YES_AT[0.05]] * in_guide + [SAYS_YES_AT[0.4]])
+    with _judging(ctx, llm) as judged:
+        result = tools.invoke("retrieve", {"query": "How do converters work?", "source": "guide.md"}, judged)
+    assert result.text.startswith(
+        "(nothing in guide.md is about 'How do converters work?'; searched all documents)\n\n["
+    )
+    assert len(llm.calls) == 3 + in_guide + 1
+    assert any(not str(a.uri).endswith("guide.md") for a in result.artifacts)
+
+
+def test_memories_with_nothing_relevant_lead_to_the_documents_with_one_bias_measurement(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    tools.invoke("remember", {"text": "The user's favourite bird is the bittern."}, ctx)
+    # bias 0.1; the remembered fact 0.05; the first document passage 0.4
+    llm = ScriptedLLM([SAYS_YES_AT[0.1]] * 3 + [SAYS_YES_AT[0.05], SAYS_YES_AT[0.4]])
+    with _judging(ctx, llm) as judged:
+        result = tools.invoke("retrieve", {"query": "Where do herons nest?", "scope": "memories"}, judged)
+    assert result.text.startswith("(nothing remembered matches; searched the documents)\n\n[")
+    assert len(llm.calls) == 5 and result.artifacts
+
+
 def test_relevance_is_not_asked_of_a_model_without_a_size_or_when_switched_off(
     setup: tuple[Toolset, ToolContext, Path],
 ) -> None:
