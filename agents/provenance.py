@@ -51,3 +51,49 @@ def sources_of_numbers(
         if after & traceable_numbers(str(passages[cid].get("text", ""))):
             sources.append(cid)
     return sources
+
+
+def references_moved_to_citations(
+    answer: str, messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, list[str]]:
+    """The answer without heron's passage references, and the ids they named, in order.
+
+    ``retrieve`` shows each passage as ``[id] Section > Path (file name)``, and a model often copies
+    that line into its answer ("... is 151.67 cm. [aiacchdh] Grey heron > Size (grey-heron.md)"). The
+    line is heron's own label, not the model's words: it is taken out of the text, and the passage
+    becomes a citation (``RunResult.citations``). Only ids of passages the run retrieved count; an
+    answer that would be left with no words keeps its text.
+    """
+    ids = "|".join(re.escape(i) for i in sorted(passages, key=len, reverse=True))
+    if not ids:
+        return answer, []
+    labels = "|".join(re.escape(label) for label in _shown_labels(messages, passages)) or "(?!)"
+    found = [m.group(1) for m in re.finditer(rf"\[({ids})\]", answer)]
+    if not found:
+        return answer, []
+    text = re.sub(rf"\[(?:{ids})\](?:[ \t]*(?:{labels}))?", _MARK, answer)
+    # a list of references ("[a] X, [b] Y and [c] Z") is one place, as is one in brackets with at
+    # most a word before it ("(see [a])")
+    text = re.sub(rf"{_MARK}(?:[ \t]*(?:[,;]|\band\b)?[ \t]*{_MARK})+", _MARK, text)
+    text = re.sub(rf"[(\[](?:[ \t]*\w+)?[ \t]*{_MARK}[ \t]*[)\]]", _MARK, text)
+    text = re.sub(rf"[ \t]*{_MARK}[ \t]*(?=[.,;:!?]|$)", "", text, flags=re.MULTILINE)
+    text = re.sub(rf"^[ \t]*{_MARK}[ \t]*", "", text, flags=re.MULTILINE)
+    text = re.sub(rf"[ \t]*{_MARK}[ \t]*", " ", text).strip()
+    if not re.search(r"\w", text):
+        return answer, []
+    return text, list(dict.fromkeys(found))
+
+
+_MARK = "\x00"  # where a reference was, until the separators around it are tidied
+
+
+def _shown_labels(messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The labels the tool results showed after each retrieved passage's ``[id]``, longest first."""
+    labels = set()
+    for message in messages:
+        if message.role != "tool":
+            continue
+        for match in re.finditer(r"^\[(\w+)\] (.+)$", message.content, flags=re.MULTILINE):
+            if match.group(1) in passages:
+                labels.add(match.group(2).strip())
+    return sorted(labels, key=len, reverse=True)

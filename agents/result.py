@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from heron.agents.actions import FinalAction
-from heron.agents.provenance import sources_of_numbers
+from heron.agents.provenance import references_moved_to_citations, sources_of_numbers
 from heron.agents.state import PlanStep, RunState
 from heron.errors import RunCancelledError
 from heron.llm.types import Usage
@@ -103,6 +103,9 @@ def conclude_run(
 ) -> RunResult:
     """The result of a run whose turns ended with ``final``: the verdict on the answer, its
     citations, the task's ``checks`` on it, and the answer and end events in the trace."""
+    text, referenced = references_moved_to_citations(final.answer, state.messages, state.passages)
+    if referenced:  # heron's "[id] label" lines in the answer: citations, not the model's words
+        final = final.model_copy(update={"answer": text, "citations": [*final.citations, *referenced]})
     answered, note = answer_verdict(state, final, require_citations)
     cited = cited_passages(state, final) if answered else []
     result = RunResult(

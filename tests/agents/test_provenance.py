@@ -7,7 +7,7 @@ from pathlib import Path
 
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
-from heron.agents.provenance import sources_of_numbers, traceable_numbers
+from heron.agents.provenance import references_moved_to_citations, sources_of_numbers, traceable_numbers
 from heron.llm import ScriptedLLM
 from heron.llm.types import Message
 from heron.tools import Artifact, ToolResult, tool
@@ -159,3 +159,49 @@ def test_a_file_check_holds_each_number_to_the_name_it_follows(tmp_path) -> None
     (tmp_path / "report.md").unlink()
     missing = evaluate_check(checks[0], result, tmp_path)
     assert not missing.passed and "no match" in missing.detail
+
+
+def test_herons_passage_references_in_the_answer_become_citations() -> None:
+    shown = Message(
+        role="tool",
+        content="[aiacchdh] Grey heron > Size (grey-heron.md)\nIts wingspan is 175 cm.\n\n"
+        "[pljdhiaj] Little egret > Size (little-egret.md)\nIts wingspan is 95 cm.",
+    )
+    passages = {"aiacchdh": {}, "pljdhiaj": {}}
+
+    def moved(answer: str) -> tuple[str, list[str]]:
+        return references_moved_to_citations(answer, [shown], passages)
+
+    # the labelled lines retrieve showed, listed after the answer (the demo's 1.5B does this)
+    assert moved(
+        "The mean is 135 cm. [aiacchdh] Grey heron > Size (grey-heron.md), "
+        "[pljdhiaj] Little egret > Size (little-egret.md)"
+    ) == ("The mean is 135 cm.", ["aiacchdh", "pljdhiaj"])
+    # bare ids inside a sentence, in brackets, in a list
+    assert moved("It is 175 cm [aiacchdh] and 95 cm ([pljdhiaj]).") == (
+        "It is 175 cm and 95 cm.",
+        ["aiacchdh", "pljdhiaj"],
+    )
+    assert moved("Both (see [aiacchdh] and [pljdhiaj]); done.") == ("Both; done.", ["aiacchdh", "pljdhiaj"])
+    # ids the run did not retrieve, and an answer that is nothing but a reference, are left alone
+    assert moved("See [zzzzzzzz] for more.") == ("See [zzzzzzzz] for more.", [])
+    assert moved("[aiacchdh]") == ("[aiacchdh]", [])
+
+
+def test_an_answer_that_cites_only_inline_is_clean_and_grounded() -> None:
+    llm = ScriptedLLM(
+        [
+            {"action": "notes", "arguments": {"query": "range"}},
+            {
+                "action": "final_answer",
+                "answer": f"It lives in Europe. [intro] {PASSAGES['intro']['text']}",
+                "citations": [],
+            },
+        ]
+    )
+    with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
+        result = agent.run("Where does the grey heron live?")
+    assert result.status == "succeeded" and result.answer == "It lives in Europe."
+    assert [c.id for c in result.citations] == ["intro"]
+    event = next(e for e in read_trace(result.trace_path) if isinstance(e, AnswerEvent))
+    assert event.text == "It lives in Europe." and event.citations == ["intro"]
