@@ -64,21 +64,30 @@ def references_moved_to_citations(
     becomes a citation (``RunResult.citations``). Only ids of passages the run retrieved count; an
     answer that would be left with no words keeps its text.
     """
-    ids = "|".join(re.escape(i) for i in sorted(passages, key=len, reverse=True))
-    if not ids:
-        return answer, []
-    labels = "|".join(re.escape(label) for label in _shown_labels(messages, passages)) or "(?!)"
-    found = [m.group(1) for m in re.finditer(rf"\[({ids})\]", answer)]
+    labels = _shown_labels(messages, passages)
+    ids = sorted(passages, key=len, reverse=True)
+    found = [m.group(1) for m in re.finditer(rf"\[({'|'.join(map(re.escape, ids)) or '(?!)'})\]", answer)]
     if not found:
         return answer, []
-    text = re.sub(rf"\[(?:{ids})\](?:[ \t]*(?:{labels}))?", _MARK, answer)
-    # a list of references ("[a] X, [b] Y and [c] Z") is one place, as is one in brackets with at
-    # most a word before it ("(see [a])")
+    # each id with the label shown for it, where the label ends a line or comes before a separator
+    references = "|".join(
+        rf"\[{re.escape(i)}\]"
+        + (rf"(?:[ \t]*{re.escape(labels[i])}(?=[ \t]*(?:[,;.)\]]|and\b|\[|$)))?" if i in labels else "")
+        for i in ids
+    )
+    text = re.sub(references, _MARK, answer, flags=re.MULTILINE)
+    # a list of references ("[a] X, [b] Y and [c] Z"), one per bullet, or under a closing "Sources:"
     text = re.sub(rf"{_MARK}(?:[ \t]*(?:[,;]|\band\b)?[ \t]*{_MARK})+", _MARK, text)
-    text = re.sub(rf"[(\[](?:[ \t]*\w+)?[ \t]*{_MARK}[ \t]*[)\]]", _MARK, text)
-    text = re.sub(rf"[ \t]*{_MARK}[ \t]*(?=[.,;:!?]|$)", "", text, flags=re.MULTILINE)
+    text = re.sub(
+        rf"^[ \t]*(?:[-*+]|\d+[.)])?[ \t]*{_MARK}[ \t]*[,;.]?[ \t]*$", _MARK, text, flags=re.MULTILINE
+    )
+    text = re.sub(rf"\n[^\n]*:(?:\s*{_MARK})+\s*$", "", text)
+    # one in brackets, with at most a word before it ("(see [a])"; never a number)
+    text = re.sub(rf"[(\[](?:[ \t]*[^\W\d]+)?[ \t]*{_MARK}[ \t]*[)\]]", _MARK, text)
+    text = re.sub(rf"[ \t]*{_MARK}[ \t]*(?=[.,;:!?)\]]|$)", "", text, flags=re.MULTILINE)
     text = re.sub(rf"^[ \t]*{_MARK}[ \t]*", "", text, flags=re.MULTILINE)
-    text = re.sub(rf"[ \t]*{_MARK}[ \t]*", " ", text).strip()
+    text = re.sub(rf"[ \t]*{_MARK}[ \t]*", " ", text)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
     if not re.search(r"\w", text):
         return answer, []
     return text, list(dict.fromkeys(found))
@@ -87,13 +96,13 @@ def references_moved_to_citations(
 _MARK = "\x00"  # where a reference was, until the separators around it are tidied
 
 
-def _shown_labels(messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The labels the tool results showed after each retrieved passage's ``[id]``, longest first."""
-    labels = set()
+def _shown_labels(messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The label a tool result showed after each retrieved passage's ``[id]`` (the first showing)."""
+    labels: dict[str, str] = {}
     for message in messages:
         if message.role != "tool":
             continue
         for match in re.finditer(r"^\[(\w+)\] (.+)$", message.content, flags=re.MULTILINE):
             if match.group(1) in passages:
-                labels.add(match.group(2).strip())
-    return sorted(labels, key=len, reverse=True)
+                labels.setdefault(match.group(1), match.group(2).strip())
+    return labels

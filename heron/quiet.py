@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 # Loggers of libraries heron loads; their warnings are advice to developers, not to heron's users.
 LIBRARY_LOGGERS = (
@@ -49,10 +51,13 @@ class _NotFromLibraries(logging.Filter):
 
 _ROOT_FILTER = _NotFromLibraries()
 _env_set: set[str] = set()  # the variables quiet_libraries set, so verbose mode can take them back
+_verbose = False  # heron -v: the libraries speak, and hushed leaves them alone
 
 
 def quiet_libraries(verbose: bool = False) -> None:
     """Silence the libraries' own output (``verbose=False``) or restore it (``verbose=True``)."""
+    global _verbose
+    _verbose = verbose
     level = logging.NOTSET if verbose else logging.ERROR
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(level)
@@ -94,45 +99,73 @@ def _set_loaded_libraries(verbose: bool) -> None:
 def hushed() -> Iterator[None]:
     """The libraries quiet for the length of a block heron runs on its own behalf, then as they were.
 
-    Left alone when the program logs ``heron`` at INFO or below: it asked to see more.
+    Left alone under ``heron -v`` (``quiet_libraries(verbose=True)``) and when the program logs
+    ``heron`` at INFO or below: they asked to see more. Blocks may overlap (two threads loading an
+    embedder): the first to enter saves the state, the last to leave puts it back.
     """
-    if logging.getLogger("heron").isEnabledFor(logging.INFO):
+    if _verbose or logging.getLogger("heron").isEnabledFor(logging.INFO):
         yield
         return
-    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    root = logging.getLogger()
-    had_filter = _ROOT_FILTER in root.filters
-    bars = _transformers_progress_bar()
+    _hush.enter()
     try:
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        root.addFilter(_ROOT_FILTER)
-        if bars is not None:
-            bars.disable_progress_bar()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=_WARNING_MODULES)
-            yield
+        yield
     finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-        if not had_filter:
-            root.removeFilter(_ROOT_FILTER)
-        if bars is not None and bars.was_enabled:
-            bars.enable_progress_bar()
+        _hush.leave()
 
 
-class _ProgressBars:
-    def __init__(self, module: object) -> None:
-        self.disable_progress_bar = module.disable_progress_bar  # type: ignore[attr-defined]
-        self.enable_progress_bar = module.enable_progress_bar  # type: ignore[attr-defined]
-        self.was_enabled = bool(module.is_progress_bar_enabled())  # type: ignore[attr-defined]
+class _Hush:
+    """The process-wide state ``hushed`` changes, saved by the outermost block and restored by it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._levels: list[int] = []
+        self._had_filter = False
+        self._filters: list[Any] = []
+        self._bars_were_on = False
+
+    def enter(self) -> None:
+        with self._lock:
+            self._depth += 1
+            if self._depth > 1:
+                return
+            bars = _transformers_logging()  # first: importing transformers sets its logger's level
+            self._bars_were_on = bars is not None and bool(bars.is_progress_bar_enabled())
+            if self._bars_were_on:
+                bars.disable_progress_bar()
+            loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+            self._levels = [logger.level for logger in loggers]
+            for logger in loggers:
+                logger.setLevel(logging.ERROR)
+            root = logging.getLogger()
+            self._had_filter = _ROOT_FILTER in root.filters
+            root.addFilter(_ROOT_FILTER)
+            self._filters = list(warnings.filters)
+            warnings.filterwarnings("ignore", module=_WARNING_MODULES)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth > 0:
+                return
+            for name, level in zip(LIBRARY_LOGGERS, self._levels, strict=True):
+                logging.getLogger(name).setLevel(level)
+            if not self._had_filter:
+                logging.getLogger().removeFilter(_ROOT_FILTER)
+            warnings.filters[:] = self._filters  # type: ignore[index]  # (a list at run time)
+            getattr(warnings, "_filters_mutated", lambda: None)()  # (as catch_warnings does on exit)
+            bars = _transformers_logging()
+            if self._bars_were_on and bars is not None:
+                bars.enable_progress_bar()  # only what hushed itself turned off
 
 
-def _transformers_progress_bar() -> _ProgressBars | None:
-    """transformers' switch for its bars ("Loading weights"), when transformers is installed."""
+_hush = _Hush()
+
+
+def _transformers_logging() -> Any:
+    """transformers' logging module (its switch for bars such as "Loading weights"), if installed."""
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
         return None
-    return _ProgressBars(hf_logging)
+    return hf_logging

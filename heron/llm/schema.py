@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -53,15 +55,22 @@ def grammar_for_schema_key(key: str) -> str:
     """GBNF grammar text for the canonical schema text ``key`` (see ``schema_key``); cached per schema."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    try:
+    with _converter_errors():
         grammar = json_schema_to_gbnf(key)
+    return _heron_layout(grammar)
+
+
+@contextmanager
+def _converter_errors() -> Iterator[None]:
+    """llama_cpp's schema converter fails with assorted exceptions: a UsageError that says what works."""
+    try:
+        yield
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise UsageError(
             f"cannot turn this JSON schema into a grammar ({type(exc).__name__}: {exc})",
             "use types, enums, const, objects, arrays, anyOf/oneOf and $defs references; "
             "schema keywords like 'not' or 'if' have no grammar form",
         ) from exc
-    return _heron_layout(grammar)
 
 
 def grammar_for(schema: Any) -> str:
@@ -77,12 +86,19 @@ def grammar_of_rules(schemas: dict[str, Any]) -> str:
 
 @lru_cache(maxsize=128)
 def _grammar_of_rule_keys(keys: tuple[tuple[str, str], ...]) -> str:
-    from llama_cpp.llama_grammar import SchemaConverter
+    from llama_cpp.llama_grammar import RESERVED_NAMES, SchemaConverter
 
     converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-    for name, key in keys:
-        converter.visit(converter.resolve_refs(json.loads(key), f"heron:{name}"), name)
-    return _heron_layout(converter.format_grammar())
+    aliases = []
+    for name, _ in keys:
+        if name in RESERVED_NAMES or not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+            raise ValueError(f"{name!r} cannot name a grammar rule (lower-case letters, digits, '-')")
+    with _converter_errors():
+        for name, key in keys:
+            made = converter.visit(converter.resolve_refs(json.loads(key), f"heron:{name}"), name)
+            if made != name:  # a schema the converter wrote as a shared rule (a primitive, a $ref)
+                aliases.append(f"{name} ::= {made}")
+    return _heron_layout("\n".join([converter.format_grammar(), *aliases]))
 
 
 def _heron_layout(grammar: str) -> str:

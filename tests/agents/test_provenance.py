@@ -165,9 +165,10 @@ def test_herons_passage_references_in_the_answer_become_citations() -> None:
     shown = Message(
         role="tool",
         content="[aiacchdh] Grey heron > Size (grey-heron.md)\nIts wingspan is 175 cm.\n\n"
-        "[pljdhiaj] Little egret > Size (little-egret.md)\nIts wingspan is 95 cm.",
+        "[pljdhiaj] Little egret > Size (little-egret.md)\nIts wingspan is 95 cm.\n\n"
+        "[kfmbopdi] field-notes.txt\nMorning count: 4 grey herons.",
     )
-    passages = {"aiacchdh": {}, "pljdhiaj": {}}
+    passages = {"aiacchdh": {}, "pljdhiaj": {}, "kfmbopdi": {}}
 
     def moved(answer: str) -> tuple[str, list[str]]:
         return references_moved_to_citations(answer, [shown], passages)
@@ -183,6 +184,21 @@ def test_herons_passage_references_in_the_answer_become_citations() -> None:
         ["aiacchdh", "pljdhiaj"],
     )
     assert moved("Both (see [aiacchdh] and [pljdhiaj]); done.") == ("Both; done.", ["aiacchdh", "pljdhiaj"])
+    # a closing list of sources, its heading included; a bullet list keeps its items' words
+    assert moved(
+        "The mean is 135 cm.\n\nSources:\n- [aiacchdh] Grey heron > Size (grey-heron.md)\n"
+        "- [pljdhiaj] Little egret > Size (little-egret.md)"
+    ) == ("The mean is 135 cm.", ["aiacchdh", "pljdhiaj"])
+    assert moved("Wingspans:\n- grey heron 175 cm [aiacchdh]\n- little egret 95 cm [pljdhiaj]\nDone.") == (
+        "Wingspans:\n- grey heron 175 cm\n- little egret 95 cm\nDone.",
+        ["aiacchdh", "pljdhiaj"],
+    )
+    # the model's own words stay: a number in the brackets, a label word that goes on the sentence
+    assert moved("The wingspan is large (175 [aiacchdh]).") == ("The wingspan is large (175).", ["aiacchdh"])
+    assert moved("Count: 4 [kfmbopdi] field-notes.txt lists them.") == (
+        "Count: 4 field-notes.txt lists them.",
+        ["kfmbopdi"],
+    )
     # ids the run did not retrieve, and an answer that is nothing but a reference, are left alone
     assert moved("See [zzzzzzzz] for more.") == ("See [zzzzzzzz] for more.", [])
     assert moved("[aiacchdh]") == ("[aiacchdh]", [])

@@ -167,6 +167,7 @@ def test_a_generic_turn_of_several_calls_is_call_objects_one_per_line_with_a_tho
 
     from heron.agents.actions import ActionSpec
     from heron.agents.turn_formats import TurnRequest, _lines_grammar
+    from tests.core.test_grammar_rules import undefined_rules
 
     specs = [
         ActionSpec(
@@ -177,6 +178,7 @@ def test_a_generic_turn_of_several_calls_is_call_objects_one_per_line_with_a_tho
     request = TurnRequest(specs, "final_answer", "final_answer", [], 0, 40, 100, 100, max_calls=3)
     grammar = _lines_grammar(request)
     LlamaGrammar.from_string(grammar, verbose=False)
+    assert undefined_rules(grammar) == set()  # every rule the turn names is written
     # one to three calls, a new line between two; or the answer alone (never after a call)
     assert 'root ::= heron-call ("\\n" heron-later-call){0,2} | heron-answer' in grammar
     rules = dict(line.split(" ::= ", 1) for line in grammar.splitlines())

@@ -308,3 +308,14 @@ def test_a_passage_is_shown_without_the_heading_lines_its_label_already_names() 
         format_passages([sized])
         == "[p] Great blue heron > Size (a.md)\nIts wingspan is 185 cm.\n## Not leading"
     )
+
+
+def test_a_query_judge_measures_the_bias_once_and_asks_each_passage_once() -> None:
+    from heron.memory.relevance import QueryJudge
+
+    llm = ScriptedLLM([SAYS_YES_AT[0.1]] * 3 + [SAYS_YES_AT[0.05], SAYS_YES_AT[0.05], SAYS_YES_AT[0.4]])
+    judge = QueryJudge(llm, "herons")
+    assert not judge.any_relevant(["a", "b"])
+    assert len(llm.calls) == 5  # three content-free passages, then a and b
+    assert judge.any_relevant(["b", "a", "c"])  # a and b from before; only c is asked
+    assert len(llm.calls) == 6
