@@ -76,8 +76,16 @@ def test_a_program_using_heron_sees_no_bars_or_advice_from_preparing_the_embeddi
     """The SDK's first embedding loads, exports and quantizes the model: transformers' "Loading weights"
     bar and onnxruntime's "pre-processing" advice concern heron, so stderr stays empty; a program
     that logs at INFO asked to see more, and sees them."""
+    import os
     import subprocess
     import sys
+
+    # as a program starts: not with the variables an in-process CLI test left (heron.quiet sets them)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")
+    }
 
     def first_embedding(mode: str, cache: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -86,6 +94,7 @@ def test_a_program_using_heron_sees_no_bars_or_advice_from_preparing_the_embeddi
             text=True,
             timeout=600,
             check=False,
+            env=env,
         )
 
     quiet = first_embedding("quiet", tmp_path / "a")
