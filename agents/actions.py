@@ -112,7 +112,9 @@ def action_schema(
                 "maxItems": 5,
                 "items": {"enum": list(dict.fromkeys(citable_ids))},
             }
-        fields = {"answer": {"type": "string", "maxLength": answer_chars}, "citations": citations}
+        # an answer has text: left free, the default model wrote "" where it had nothing to say
+        answer = {"type": "string", "minLength": 1, "maxLength": answer_chars}
+        fields = {"answer": answer, "citations": citations}
         alternatives.append(_alternative(final, fields, 0))  # the answer is itself the composed text
     schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
     return {**schema, "$defs": defs} if defs else schema

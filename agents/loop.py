@@ -41,9 +41,14 @@ from heron.llm.base import LLM, ReportsLogprobs
 from heron.llm.types import GenerationOptions, Message, RepetitionControl
 from heron.status import StoppedBy
 from heron.tools import Tool, ToolContext
-from heron.tracing import HintEvent, ModelTurnEvent, TokenEvent, Tracer
+from heron.tracing import HintEvent, ModelTurnEvent, RepeatSetAsideEvent, TokenEvent, Tracer
 
 REPEAT_LIMIT = 3  # the third identical call ends the loop
+
+
+def call_key(call: ToolCallAction) -> str:
+    """A call's identity for repeat detection: its tool and arguments."""
+    return json.dumps([call.tool, call.arguments], sort_keys=True)
 
 
 class StepLoop:
@@ -100,7 +105,7 @@ class StepLoop:
                 return action, "answer"
             fresh: list[tuple[ToolCallAction, int]] = []
             repeated: list[tuple[ToolCallAction, int]] = []
-            calls = {json.dumps([c.tool, c.arguments], sort_keys=True): c for c in calls_of(action)}
+            calls = {call_key(c): c for c in calls_of(action)}
             for key, call in calls.items():  # (the same call twice in one turn is made once)
                 state.call_counts[key] = state.call_counts.get(key, 0) + 1
                 (repeated if state.call_counts[key] >= 2 else fresh).append((call, state.call_counts[key]))
@@ -152,15 +157,32 @@ class StepLoop:
         action, string_chars = self._decode(state, specs, final_kind, final, max_calls)
         if isinstance(action, FinalAction):
             return action
+        calls = calls_of(action)
+        if final_kind is not None and all(call_key(c) in state.call_counts for c in calls):
+            # Only calls already made, whose results the model has: made again they could only repeat
+            # them (a model that meant to answer often writes its answer as the repeat's thought).
+            # Taken again without those tools, it answers or does something new.
+            self.tracer.emit(
+                RepeatSetAsideEvent(
+                    run_id=state.run_id, step=state.step + 1, tools=sorted({c.tool for c in calls})
+                )
+            )
+            return self._set_aside(state, final, calls, set_aside)
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
-        reviewed = self.offer.review(state, calls_of(action), specs, offered, string_chars)
+        reviewed = self.offer.review(state, calls, specs, offered, string_chars)
         if reviewed is None:  # set aside: the model chooses again as if it had not written the calls
-            state.messages.pop()
-            excluded = frozenset(set_aside | {c.tool for c in calls_of(action)})
-            if excluded == set_aside:  # (a backend that ignores the grammar named a set-aside tool again)
-                return self.model_turn(state, final, tools=False)
-            return self.model_turn(state, final, set_aside=excluded)
+            return self._set_aside(state, final, calls, set_aside)
         return batch_of(reviewed)
+
+    def _set_aside(
+        self, state: RunState, final: str | None, calls: list[ToolCallAction], set_aside: frozenset[str]
+    ) -> Any:
+        """The turn taken again as if the model had not written ``calls``, without their tools."""
+        state.messages.pop()
+        excluded = frozenset(set_aside | {c.tool for c in calls})
+        if excluded == set_aside:  # (a backend that ignores the grammar named a set-aside tool again)
+            return self.model_turn(state, final, tools=False)
+        return self.model_turn(state, final, set_aside=excluded)
 
     def _decode(
         self,

@@ -67,6 +67,8 @@ class RunResult(BaseModel):
 
 def answer_verdict(state: RunState, final: FinalAction, require_citations: bool) -> tuple[bool, str]:
     """Whether the final text is an answer of the model's own, and if not, why."""
+    if not final.answer.strip():
+        return False, "the model's answer was empty"
     if echoes_instructions(final.answer, [state.messages[0].content, *state.instructions]):
         return False, "the model only repeated heron's instructions"
     if require_citations and not final.citations:

@@ -396,7 +396,7 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default_factory=default_models_dir, description="where named models are assembled (`heron models`)"
     )
-    context_size: int = Field(4096, ge=256, description="tokens; capped by the model's trained context")
+    context_size: int = Field(8192, ge=256, description="tokens; capped by the model's trained context")
     gpu_layers: int | Literal["auto"] = Field(
         "auto", description="'auto' = all when llama.cpp has GPU offload"
     )

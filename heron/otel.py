@@ -147,6 +147,9 @@ class OTelExporter:
         attributes = {"tool": event.tool, "fits": event.fits, "yes": event.yes, "bias": event.bias}
         spans.run.add_event("tool_check", {**attributes, "kept": event.kept}, _ns(event.time))
 
+    def _on_repeat_set_aside(self, spans: _RunSpans, event: Any) -> None:
+        spans.run.add_event("repeat_set_aside", {"tools": list(event.tools)}, _ns(event.time))
+
     def _on_answer(self, spans: _RunSpans, event: Any) -> None:
         spans.run.set_attribute("heron.answer", event.text)
         spans.run.set_attribute("heron.citations", list(event.citations))

@@ -128,6 +128,14 @@ class ToolCheckEvent(_Event):
     kept: bool  # False: the call was set aside and the turn taken again without this tool
 
 
+class RepeatSetAsideEvent(_Event):
+    """The model's turn only repeated calls already made for this request, whose results it has: the
+    turn was set aside and taken again without those tools (agents/loop.py)."""
+
+    type: Literal["repeat_set_aside"] = "repeat_set_aside"
+    tools: list[str]
+
+
 class TokenEvent(_Event):
     """A streamed text delta of the final answer; streamed to callbacks, not written to the file."""
 
@@ -167,6 +175,7 @@ TraceEvent = Annotated[
     | HintEvent
     | RunResumedEvent
     | ToolCheckEvent
+    | RepeatSetAsideEvent
     | TokenEvent
     | AnswerEvent
     | RunFinishedEvent,

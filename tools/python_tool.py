@@ -1,10 +1,21 @@
-"""The ``python`` tool: run code in the session's sandbox, a persistent Python like a notebook."""
+"""The ``python`` tool: run code in the session's sandbox, a persistent Python like a notebook.
+
+**Line breaks inside one-line strings.** The model writes its code as a JSON string, where ``\\n``
+is a line break; when it means Python's own ``\\n`` escape inside a string literal
+(``f.write(f'{n}\\n')``), JSON hands Python a real line break inside quotes, which no Python
+accepts ("unterminated string literal"; the default model did this in 3 of 16 requests of a
+newcomer's session, BENCHMARKS.md). So code that does not compile, and compiles once each line
+break inside a one-line string literal is written as ``\\n``, runs that way, and the result says
+so. Triple-quoted strings and comments are left alone; code that compiles is never changed.
+"""
 
 from __future__ import annotations
 
 from heron.tools.context import ToolContext
 from heron.tools.declaration import tool
 from heron.tools.results import Risk, ToolResult
+
+ESCAPED_NOTE = "[note] each line break inside a one-line string literal was read as \\n\n"
 
 
 @tool(name="python", risk=Risk.HIGH, think=True, repeats_allowed=("code",))
@@ -18,5 +29,61 @@ def python_tool(code: str, ctx: ToolContext) -> ToolResult:
     Args:
         code: Python source code to run
     """
-    result = ctx.sandbox.run_cell(code)
-    return ToolResult(text=result.to_text(), artifacts=result.artifacts, is_error=not result.ok)
+    repaired = breaks_in_strings_escaped(code)
+    result = ctx.sandbox.run_cell(repaired or code)
+    note = ESCAPED_NOTE if repaired is not None else ""
+    return ToolResult(text=note + result.to_text(), artifacts=result.artifacts, is_error=not result.ok)
+
+
+def breaks_in_strings_escaped(code: str) -> str | None:
+    """``code`` with each line break inside a one-line string literal written as ``\\n``, when
+    ``code`` does not compile and that version does; otherwise None (compiling runs nothing)."""
+    if _compiles(code):
+        return None
+    escaped = _escape_breaks(code)
+    return escaped if escaped != code and _compiles(escaped) else None
+
+
+def _compiles(code: str) -> bool:
+    try:
+        compile(code, "<cell>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _escape_breaks(code: str) -> str:
+    """Line breaks inside ``'...'`` and ``"..."`` literals as ``\\n``; everything else as it is."""
+    out: list[str] = []
+    quote = ""  # the open string's delimiter: ', ", ''' or """ ("" outside strings)
+    i = 0
+    while i < len(code):
+        char = code[i]
+        if not quote:
+            if char == "#":  # a comment runs to the end of its line
+                end = code.find("\n", i)
+                end = len(code) if end < 0 else end
+                out.append(code[i:end])
+                i = end
+                continue
+            if char in "'\"":
+                quote = code[i : i + 3] if code[i : i + 3] == char * 3 else char
+                out.append(quote)
+                i += len(quote)
+                continue
+        elif char == "\\":  # an escape: the next character is the string's, whatever it is
+            out.append(code[i : i + 2])
+            i += 2
+            continue
+        elif code.startswith(quote, i):
+            out.append(quote)
+            i += len(quote)
+            quote = ""
+            continue
+        elif char == "\n" and len(quote) == 1:
+            out.append("\\n")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)

@@ -29,6 +29,12 @@ def chat(
     no_tools: bool = typer.Option(
         False, "--no-tools", help="Plain chat without tools; replies stream by token."
     ),
+    workspace: Path | None = typer.Option(
+        None,
+        "--workspace",
+        help="Folder the tools read and write files in, e.g. `--workspace .` for this one "
+        "(default: <data_dir>/workspace).",
+    ),
 ) -> None:
     """Chat with the agent: tool calls, approvals and citations shown as they happen. /help inside lists
     the commands; Ctrl-C stops an answer, Ctrl-D exits. History is kept in <data_dir>/chat_history."""
@@ -52,7 +58,15 @@ def chat(
             from heron.memory import VectorMemory
 
             memory = VectorMemory(settings)  # Chroma and the embedding model load on first use
-        repl = Repl(settings, llm, memory=memory, use_tools=not no_tools, approve_risky=yes, console=console)
+        repl = Repl(
+            settings,
+            llm,
+            memory=memory,
+            use_tools=not no_tools,
+            approve_risky=yes,
+            console=console,
+            workspace=workspace,
+        )
     except BaseException:
         if memory is not None:
             memory.close()

@@ -14,6 +14,7 @@ from contextlib import closing
 from typing import Any, Protocol
 
 from heron.agents import Agent, RunResult
+from heron.agents.chat import fit_history
 from heron.config import Settings
 from heron.errors import RunCancelledError
 from heron.llm.base import LLM
@@ -39,6 +40,11 @@ class Conversation(Protocol):
 
     def send(self, text: str, callbacks: Sequence[EventCallback]) -> Any: ...
 
+    @property
+    def forgotten(self) -> int:
+        """Earlier exchanges dropped so far to keep the history within its share of the context."""
+        ...
+
     def reset(self) -> None: ...
 
     def switch_model(self, llm: LLM) -> None:
@@ -62,11 +68,17 @@ class AgentConversation:
 
     def send(self, text: str, callbacks: Sequence[EventCallback]) -> RunResult:
         before = self.session.state.model_copy(deep=True) if self.session.state is not None else None
+        forgotten = self.session.forgotten
         try:
             return self.session.send(text, callbacks=callbacks)
         except BaseException:
-            self.session.state = before  # forget the failed or stopped turn
+            # forget the failed or stopped turn (and keep what trimming it took out)
+            self.session.state, self.session.forgotten = before, forgotten
             raise
+
+    @property
+    def forgotten(self) -> int:
+        return self.session.forgotten
 
     def reset(self) -> None:
         self.session.reset()
@@ -93,6 +105,7 @@ class PlainChat:
         self.options = options or GenerationOptions(max_tokens=512, seed=settings.seed)
         self.messages: list[Message] = []
         self.run_id = ""
+        self.forgotten = 0
         self.reset()
 
     @property
@@ -100,6 +113,7 @@ class PlainChat:
         return []
 
     def send(self, text: str, callbacks: Sequence[EventCallback]) -> str:
+        self.forgotten += fit_history(self.messages, self.llm)  # (heron.agents.chat)
         messages = [*self.messages, Message.user(text)]
         started = time.perf_counter()
         with Tracer(trace_path(self.settings.data_dir, self.run_id), list(callbacks)) as tracer:

@@ -61,6 +61,9 @@ def render_event(event: Any, verbose: bool = False) -> str:
         verdict = "fits the request" if event.kept else "does not fit the request"
         odds = f"P(yes) {event.yes:.2f}, {event.bias:.2f} for any request: {event.fits:.2f}"
         return f"{step}[dim]check: {escape(event.tool)} {verdict} ({odds})[/]"
+    if kind == "repeat_set_aside":
+        names = ", ".join(event.tools)
+        return f"{step}[dim]set aside: a repeat of an earlier {escape(names)} call; asked again without it[/]"
     if kind == "answer":
         cites = (
             f" [cyan]{escape(' '.join('[' + c + ']' for c in event.citations))}[/]" if event.citations else ""

@@ -1,5 +1,7 @@
 """``heron chat``: the interactive REPL. Questions go to the agent (or to plain chat with
 ``--no-tools``); lines starting with ``/`` are commands (see :mod:`heron.cli.repl_commands`).
+Standard input that is not a terminal is read line by line, one message per line
+(:mod:`heron.cli.repl_input`).
 
 Nothing that happens in one question ends the session: a tool or model error is shown and the
 prompt comes back; Ctrl-C stops the running question (not the REPL); Ctrl-D or ``/exit`` leave.
@@ -18,7 +20,7 @@ from heron.agents import Agent, approve_all
 from heron.cli.conversations import AgentConversation, Conversation, PlainChat
 from heron.cli.render import render_event
 from heron.cli.repl_commands import COMMANDS, run_command
-from heron.cli.repl_input import message_session
+from heron.cli.repl_input import message_reader
 from heron.cli.repl_turns import TurnRunner
 from heron.cli.repl_view import ReplView
 from heron.config import Settings
@@ -37,6 +39,7 @@ class Repl:
     ``llm`` is owned by the REPL from here on (closed on exit or when ``/model`` replaces it).
     ``memory``: ingested documents for ``/ingest``, ``/memory`` and the agent's retrieve tool.
     ``approve_risky``: run risky tools (python, write_file) without asking (``--yes``).
+    ``workspace``: the folder the tools read and write (default ``<data_dir>/workspace``).
     """
 
     def __init__(
@@ -48,8 +51,10 @@ class Repl:
         use_tools: bool = True,
         approve_risky: bool = False,
         console: Console | None = None,
+        workspace: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.workspace = (workspace or settings.data_dir / "workspace").expanduser().resolve()
         self.llm = llm
         self.memory = memory
         self.view = ReplView(console or Console(highlight=False, soft_wrap=True))
@@ -79,14 +84,21 @@ class Repl:
         tools.extend(self.mcp.tools(taken={t.name for t in tools} | {"retrieve", "remember"}))
         for problem in self.mcp.problems[reported:]:  # a server that did not start costs its tools only
             self.view.note(f"[yellow]MCP:[/] {escape(problem)}")
-        return Agent(model=llm, tools=tools, memory=memory, approve=self._approve, settings=self.settings)
+        return Agent(
+            model=llm,
+            tools=tools,
+            memory=memory,
+            approve=self._approve,
+            settings=self.settings,
+            workspace=self.workspace,
+        )
 
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> int:
         """Read and answer until Ctrl-D or /exit; returns the exit code (0)."""
         self._banner()
-        prompt = message_session(self.settings.data_dir, [f"/{name}" for name in COMMANDS])
+        prompt = message_reader(self.settings.data_dir, [f"/{name}" for name in COMMANDS], self.view.echo)
         while True:
             try:
                 text = prompt.prompt().strip()
@@ -111,6 +123,7 @@ class Repl:
 
     def ask(self, text: str) -> None:
         """Send one message and show the run as it happens; errors and Ctrl-C end only this question."""
+        forgotten = self.conversation.forgotten
         outcome = self.runner.run(
             lambda callbacks: self.conversation.send(text, callbacks),
             on_cancel=getattr(getattr(self.conversation, "agent", None), "cancel", None),
@@ -119,6 +132,12 @@ class Repl:
             self.view.stopped()
         elif outcome.error is not None:
             self.view.show_error(outcome.error)
+        dropped = self.conversation.forgotten - forgotten
+        if dropped > 0:
+            self.view.note(
+                f"[dim](the {dropped} oldest exchange{'s' if dropped > 1 else ''} left the conversation "
+                "to keep it within the model's context; /reset starts afresh)[/]"
+            )
 
     def _show(self, event: Any) -> None:
         kind = getattr(event, "type", "")
@@ -138,6 +157,10 @@ class Repl:
         memory = f"on (collection {self.memory.collection_name})" if self.memory is not None else "off"
         self.view.note(f"[bold]heron chat[/] - model [cyan]{escape(self.llm.name)}[/]")
         self.view.note(f"[dim]tools: {escape(tools)}; memory: {memory}[/]")
+        if self.conversation.tools:
+            self.view.note(
+                f"[dim]workspace (files the tools read and write): {escape(str(self.workspace))}[/]"
+            )
         if self.memory_tools_missing:
             self.view.note(
                 "[yellow]the retrieve/remember tools are not installed; /ingest and /memory work[/]"

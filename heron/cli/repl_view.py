@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from heron.agents import ApprovalRequest, ApprovalResult
 from heron.cli.render import render_event
-from heron.cli.repl_input import answer_session
+from heron.cli.repl_input import answer_reader
 from heron.errors import ContextOverflowError, HeronError, UsageError
 from heron.status import CUT_NOTE, describe
 
@@ -19,15 +19,20 @@ _BAR_CELLS = 24
 
 
 class ReplView:
-    """Prints to ``console``; asks the user through prompt_toolkit. Main thread only."""
+    """Prints to ``console``; asks the user through prompt_toolkit (or reads a piped standard input
+    line by line). Main thread only."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._answers = answer_session()
+        self._answers = answer_reader(self.echo)
         self._streaming = False  # text deltas of the current reply are being printed
         self._generated = 0  # tokens the model generated for the current question
         self._stopping = False  # Ctrl-C was pressed: text still queued from the model is dropped
         self._streamed = ""  # the answer text already streamed, so it is not printed twice
+
+    def echo(self, line: str) -> None:
+        """A line read from a piped standard input, shown after its prompt as a terminal would."""
+        self.console.print(line, markup=False, highlight=False)
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -89,7 +94,8 @@ class ReplView:
             self.console.print(f"  {_passage_line(passage)}", highlight=False)
 
     def _show_answer(self, event: Any) -> None:
-        already_shown = self._streamed.strip() == event.text.strip() and event.stopped_by == "answer"
+        # a streamed answer is not printed again; the footer says when a stop, not the model, ended the run
+        already_shown = bool(self._streamed.strip()) and self._streamed.strip() == event.text.strip()
         was_streaming = self._streaming
         if was_streaming:
             self._end_stream()

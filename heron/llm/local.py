@@ -70,7 +70,7 @@ class LocalLLM:
         self,
         model_path: Path | str,
         *,
-        context_size: int = 4096,
+        context_size: int = 8192,
         gpu_layers: int | Literal["auto"] = "auto",
         threads: int | None = None,
         seed: int = 0,

@@ -144,9 +144,26 @@ def test_invalid_arguments_get_a_retry_hint_naming_the_field(demo_tools: list, l
     assert result.answer == "5"
 
 
-def test_repeated_call_gets_a_hint_then_the_third_ends_the_loop(demo_tools: list, ledger: Path) -> None:
-    llm = ScriptedLLM([call("add", a=1, b=1)] * 3 + [answer("2")])
+def test_a_turn_that_only_repeats_an_earlier_call_is_taken_again_without_its_tool(
+    demo_tools: list, ledger: Path
+) -> None:
+    llm = ScriptedLLM([call("add", a=1, b=1), call("add", a=1, b=1), answer("2")])
     with _agent(llm, demo_tools) as agent:
+        result = agent.run("1+1?")
+    assert ledger.read_text() == "add 1 1\n"  # the repeat was not made
+    retaken = llm.calls[2]
+    assert retaken.messages == llm.calls[1].messages  # the repeat is not in the history
+    assert '"add"' not in json.dumps(retaken.schema) and "final_answer" in json.dumps(retaken.schema)
+    assert (result.status, result.stopped_by, result.answer) == ("succeeded", "answer", "2")
+    set_aside = [e for e in read_trace(result.trace_path) if e.type == "repeat_set_aside"]
+    assert [(e.step, e.tools) for e in set_aside] == [(2, ["add"])]
+
+
+def test_repeated_call_gets_a_hint_then_the_third_ends_the_loop(demo_tools: list, ledger: Path) -> None:
+    """Where no answer is offered to turn to instead (here every turn must call a tool), a repeat
+    is answered with a hint, and the third identical call ends the loop."""
+    llm = ScriptedLLM([call("add", a=1, b=1)] * 3 + [answer("2")])
+    with _agent(llm, demo_tools, tool_choice="required") as agent:
         result = agent.run("1+1?")
     assert ledger.read_text() == "add 1 1\n"  # ran once; the repeats were answered with hints
     assert "repeated call" in llm.calls[2].messages[-1].content

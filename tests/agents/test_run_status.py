@@ -101,7 +101,10 @@ def test_a_forced_answer_that_echoes_the_stop_message_is_no_answer() -> None:
 
 def test_a_normal_answer_that_only_echoes_a_hint_is_no_answer() -> None:
     hint = render("agent_repeat", tool="add", final="final_answer", budget="")
-    result, _ = _run([call("add", a=1, b=1), call("add", a=1, b=1), answer(hint)], [add])
+    # every turn must call a tool, so a repeat gets a hint (where an answer is offered, the turn is
+    # taken again without the repeated tool instead)
+    replies = [call("add", a=1, b=1), call("add", a=1, b=1), answer(hint)]
+    result, _ = _run(replies, [add], tool_choice="required")
     assert result.status == "no_answer" and result.answer == "" and result.stopped_by == "answer"
 
 
@@ -123,7 +126,7 @@ def test_an_answer_that_says_what_the_callers_step_asked_for_is_the_models_own(t
 
 
 def test_repeated_calls_end_with_status_repeated_call() -> None:
-    result, _ = _run([call("add", a=1, b=1)] * 3 + [answer("2")], [add])
+    result, _ = _run([call("add", a=1, b=1)] * 3 + [answer("2")], [add], tool_choice="required")
     _, finished = _finished(result)
     assert result.status == finished.status == "repeated_call" and result.answer == "2"
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -137,6 +138,10 @@ def run_statuses() -> list[str]:
     for path in sorted((data_dir() / "traces").glob("*.jsonl")):
         statuses += [e.status for e in read_trace(path) if e.type == "run_finished"]
     return statuses
+
+
+def calc_call(expression: str) -> dict[str, Any]:
+    return {"action": "calculator", "arguments": {"expression": expression}}
 
 
 def write_call(path: str, content: str) -> dict[str, Any]:
@@ -420,3 +425,37 @@ def test_configured_mcp_servers_tools_are_offered_and_a_broken_one_is_only_noted
     term.ask("what is 20 + 22?", "It is 42.")
     term.child.sendline("/exit")
     assert term.exit_code() == 0
+
+
+def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_the_next(
+    tmp_path: Path,
+) -> None:
+    """`heron chat < file`: each line is a message, echoed after the prompt; an approval takes the
+    next line; the tools work in the folder --workspace names, which the banner shows."""
+    replies = tmp_path / "replies.json"
+    replies.write_text(
+        json.dumps(
+            [calc_call("6*7"), answer("It is 42."), write_call("note.txt", "hello"), answer("Saved it.")]
+        )
+    )
+    folder = tmp_path / "my-folder"
+    folder.mkdir()
+    lines = "What is 6 * 7?\n/tools\nsave a note\\\nplease\ny\n"
+    done = subprocess.run(
+        [sys.executable, SCRIPTED_CHAT, str(replies), "--no-memory", "--workspace", str(folder)],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert f"workspace (files the tools read and write): {folder.resolve()}" in out
+    assert "heron> What is 6 * 7?" in out and out.count("It is 42.") == 1
+    assert "heron> /tools" in out and "calculator" in out
+    assert "heron> save a note\n...... please" in out  # a trailing backslash goes on with the next line
+    assert "approve? [y]es / [n]o / [e]dit arguments: y" in out and "Saved it." in out
+    assert (folder / "note.txt").read_text() == "hello"
+    assert out.rstrip().endswith("bye") and "not a terminal" not in done.stderr

@@ -103,6 +103,22 @@ def test_plain_chat_reply_is_the_streamed_tokens_and_joins_the_history(settings:
     assert [(m.role, m.content) for m in chat.messages[1:]] == [("user", "hi"), ("assistant", reply)]
 
 
+class _ScriptedLLMWithContext(ScriptedLLM):
+    """A scripted model that says its context size (its tokens estimated from characters)."""
+
+    context_size = 400  # the history may hold 100 tokens, about 400 characters
+
+
+def test_plain_chat_drops_its_oldest_exchanges_once_the_history_outgrows_its_share(
+    settings: Settings,
+) -> None:
+    chat = PlainChat(_ScriptedLLMWithContext(["a" * 300, "b" * 300, "c" * 300]), settings)
+    for question in ("one", "two", "three"):
+        chat.send(question, [])
+    assert chat.forgotten == 1  # before the third: two exchanges of about 76 tokens
+    assert [m.content for m in chat.messages if m.role == "user"] == ["two", "three"]
+
+
 def test_runner_asks_the_main_thread_to_approve_and_survives_a_display_error() -> None:
     asked: list[ApprovalRequest] = []
     shown: list[Any] = []

@@ -15,6 +15,7 @@ import pytest
 from heron.config import SandboxSettings, load_settings
 from heron.errors import SandboxError, SandboxUnavailableError
 from heron.tools import Artifact, ToolContext, Toolset, builtin_toolset, python_tool
+from heron.tools.python_tool import ESCAPED_NOTE, breaks_in_strings_escaped
 from heron.tools.sandbox import Sandbox, UnsafeSandboxWarning, self_check, worker_process
 from heron.tools.sandbox.processes import pids_with_marker
 
@@ -226,3 +227,37 @@ def test_self_check_without_cgroups_warns_only_where_no_process_count_limit_appl
         assert check.status == "warn" and "regular user" in check.fix
     else:
         assert check.status == "ok"
+
+
+def test_a_line_break_inside_a_one_line_string_runs_as_an_escape_and_the_result_says_so(
+    ctx: ToolContext,
+) -> None:
+    """JSON's \\n meant as Python's: `f.write(f'{n}\\n')` reaches Python with a real line break."""
+    code = "with open('n.txt', 'w') as f:\n    for n in range(3):\n        f.write(f'{n}\n')\nprint('done')"
+    result = python_tool.invoke({"code": code}, ctx)
+    assert not result.is_error and result.text.startswith(ESCAPED_NOTE) and "done" in result.text
+    assert (ctx.workspace / "n.txt").read_text() == "0\n1\n2\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "escaped"),
+    [
+        ("print('a\nb')", "print('a\\nb')"),
+        ("x = \"it's\n\"  # a comment's quote\ny = 2", "x = \"it's\\n\"  # a comment's quote\ny = 2"),
+        ("s = 'a\\'\nb'", "s = 'a\\'\\nb'"),  # an escaped quote does not end the string
+    ],
+)
+def test_only_breaks_inside_one_line_strings_are_escaped(code: str, escaped: str) -> None:
+    assert breaks_in_strings_escaped(code) == escaped
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "text = '''two\nlines'''\nprint(text)",  # compiles: never changed
+        "print('a')\n# it's a comment\n",
+        "print('a\nb'",  # still broken once escaped (the parenthesis): left as written
+    ],
+)
+def test_code_that_compiles_or_stays_broken_is_left_as_written(code: str) -> None:
+    assert breaks_in_strings_escaped(code) is None
