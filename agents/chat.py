@@ -39,13 +39,18 @@ class ChatSession:
         self.state: RunState | None = None
         self.results: list[RunResult] = []
         self.forgotten = 0  # earlier exchanges dropped to keep the history within its share
+        self.questions: set[str] = set()  # the messages sent: where exchanges begin in the history
 
     def send(self, text: str, *, callbacks: Sequence[EventCallback] = ()) -> RunResult:
         if self.state is None:
             self.state = self.agent.new_state(text)
         else:
-            questions = _question_starts(self.state)
-            self.forgotten += fit_history(self.state.messages, self.agent.llm, questions)
+            starts = [
+                i
+                for i, m in enumerate(self.state.messages)
+                if m.role == "user" and m.content in self.questions
+            ]
+            self.forgotten += fit_history(self.state.messages, self.agent.llm, starts)
             self.state.messages.append(Message.user(text))
             self.state.goal = text
             self.state.finished = False
@@ -53,12 +58,14 @@ class ChatSession:
         self.state.step, self.state.tokens_spent, self.state.seconds_spent = 0, 0, 0.0
         self.state.call_counts.clear()
         self.state.searches = 0  # a search for an earlier message found nothing for this one
+        self.questions.add(text)
         result = self.agent.continue_run(self.state, callbacks=callbacks)
         self.results.append(result)
         return result
 
     def reset(self) -> None:
         self.state = None
+        self.questions.clear()
 
 
 def fit_history(messages: list[Message], llm: object, starts: list[int] | None = None) -> int:
@@ -93,9 +100,3 @@ def _history_tokens(messages: list[Message], llm: object) -> int:
     if count is not None:
         return int(count(messages)) - int(count(messages[:1]))
     return sum(len(m.content) for m in messages[1:]) // CHARS_PER_TOKEN
-
-
-def _question_starts(state: RunState) -> list[int]:
-    """Where each exchange begins: the user messages that are not heron's own (hints)."""
-    own = set(state.instructions)
-    return [i for i, m in enumerate(state.messages) if m.role == "user" and m.content not in own]

@@ -158,7 +158,7 @@ class StepLoop:
         if isinstance(action, FinalAction):
             return action
         calls = calls_of(action)
-        if final_kind is not None and all(call_key(c) in state.call_counts for c in calls):
+        if specs and final_kind is not None and all(call_key(c) in state.call_counts for c in calls):
             # Only calls already made, whose results the model has: made again they could only repeat
             # them (a model that meant to answer often writes its answer as the repeat's thought).
             # Taken again without those tools, it answers or does something new.

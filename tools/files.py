@@ -10,6 +10,7 @@ import contextlib
 import os
 import stat
 import uuid
+import weakref
 from pathlib import Path
 
 from heron.errors import ModelRetry
@@ -25,6 +26,8 @@ from heron.tools.workspace_paths import (
 )
 
 MAX_LISTED = 200
+# each tool session's workspace size when a file tool first measured it (see _check_room)
+_FIRST_USAGE: weakref.WeakKeyDictionary[ToolContext, int] = weakref.WeakKeyDictionary()
 
 
 @tool(concurrent=True)
@@ -158,8 +161,10 @@ def _write_atomically(dir_fd: int, name: str, path: str, data: bytes) -> None:
 
 
 def _check_room(ctx: ToolContext, new_bytes: int) -> None:
-    cap = ctx.settings.sandbox.workspace_max_mb * 2**20
+    """The workspace cap, as the sandbox holds it: a workspace already past the cap when the tools
+    first measured it (a project folder, ``heron chat --workspace .``) may not grow past that size."""
     used, _ = workspace_usage(ctx.workspace)
+    cap = max(ctx.settings.sandbox.workspace_max_mb * 2**20, _FIRST_USAGE.setdefault(ctx, used))
     if used + new_bytes > cap:
         raise ModelRetry(
             f"writing {new_bytes} bytes would pass the workspace cap of {cap // 2**20} MiB "

@@ -11,6 +11,8 @@ so. Triple-quoted strings and comments are left alone; code that compiles is nev
 
 from __future__ import annotations
 
+import warnings
+
 from heron.tools.context import ToolContext
 from heron.tools.declaration import tool
 from heron.tools.results import Risk, ToolResult
@@ -45,10 +47,12 @@ def breaks_in_strings_escaped(code: str) -> str | None:
 
 
 def _compiles(code: str) -> bool:
-    try:
-        compile(code, "<cell>", "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
+    with warnings.catch_warnings():  # (an invalid escape such as '\d' warns; the cell itself says so)
+        warnings.simplefilter("ignore")
+        try:
+            compile(code, "<cell>", "exec")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
     return True
 
 

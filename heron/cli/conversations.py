@@ -72,7 +72,7 @@ class AgentConversation:
         try:
             return self.session.send(text, callbacks=callbacks)
         except BaseException:
-            # forget the failed or stopped turn (and keep what trimming it took out)
+            # forget the failed or stopped turn (and the trimming before it: the history is as it was)
             self.session.state, self.session.forgotten = before, forgotten
             raise
 
@@ -86,11 +86,15 @@ class AgentConversation:
     def switch_model(self, llm: LLM) -> None:
         # A new agent for the new model (its tool session, the python sandbox, starts afresh);
         # the history is plain messages, so it carries over.
-        state = self.session.state
+        old = self.session
         self.agent.close()
         self.agent = self._make_agent(llm)
         self.session = self.agent.chat()
-        self.session.state = state
+        self.session.state, self.session.questions, self.session.forgotten = (
+            old.state,
+            old.questions,
+            old.forgotten,
+        )
 
     def close(self) -> None:
         self.agent.close()

@@ -20,7 +20,7 @@ from heron.agents import Agent, approve_all
 from heron.cli.conversations import AgentConversation, Conversation, PlainChat
 from heron.cli.render import render_event
 from heron.cli.repl_commands import COMMANDS, run_command
-from heron.cli.repl_input import message_reader
+from heron.cli.repl_input import PipedLines, message_reader
 from heron.cli.repl_turns import TurnRunner
 from heron.cli.repl_view import ReplView
 from heron.config import Settings
@@ -99,6 +99,8 @@ class Repl:
         """Read and answer until Ctrl-D or /exit; returns the exit code (0)."""
         self._banner()
         prompt = message_reader(self.settings.data_dir, [f"/{name}" for name in COMMANDS], self.view.echo)
+        if isinstance(prompt, PipedLines):  # replies and messages come from the same lines
+            self.view.read_replies_from(prompt)
         while True:
             try:
                 text = prompt.prompt().strip()

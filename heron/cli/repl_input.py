@@ -69,9 +69,18 @@ class PipedLines:
 
     def __init__(self, echo: Callable[[str], None], stream: TextIO | None = None, message: str = "") -> None:
         self._echo, self._stream, self._message = echo, stream, message
+        self._put_back: list[str] = []
+
+    def put_back(self, text: str) -> None:
+        """Read ``text`` again at the next prompt (a line that was not the reply a prompt wanted)."""
+        self._put_back.append(text)
 
     def prompt(self, message: str | None = None, *, default: str = "") -> str:
         shown = self._message if message is None else message
+        if self._put_back:
+            text = self._put_back.pop()
+            self._echo(shown + text.replace("\n", "\n" + CONTINUATION))
+            return text
         lines: list[str] = []
         while True:
             line = (self._stream or sys.stdin).readline()
@@ -103,7 +112,8 @@ def message_reader(data_dir: Path, commands: Iterable[str], echo: Callable[[str]
 
 def answer_reader(echo: Callable[[str], None]) -> LineReader:
     """The prompt for approvals and edited arguments: a plain line editor on a terminal (kept out of
-    the history); :class:`PipedLines` otherwise."""
+    the history); :class:`PipedLines` otherwise (the REPL then hands it its message reader, so a
+    line put back is read as the next message)."""
     return answer_session() if reads_a_terminal() else PipedLines(echo)
 
 

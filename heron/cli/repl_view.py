@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from heron.agents import ApprovalRequest, ApprovalResult
 from heron.cli.render import render_event
-from heron.cli.repl_input import answer_reader
+from heron.cli.repl_input import LineReader, PipedLines, answer_reader
 from heron.errors import ContextOverflowError, HeronError, UsageError
 from heron.status import CUT_NOTE, describe
 
@@ -24,11 +24,29 @@ class ReplView:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._answers = answer_reader(self.echo)
+        self._answers: LineReader = answer_reader(self.echo)
         self._streaming = False  # text deltas of the current reply are being printed
         self._generated = 0  # tokens the model generated for the current question
         self._stopping = False  # Ctrl-C was pressed: text still queued from the model is dropped
         self._streamed = ""  # the answer text already streamed, so it is not printed twice
+
+    def read_replies_from(self, lines: PipedLines) -> None:
+        """Read approval replies from the piped lines the messages come from."""
+        self._answers = lines
+
+    def _not_a_reply(self, reply: str, hint: str) -> bool:
+        """An unknown reply: on a terminal, say what to type and ask again (False); from piped lines,
+        put the line back to be read as the next message and refuse the call (True)."""
+        if isinstance(self._answers, PipedLines):
+            self._answers.put_back(reply)
+            self.console.print(
+                f"[yellow]'{escape(reply)}' is no reply to the approval:[/] the call is refused, and the "
+                "line is read as the next message (pass --yes to run risky tools without asking)",
+                highlight=False,
+            )
+            return True
+        self.console.print(hint)
+        return False
 
     def echo(self, line: str) -> None:
         """A line read from a piped standard input, shown after its prompt as a terminal would."""
@@ -135,7 +153,8 @@ class ReplView:
         )
         self.console.print(arguments, markup=False, highlight=False)
         while True:
-            reply = self._answers.prompt("approve? [y]es / [n]o / [e]dit arguments: ").strip().lower()
+            line = self._answers.prompt("approve? [y]es / [n]o / [e]dit arguments: ")
+            reply = line.strip().lower()
             if reply in ("y", "yes"):
                 return ApprovalResult.approve(request.arguments)
             if reply in ("n", "no"):
@@ -144,8 +163,8 @@ class ReplView:
                 edited = self._edited_arguments(request.arguments)
                 if edited is not None:
                     return ApprovalResult.edit(edited)
-            else:
-                self.console.print("type y to run the call, n to refuse it, e to change its arguments")
+            elif self._not_a_reply(line, "type y to run the call, n to refuse it, e to change its arguments"):
+                return ApprovalResult.deny("the reply was not y, n or e")
 
     def ask_batch_approval(self, requests: list[ApprovalRequest]) -> list[ApprovalResult]:
         """Several risky calls of one turn, shown together before any runs: approve all, go through
@@ -158,14 +177,16 @@ class ReplView:
             arguments = json.dumps(request.arguments, ensure_ascii=False)
             self.console.print(f"  {number}. {request.tool} ({request.risk} risk) {arguments}", markup=False)
         while True:
-            reply = self._answers.prompt("approve? [a]ll / [e]ach in turn / [n]one: ").strip().lower()
+            line = self._answers.prompt("approve? [a]ll / [e]ach in turn / [n]one: ")
+            reply = line.strip().lower()
             if reply in ("a", "all"):
                 return [ApprovalResult.approve(r.arguments) for r in requests]
             if reply in ("n", "none", "no"):
                 return [ApprovalResult.deny("denied by the user") for _ in requests]
             if reply in ("e", "each"):
                 return [self.ask_approval(r) for r in requests]
-            self.console.print("type a to run them all, e to decide each one, n to refuse them all")
+            if self._not_a_reply(line, "type a to run them all, e to decide each one, n to refuse them all"):
+                return [ApprovalResult.deny("the reply was not a, e or n") for _ in requests]
 
     def _edited_arguments(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         text = self._answers.prompt(

@@ -159,6 +159,18 @@ def test_a_turn_that_only_repeats_an_earlier_call_is_taken_again_without_its_too
     assert [(e.step, e.tools) for e in set_aside] == [(2, ["add"])]
 
 
+def test_a_backend_that_ignores_the_grammar_and_repeats_gets_a_hint_not_endless_retakes(
+    demo_tools: list, ledger: Path
+) -> None:
+    """A scripted model writes the same call whatever the grammar offers: set aside once, then the
+    answer-only retake still names it; that repeat is hinted, never set aside again."""
+    llm = ScriptedLLM([call("add", a=1, b=1)] * 4 + [answer("2")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("1+1?")
+    assert ledger.read_text() == "add 1 1\n" and result.answer == "2"
+    assert len(llm.calls) == 5 and "repeated call" in llm.calls[4].messages[-1].content
+
+
 def test_repeated_call_gets_a_hint_then_the_third_ends_the_loop(demo_tools: list, ledger: Path) -> None:
     """Where no answer is offered to turn to instead (here every turn must call a tool), a repeat
     is answered with a hint, and the third identical call ends the loop."""

@@ -459,3 +459,26 @@ def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_t
     assert "approve? [y]es / [n]o / [e]dit arguments: y" in out and "Saved it." in out
     assert (folder / "note.txt").read_text() == "hello"
     assert out.rstrip().endswith("bye") and "not a terminal" not in done.stderr
+
+
+def test_a_piped_line_that_is_no_approval_reply_refuses_the_call_and_is_the_next_message(
+    tmp_path: Path,
+) -> None:
+    replies = tmp_path / "replies.json"
+    replies.write_text(
+        json.dumps([write_call("note.txt", "hello"), answer("Not saved."), calc_call("6*7"), answer("42.")])
+    )
+    done = subprocess.run(
+        [sys.executable, SCRIPTED_CHAT, str(replies), "--no-memory", "--workspace", str(tmp_path / "w")],
+        input="save a note\nWhat is 6 * 7?\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "'What is 6 * 7?' is no reply to the approval" in out and "Not saved." in out
+    assert "heron> What is 6 * 7?" in out and "42." in out
+    assert not (tmp_path / "w" / "note.txt").exists()

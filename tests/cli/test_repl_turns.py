@@ -119,6 +119,16 @@ def test_plain_chat_drops_its_oldest_exchanges_once_the_history_outgrows_its_sha
     assert [m.content for m in chat.messages if m.role == "user"] == ["two", "three"]
 
 
+def test_a_model_switch_keeps_the_conversation_and_where_its_exchanges_begin(settings: Settings) -> None:
+    conversation = AgentConversation(lambda llm: Agent(llm, settings=settings), ScriptedLLM([_answer("Hi.")]))
+    conversation.send("hello", [])
+    conversation.switch_model(_ScriptedLLMWithContext([_answer("Again.")]))
+    assert conversation.session.questions == {"hello"}  # what trimming the history goes by
+    assert (
+        conversation.session.state is not None and conversation.session.state.messages[1].content == "hello"
+    )
+
+
 def test_runner_asks_the_main_thread_to_approve_and_survives_a_display_error() -> None:
     asked: list[ApprovalRequest] = []
     shown: list[Any] = []

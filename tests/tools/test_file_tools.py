@@ -85,3 +85,18 @@ def test_write_file_respects_the_workspace_cap(ctx: ToolContext) -> None:
         write_file.invoke({"path": "small.txt", "content": "x" * 50}, ctx).text
         == "created small.txt (50 bytes)"
     )
+
+
+def test_a_workspace_already_past_the_cap_may_not_grow_past_the_size_it_had(ctx: ToolContext) -> None:
+    """A project folder bigger than the cap (`heron chat --workspace .`), as the sandbox holds it: it
+    may not grow past the size it had when the file tools first measured it, but files can be
+    written in the room freed since."""
+    cap = ctx.settings.sandbox.workspace_max_mb * 2**20
+    big = ctx.workspace / "big.bin"
+    big.write_bytes(b"\0" * (cap + 1000))
+    with pytest.raises(ModelRetry, match="would pass the workspace cap"):
+        write_file.invoke({"path": "note.txt", "content": "x" * 500}, ctx)
+    big.write_bytes(b"\0" * (cap + 400))  # 600 bytes freed
+    assert "created" in write_file.invoke({"path": "note.txt", "content": "x" * 500}, ctx).text
+    with pytest.raises(ModelRetry, match="would pass the workspace cap"):
+        write_file.invoke({"path": "more.txt", "content": "z" * 200}, ctx)

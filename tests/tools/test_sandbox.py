@@ -245,6 +245,8 @@ def test_a_line_break_inside_a_one_line_string_runs_as_an_escape_and_the_result_
         ("print('a\nb')", "print('a\\nb')"),
         ("x = \"it's\n\"  # a comment's quote\ny = 2", "x = \"it's\\n\"  # a comment's quote\ny = 2"),
         ("s = 'a\\'\nb'", "s = 'a\\'\\nb'"),  # an escaped quote does not end the string
+        ("f(rb'x\ny', f\"{a}\n\")", "f(rb'x\\ny', f\"{a}\\n\")"),  # prefixes: raw, bytes, f-strings
+        ("s = 'a # b\nc'  # it's fine", "s = 'a # b\\nc'  # it's fine"),  # a '#' inside a string
     ],
 )
 def test_only_breaks_inside_one_line_strings_are_escaped(code: str, escaped: str) -> None:

@@ -232,6 +232,7 @@ function describe(e) {
     case "approval": return `approval: ${e.tool} ${e.decision}${e.reason ? " (" + e.reason + ")" : ""}`;
     case "hint": return "heron to the model";
     case "tool_check": return `first-call check: ${e.tool} ${e.kept ? "kept" : "set aside"}`;
+    case "repeat_set_aside": return `set aside: a repeat of an earlier ${e.tools.join(", ")} call`;
     case "answer": return e.answered ? `answer (citing ${e.citations.join(", ") || "nothing"})` : `no answer: ${e.note}`;
     case "run_finished": return `finished: ${e.status}${e.error ? " (" + e.error + ")" : ""} after ${fmtSeconds(e.seconds)}`;
     default: return e.type;
