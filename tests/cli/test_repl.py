@@ -427,22 +427,15 @@ def test_configured_mcp_servers_tools_are_offered_and_a_broken_one_is_only_noted
     assert term.exit_code() == 0
 
 
-def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_the_next(
-    tmp_path: Path,
-) -> None:
-    """`heron chat < file`: each line is a message, echoed after the prompt; an approval takes the
-    next line; the tools work in the folder --workspace names, which the banner shows."""
-    replies = tmp_path / "replies.json"
-    replies.write_text(
-        json.dumps(
-            [calc_call("6*7"), answer("It is 42."), write_call("note.txt", "hello"), answer("Saved it.")]
-        )
-    )
-    folder = tmp_path / "my-folder"
-    folder.mkdir()
-    lines = "What is 6 * 7?\n/tools\nsave a note\\\nplease\ny\n"
+def piped_chat(
+    tmp_path: Path, replies: list[Any], lines: str, workspace: Path
+) -> subprocess.CompletedProcess[str]:
+    """``heron chat --no-memory --workspace WORKSPACE`` with a scripted model and ``lines`` on its
+    standard input (a pipe, not a terminal)."""
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(replies), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, SCRIPTED_CHAT, str(replies), "--no-memory", "--workspace", str(folder)],
+        [sys.executable, SCRIPTED_CHAT, str(script), "--no-memory", "--workspace", str(workspace)],
         input=lines,
         capture_output=True,
         text=True,
@@ -450,8 +443,20 @@ def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_t
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
         check=False,
     )
-    out = done.stdout
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_the_next(
+    tmp_path: Path,
+) -> None:
+    """`heron chat < file`: each line is a message, echoed after the prompt; an approval takes the
+    next line; the tools work in the folder --workspace names, which the banner shows."""
+    replies = [calc_call("6*7"), answer("It is 42."), write_call("note.txt", "hello"), answer("Saved it.")]
+    folder = tmp_path / "my-folder"
+    folder.mkdir()
+    done = piped_chat(tmp_path, replies, "What is 6 * 7?\n/tools\nsave a note\\\nplease\ny\n", folder)
+    out = done.stdout
     assert f"workspace (files the tools read and write): {folder.resolve()}" in out
     assert "heron> What is 6 * 7?" in out and out.count("It is 42.") == 1
     assert "heron> /tools" in out and "calculator" in out
@@ -464,21 +469,8 @@ def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_t
 def test_a_piped_line_that_is_no_approval_reply_refuses_the_call_and_is_the_next_message(
     tmp_path: Path,
 ) -> None:
-    replies = tmp_path / "replies.json"
-    replies.write_text(
-        json.dumps([write_call("note.txt", "hello"), answer("Not saved."), calc_call("6*7"), answer("42.")])
-    )
-    done = subprocess.run(
-        [sys.executable, SCRIPTED_CHAT, str(replies), "--no-memory", "--workspace", str(tmp_path / "w")],
-        input="save a note\nWhat is 6 * 7?\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
-        check=False,
-    )
-    out = done.stdout
-    assert done.returncode == 0, done.stderr
+    replies = [write_call("note.txt", "hello"), answer("Not saved."), calc_call("6*7"), answer("42.")]
+    out = piped_chat(tmp_path, replies, "save a note\nWhat is 6 * 7?\n", tmp_path / "w").stdout
     assert "'What is 6 * 7?' is no reply to the approval" in out and "Not saved." in out
     assert "heron> What is 6 * 7?" in out and "42." in out
     assert not (tmp_path / "w" / "note.txt").exists()
