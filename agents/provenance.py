@@ -76,8 +76,17 @@ def references_moved_to_citations(
         for i in ids
     )
     text = re.sub(references, _MARK, answer, flags=re.MULTILINE)
-    # a list of references ("[a] X, [b] Y and [c] Z"), one per bullet, or under a closing "Sources:"
-    text = re.sub(rf"{_MARK}(?:[ \t]*(?:[,;]|\band\b)?[ \t]*{_MARK})+", _MARK, text)
+    # a list of references ("[a] X, [b] Y and [c] Z", "[a], [b], and [c]"), one per bullet, or under
+    # a closing "Sources:"
+    text = re.sub(rf"{_MARK}(?:[ \t]*[,;]?[ \t]*(?:\band\b)?[ \t]*{_MARK})+", _MARK, text)
+    # a sentence whose complement was the references ("The passages used are [a], [b] and [c].")
+    # says nothing once they leave: it goes with them (never one that holds a number)
+    text = re.sub(
+        rf"(?:^|(?<=[.!?])[ \t]+)[^.!?\n\d{_MARK}]*\b(?:is|are|was|were)[ \t]*{_MARK}[ \t]*[.!?]?",
+        _MARK,
+        text,
+        flags=re.MULTILINE,
+    )
     text = re.sub(
         rf"^[ \t]*(?:[-*+]|\d+[.)])?[ \t]*{_MARK}[ \t]*[,;.]?[ \t]*$", _MARK, text, flags=re.MULTILINE
     )

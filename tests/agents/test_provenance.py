@@ -199,6 +199,16 @@ def test_herons_passage_references_in_the_answer_become_citations() -> None:
         "Count: 4 field-notes.txt lists them.",
         ["kfmbopdi"],
     )
+    # a serial comma, and a sentence whose complement was the list (a demo answer of the 1.5B)
+    assert moved("The mean is 135 cm. The passages used are [aiacchdh], [pljdhiaj], and [kfmbopdi].") == (
+        "The mean is 135 cm.",
+        ["aiacchdh", "pljdhiaj", "kfmbopdi"],
+    )
+    assert moved("It was [aiacchdh]. The mean is 135 cm.") == ("The mean is 135 cm.", ["aiacchdh"])
+    assert moved("The heron's is 175 cm, the egret's is [pljdhiaj].") == (
+        "The heron's is 175 cm, the egret's is.",
+        ["pljdhiaj"],
+    )  # a sentence with a number keeps its words
     # ids the run did not retrieve, and an answer that is nothing but a reference, are left alone
     assert moved("See [zzzzzzzz] for more.") == ("See [zzzzzzzz] for more.", [])
     assert moved("[aiacchdh]") == ("[aiacchdh]", [])
