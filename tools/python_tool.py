@@ -3,8 +3,8 @@
 **Line breaks inside one-line strings.** The model writes its code as a JSON string, where ``\\n``
 is a line break; when it means Python's own ``\\n`` escape inside a string literal
 (``f.write(f'{n}\\n')``), JSON hands Python a real line break inside quotes, which no Python
-accepts ("unterminated string literal"; the default model did this in 3 of 16 requests of a
-newcomer's session, BENCHMARKS.md). So code that does not compile, and compiles once each line
+accepts ("unterminated string literal"; the default model did this in 2 of 16 requests of a
+newcomer's ``heron chat`` session, BENCHMARKS.md). So code that does not compile, and compiles once each line
 break inside a one-line string literal is written as ``\\n``, runs that way, and the result says
 so. Triple-quoted strings and comments are left alone; code that compiles is never changed.
 """
