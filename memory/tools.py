@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Literal
 
 from heron.config import Settings
-from heron.errors import UsageError
+from heron.errors import ModelRetry, UsageError
 from heron.memory.conversation import ConversationMemory
 from heron.memory.passages import Passage
 from heron.memory.relevance import QueryJudge, judges_relevance
 from heron.memory.vector_memory import VectorMemory
 from heron.tools import Artifact, LazyTool, Tool, ToolContext, ToolResult
+from heron.tools.workspace_paths import workspace_parts
 
 
 class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
@@ -49,6 +50,11 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
     the documents is about the query (:mod:`heron.memory.relevance`); a search narrowed to one
     ``source`` or to memories where none is relevant searches every document instead, as above (the
     model's bias for the query is measured once per search, each passage asked once).
+
+    A query (or ``source``) naming a file that is in the workspace and not among the ingested
+    documents gets no passages: the result says that it is a workspace file, for ``read_file``. Asked
+    "How many names are in guests.txt?", the default model had searched the notes for "guests.txt" and
+    answered with a count of herons from them.
 
     ``concurrent``: a search may run alongside the other concurrent calls of a turn (it only reads);
     two searches of one tool take turns (the memory's lazy set-up, its BM25 index and stemmer are not
@@ -92,6 +98,15 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
         self, query: str, ctx: ToolContext, source: str | None, scope: Literal["documents", "memories"]
     ) -> ToolResult:
         k = self.passages or ctx.settings.memory.passages_per_search
+        documents = self._docs(ctx.settings)
+        loose = _workspace_files_named(f"{query} {source or ''}", ctx.workspace, documents)
+        if loose:  # a search of the notes cannot find what is in a file they do not hold
+            names = ", ".join(loose)
+            return ToolResult(
+                text=f"{names} {'is a file' if len(loose) == 1 else 'are files'} in the workspace, not "
+                f"in the ingested documents, which are all that retrieve searches: read "
+                f"{'it' if len(loose) == 1 else 'them'} with read_file instead."
+            )
         relevant = _relevance_check(query, ctx)
         note = ""
         if scope == "memories":
@@ -101,7 +116,6 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
             # a narrowing that finds nothing is dropped, as for `source` below: a small model sets
             # every optional argument it is shown, and the facts asked for are usually in the notes
             note, scope = "(nothing remembered matches; searched the documents)\n", "documents"
-        documents = self._docs(ctx.settings)
         passages = _search_documents(documents, query, k, source)
         if source and not passages:  # not a stored path: a file name, or a guess (scan only then)
             matched = _matching_source(documents, source)
@@ -218,6 +232,26 @@ def _relevance_check(query: str, ctx: ToolContext) -> Callable[[list[Passage]], 
 def _search_documents(documents: VectorMemory, query: str, k: int, source: str | None) -> list[Passage]:
     """The ``k`` best passages, each text once (a file ingested from two places is one passage)."""
     return documents.search(query, k=k, filters={"source": source} if source else None, distinct=True)
+
+
+# a file name as a model or user writes it in a query: a path-like word with an extension
+_FILE_NAME = re.compile(r"(?<![\w/.-])[\w][\w./-]*\.[A-Za-z0-9]{1,8}(?![\w/-])")
+
+
+def _workspace_files_named(text: str, workspace: Path, documents: VectorMemory) -> list[str]:
+    """The file names in ``text`` that are files in the workspace and no ingested document: a
+    search of the notes cannot find what they hold (asked "How many names are in guests.txt?", the
+    default model searched the notes for "guests.txt" and answered with a count from them)."""
+    named = []
+    for name in dict.fromkeys(m.group(0).rstrip(".") for m in _FILE_NAME.finditer(text)):
+        try:
+            parts = workspace_parts(workspace, name)
+        except ModelRetry:  # a path outside the workspace is no workspace file
+            continue
+        path = workspace.joinpath(*parts)
+        if parts and path.is_file() and not path.is_symlink() and _matching_source(documents, name) is None:
+            named.append(name)
+    return named
 
 
 def _matching_source(documents: VectorMemory, source: str) -> str | None:

@@ -97,8 +97,9 @@ class Repl:
 
     def run(self) -> int:
         """Read and answer until Ctrl-D or /exit; returns the exit code (0)."""
-        self._banner()
         prompt = message_reader(self.settings.data_dir, [f"/{name}" for name in COMMANDS], self.view.echo)
+        piped = isinstance(prompt, PipedLines)
+        self._banner(piped)
         if isinstance(prompt, PipedLines):  # replies and messages come from the same lines
             self.view.read_replies_from(prompt)
         while True:
@@ -154,7 +155,7 @@ class Repl:
             self.last_trace = trace_path(self.settings.data_dir, event.run_id)
         self.view.show_event(event)
 
-    def _banner(self) -> None:
+    def _banner(self, piped: bool) -> None:
         tools = ", ".join(t.name for t in self.conversation.tools) or "none (plain chat, replies stream)"
         memory = f"on (collection {self.memory.collection_name})" if self.memory is not None else "off"
         self.view.note(f"[bold]heron chat[/] - model [cyan]{escape(self.llm.name)}[/]")
@@ -167,6 +168,12 @@ class Repl:
             self.view.note(
                 "[yellow]the retrieve/remember tools are not installed; /ingest and /memory work[/]"
             )
+        if piped:  # no keys to explain: the lines of standard input are the messages
+            self.view.note(
+                "[dim]reading standard input: each line is a message (a trailing \\ goes on with the "
+                "next line), or the reply to an approval question before it.[/]"
+            )
+            return
         self.view.note(
             "[dim]/help lists commands. Enter sends; Alt-Enter or a trailing \\ adds a line; "
             "Ctrl-C stops an answer; Ctrl-D exits.[/]"

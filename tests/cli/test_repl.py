@@ -451,13 +451,15 @@ def test_questions_piped_in_are_answered_one_per_line_with_approvals_read_from_t
     tmp_path: Path,
 ) -> None:
     """`heron chat < file`: each line is a message, echoed after the prompt; an approval takes the
-    next line; the tools work in the folder --workspace names, which the banner shows."""
+    next line; the tools work in the folder --workspace names, which the banner shows (with how input
+    is read, not the keys of a terminal)."""
     replies = [calc_call("6*7"), answer("It is 42."), write_call("note.txt", "hello"), answer("Saved it.")]
     folder = tmp_path / "my-folder"
     folder.mkdir()
     done = piped_chat(tmp_path, replies, "What is 6 * 7?\n/tools\nsave a note\\\nplease\ny\n", folder)
     out = done.stdout
     assert f"workspace (files the tools read and write): {folder.resolve()}" in out
+    assert "reading standard input: each line is a message" in out and "Alt-Enter" not in out
     assert "heron> What is 6 * 7?" in out and out.count("It is 42.") == 1
     assert "heron> /tools" in out and "calculator" in out
     assert "heron> save a note\n...... please" in out  # a trailing backslash goes on with the next line

@@ -196,6 +196,25 @@ def test_retrieve_with_an_unknown_source_says_so_and_searches_everything(
     assert result.artifacts  # a guessed name costs the model no step
 
 
+def test_a_query_naming_a_workspace_file_that_is_no_document_points_to_read_file(
+    setup: tuple[Toolset, ToolContext, Path],
+) -> None:
+    tools, ctx, _ = setup
+    (ctx.workspace / "guests.txt").write_text("Maria\nTom\n")
+    (ctx.workspace / "guide.md").write_text("# a workspace copy of an ingested document\n")
+    result = tools.invoke("retrieve", {"query": "How many names are in guests.txt?"}, ctx)
+    assert result.text == (
+        "guests.txt is a file in the workspace, not in the ingested documents, which are all that "
+        "retrieve searches: read it with read_file instead."
+    )
+    assert result.artifacts == []
+    # named as the source: the same answer
+    assert tools.invoke("retrieve", {"query": "names", "source": "guests.txt"}, ctx).text == result.text
+    # a name that is also an ingested document is searched as before, and so is one not in the workspace
+    assert tools.invoke("retrieve", {"query": "herons in guide.md"}, ctx).artifacts
+    assert tools.invoke("retrieve", {"query": "herons in absent.txt or ../guests.txt"}, ctx).artifacts
+
+
 def test_retrieve_by_file_name_finds_the_stored_path(setup: tuple[Toolset, ToolContext, Path]) -> None:
     tools, ctx, _ = setup
     result = tools.invoke("retrieve", {"query": "herons", "source": "guide.md"}, ctx)
