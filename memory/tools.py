@@ -14,6 +14,7 @@ context's settings, and release what they opened on ``close``::
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -52,9 +53,11 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
     model's bias for the query is measured once per search, each passage asked once).
 
     A query (or ``source``) naming a file that is in the workspace and not among the ingested
-    documents gets no passages: the result says that it is a workspace file, for ``read_file``. Asked
-    "How many names are in guests.txt?", the default model had searched the notes for "guests.txt" and
-    answered with a count of herons from them.
+    documents gets no passages: the result says that it is a workspace file and shows the
+    ``read_file`` call that reads it. Asked "How many names are in guests.txt?", the default model
+    had searched the notes for "guests.txt" and answered with a count of herons from them; told only
+    "read it with read_file", it answered "You need to read the temps.csv file" for another file,
+    and shown the call, it made it.
 
     ``concurrent``: a search may run alongside the other concurrent calls of a turn (it only reads);
     two searches of one tool take turns (the memory's lazy set-up, its BM25 index and stemmer are not
@@ -102,10 +105,11 @@ class RetrieveTool(LazyTool, name="retrieve", cites=True, concurrent=True):
         loose = _workspace_files_named(f"{query} {source or ''}", ctx.workspace, documents)
         if loose:  # a search of the notes cannot find what is in a file they do not hold
             names = ", ".join(loose)
+            reads = " ".join(f'read_file({{"path": {json.dumps(name)}}})' for name in loose)
             return ToolResult(
                 text=f"{names} {'is a file' if len(loose) == 1 else 'are files'} in the workspace, not "
-                f"in the ingested documents, which are all that retrieve searches: read "
-                f"{'it' if len(loose) == 1 else 'them'} with read_file instead."
+                f"in the ingested documents, which are all that retrieve searches. Read "
+                f"{'it' if len(loose) == 1 else 'them'} instead: {reads}"
             )
         relevant = _relevance_check(query, ctx)
         note = ""

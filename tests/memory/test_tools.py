@@ -205,7 +205,7 @@ def test_a_query_naming_a_workspace_file_that_is_no_document_points_to_read_file
     result = tools.invoke("retrieve", {"query": "How many names are in guests.txt?"}, ctx)
     assert result.text == (
         "guests.txt is a file in the workspace, not in the ingested documents, which are all that "
-        "retrieve searches: read it with read_file instead."
+        'retrieve searches. Read it instead: read_file({"path": "guests.txt"})'
     )
     assert result.artifacts == []
     # named as the source: the same answer
