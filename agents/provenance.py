@@ -66,6 +66,7 @@ def references_moved_to_citations(
     """
     labels = _shown_labels(messages, passages)
     ids = sorted(passages, key=len, reverse=True)
+    answer = _id_lists_split(answer, ids)
     found = [m.group(1) for m in re.finditer(rf"\[({'|'.join(map(re.escape, ids)) or '(?!)'})\]", answer)]
     if not found:
         return answer, []
@@ -103,6 +104,16 @@ def references_moved_to_citations(
 
 
 _MARK = "\x00"  # where a reference was, until the separators around it are tidied
+
+
+def _id_lists_split(answer: str, ids: list[str]) -> str:
+    """``[a, b and c]``, one bracket around several retrieved ids, written as ``[a], [b] and [c]``."""
+    if not ids:
+        return answer
+    one = "|".join(map(re.escape, ids))
+    separator = r"[ \t]*(?:[,;]|\band\b|[,;][ \t]*and\b)[ \t]*"
+    lists = rf"\[[ \t]*((?:{one})(?:{separator}(?:{one}))+)[ \t]*\]"
+    return re.sub(lists, lambda m: re.sub(rf"({one})", r"[\1]", m.group(1)), answer)
 
 
 def _shown_labels(messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

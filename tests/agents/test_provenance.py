@@ -204,6 +204,16 @@ def test_herons_passage_references_in_the_answer_become_citations() -> None:
         "The mean is 135 cm.",
         ["aiacchdh", "pljdhiaj", "kfmbopdi"],
     )
+    # one bracket around the list (the demo's answer at e0d58ab)
+    assert moved("The mean is 135 cm. The passages used are [aiacchdh, pljdhiaj, kfmbopdi].") == (
+        "The mean is 135 cm.",
+        ["aiacchdh", "pljdhiaj", "kfmbopdi"],
+    )
+    assert moved("It is 175 cm and 95 cm [aiacchdh; pljdhiaj].") == (
+        "It is 175 cm and 95 cm.",
+        ["aiacchdh", "pljdhiaj"],
+    )
+    assert moved("See [aiacchdh, zzzzzzzz].") == ("See [aiacchdh, zzzzzzzz].", [])  # not only retrieved ids
     assert moved("It was [aiacchdh]. The mean is 135 cm.") == ("The mean is 135 cm.", ["aiacchdh"])
     assert moved("The heron's is 175 cm, the egret's is [pljdhiaj].") == (
         "The heron's is 175 cm, the egret's is.",
