@@ -65,6 +65,20 @@ def calls_of(action: ToolCallAction | CallBatch) -> list[ToolCallAction]:
     return list(action.calls) if isinstance(action, CallBatch) else [action]
 
 
+def waits_for_results(spec: ActionSpec) -> bool:
+    """Whether a call of ``spec`` written after other calls of its turn waits for their results.
+
+    Every call of a turn is written before any of them returns. A tool whose arguments the model
+    composes (``think``: code, a document) composes them from what it knows, and what the calls
+    written before it will return is not known yet: asked to convert two amounts and write both to a
+    file, the default model wrote the file with made-up amounts in the turn of the conversions. So
+    such a call, after others, ends the turn before it and is not made; the model writes it again in
+    the next turn, with the results in view. Calls of other tools (look-ups, conversions) share a
+    turn, and a composed call may open one.
+    """
+    return spec.think
+
+
 def batch_of(calls: Sequence[ToolCallAction]) -> ToolCallAction | CallBatch:
     """One call as itself, several as a batch."""
     return calls[0] if len(calls) == 1 else CallBatch(calls=list(calls))

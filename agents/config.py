@@ -146,7 +146,9 @@ class AgentConfig(BaseModel):
         ge=1,
         le=16,
         description="most tool calls in one turn (a batch: approvals asked together, calls of "
-        "`concurrent` tools run at the same time, each call checkpointed); 1: one call per turn. "
+        "`concurrent` tools run at the same time, each call checkpointed; a call whose arguments "
+        "the model composes, code or a document, waits for the results of the calls before it); "
+        "1: one call per turn. "
         "A formats whose syntax holds one call (llama3) makes one",
     )
     tool_retries: int = Field(0, ge=0, le=10, description="retries of a tool that raised unexpectedly")

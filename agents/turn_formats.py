@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +42,7 @@ from heron.agents.actions import (
     batch_of,
     parse_action,
     tool_parameters,
+    waits_for_results,
 )
 from heron.agents.listing import tool_listing
 from heron.agents.streaming import AnswerStream, TextStream
@@ -129,12 +130,15 @@ class GenericFormat:
         self, llm: LLM, messages: Sequence[Message], request: TurnRequest, options: GenerationOptions
     ) -> DecodedTurn:
         if request.max_calls > 1 and request.specs and isinstance(llm, DecodesGrammar):
+            specs = {s.name: s for s in request.specs}
+            options = options.model_copy(update={"stop_when": lambda text: _ends_batch(text, specs)})
             text = llm.grammar_chat(messages, _lines_grammar(request), options).text
-            values = [json.loads(line) for line in text.split("\n") if line.strip()]
-            actions = [parse_action(v, request.answer_kind) for v in values]
+            lines = _lines_made_together(text, specs)
+            actions = [parse_action(json.loads(line), request.answer_kind) for line in lines]
             if len(actions) > 1:
-                return DecodedTurn(text, batch_of([a for a in actions if isinstance(a, ToolCallAction)]))
-            return DecodedTurn(text, _marked_cut(actions[0], request))
+                calls = [a for a in actions if isinstance(a, ToolCallAction)]
+                return DecodedTurn("\n".join(lines), batch_of(calls))
+            return DecodedTurn(lines[0], _marked_cut(actions[0], request))
         schema = _turn_schema(request, final=request.final, thought_chars=request.thought_chars)
         value = llm.structured_json(messages, schema, options)
         action = _marked_cut(parse_action(value, request.answer_kind), request)
@@ -157,6 +161,40 @@ def answer_was_cut(text: str, bound: int) -> bool:
     (True, False)
     """
     return bound - CUT_MARGIN <= len(text) <= bound  # (a backend that ignores the bound: not cut)
+
+
+def _ends_batch(text: str, specs: Mapping[str, ActionSpec]) -> bool:
+    """Whether a turn of call lines, as written so far, has written a call that will not be made:
+    one that waits for the results of the calls before it (:func:`waits_for_results`), named at the
+    start of the line being written, or a repeat of an earlier line. Its decode can stop there."""
+    *done, writing = text.split("\n")
+    if not done:
+        return False
+    if len(done) > 1 and done[-1] in done[:-1]:
+        return True
+    named = _CALLED.match(writing)
+    return named is not None and named.group(1) in specs and waits_for_results(specs[named.group(1)])
+
+
+_CALLED = re.compile(r'\{"action": "([^"\\]+)"')  # a call line once its tool's name is whole
+
+
+def _lines_made_together(text: str, specs: Mapping[str, ActionSpec]) -> list[str]:
+    """The lines of a generic turn whose calls are made: the first, then each whole call line up to
+    the first that waits for the results before it, which ends the turn (the model writes it again
+    in a later turn, with those results in view); repeats are made once."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    kept = lines[:1]
+    for line in lines[1:]:
+        try:
+            spec = specs.get(json.loads(line).get("action", ""))
+        except json.JSONDecodeError:  # the line the decode stopped in
+            break
+        if spec is None or waits_for_results(spec):
+            break
+        if line not in kept:
+            kept.append(line)
+    return kept
 
 
 def _lines_grammar(request: TurnRequest) -> str:
@@ -235,8 +273,22 @@ class NativeFormat:
         text_chars = request.answer_chars if request.final is not None else None
         grammar = self.syntax.grammar(call_schema, request.max_calls, text_chars, self._sources_rule(request))
         options = options.model_copy(update={"tools": self.declarations})
-        text = llm.grammar_chat(messages, grammar, options).text
+        text = self._made_together(llm.grammar_chat(messages, grammar, options).text, request.specs)
         return DecodedTurn(text, self._action(text, request))
+
+    def _made_together(self, text: str, specs: Sequence[ActionSpec]) -> str:
+        """The turn as far as its calls are made: the first call, then each up to the first that
+        waits for the results before it (:func:`waits_for_results`; repeats are made once). The
+        dropped calls are written again in a later turn."""
+        turn = self.syntax.parse(text)
+        by_name = {s.name: s for s in specs}
+        kept = list(turn.calls[:1])
+        for call in turn.calls[1:]:
+            if call.name not in by_name or waits_for_results(by_name[call.name]):
+                break
+            if call not in kept:
+                kept.append(call)
+        return text if kept == list(turn.calls) else self.syntax.write(kept, text=turn.text)
 
     def _sources_rule(self, request: TurnRequest) -> str:
         ids = list(dict.fromkeys(request.citable_ids))

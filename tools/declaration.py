@@ -68,7 +68,9 @@ def tool(
     starts with a short thought, written before the arguments; other calls go straight to them.
     ``concurrent=True`` says calls of the tool may run at the same time as each other and as other
     such calls (it only reads, and keeps no state between calls): a turn whose calls are all of
-    concurrent tools runs them in parallel threads, any other batch runs in order.
+    concurrent tools runs them in parallel threads, any other batch runs in order. A ``think`` tool's
+    call is never written after another call of its turn: it waits for their results
+    (``heron.agents.actions.waits_for_results``).
     ``repeats_allowed`` names string arguments that are data the model composes or copies (a file's
     text, code), where repeated lines and phrases are the content: the agent's repetition penalty
     (``AgentConfig.repetition``) does not act inside them, as it does in answers and other arguments::

@@ -259,11 +259,18 @@ class LocalLLM:
         fast_forward = grammar is not None and options.fast_forward and not options.logprobs
         forced = self._forced_text() if fast_forward else None
 
+        written: list[str] = []  # the reply so far, for options.stop_when
+
         def emit(token: int) -> str:
             piece = session.piece(token)
             for bias in biases:
                 bias.feed(token, piece.decode("utf-8", errors="ignore"))
-            return text.push(piece)
+            delta = text.push(piece)
+            written.append(delta)
+            return delta
+
+        def asked_to_stop() -> bool:
+            return options.stop_when is not None and options.stop_when("".join(written))
 
         try:
             while generated < options.max_tokens:
@@ -275,7 +282,7 @@ class LocalLLM:
                         if options.on_text is not None:
                             options.on_text(delta)
                         yield delta
-                    if ends or text.stopped:
+                    if ends or text.stopped or (delta and asked_to_stop()):
                         outcome.finish_reason = "stop"
                         break
                     if jump:
@@ -301,7 +308,7 @@ class LocalLLM:
                     if options.on_text is not None:
                         options.on_text(delta)
                     yield delta
-                if text.stopped:
+                if text.stopped or (delta and asked_to_stop()):
                     outcome.finish_reason = "stop"
                     break
                 if not session.make_room(1):

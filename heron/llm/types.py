@@ -113,6 +113,14 @@ class GenerationOptions(BaseModel):
         description="called with each decoded text delta, also for structured output; an exception "
         "it raises stops the decode and propagates (how a caller cancels a turn)",
     )
+    stop_when: Callable[[str], bool] | None = Field(
+        None,
+        exclude=True,
+        description="asked with the reply so far after each decoded token (or forced run); True ends "
+        "the reply there, as a stop sequence would, though the grammar may not be complete (the "
+        "caller cuts the text to what it needs). LocalLLM ends early; other backends return the "
+        "whole reply, which callers cut the same way",
+    )
 
 
 class Usage(BaseModel):

@@ -73,6 +73,32 @@ def test_two_independent_look_ups_are_one_turn_of_two_concurrent_calls(llm: Loca
     assert "18" in result.answer and "4" in result.answer  # both results in the answer
 
 
+def test_a_call_that_uses_what_the_turns_other_calls_return_waits_for_their_results(
+    llm: LocalLLM, tmp_path: Path
+) -> None:
+    from heron.agents.approval import approve_all
+    from heron.tools.builtin import write_file
+
+    @tool
+    def convert_currency(amount: float, to: str) -> str:
+        """Convert an amount in euros (EUR) into another currency: USD, JPY, GBP or CHF."""
+        rates = {"USD": 1.08, "JPY": 162.5, "GBP": 0.85, "CHF": 0.94}
+        return f"{amount} EUR = {amount * rates[to.upper()]:.2f} {to.upper()}"
+
+    request = (
+        "Convert 250 euros to US dollars and to Japanese yen, write the two results to conversions.md, "
+        "and answer with both amounts."
+    )
+    with Agent(llm, tools=[convert_currency, write_file], approve=approve_all, workspace=tmp_path) as agent:
+        result = agent.run(request)
+    turns = [e.output for e in read_trace(result.trace_path) if isinstance(e, ModelTurnEvent)]
+    # the two conversions share the first turn; the file, composed from their results, comes after them
+    assert turns[0].count('"convert_currency"') == 2 and "write_file" not in turns[0]
+    written = (tmp_path / "conversions.md").read_text()
+    assert "270.00" in written and "40625.00" in written
+    assert result.status == "succeeded"
+
+
 class RecordingApprover:
     """Approves everything, asked once per batch; records when it was asked."""
 

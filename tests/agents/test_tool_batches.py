@@ -3,6 +3,7 @@ approvals asked together, checkpoints per call and a resume that makes only the 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -115,6 +116,15 @@ def test_concurrent_tools_run_together_and_results_keep_the_calls_order(tmp_path
     assert [e.tool for e in events if isinstance(e, ToolResultEvent)] == ["slow_lookup", "slow_lookup"]
 
 
+def test_herons_budget_note_copied_into_an_argument_is_not_sent_to_the_tool(tmp_path: Path) -> None:
+    log.clear()
+    state = RunState(run_id="r", goal="g")
+    copied = "250 EUR = 270.00 USD\n(budget left: 11 steps, 19938 tokens)"  # a result, as the model copied it
+    _caller(tmp_path, []).call_batch(state, [call("write_down", text=copied)], "final_answer")
+    assert log == ["start 250 EUR = 270.00 USD", "end 250 EUR = 270.00 USD"]
+    assert "(budget left: " in state.messages[-1].content  # the model is still told
+
+
 def test_a_batch_with_a_tool_not_marked_concurrent_runs_in_order(tmp_path: Path) -> None:
     log.clear()
     state = RunState(run_id="r", goal="g")
@@ -222,3 +232,39 @@ def test_concurrent_calls_report_progress_to_their_own_callbacks(tmp_path: Path)
         t.join()
     assert seen == {"a": list(range(50)), "b": list(range(50))}
     context.report_progress(1, 1)  # after the calls: nobody is told
+
+
+def test_a_turn_ends_before_a_composed_call_that_would_need_the_results_before_it() -> None:
+    from heron.agents.actions import ActionSpec
+    from heron.agents.turn_formats import NativeFormat, _ends_batch, _lines_made_together
+    from heron.llm.tool_formats import FORMATS, NativeCall
+
+    specs = {
+        "convert": ActionSpec("convert", "", {}),
+        "lookup": ActionSpec("lookup", "", {}),
+        "write_file": ActionSpec("write_file", "", {}, think=True),  # its arguments are composed
+        "python": ActionSpec("python", "", {}, think=True),
+    }
+
+    def line(tool: str, value: str) -> str:
+        return json.dumps({"action": tool, "arguments": {"x": value}})
+
+    usd, jpy, note = line("convert", "USD"), line("convert", "JPY"), line("write_file", "made up")
+    # the conversions share a turn; the file written from them waits for their results
+    assert _lines_made_together("\n".join([usd, jpy, note]), specs) == [usd, jpy]
+    assert _ends_batch(f'{usd}\n{jpy}\n{{"action": "write_file"', specs)  # the decode stops at the name
+    assert not _ends_batch(f'{usd}\n{{"action": "lookup"', specs)
+    assert not _ends_batch(f'{usd}\n{{"action": "writ', specs)  # not a whole name yet
+    # a composed call may open a turn, and calls that compose nothing may follow it
+    code = line("python", "print(1)")
+    assert _lines_made_together("\n".join([code, usd, line("python", "print(2)")]), specs) == [code, usd]
+    # a repeat is made once and ends the decode; a line the decode stopped in is not made
+    assert _ends_batch(f"{usd}\n{jpy}\n{usd}\n", specs)
+    assert _lines_made_together(f'{usd}\n{usd}\n{jpy}\n{{"action": "wri', specs) == [usd, jpy]
+    # the model's own syntax: the same rule, the turn written again without the dropped calls
+    hermes, syntax = NativeFormat(FORMATS["hermes"], []), FORMATS["hermes"]
+    calls = [NativeCall("convert", {"x": "USD"}), NativeCall("write_file", {"x": "made up"})]
+    kept = hermes._made_together(syntax.write(calls, text="Converting first."), list(specs.values()))
+    assert syntax.parse(kept).calls == (calls[0],) and kept.startswith("Converting first.")
+    whole = syntax.write(calls[::-1])
+    assert hermes._made_together(whole, list(specs.values())) == whole

@@ -59,6 +59,28 @@ def test_stop_sequence_cuts_the_text_in_chat_and_stream(llm: LocalLLM) -> None:
     )
 
 
+def test_stop_when_ends_the_reply_where_the_callers_test_first_holds(llm: LocalLLM) -> None:
+    question = ask("Tell me a long story about a dragon.")
+    full = llm.chat(question, GREEDY)
+    assert len(full.text.split()) > 6
+    asked: list[str] = []
+
+    def four_words(text: str) -> bool:
+        asked.append(text)
+        return len(text.split()) >= 4
+
+    options = GREEDY.model_copy(update={"stop_when": four_words})
+    cut = llm.chat(question, options)
+    assert cut.finish_reason == "stop" and cut.usage.completion_tokens < full.usage.completion_tokens
+    assert full.text.startswith(cut.text) and len(cut.text.split()) == 4  # ended at the token that held
+    assert asked[-1] == cut.text and all(full.text.startswith(t) for t in asked)
+    # under a grammar too (a forced run comes in one batch, and is asked about as a whole)
+    grammar = 'root ::= "Once upon a" [a-z ,.]{0,60}'
+    free = llm.grammar_chat(question, grammar, GREEDY.model_copy(update={"max_tokens": 100})).text
+    forced = llm.grammar_chat(question, grammar, options)
+    assert forced.finish_reason == "stop" and len(forced.text.split()) == 4 and free.startswith(forced.text)
+
+
 def test_max_tokens_ends_with_finish_reason_length(llm: LocalLLM) -> None:
     completion = llm.chat(ask("Tell me a long story about a dragon."), GenerationOptions(max_tokens=5))
     assert completion.finish_reason == "length"
