@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -11,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from heron.config import AgentSettings
 
 BudgetLimit = Literal["max_steps", "max_tokens", "max_seconds"]
+
+
+# heron's note of the budget left, in parentheses at the end of every result it shows the model
+BUDGET_NOTE = re.compile(r"\s*\(budget left: -?\d+ steps, \d+ tokens(?:, \d+ s)?\)")
 
 
 class Budget(BaseModel):

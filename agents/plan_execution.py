@@ -8,11 +8,11 @@ step it was in and never repeats a finished call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallAction
+from heron.agents.budget import BUDGET_NOTE
 from heron.agents.config import AgentConfig
 from heron.agents.loop import StepLoop
 from heron.agents.planner import make_plan
@@ -24,8 +24,6 @@ from heron.llm.types import Message
 from heron.status import StoppedBy
 from heron.tools import Tool
 from heron.tracing import PlanEvent, Tracer
-
-_BUDGET_NOTE = re.compile(r"\s*\(budget left[^)]*\)\s*$")  # the end of every result heron shows
 
 
 class PlanExecution:
@@ -204,7 +202,7 @@ def set_aside_failed_call(loop: StepLoop, state: RunState, tool: str, tries: int
     call, result = state.messages[-2:]
     if call.role != "assistant" or result.role != "tool":
         return  # already set aside (a resumed run) or nothing to set aside
-    error = _BUDGET_NOTE.sub("", result.content).strip()
+    error = BUDGET_NOTE.sub("", result.content).strip()
     if len(error) > loop.config.result_chars:
         error = error[: loop.config.result_chars] + " ..."
     del state.messages[-2:]

@@ -16,6 +16,7 @@ from typing import Any
 
 from heron.agents.actions import ToolCallAction
 from heron.agents.approval import ApprovalCallback, ApprovalRequest, ask_together
+from heron.agents.budget import BUDGET_NOTE
 from heron.agents.config import AgentConfig
 from heron.agents.state import PendingCall, RunState
 from heron.agents.templates import render
@@ -109,7 +110,12 @@ class ToolCaller:
         resumed plan step knows whether to try again). ``final``: how hints name finishing;
         ``checkpoint``: called with the state once the batch is recorded and after each finished call."""
         state.pending_calls = [
-            PendingCall(call_id=uuid.uuid4().hex[:12], tool=c.tool, arguments=c.arguments, cut=c.cut)
+            PendingCall(
+                call_id=uuid.uuid4().hex[:12],
+                tool=c.tool,
+                arguments=without_budget_notes(c.arguments),
+                cut=c.cut,
+            )
             for c in calls
         ]
         for pending in state.pending_calls:
@@ -307,3 +313,24 @@ class ToolCaller:
 
 def _no_checkpoint(state: RunState) -> None:
     pass
+
+
+def without_budget_notes(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` without heron's budget notes in their strings. Every result ends with one ("(budget
+    left: 11 steps, 19938 tokens)"); a model that copies results into a file copies it too (the default
+    model did, writing two conversions to a file). It is heron's note to the model, never data.
+
+    >>> without_budget_notes({"text": "270.00 USD\\n(budget left: 11 steps, 19938 tokens)", "n": 2})
+    {'text': '270.00 USD', 'n': 2}
+    """
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return BUDGET_NOTE.sub("", value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    return {name: clean(value) for name, value in arguments.items()}

@@ -11,13 +11,20 @@ so. Triple-quoted strings and comments are left alone; code that compiles is nev
 
 from __future__ import annotations
 
+import re
 import warnings
 
+from heron.config import SandboxSettings
 from heron.tools.context import ToolContext
 from heron.tools.declaration import tool
 from heron.tools.results import Risk, ToolResult
 
 ESCAPED_NOTE = "[note] each line break inside a one-line string literal was read as \\n\n"
+# what heron installs, and so the sandbox's Python has when it shares heron's packages (the default)
+SHARED_PACKAGES = ("numpy", "pandas", "matplotlib", "scikit-learn")
+_INSTALLING = re.compile(
+    r"^\s*[!%]?\s*(?:pip3?|python3? -m pip|conda|apt(?:-get)?)\s+install\b", re.MULTILINE
+)
 
 
 @tool(name="python", risk=Risk.HIGH, think=True, repeats_allowed=("code",))
@@ -34,7 +41,21 @@ def python_tool(code: str, ctx: ToolContext) -> ToolResult:
     repaired = breaks_in_strings_escaped(code)
     result = ctx.sandbox.run_cell(repaired or code)
     note = ESCAPED_NOTE if repaired is not None else ""
-    return ToolResult(text=note + result.to_text(), artifacts=result.artifacts, is_error=not result.ok)
+    text = note + result.to_text()
+    if not result.ok and ("ModuleNotFoundError" in text or _INSTALLING.search(code)):
+        text += "\n" + installing_note(ctx.sandbox.settings)
+    return ToolResult(text=text, artifacts=result.artifacts, is_error=not result.ok)
+
+
+def installing_note(settings: SandboxSettings) -> str:
+    """What a cell that imported a missing module, or tried to install one, is told: nothing can be
+    installed (no network; pip is a shell command, not Python), and which packages there are."""
+    shared = settings.share_site_packages and settings.python is None
+    packages = f"the standard library and {', '.join(SHARED_PACKAGES)}" if shared else "the standard library"
+    return (
+        "[note] nothing can be installed here: the sandbox has no network, and pip is a shell command, "
+        f"not Python. Use what is installed: {packages}."
+    )
 
 
 def breaks_in_strings_escaped(code: str) -> str | None:

@@ -123,6 +123,19 @@ def test_the_python_tools_example_call_is_the_json_the_model_writes_and_it_runs(
     assert not result.is_error and "42.5" in result.text
 
 
+def test_a_cell_that_needs_a_package_it_cannot_install_is_told_what_there_is(ctx: ToolContext) -> None:
+    # heron's own packages are there (the default model writes pandas for any table)
+    table = python_tool.invoke(
+        {"code": "import pandas as pd\nprint(pd.DataFrame({'a': [1, 2]}).a.sum())"}, ctx
+    )
+    assert not table.is_error and "3" in table.text
+    for code in ["import polars", "!pip install polars", "pip install polars"]:
+        result = python_tool.invoke({"code": code}, ctx)
+        assert result.is_error and "nothing can be installed here" in result.text
+        assert "numpy, pandas, matplotlib, scikit-learn" in result.text
+    assert "nothing can be installed" not in python_tool.invoke({"code": "1 / 0"}, ctx).text  # other errors
+
+
 def test_async_invocation_from_a_short_lived_thread_keeps_the_sandbox_alive(ctx: ToolContext) -> None:
     # ainvoke runs the sync tool in a worker thread; the sandbox must not die when that thread ends.
     assert not asyncio.run(python_tool.ainvoke({"code": "y = 7"}, ctx)).is_error
