@@ -7,9 +7,10 @@ history (its result, or an error it can act on), and the run goes on.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -268,6 +269,8 @@ class ToolCaller:
         limit = self.config.result_chars
         if len(text) > limit:
             text = text[:limit] + f"\n... ({len(result.text) - limit} more characters cut)"
+        if result.is_error:
+            text += tool_named_in_code_note(result.text, self.tools)
         files = [a.path or a.uri for a in result.artifacts if a.kind in ("file", "image")]
         return render(
             "agent_tool_result",
@@ -334,3 +337,22 @@ def without_budget_notes(arguments: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {name: clean(value) for name, value in arguments.items()}
+
+
+def tool_named_in_code_note(error: str, tools: Mapping[str, Any]) -> str:
+    """A note for an error whose code called one of the run's tools as a function ("NameError: name
+    'read_file' is not defined"): the default model, having read a file with ``read_file``, then
+    called ``read_file(...)`` inside its Python, and ``from tools import read_file`` after that.
+    Tools are not functions of the code; their results are text the model has read.
+
+    >>> tool_named_in_code_note("NameError: name 'read_file' is not defined", {"read_file": None})[:52]
+    '\\n[note] read_file is a tool you call on its own, not'
+    """
+    named = re.search(r"NameError: name '(\w+)' is not defined", error)
+    if named is None or named.group(1) not in tools:
+        return ""
+    return (
+        f"\n[note] {named.group(1)} is a tool you call on its own, not a function inside the code, and "
+        "results of tools are not variables there: type the values you need into the code, or open "
+        "the workspace's files from it (they are in the current folder)."
+    )

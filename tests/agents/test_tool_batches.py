@@ -14,7 +14,7 @@ from heron.agents.approval import ApprovalRequest, ApprovalResult
 from heron.agents.config import AgentConfig
 from heron.agents.state import PendingCall, RunState
 from heron.agents.tool_calls import ToolCaller
-from heron.tools import Risk, ToolContext, tool
+from heron.tools import Risk, ToolContext, ToolResult, tool
 from heron.tracing import ToolResultEvent, Tracer
 
 log: list[str] = []
@@ -123,6 +123,27 @@ def test_herons_budget_note_copied_into_an_argument_is_not_sent_to_the_tool(tmp_
     _caller(tmp_path, []).call_batch(state, [call("write_down", text=copied)], "final_answer")
     assert log == ["start 250 EUR = 270.00 USD", "end 250 EUR = 270.00 USD"]
     assert "(budget left: " in state.messages[-1].content  # the model is still told
+
+
+@tool
+def run_code(code: str) -> ToolResult:
+    """Run code (fails the way Python does when the code calls a name it does not have).
+
+    Args:
+        code: the code
+    """
+    name = code.split("(")[0]
+    return ToolResult(text=f"NameError: name '{name}' is not defined", is_error=True)
+
+
+def test_code_that_calls_one_of_the_runs_tools_is_told_that_tools_are_not_functions(tmp_path: Path) -> None:
+    state = RunState(run_id="r", goal="g")
+    caller = _caller(tmp_path, [])
+    caller.tools["run_code"] = run_code
+    caller.call_batch(state, [call("run_code", code="slow_lookup('a')")], "final_answer")
+    assert "[note] slow_lookup is a tool you call on its own" in state.messages[-1].content
+    caller.call_batch(state, [call("run_code", code="undefined_thing()")], "final_answer")
+    assert "[note]" not in state.messages[-1].content  # a name that is no tool: the error alone
 
 
 def test_a_batch_with_a_tool_not_marked_concurrent_runs_in_order(tmp_path: Path) -> None:
