@@ -96,7 +96,8 @@ def test_a_call_that_uses_what_the_turns_other_calls_return_waits_for_their_resu
     assert turns[0].count('"convert_currency"') == 2 and "write_file" not in turns[0]
     written = (tmp_path / "conversions.md").read_text()
     assert "270.00" in written and "40625.00" in written
-    assert result.status == "succeeded"
+    writes = [i for i, turn in enumerate(turns) if turn.startswith('{"action": "write_file"')]
+    assert writes and writes[0] > 0  # a turn of its own, after the results
 
 
 class RecordingApprover:

@@ -1,0 +1,148 @@
+"""The first-call check alone, offline: the model's judgement of whether a tool fits a request
+(``heron.agents.policies.first_call_check.tool_fit``), without the agent loop, so a change to the
+check can be judged on many requests in minutes.
+
+- BFCL ``irrelevance``: no offered function serves the request; right when none fits (an agent
+  whose model calls one of them then gets the answer alone).
+- BFCL ``simple_python`` and ``multiple``: right when the ground truth's function fits (its call
+  goes ahead).
+- ``multi-part``: requests of several steps as a user writes them (MULTI_PART, written on
+  2026-12-06 and never tuned on), each with the built-in tool it needs first; right when that
+  tool fits.
+
+``--question`` replaces the check's question ("Can this tool do what the request asks?") to try
+another wording on the same requests; ``--bias masked`` adds a content-free request of the request's
+own length to the calibration.
+
+Usage: python benchmarks/bench_tool_check.py [--limit 30] [--offset 0] [--categories ...]
+           [--question TEXT] [--out tool_check.json]
+Writes benchmarks/out/<out> (every judgement) and prints the share right per category.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_agents_bfcl import heron_tools
+from bfcl import load
+
+import heron.agents.policies.first_call_check as first_call_check
+from heron.config import load_settings
+from heron.llm import LocalLLM
+from heron.llm.yes_no import calibrated
+from heron.memory.tools import memory_tools
+from heron.tools import Tool
+from heron.tools.builtin import calculator, list_files, python_tool, read_file, write_file
+
+OUT = Path(__file__).resolve().parent / "out"
+QUESTION = "Can this tool do what the request asks?"
+MULTI_PART = [
+    ("Read notes.txt and write a summary of it to summary.md.", "read_file"),
+    ("Load data.csv, compute the average of the price column with Python and save it to avg.txt.", "python"),
+    ("Find in the notes what the grey heron eats and write it to diet.md.", "retrieve"),
+    ("Compute 17% of 2,340 and write the result to result.txt.", "calculator"),
+    ("List the files in the workspace and tell me which is the largest.", "list_files"),
+    ("Open todo.txt, sort its lines alphabetically and save them to todo_sorted.txt.", "read_file"),
+    (
+        "Read a.txt and b.txt and write summary.md with the meeting's day, time and room, and the profit "
+        "(revenue minus costs).",
+        "read_file",
+    ),
+    ("Plot the numbers in series.csv as a line chart and save it as chart.png.", "python"),
+    ("Search my notes for the little egret's wingspan and convert it to inches.", "retrieve"),
+    ("What day of the week was 14 July 1789? Use Python.", "python"),
+    ("Count the words in essay.txt.", "read_file"),
+    ("Write a haiku about herons to haiku.txt.", "write_file"),
+]
+
+
+def with_question(question: str) -> None:
+    """The check asks ``question`` instead of its own."""
+    render = first_call_check.render
+
+    def asking(name: str, **values: Any) -> str:
+        text = render(name, **values)
+        return text.replace(QUESTION, question) if name == "agent_tool_check" else text
+
+    first_call_check.render = asking  # type: ignore[assignment]
+
+
+def judge(llm: LocalLLM, request: str, tools: list[Tool], bias: str) -> dict[str, dict[str, float]]:
+    """Each tool's fit for ``request``. ``bias``: "content-free" (heron's check: the mean P(Yes) of the
+    three content-free requests) or "masked" (those and the request with each word as [MASK], a
+    content-free request of the request's own length)."""
+    fits = {}
+    for tool in tools:
+        fit = first_call_check.tool_fit(llm, request, tool)
+        assert fit is not None
+        rate = fit.bias
+        if bias == "masked":
+            masked = " ".join("[MASK]" for _ in request.split())
+            free = first_call_check._yes_probability(llm, masked, tool)
+            rate = (3 * fit.bias + free) / 4
+        fitted = calibrated(fit.yes, rate)
+        fits[tool.name] = {"yes": round(fit.yes, 3), "bias": round(rate, 3), "fits": round(fitted, 3)}
+    return fits
+
+
+def _cases(
+    category: str, limit: int, offset: int, builtins: list[Tool]
+) -> list[tuple[str, str, list[Tool], str | None]]:
+    """(id, request, offered tools, the tool that should fit or None when none should) per case."""
+    if category == "multi-part":
+        return [(f"multi-part_{i}", r, builtins, needed) for i, (r, needed) in enumerate(MULTI_PART)]
+    cases = []
+    for item in load(category, limit, offset):
+        needed = None if item.answers is None else next(iter(item.answers[0]))
+        cases.append((item.id, item.question, heron_tools(item), needed))
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=30, help="BFCL items per category")
+    parser.add_argument("--offset", type=int, default=0, help="first BFCL item")
+    parser.add_argument(
+        "--categories", nargs="+", default=["irrelevance", "simple_python", "multiple", "multi-part"]
+    )
+    parser.add_argument("--question", default=QUESTION, help="the check's question")
+    parser.add_argument("--bias", choices=["content-free", "masked"], default="content-free")
+    parser.add_argument("--out", default="tool_check.json")
+    args = parser.parse_args()
+    if args.question != QUESTION:
+        with_question(args.question)
+    settings = load_settings()
+    builtins = [memory_tools()[0], python_tool, read_file, write_file, list_files, calculator]
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with LocalLLM(settings.llm_model_path(), context_size=4096) as llm:
+        for category in args.categories:
+            for case_id, request, tools, needed in _cases(category, args.limit, args.offset, builtins):
+                judged = tools if needed is None else [t for t in tools if t.name == needed]
+                fits = judge(llm, request, judged, args.bias)
+                if needed is None:
+                    right = all(f["fits"] < 0.5 for f in fits.values())
+                else:
+                    right = fits[needed]["fits"] >= 0.5
+                row = {"category": category, "id": case_id, "needed": needed, "right": right}
+                rows.append({**row, "fits": fits})
+    print(f"question: {args.question!r}; bias: {args.bias}; {time.perf_counter() - started:.0f} s")
+    for category in args.categories:
+        mine = [r for r in rows if r["category"] == category]
+        what = "no tool fits" if category == "irrelevance" else "the needed tool fits"
+        print(f"{category:15} {sum(r['right'] for r in mine)}/{len(mine)} right ({what})")
+    OUT.mkdir(exist_ok=True)
+    (OUT / args.out).write_text(
+        json.dumps({"question": args.question, "bias": args.bias, "rows": rows}, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()
