@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ from heron.llm.schema import is_shapeless
 
 FINAL_ANSWER = "final_answer"
 STEP_DONE = "step_done"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,22 @@ def waits_for_results(spec: ActionSpec) -> bool:
     turn, and a composed call may open one.
     """
     return spec.think
+
+
+def made_together(
+    calls: Sequence[T], tool_of: Callable[[T], str | None], specs: Mapping[str, ActionSpec]
+) -> list[T]:
+    """The calls of a turn, as written, that are made: the first, then each up to the first that
+    waits for the results before it (:func:`waits_for_results`) or names no offered tool (``tool_of``
+    returns None for a call it cannot read: the line a decode stopped in); repeats are made once."""
+    kept = list(calls[:1])
+    for call in calls[1:]:
+        spec = specs.get(tool_of(call) or "")
+        if spec is None or waits_for_results(spec):
+            break
+        if call not in kept:
+            kept.append(call)
+    return kept
 
 
 def batch_of(calls: Sequence[ToolCallAction]) -> ToolCallAction | CallBatch:

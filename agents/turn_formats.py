@@ -40,6 +40,7 @@ from heron.agents.actions import (
     ToolCallAction,
     action_schema,
     batch_of,
+    made_together,
     parse_action,
     tool_parameters,
     waits_for_results,
@@ -180,21 +181,15 @@ _CALLED = re.compile(r'\{"action": "([^"\\]+)"')  # a call line once its tool's 
 
 
 def _lines_made_together(text: str, specs: Mapping[str, ActionSpec]) -> list[str]:
-    """The lines of a generic turn whose calls are made: the first, then each whole call line up to
-    the first that waits for the results before it, which ends the turn (the model writes it again
-    in a later turn, with those results in view); repeats are made once."""
-    lines = [line for line in text.split("\n") if line.strip()]
-    kept = lines[:1]
-    for line in lines[1:]:
-        try:
-            spec = specs.get(json.loads(line).get("action", ""))
-        except json.JSONDecodeError:  # the line the decode stopped in
-            break
-        if spec is None or waits_for_results(spec):
-            break
-        if line not in kept:
-            kept.append(line)
-    return kept
+    """The lines of a generic turn whose calls are made (:func:`made_together`)."""
+    return made_together([line for line in text.split("\n") if line.strip()], _line_tool, specs)
+
+
+def _line_tool(line: str) -> str | None:
+    try:
+        return str(json.loads(line).get("action", ""))
+    except json.JSONDecodeError:  # the line the decode stopped in
+        return None
 
 
 def _lines_grammar(request: TurnRequest) -> str:
@@ -277,17 +272,10 @@ class NativeFormat:
         return DecodedTurn(text, self._action(text, request))
 
     def _made_together(self, text: str, specs: Sequence[ActionSpec]) -> str:
-        """The turn as far as its calls are made: the first call, then each up to the first that
-        waits for the results before it (:func:`waits_for_results`; repeats are made once). The
-        dropped calls are written again in a later turn."""
+        """The turn as far as its calls are made (:func:`made_together`); the dropped calls are
+        written again in a later turn."""
         turn = self.syntax.parse(text)
-        by_name = {s.name: s for s in specs}
-        kept = list(turn.calls[:1])
-        for call in turn.calls[1:]:
-            if call.name not in by_name or waits_for_results(by_name[call.name]):
-                break
-            if call not in kept:
-                kept.append(call)
+        kept = made_together(turn.calls, lambda call: call.name, {s.name: s for s in specs})
         return text if kept == list(turn.calls) else self.syntax.write(kept, text=turn.text)
 
     def _sources_rule(self, request: TurnRequest) -> str:
