@@ -402,6 +402,7 @@ class TaskRunner:
             instructions=task.instructions,
             require_citations=task.require_citations,
             step_notes=task.step_notes,
+            check_first_call=task.check_first_call,
             tool_retries=task.retries.attempts,
             tool_retry_backoff=task.retries.backoff_seconds,
         )

@@ -140,6 +140,11 @@ class TaskFile(_Strict):
     instructions: str = ""
     require_citations: bool = False
     step_notes: bool = True
+    check_first_call: bool = Field(
+        False,
+        description="ask the model whether its first call's tool fits the goal (AgentConfig."
+        "check_first_call); off: a task's tools are the ones its author chose for its goal",
+    )
     memory: MemorySpec | None = None
     approval: ApprovalSpec = Field(default_factory=lambda: ApprovalSpec())
     budget: Budget | None = None

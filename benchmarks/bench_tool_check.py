@@ -7,8 +7,9 @@ check can be judged on many requests in minutes.
 - BFCL ``simple_python`` and ``multiple``: right when the ground truth's function fits (its call
   goes ahead).
 - ``multi-part``: requests of several steps as a user writes them (MULTI_PART, written on
-  2026-12-06 and never tuned on), each with the built-in tool it needs first; right when that
-  tool fits.
+  2026-12-06), each with the built-in tool it needs first; right when that tool fits.
+  ``multi-part-report``: twelve more (MULTI_PART_REPORT), written before any run on them, to report
+  a change fitted on the first twelve.
 
 ``--question`` replaces the check's question ("Can this tool do what the request asks?") to try
 another wording on the same requests; ``--bias masked`` adds a content-free request of the request's
@@ -61,6 +62,28 @@ MULTI_PART = [
     ("Count the words in essay.txt.", "read_file"),
     ("Write a haiku about herons to haiku.txt.", "write_file"),
 ]
+# written on 2026-12-06 04:20 UTC, before any run on them: the report split for a change fitted on
+# MULTI_PART and BFCL irrelevance 200-219
+MULTI_PART_REPORT = [
+    ("Read config.json and tell me which port the server uses.", "read_file"),
+    (
+        "Look up in my notes when the herons return to the colony, then say how many weeks after 1 January that is.",
+        "retrieve",
+    ),
+    ("Make a file called shopping.md with a list of five vegetables.", "write_file"),
+    ("Find every file in the workspace and write their names to index.txt.", "list_files"),
+    (
+        "Read report.txt, count how many times the word heron appears, and write the count to count.txt.",
+        "read_file",
+    ),
+    ("Using Python, generate the first 20 prime numbers and save them to primes.txt.", "python"),
+    ("Search the notes for the purple heron's habitat and summarise it in two sentences.", "retrieve"),
+    ("What is 3,412 times 27, divided by 4? Then write it to calc.txt.", "calculator"),
+    ("Check which files are in the workspace, then open the newest one and summarise it.", "list_files"),
+    ("Translate the text in greeting.txt to French and save it as greeting_fr.txt.", "read_file"),
+    ("Draw a bar chart of the monthly rainfall in rain.csv and save it to rain.png.", "python"),
+    ("Save the text 'meeting moved to Friday' to memo.txt and then read it back to check it.", "write_file"),
+]
 
 
 def with_question(question: str) -> None:
@@ -96,8 +119,9 @@ def _cases(
     category: str, limit: int, offset: int, builtins: list[Tool]
 ) -> list[tuple[str, str, list[Tool], str | None]]:
     """(id, request, offered tools, the tool that should fit or None when none should) per case."""
-    if category == "multi-part":
-        return [(f"multi-part_{i}", r, builtins, needed) for i, (r, needed) in enumerate(MULTI_PART)]
+    if category.startswith("multi-part"):
+        requests = MULTI_PART_REPORT if category == "multi-part-report" else MULTI_PART
+        return [(f"{category}_{i}", r, builtins, needed) for i, (r, needed) in enumerate(requests)]
     cases = []
     for item in load(category, limit, offset):
         needed = None if item.answers is None else next(iter(item.answers[0]))

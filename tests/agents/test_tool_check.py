@@ -267,3 +267,27 @@ def _offered(call: object) -> list[str]:
     schema = call.schema  # type: ignore[attr-defined]
     alternatives = schema.get("anyOf", [schema])
     return sorted(str(alt["properties"]["action"].get("const", "")) for alt in alternatives)
+
+
+def test_a_task_files_first_call_is_checked_only_when_the_task_asks(tmp_path: Path) -> None:
+    # a task's tools are the ones its author chose for its goal: by default its first call goes ahead
+    from heron.agents.runner import TaskRunner
+    from heron.config import load_settings
+
+    class SizedScriptedLLM(ScriptedLLM):
+        parameter_count = 1_543_714_304  # as Qwen2.5-Coder-1.5B: an agent would check its first calls
+
+    goal = "goal: Add 1 and 2 with the calculator.\ntools: [calculator]\n"
+    plain, checked = tmp_path / "plain.yaml", tmp_path / "checked.yaml"
+    plain.write_text(goal)
+    checked.write_text(goal + "check_first_call: true\n")
+    llm = SizedScriptedLLM([call("calculator", expression="1+2"), answer("3")])
+    outcome = TaskRunner(load_settings(), llm).run(plain)
+    assert outcome.status == "succeeded" and "score_options" not in [c.method for c in llm.calls]
+    assert "3" in str(llm.calls[1].messages[-1].content)  # the calculator ran: its result is in view
+    # asked to check, the scripted model judges the calculator unfit: the call is set aside, never made
+    llm = SizedScriptedLLM([call("calculator", expression="1+2"), *BIAS, SAYS_LESS_YES, answer("3")])
+    outcome = TaskRunner(load_settings(), llm).run(checked)
+    assert [c.method for c in llm.calls].count("score_options") == 4
+    checks = [e for e in read_trace(Path(outcome.trace_path)) if e.type == "tool_check"]
+    assert [(e.tool, e.kept) for e in checks] == [("calculator", False)]
