@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -80,16 +80,35 @@ def waits_for_results(spec: ActionSpec) -> bool:
     return spec.think
 
 
+def call_key(tool: str, arguments: Mapping[str, Any]) -> str:
+    """A call's identity (its tool and arguments), for repeats: a call already made is not made again."""
+    return json.dumps([tool, arguments], sort_keys=True)
+
+
 def made_together(
-    calls: Sequence[T], tool_of: Callable[[T], str | None], specs: Mapping[str, ActionSpec]
+    calls: Sequence[T],
+    read: Callable[[T], tuple[str, Mapping[str, Any]] | None],
+    specs: Mapping[str, ActionSpec],
+    made: Collection[str] = (),
 ) -> list[T]:
     """The calls of a turn, as written, that are made: the first, then each up to the first that
-    waits for the results before it (:func:`waits_for_results`) or names no offered tool (``tool_of``
-    returns None for a call it cannot read: the line a decode stopped in); repeats are made once."""
+    waits for the results before it (:func:`waits_for_results`), repeats a call of the run's earlier
+    turns (``made``: their :func:`call_key`) or names no offered tool (``read`` returns the call's
+    tool and arguments, or None for one it cannot read: the line a decode stopped in); repeats
+    within the turn are made once.
+
+    A call that repeats one already made is not made again (its result is in view), and what the
+    model writes after it is most often more of its earlier turns, copied: asked to convert two
+    amounts and write them to a file, the default model wrote the file, then both conversions again,
+    then two conversions nobody asked for, and the repeats ended the run. So the turn ends before it,
+    and the model writes its next step with the turn's results in view. (The first call of a turn
+    is made or set aside by the agent loop, which knows every turn's repeats.)
+    """
     kept = list(calls[:1])
     for call in calls[1:]:
-        spec = specs.get(tool_of(call) or "")
-        if spec is None or waits_for_results(spec):
+        tool, arguments = read(call) or ("", {})
+        spec = specs.get(tool)
+        if spec is None or waits_for_results(spec) or call_key(tool, arguments) in made:
             break
         if call not in kept:
             kept.append(call)

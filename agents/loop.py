@@ -12,7 +12,6 @@ are made by :class:`~heron.agents.tool_calls.ToolCaller`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from heron.agents.actions import (
     FinalAction,
     ToolCallAction,
     batch_of,
+    call_key,
     calls_of,
 )
 from heron.agents.approval import ApprovalCallback
@@ -46,9 +46,9 @@ from heron.tracing import HintEvent, ModelTurnEvent, RepeatSetAsideEvent, TokenE
 REPEAT_LIMIT = 3  # the third identical call ends the loop
 
 
-def call_key(call: ToolCallAction) -> str:
-    """A call's identity for repeat detection: its tool and arguments."""
-    return json.dumps([call.tool, call.arguments], sort_keys=True)
+def made_key(call: ToolCallAction) -> str:
+    """A call's identity for repeat detection: its tool and arguments (:func:`call_key`)."""
+    return call_key(call.tool, call.arguments)
 
 
 class StepLoop:
@@ -105,7 +105,7 @@ class StepLoop:
                 return action, "answer"
             fresh: list[tuple[ToolCallAction, int]] = []
             repeated: list[tuple[ToolCallAction, int]] = []
-            calls = {call_key(c): c for c in calls_of(action)}
+            calls = {made_key(c): c for c in calls_of(action)}
             for key, call in calls.items():  # (the same call twice in one turn is made once)
                 state.call_counts[key] = state.call_counts.get(key, 0) + 1
                 (repeated if state.call_counts[key] >= 2 else fresh).append((call, state.call_counts[key]))
@@ -158,7 +158,7 @@ class StepLoop:
         if isinstance(action, FinalAction):
             return action
         calls = calls_of(action)
-        if specs and final_kind is not None and all(call_key(c) in state.call_counts for c in calls):
+        if specs and final_kind is not None and all(made_key(c) in state.call_counts for c in calls):
             # Only calls already made, whose results the model has: made again they could only repeat
             # them (a model that meant to answer often writes its answer as the repeat's thought).
             # Taken again without those tools, it answers or does something new.
@@ -208,6 +208,7 @@ class StepLoop:
                 answer_chars=max(20, self.config.answer_chars // shrink),
                 argument_chars=max(10, self.config.argument_chars // shrink),
                 max_calls=max_calls,
+                made_calls=frozenset(state.call_counts),
             )
 
         string_chars = max(10, self.config.argument_chars)

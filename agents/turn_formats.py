@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from heron.agents.actions import (
     ToolCallAction,
     action_schema,
     batch_of,
+    call_key,
     made_together,
     parse_action,
     tool_parameters,
@@ -75,6 +76,7 @@ class TurnRequest:
     answer_chars: int
     argument_chars: int
     max_calls: int
+    made_calls: frozenset[str] = frozenset()  # the :func:`call_key` of each call the run made
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,10 @@ class GenericFormat:
     ) -> DecodedTurn:
         if request.max_calls > 1 and request.specs and isinstance(llm, DecodesGrammar):
             specs = {s.name: s for s in request.specs}
-            options = options.model_copy(update={"stop_when": lambda text: _ends_batch(text, specs)})
+            made = request.made_calls
+            options = options.model_copy(update={"stop_when": lambda text: _ends_batch(text, specs, made)})
             text = llm.grammar_chat(messages, _lines_grammar(request), options).text
-            lines = _lines_made_together(text, specs)
+            lines = _lines_made_together(text, specs, made)
             actions = [parse_action(json.loads(line), request.answer_kind) for line in lines]
             if len(actions) > 1:
                 calls = [a for a in actions if isinstance(a, ToolCallAction)]
@@ -164,14 +167,15 @@ def answer_was_cut(text: str, bound: int) -> bool:
     return bound - CUT_MARGIN <= len(text) <= bound  # (a backend that ignores the bound: not cut)
 
 
-def _ends_batch(text: str, specs: Mapping[str, ActionSpec]) -> bool:
-    """Whether a turn of call lines, as written so far, has written a call that will not be made:
-    one that waits for the results of the calls before it (:func:`waits_for_results`), named at the
-    start of the line being written, or a repeat of an earlier line. Its decode can stop there."""
+def _ends_batch(text: str, specs: Mapping[str, ActionSpec], made: Collection[str] = ()) -> bool:
+    """Whether a turn of call lines, as written so far, has written a call that will not be made
+    (:func:`made_together`): one that waits for the results of the calls before it, named at the
+    start of the line being written, or, after the first line, a repeat of an earlier line or of a
+    call the run made (``made``). Its decode can stop there."""
     *done, writing = text.split("\n")
     if not done:
         return False
-    if len(done) > 1 and done[-1] in done[:-1]:
+    if len(done) > 1 and (done[-1] in done[:-1] or _line_key(done[-1]) in made):
         return True
     named = _CALLED.match(writing)
     return named is not None and named.group(1) in specs and waits_for_results(specs[named.group(1)])
@@ -180,16 +184,23 @@ def _ends_batch(text: str, specs: Mapping[str, ActionSpec]) -> bool:
 _CALLED = re.compile(r'\{"action": "([^"\\]+)"')  # a call line once its tool's name is whole
 
 
-def _lines_made_together(text: str, specs: Mapping[str, ActionSpec]) -> list[str]:
+def _lines_made_together(text: str, specs: Mapping[str, ActionSpec], made: Collection[str] = ()) -> list[str]:
     """The lines of a generic turn whose calls are made (:func:`made_together`)."""
-    return made_together([line for line in text.split("\n") if line.strip()], _line_tool, specs)
+    return made_together([line for line in text.split("\n") if line.strip()], _line_call, specs, made)
 
 
-def _line_tool(line: str) -> str | None:
+def _line_call(line: str) -> tuple[str, Mapping[str, Any]] | None:
+    """The tool and arguments of a call line; None for the line a decode stopped in."""
     try:
-        return str(json.loads(line).get("action", ""))
-    except json.JSONDecodeError:  # the line the decode stopped in
+        value = json.loads(line)
+    except json.JSONDecodeError:
         return None
+    return (str(value.get("action", "")), value.get("arguments") or {}) if isinstance(value, dict) else None
+
+
+def _line_key(line: str) -> str | None:
+    called = _line_call(line)
+    return None if called is None else call_key(*called)
 
 
 def _lines_grammar(request: TurnRequest) -> str:
@@ -268,14 +279,16 @@ class NativeFormat:
         text_chars = request.answer_chars if request.final is not None else None
         grammar = self.syntax.grammar(call_schema, request.max_calls, text_chars, self._sources_rule(request))
         options = options.model_copy(update={"tools": self.declarations})
-        text = self._made_together(llm.grammar_chat(messages, grammar, options).text, request.specs)
+        text = llm.grammar_chat(messages, grammar, options).text
+        text = self._made_together(text, request.specs, request.made_calls)
         return DecodedTurn(text, self._action(text, request))
 
-    def _made_together(self, text: str, specs: Sequence[ActionSpec]) -> str:
+    def _made_together(self, text: str, specs: Sequence[ActionSpec], made: Collection[str] = ()) -> str:
         """The turn as far as its calls are made (:func:`made_together`); the dropped calls are
-        written again in a later turn."""
+        written again in a later turn, where the model wants them still."""
         turn = self.syntax.parse(text)
-        kept = made_together(turn.calls, lambda call: call.name, {s.name: s for s in specs})
+        specs_by_name = {s.name: s for s in specs}
+        kept = made_together(turn.calls, lambda call: (call.name, call.arguments), specs_by_name, made)
         return text if kept == list(turn.calls) else self.syntax.write(kept, text=turn.text)
 
     def _sources_rule(self, request: TurnRequest) -> str:

@@ -73,17 +73,18 @@ def test_two_independent_look_ups_are_one_turn_of_two_concurrent_calls(llm: Loca
     assert "18" in result.answer and "4" in result.answer  # both results in the answer
 
 
-def test_a_call_that_uses_what_the_turns_other_calls_return_waits_for_their_results(
+@tool
+def convert_currency(amount: float, to: str) -> str:
+    """Convert an amount in euros (EUR) into another currency: USD, JPY, GBP or CHF."""
+    rates = {"USD": 1.08, "JPY": 162.5, "GBP": 0.85, "CHF": 0.94}
+    return f"{amount} EUR = {amount * rates[to.upper()]:.2f} {to.upper()}"
+
+
+def test_a_call_that_uses_what_the_turns_other_calls_return_waits_for_their_results_and_none_repeats(
     llm: LocalLLM, tmp_path: Path
 ) -> None:
     from heron.agents.approval import approve_all
     from heron.tools.builtin import write_file
-
-    @tool
-    def convert_currency(amount: float, to: str) -> str:
-        """Convert an amount in euros (EUR) into another currency: USD, JPY, GBP or CHF."""
-        rates = {"USD": 1.08, "JPY": 162.5, "GBP": 0.85, "CHF": 0.94}
-        return f"{amount} EUR = {amount * rates[to.upper()]:.2f} {to.upper()}"
 
     request = (
         "Convert 250 euros to US dollars and to Japanese yen, write the two results to conversions.md, "
@@ -98,6 +99,13 @@ def test_a_call_that_uses_what_the_turns_other_calls_return_waits_for_their_resu
     assert "270.00" in written and "40625.00" in written
     writes = [i for i, turn in enumerate(turns) if turn.startswith('{"action": "write_file"')]
     assert writes and writes[0] > 0  # a turn of its own, after the results
+    # having written the file, the model used to copy the conversions into its next turns, add two
+    # nobody asked for, and end repeated_call with an answer about those; a call the run already
+    # made now ends the turn before it, and the model answers with the two amounts
+    events = read_trace(result.trace_path)
+    made = [(e.tool, json.dumps(e.arguments, sort_keys=True)) for e in events if e.type == "tool_call"]
+    assert len(made) == len(set(made))  # no call made twice
+    assert result.status == "succeeded" and "270" in result.answer and "40625" in result.answer
 
 
 class RecordingApprover:

@@ -289,3 +289,29 @@ def test_a_turn_ends_before_a_composed_call_that_would_need_the_results_before_i
     assert syntax.parse(kept).calls == (calls[0],) and kept.startswith("Converting first.")
     whole = syntax.write(calls[::-1])
     assert hermes._made_together(whole, list(specs.values())) == whole
+
+
+def test_a_turn_ends_before_a_call_the_run_already_made() -> None:
+    from heron.agents.actions import ActionSpec, call_key
+    from heron.agents.turn_formats import NativeFormat, _ends_batch, _lines_made_together
+    from heron.llm.tool_formats import FORMATS, NativeCall
+
+    specs = {"convert": ActionSpec("convert", "", {}), "lookup": ActionSpec("lookup", "", {})}
+
+    def line(tool: str, value: str) -> str:
+        return json.dumps({"action": tool, "arguments": {"to": value}})
+
+    usd, jpy, gbp = line("convert", "USD"), line("convert", "JPY"), line("convert", "GBP")
+    made = {call_key("convert", {"to": "USD"})}  # an earlier turn converted to USD
+    # after the first line, a call already made ends the turn before it: what follows is not made
+    assert _lines_made_together("\n".join([jpy, usd, gbp]), specs, made) == [jpy]
+    assert _ends_batch(f"{jpy}\n{usd}\n", specs, made) and not _ends_batch(f"{jpy}\n{gbp}\n", specs, made)
+    # the first line is the loop's to judge (made, or set aside when the whole turn repeats)
+    assert _lines_made_together("\n".join([usd, jpy]), specs, made) == [usd, jpy]
+    assert not _ends_batch(f"{usd}\n", specs, made)
+    assert _lines_made_together("\n".join([jpy, usd, gbp]), specs) == [jpy, usd, gbp]  # nothing made yet
+    # the model's own syntax: the same rule
+    hermes, syntax = NativeFormat(FORMATS["hermes"], []), FORMATS["hermes"]
+    calls = [NativeCall("convert", {"to": "JPY"}), NativeCall("convert", {"to": "USD"})]
+    kept = hermes._made_together(syntax.write(calls), list(specs.values()), made)
+    assert syntax.parse(kept).calls == (calls[0],)
