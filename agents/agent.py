@@ -31,6 +31,7 @@ from heron.agents.chat import ChatSession
 from heron.agents.config import AgentConfig, check_tool_choice
 from heron.agents.loop import StepLoop
 from heron.agents.plan_execution import PlanExecution, checked_step
+from heron.agents.policies.after_error import TryAgainAfterError
 from heron.agents.policies.base import TurnPolicy
 from heron.agents.policies.first_call_check import FirstCallCheck, checks_first_call
 from heron.agents.result import RunResult, conclude_run, ended_by_error
@@ -285,11 +286,13 @@ class Agent:
         on_step: Callable[[RunState], None] | None = None,
         approve: ApprovalCallback | None = None,
     ) -> StepLoop:
-        """A step loop with this agent's tools and policies (the first-call check as configured), in
-        the turn format ``state`` was started with."""
+        """A step loop with this agent's tools and policies (the first-call check and the try after an
+        error as configured), in the turn format ``state`` was started with."""
         policies = [*self.policies]
         if checks_first_call(self.config, self.llm):
             policies.append(FirstCallCheck())
+        if self.config.tries_after_error > 0:
+            policies.append(TryAgainAfterError(self.config.tries_after_error))
         return StepLoop(
             self.llm,
             self.tools,

@@ -98,6 +98,13 @@ class AgentConfig(BaseModel):
         "events' logprobs), for views of where the model was unsure. Every token is then sampled: "
         "text a grammar forces is not fast-forwarded, so turns take longer. Local models only",
     )
+    tries_after_error: int = Field(
+        2,
+        ge=0,
+        description="the turn after failed calls offers tools only, while the run has had at most this "
+        "many failed calls: the model fixes the call or tries another tool before it answers (small "
+        "models answered with the error). 0: the answer is always offered",
+    )
     retry_temperature: float = Field(
         0.7,
         ge=0.0,

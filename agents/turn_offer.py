@@ -123,6 +123,8 @@ class TurnOffer:
             tools=self.tools,
             emit=self.emit,
             batch=batch,
+            after_error=_after_error(state),
+            tool_errors=state.tool_errors,
         )
 
     def _specs_for(self, request: str) -> list[ActionSpec]:
@@ -138,3 +140,10 @@ class TurnOffer:
                 )
             self._specs = (request, specs)
         return self._specs[1]
+
+
+def _after_error(state: RunState) -> bool:
+    """Whether the turn follows the results of calls that failed, outside a plan (a new chat message
+    follows a user message, and plan steps retry on their own)."""
+    follows_results = bool(state.messages) and state.messages[-1].role == "tool"
+    return state.last_call_failed and follows_results and not state.plan

@@ -3,6 +3,7 @@
 >>> from heron.agents.policies import FirstCallCheck, ToolGate, TurnPolicy
 """
 
+from heron.agents.policies.after_error import TryAgainAfterError
 from heron.agents.policies.base import ANSWER_ONLY, TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.policies.first_call_check import FirstCallCheck
 from heron.agents.policies.tool_gate import GateThresholds, ToolGate
@@ -14,6 +15,7 @@ __all__ = [
     "FirstCallCheck",
     "GateThresholds",
     "ToolGate",
+    "TryAgainAfterError",
     "Turn",
     "TurnPolicy",
 ]

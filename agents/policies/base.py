@@ -58,7 +58,8 @@ class Turn:
     ``offered``: the actions the turn's grammar admitted (set for ``review``; for ``allowed`` it is
     what the turn would offer without the policies). ``batch``: for ``review``, every call the turn
     wrote (a turn may hold several). ``set_aside``: the tools whose calls a policy set aside in this
-    turn, which is being taken again without them (empty on a turn's first take).
+    turn, which is being taken again without them (empty on a turn's first take). ``after_error``:
+    the turn follows a turn whose calls failed, outside a plan; ``tool_errors``: the run's failed calls.
     """
 
     run_id: str
@@ -71,6 +72,8 @@ class Turn:
     emit: EventCallback
     batch: tuple[ToolCallAction, ...] = ()
     set_aside: frozenset[str] = frozenset()
+    after_error: bool = False  # the turn follows the results of calls that failed (no plan step)
+    tool_errors: int = 0  # the run's failed calls so far
 
 
 class TurnPolicy:

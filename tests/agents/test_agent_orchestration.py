@@ -18,7 +18,7 @@ from heron.agents.policies import TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.state import PlanStep, RunState
 from heron.errors import UsageError
 from heron.llm import ScriptedLLM
-from heron.tools import Tool, tool
+from heron.tools import Tool, ToolResult, tool
 from heron.tracing import AnswerEvent, read_trace
 
 
@@ -600,3 +600,49 @@ def test_a_misspelt_setting_is_refused_naming_it() -> None:
     ):
         with pytest.raises(ValidationError, match=rf"{wrong}\n  Extra inputs are not permitted"):
             make(**{wrong: 1})
+
+
+@tool
+def run_code(code: str) -> ToolResult:
+    """Run a line of code.
+
+    Args:
+        code: the code
+    """
+    failed = "undefined" in code
+    return ToolResult(text="NameError: name 'undefined' is not defined" if failed else "7.7", is_error=failed)
+
+
+def test_the_turn_after_a_failed_call_offers_tools_only_up_to_tries_after_error() -> None:
+    fixed = [call("run_code", code="undefined * 3"), call("run_code", code="0.4 * 3 + 6.5"), answer("7.7")]
+    llm = ScriptedLLM(fixed)
+    with Agent(llm, tools=[run_code]) as agent:
+        result = agent.run("What do 3 apples at 0.40 and 6.50 of bread cost?")
+    assert _offered(llm.calls[1]) == ["run_code"]  # after the error: fix the call, no answer yet
+    assert "final_answer" in _offered(llm.calls[2]) and result.answer == "7.7"
+    # more failed calls than tries_after_error: the answer is offered again (it may say what failed)
+    llm = ScriptedLLM(
+        [call("run_code", code="undefined"), call("run_code", code="undefined 2"), answer("No.")]
+    )
+    with Agent(llm, tools=[run_code], config=AgentConfig(tries_after_error=1)) as agent:
+        result = agent.run("Total?")
+    assert _offered(llm.calls[1]) == ["run_code"] and "final_answer" in _offered(llm.calls[2])
+    assert result.answer == "No."
+    # 0: off
+    llm = ScriptedLLM([call("run_code", code="undefined"), answer("It failed.")])
+    with Agent(llm, tools=[run_code], config=AgentConfig(tries_after_error=0)) as agent:
+        agent.run("Total?")
+    assert "final_answer" in _offered(llm.calls[1])
+
+
+def test_only_the_turn_right_after_failed_calls_is_a_try_again() -> None:
+    # not a chat message that follows (its turn follows the user), nor a plan step (it retries itself)
+    from heron.agents.turn_offer import _after_error
+    from heron.llm.types import Message
+
+    state = RunState(run_id="r", goal="Total?", messages=[Message.user("Total?")], last_call_failed=True)
+    state.messages.append(Message(role="tool", content="NameError", name="run_code"))
+    assert _after_error(state)
+    assert not _after_error(state.model_copy(update={"messages": [*state.messages, Message.user("Hello")]}))
+    assert not _after_error(state.model_copy(update={"plan": [PlanStep(do="compute")]}))
+    assert not _after_error(state.model_copy(update={"last_call_failed": False}))
