@@ -480,9 +480,9 @@ def evaluate_check(check: Check, result: RunResult, workspace: Path) -> CheckRes
         text = path.read_text(errors="replace") if path.is_file() else ""
         ok = check.file_contains["text"] in text
         return CheckResult(
-            check=f"file_contains {check.file_contains['path']}",
+            check=f"file_contains {check.file_contains['path']} {check.file_contains['text']!r}",
             passed=ok,
-            detail="" if ok else f"{check.file_contains['text']!r} not in {path}",
+            detail="" if ok else f"not in {path}",
         )
     if check.file_matches is not None:
         path = workspace / check.file_matches["path"]

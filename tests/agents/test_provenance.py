@@ -241,3 +241,21 @@ def test_an_answer_that_cites_only_inline_is_clean_and_grounded() -> None:
     assert [c.id for c in result.citations] == ["intro"]
     event = next(e for e in read_trace(result.trace_path) if isinstance(e, AnswerEvent))
     assert event.text == "It lives in Europe." and event.citations == ["intro"]
+
+
+def test_a_file_contains_check_names_the_text_it_looked_for(tmp_path: Path) -> None:
+    # several checks on one file: each line of `heron run` says which text passed or failed
+    from heron.agents.result import RunResult
+    from heron.agents.runner import evaluate_check
+    from heron.agents.tasks import Check
+    from heron.llm.types import Usage
+
+    (tmp_path / "stats.json").write_text('{"words": 58, "sentences": 4}')
+    result = RunResult(run_id="r", answer="", citations=[], steps=1, usage=Usage(), trace_path=None)
+    words, sentences = (
+        evaluate_check(Check(file_contains={"path": "stats.json", "text": t}), result, tmp_path)
+        for t in ('"words": 58', '"sentences": 5')
+    )
+    assert words.passed and words.check == "file_contains stats.json '\"words\": 58'"
+    assert not sentences.passed and "'\"sentences\": 5'" in sentences.check
+    assert sentences.detail == f"not in {tmp_path / 'stats.json'}"
