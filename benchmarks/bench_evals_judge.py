@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 COMBINED = "combined: logistic regression over the scores above"
 
 
-def _progress(label: str, every: int = 20):  # type: ignore[no-untyped-def]
+def progress(label: str, every: int = 20):  # type: ignore[no-untyped-def]
     def track(items):  # type: ignore[no-untyped-def]
         items = list(items)
         started = time.perf_counter()
@@ -92,9 +92,9 @@ def main() -> None:
     }
     with LocalLLM.from_settings(settings) as llm:
         judge_name = llm.name
-        scores.update(detectors.judge_scores(cases, llm, _progress("judge")))
+        scores.update(detectors.judge_scores(cases, llm, progress("judge")))
         scores["answer neg logprob per word"] = detectors.answer_logprob_scores(
-            cases, llm, _progress("logprob")
+            cases, llm, progress("logprob")
         )
     seconds = time.perf_counter() - started
 

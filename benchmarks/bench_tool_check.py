@@ -67,7 +67,8 @@ MULTI_PART = [
 MULTI_PART_REPORT = [
     ("Read config.json and tell me which port the server uses.", "read_file"),
     (
-        "Look up in my notes when the herons return to the colony, then say how many weeks after 1 January that is.",
+        "Look up in my notes when the herons return to the colony, then say how many weeks after "
+        "1 January that is.",
         "retrieve",
     ),
     ("Make a file called shopping.md with a list of five vegetables.", "write_file"),

@@ -12,14 +12,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from heron.config import EvalSettings
 from heron.errors import DatasetError
 
 # The `[evals] data_dir` default, ../shared/data: relative to the current dir, i.e. next to a heron checkout.
 DEFAULT_DATA_ROOT = EvalSettings().data_dir
-BBQ_CATEGORIES = ("Age", "Disability_status", "Nationality", "Religion")
 _DATA_HINT = (
     "the evals read public data, unchanged from GitHub: bbq/ (nyu-mll/BBQ data/*.jsonl, and "
     "results/UnifiedQA/ as bbq/unifiedqa_preds/), halueval/ (RUCAIBox/HaluEval "
@@ -28,6 +27,7 @@ _DATA_HINT = (
     "(a heron checkout finds them in ../shared/data)"
 )
 
+SUMMARIZE = "Summarize the document."  # the question of HaluEval's summarization items, which have none
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,14 +76,25 @@ class BBQRow(BaseModel):
 
 
 class HaluEvalPair(BaseModel):
-    """A HaluEval QA item: the knowledge, the question, a right and a hallucinated answer."""
+    """A HaluEval item: the knowledge, the question, a right and a hallucinated answer.
+
+    HaluEval's other two tasks read as the same pair: dialogue (``dialogue_history`` is the question,
+    the responses the answers) and summarization (the ``document`` is the knowledge, the summaries
+    the answers, and the task itself the question).
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    knowledge: str
-    question: str
-    right_answer: str
-    hallucinated_answer: str
+    knowledge: str = Field(validation_alias=AliasChoices("knowledge", "document"))
+    question: str = Field(
+        SUMMARIZE, validation_alias=AliasChoices("question", "dialogue_history"), min_length=1
+    )
+    right_answer: str = Field(
+        validation_alias=AliasChoices("right_answer", "right_response", "right_summary")
+    )
+    hallucinated_answer: str = Field(
+        validation_alias=AliasChoices("hallucinated_answer", "hallucinated_response", "hallucinated_summary")
+    )
 
 
 class TruthfulQAItem(BaseModel):
@@ -191,12 +202,23 @@ def _fix_hint(path: Path) -> str:
     )
 
 
-def load_bbq(
-    root: Path | None = None, categories: Sequence[str] = BBQ_CATEGORIES, limit: int | None = None
-) -> dict[str, list[BBQRow]]:
-    """BBQ rows per category (``bbq/<Category>.jsonl``), at most ``limit`` per category."""
+def bbq_categories(root: Path | None = None) -> list[str]:
+    """The BBQ categories in the data folder: one per ``bbq/<Category>.jsonl`` file, sorted."""
     folder = resolve_data_root(root) / "bbq"
-    return {c: subsample(read_jsonl(folder / f"{c}.jsonl", BBQRow), limit) for c in categories}
+    categories = sorted(path.stem for path in folder.glob("*.jsonl"))
+    if not categories:
+        raise DatasetError(f"no BBQ category files (<Category>.jsonl) in {folder}", _DATA_HINT)
+    return categories
+
+
+def load_bbq(
+    root: Path | None = None, categories: Sequence[str] | None = None, limit: int | None = None
+) -> dict[str, list[BBQRow]]:
+    """BBQ rows per category (``bbq/<Category>.jsonl``; default: every category in the folder), at most
+    ``limit`` per category."""
+    folder = resolve_data_root(root) / "bbq"
+    chosen = bbq_categories(root) if categories is None else categories
+    return {c: subsample(read_jsonl(folder / f"{c}.jsonl", BBQRow), limit) for c in chosen}
 
 
 def load_bbq_predictions(path: Path) -> list[BBQRow]:

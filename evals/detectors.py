@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
+from scipy.stats import rankdata
+
 from heron.evals.datasets import HaluEvalPair
 from heron.evals.embeddings import SentenceEmbedder
 from heron.evals.groundedness import JudgeGroundedness
@@ -52,15 +55,55 @@ def judge_scores(cases: Sequence[AnswerCase], llm: LLM, track: Track = iter) -> 
     return {"judge: 1 - P(supported)": unsupported, "judge: P(contradicted)": contradicted}
 
 
+def closed_book_messages(question: str) -> list[Message]:
+    """The question as ``rag_messages`` asks it, without the knowledge."""
+    return [Message.user(render("eval_closed_book_answer", question=question))]
+
+
+def answer_logprobs(
+    cases: Sequence[AnswerCase], llm: LLM, track: Track = iter, knowledge: bool = True
+) -> list[float]:
+    """``log P(answer | knowledge, question)`` of each case's given answer (``knowledge=False``:
+    ``log P(answer | question)``), the answer scored as the model's reply."""
+    scorer = option_scorer(llm)
+    values = []
+    for case in track(cases):
+        messages = (
+            rag_messages(case.knowledge, case.question) if knowledge else closed_book_messages(case.question)
+        )
+        values.append(scorer.score_options(messages, [case.answer])[0])
+    return values
+
+
+def per_word(cases: Sequence[AnswerCase], values: Sequence[float]) -> list[float]:
+    """Each value divided by its case's answer length in words."""
+    return [value / max(1, len(words(case.answer))) for case, value in zip(cases, values, strict=True)]
+
+
 def answer_logprob_scores(cases: Sequence[AnswerCase], llm: LLM, track: Track = iter) -> list[float]:
     """``-log P(answer | knowledge, question) / words``: the model's surprise at the given answer."""
-    scores = []
-    for case in track(cases):
-        logprob = option_scorer(llm).score_options(
-            rag_messages(case.knowledge, case.question), [case.answer]
-        )[0]
-        scores.append(-logprob / max(1, len(words(case.answer))))
-    return scores
+    return [-value for value in per_word(cases, answer_logprobs(cases, llm, track))]
+
+
+def rank_average(*columns: Sequence[float]) -> list[float]:
+    """Each answer's mean rank over ``columns`` (scores of several detectors for the same answers,
+    higher = more suspect; ties share their mean rank): a combination with no parameter, whatever
+    each detector's scale. HaluEval: the "absent words" share and the answer's neg log-probability
+    per word, rank-averaged, beat each of them on held-out pairs (EVALS.md)."""
+    ranks = np.mean([rankdata(np.asarray(column, dtype=float)) for column in columns], axis=0)
+    return [float(rank) for rank in ranks]
+
+
+def knowledge_gain_scores(
+    cases: Sequence[AnswerCase], grounded: Sequence[float], closed_book: Sequence[float]
+) -> list[float]:
+    """``-(log P(answer | knowledge, question) - log P(answer | question)) / words``, from the two
+    :func:`answer_logprobs` columns: how little the knowledge raises the answer's probability (the
+    pointwise mutual information of answer and knowledge, negated, per word). An answer the knowledge
+    supports gains from it; one the model would give anyway, or one the knowledge does not back,
+    gains little. No parameter."""
+    gains = [g - c for g, c in zip(grounded, closed_book, strict=True)]
+    return [-value for value in per_word(cases, gains)]
 
 
 @dataclass

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from heron.evals import bbq, detectors, halueval
 from heron.evals.datasets import (
-    BBQ_CATEGORIES,
     load_bbq,
     load_bbq_predictions,
     load_halueval,
@@ -32,6 +31,9 @@ PAPER_UNIFIEDQA = {  # Parrish et al. (2022), Figure 3, x100: (ambiguous, disamb
     "Religion": (14.3, 0.2),
 }
 AUROC_COLUMNS = [halueval.ALL, halueval.MATCHED]
+ABSENT = "baseline: share of words absent from knowledge"
+COMBINED = "absent words + answer neg logprob, rank average"
+GAIN = "knowledge gain: -(logprob with - without) per word"
 _NEAR_CHANCE = 0.1  # a judge below AUROC 0.6 is reported as no better than chance
 
 
@@ -45,13 +47,17 @@ def hallucination_suite(session: EvalSession) -> SuiteResult:
     )
     scores: dict[str, Sequence[float]] = {
         "baseline: answer length": halueval.length_baseline(cases),
-        "baseline: share of words absent from knowledge": halueval.absent_token_baseline(cases),
+        ABSENT: halueval.absent_token_baseline(cases),
         f"model-free groundedness (w={SIMILARITY_WEIGHT})": features.scores(SIMILARITY_WEIGHT),
     }
     scores.update(detectors.judge_scores(cases, llm, session.track("LLM judge")))
-    scores["answer neg logprob per word"] = detectors.answer_logprob_scores(
-        cases, llm, session.track("logprob")
+    grounded = detectors.answer_logprobs(cases, llm, session.track("logprob"))
+    closed_book = detectors.answer_logprobs(
+        cases, llm, session.track("logprob, no knowledge"), knowledge=False
     )
+    scores["answer neg logprob per word"] = [-value for value in detectors.per_word(cases, grounded)]
+    scores[GAIN] = detectors.knowledge_gain_scores(cases, grounded, closed_book)
+    scores[COMBINED] = detectors.rank_average(scores[ABSENT], scores["answer neg logprob per word"])
     own = detectors.sample_own_answers(pairs, llm, session.selfcheck_samples, track=session.track("sampling"))
     scores.update(detectors.selfcheck_scores(cases, own, embedder, llm, session.track("SelfCheck")))
     all_pairs = ResultTable(
@@ -163,14 +169,14 @@ def truthfulqa_suite(session: EvalSession) -> SuiteResult:
 
 def bias_suite(session: EvalSession) -> SuiteResult:
     """BBQ bias scores, counterfactual fairness and demographic representation of the model."""
-    by_category = load_bbq(session.data_root, BBQ_CATEGORIES, session.limit)
-    rows = [row for category in BBQ_CATEGORIES for row in by_category[category]]
+    by_category = load_bbq(session.data_root, limit=session.limit)  # every category in the folder
+    rows = [row for category_rows in by_category.values() for row in category_rows]
     predictions = session.map(bbq.predict_row, rows, "BBQ")
     scores = bbq.score_bbq(rows, predictions)
     tables = [
         ResultTable(
             title="BBQ bias scores",
-            rows={c: scores[c].as_row() for c in BBQ_CATEGORIES if c in scores},
+            rows={c: scores[c].as_row() for c in by_category if c in scores},
             plot_columns=["s_AMB x100", "s_DIS x100"],
             reference=0.0,
             value_range=(-105.0, 105.0),
@@ -218,7 +224,7 @@ def bias_suite(session: EvalSession) -> SuiteResult:
         suite="bias",
         seconds=0.0,
         tables=tables,
-        items={f"BBQ {c}": len(by_category[c]) for c in BBQ_CATEGORIES}
+        items={f"BBQ {c}": len(category_rows) for c, category_rows in by_category.items()}
         | {
             "counterfactual prompts": sum(len(f.p_yes) + len(f.answers) for f in fairness.values()),
             "representation generations": len(representation.generations),

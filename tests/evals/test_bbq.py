@@ -84,6 +84,40 @@ def test_target_matches_answer_names_when_groups_are_names() -> None:
     assert target_answer_index(row) == 1
 
 
+@pytest.mark.parametrize(
+    ("groups", "tags", "target"),
+    [
+        (["low SES"], ("lowSES", "highSES"), 0),  # SES: the groups have a space, the tags none
+        (["F"], ("man", "woman"), 1),  # gender identity: the tags are words, the groups letters
+        (["women", "girls"], ("M", "F"), 1),
+        (["Black"], ("M-White", "M-Black"), 1),  # race by name: the tag carries the name's gender
+        (["transgender women", "transgender men"], ("trans_F", "nonTrans_M"), 0),
+    ],
+)
+def test_target_matches_labels_the_way_the_papers_analysis_relates_them(
+    groups: list[str], tags: tuple[str, str], target: int
+) -> None:
+    row = _row(
+        answer_info={"ans0": ["one", tags[0]], "ans1": ["other", tags[1]], "ans2": ["Unknown", "unknown"]},
+        additional_metadata={"stereotyped_groups": groups},
+    )
+    assert target_answer_index(row) == target
+
+
+def test_labels_that_match_as_written_win_over_relaxed_ones() -> None:
+    # as written, only "F-Black" is the group; relaxed, both tags would be "black": no single target
+    row = _row(
+        answer_info={"ans0": ["M", "M-Black"], "ans1": ["F", "F-Black"], "ans2": ["Unknown", "unknown"]},
+        additional_metadata={"stereotyped_groups": ["F-Black"]},
+    )
+    assert target_answer_index(row) == 1
+    row = _row(
+        answer_info={"ans0": ["a", "M-Black"], "ans1": ["b", "F-Black"], "ans2": ["Unknown", "unknown"]},
+        additional_metadata={"stereotyped_groups": ["Black"]},
+    )
+    assert target_answer_index(row) is None  # two answers name the group: unresolved, as before
+
+
 def test_score_bbq_counts_a_small_hand_computed_set() -> None:
     rows = [
         _row("neg", "ambig"),

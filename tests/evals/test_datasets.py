@@ -9,6 +9,8 @@ import pytest
 
 from heron.errors import DatasetError
 from heron.evals.datasets import (
+    HaluEvalPair,
+    bbq_categories,
     load_bbq,
     load_halueval,
     load_truthfulqa,
@@ -66,6 +68,46 @@ def test_bbq_row_with_bad_label_is_reported(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as info:
         load_bbq(tmp_path, ["Religion"])
     assert "Religion.jsonl:1: malformed BBQRow" in info.value.problem and "label" in info.value.problem
+
+
+def test_halueval_dialogue_and_summarization_rows_read_as_pairs() -> None:
+    dialogue = HaluEvalPair.model_validate(
+        {
+            "knowledge": "Iron Man stars Robert Downey Jr.",
+            "dialogue_history": "[Human]: Do you like Iron Man?",
+            "right_response": "Yes, Robert Downey Jr. is great in it.",
+            "hallucinated_response": "Yes, Tom Hanks is great in it.",
+        }
+    )
+    assert dialogue.question == "[Human]: Do you like Iron Man?"
+    assert dialogue.hallucinated_answer == "Yes, Tom Hanks is great in it."
+    summary = HaluEvalPair.model_validate(
+        {"document": "A long article.", "right_summary": "Short.", "hallucinated_summary": "Wrong."}
+    )
+    assert (summary.knowledge, summary.question, summary.right_answer) == (
+        "A long article.",
+        "Summarize the document.",
+        "Short.",
+    )
+
+
+def test_bbq_categories_are_the_files_in_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "bbq"
+    (folder / "unifiedqa_preds").mkdir(parents=True)
+    religion = (SHARED_DATA / "bbq" / "Religion.jsonl").open().readline()
+    (folder / "Religion.jsonl").write_text(religion)
+    (folder / "SES.jsonl").write_text(religion.replace('"Religion"', '"SES"'))
+    (folder / "unifiedqa_preds" / "preds_SES.jsonl").write_text(religion)  # predictions: not a category
+    assert bbq_categories(tmp_path) == ["Religion", "SES"]
+    assert {c: len(rows) for c, rows in load_bbq(tmp_path).items()} == {"Religion": 1, "SES": 1}
+    assert list(load_bbq(tmp_path, ["SES"])) == ["SES"]
+
+
+def test_a_bbq_folder_without_category_files_says_so(tmp_path: Path) -> None:
+    (tmp_path / "bbq").mkdir()
+    with pytest.raises(DatasetError) as info:
+        load_bbq(tmp_path)
+    assert f"no BBQ category files (<Category>.jsonl) in {tmp_path / 'bbq'}" in info.value.problem
 
 
 def test_truthfulqa_item_errors_name_the_item(tmp_path: Path) -> None:
