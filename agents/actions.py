@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from heron.llm.schema import is_shapeless
+from heron.llm.string_bounds import long_string_bounds
 
 FINAL_ANSWER = "final_answer"
 STEP_DONE = "step_done"
@@ -184,6 +185,17 @@ def tool_parameters(
     if argument_chars is not None:
         defs = {name: _bounded(d, argument_chars) for name, d in defs.items()}
     return parameters, defs
+
+
+def argument_bounds(specs: Sequence[ActionSpec]) -> dict[str, int]:
+    """The string arguments of ``specs`` whose ``maxLength`` is longer than a grammar holds, by name
+    (the smaller bound where two tools share a name): the decode loop holds them
+    (``GenerationOptions.string_bounds``)."""
+    bounds: dict[str, int] = {}
+    for spec in specs:
+        for name, limit in long_string_bounds(spec.parameters).items():
+            bounds[name] = min(limit, bounds.get(name, limit))
+    return bounds
 
 
 def cut_strings(arguments: dict[str, Any], parameters: dict[str, Any], default_chars: int) -> list[str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from heron.agents.budget import Budget
 from heron.config import ToolFormatName
 from heron.errors import UsageError
+from heron.llm.string_bounds import GRAMMAR_STRING_CHARS
 from heron.llm.types import RepetitionControl
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def check_tool_choice(choice: str, tool_names: list[str]) -> None:
         )
 
 
-MAX_STRING_CHARS = 1000  # the longest maxLength of a JSON string llama.cpp (0.3.x) parses as a grammar
+MAX_STRING_CHARS = GRAMMAR_STRING_CHARS  # the longest string bound a grammar holds
 
 
 class AgentConfig(BaseModel):

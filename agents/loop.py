@@ -23,6 +23,7 @@ from heron.agents.actions import (
     CallBatch,
     FinalAction,
     ToolCallAction,
+    argument_bounds,
     batch_of,
     call_key,
     calls_of,
@@ -230,6 +231,7 @@ class StepLoop:
             seed=state.step,
             on_text=on_text,
             repetition=self.repetition(specs),
+            string_bounds=argument_bounds(specs),
             logprobs=self.config.token_logprobs,
         )
         started = time.perf_counter()

@@ -7,7 +7,7 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Annotated, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -16,6 +16,11 @@ from heron.tools.base import Tool, check_tool_name
 from heron.tools.context import ToolContext
 from heron.tools.docstrings import parse_docstring
 from heron.tools.results import Risk
+
+LONG_TEXT_CHARS = 3000  # about what one turn's 1,024 tokens hold, with the call around it
+LongText = Annotated[str, Field(max_length=LONG_TEXT_CHARS)]
+"""A tool parameter for long text (a file's content, a script): up to ``LONG_TEXT_CHARS`` characters
+where other strings get ``AgentConfig.argument_chars`` (800). ``def save(text: LongText)``."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from heron.errors import ModelRetry
 from heron.tools.context import ToolContext
-from heron.tools.declaration import tool
+from heron.tools.declaration import LongText, tool
 from heron.tools.results import Artifact, Risk, ToolResult
 from heron.tools.workspace_paths import (
     open_dir,
@@ -54,7 +54,7 @@ def read_file(path: str, ctx: ToolContext, max_chars: int = 20_000) -> ToolResul
 
 
 @tool(risk=Risk.HIGH, think=True, repeats_allowed=("content",))
-def write_file(path: str, content: str, ctx: ToolContext, append: bool = False) -> ToolResult:
+def write_file(path: str, content: LongText, ctx: ToolContext, append: bool = False) -> ToolResult:
     """Write a text file in the workspace (creating folders as needed); replaces an existing file.
 
     Args:

@@ -16,7 +16,7 @@ import warnings
 
 from heron.config import SandboxSettings
 from heron.tools.context import ToolContext
-from heron.tools.declaration import tool
+from heron.tools.declaration import LongText, tool
 from heron.tools.results import Risk, ToolResult
 
 ESCAPED_NOTE = "[note] each line break inside a one-line string literal was read as \\n\n"
@@ -28,7 +28,7 @@ _INSTALLING = re.compile(
 
 
 @tool(name="python", risk=Risk.HIGH, think=True, repeats_allowed=("code",))
-def python_tool(code: str, ctx: ToolContext) -> ToolResult:
+def python_tool(code: LongText, ctx: ToolContext) -> ToolResult:
     """Run Python code in an isolated sandbox. Variables and imports persist between calls, like a
     notebook; print what you need to see. Files go in the current folder (the workspace); figures
     left open are saved as PNG files. No network access. The code cannot see earlier tool results

@@ -32,11 +32,13 @@ from heron.llm.sampling import TokenSampler, token_logprob
 from heron.llm.schema import (
     check_complete,
     grammar_for,
+    json_schema_of,
     parse_json_output,
     schema_key,
     validate_structured,
 )
 from heron.llm.state_file import read_state_file, write_state_file
+from heron.llm.string_bounds import StringBound, chars_before_quote, long_string_bounds
 from heron.llm.text_stream import StopTextStream
 from heron.llm.tool_formats import ToolFormat, detect
 from heron.llm.types import Completion, GenerationOptions, Message, TokenLogprob, Usage
@@ -97,6 +99,7 @@ class LocalLLM:
         self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._pieces: tuple[bytes, ...] | None = None  # every token's bytes (logit biases, breakers)
         self._breaker_masks: dict[tuple[str, ...], np.ndarray] = {}  # per set of sequence breakers
+        self._quote_adds: np.ndarray | None = None  # characters each token adds to a string (string_bounds)
         self._forced: ForcedText | None = None  # fast-forward's prober, built at the first grammar call
         self._suspended = False
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
@@ -199,6 +202,9 @@ class LocalLLM:
         self, messages: Sequence[Message], schema: Any, options: GenerationOptions
     ) -> tuple[str, str]:
         grammar_text = grammar_for(schema)
+        bounds = long_string_bounds(json_schema_of(schema))
+        if bounds:
+            options = options.model_copy(update={"string_bounds": bounds | options.string_bounds})
         outcome = _Outcome()
         with self._guard.exclusive():
             grammar = self._compiled_grammar(grammar_text)
@@ -359,6 +365,10 @@ class LocalLLM:
         if control is not None:
             breakers = self._breaker_tokens(control.sequence_breakers)
             biases.append(RepetitionPenalty(control, breakers, options.max_tokens, prompt, structured))
+        if options.string_bounds and structured:
+            if self._quote_adds is None:
+                self._quote_adds = chars_before_quote(self._token_texts())
+            biases.append(StringBound(options.string_bounds, self._quote_adds))
         return biases
 
     def _breaker_tokens(self, breakers: tuple[str, ...]) -> np.ndarray:

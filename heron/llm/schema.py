@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from heron.errors import ModelError, OutputTruncatedError, UsageError
+from heron.llm.string_bounds import for_grammar
 
 # llama_cpp's converter lets a JSON string hold raw control characters (a newline, a tab), which JSON
 # forbids; a small model does emit them. This is the character rule newer llama.cpp versions use.
@@ -74,13 +75,17 @@ def _converter_errors() -> Iterator[None]:
 
 
 def grammar_for(schema: Any) -> str:
-    return grammar_for_schema_key(schema_key(with_untyped_as_any(json_schema_of(schema))))
+    """GBNF text for ``schema``; string bounds past what the grammar holds are left out of it (the
+    decode loop holds them: ``heron.llm.string_bounds``)."""
+    return grammar_for_schema_key(schema_key(for_grammar(with_untyped_as_any(json_schema_of(schema)))))
 
 
 def grammar_of_rules(schemas: dict[str, Any]) -> str:
     """GBNF text with one rule per named schema (``{"call": s}`` gives a rule ``call``) and the rules
     they need, shared where equal; no ``root``: the caller writes it from the named rules."""
-    keys = tuple((name, schema_key(with_untyped_as_any(json_schema_of(s)))) for name, s in schemas.items())
+    keys = tuple(
+        (name, schema_key(for_grammar(with_untyped_as_any(json_schema_of(s))))) for name, s in schemas.items()
+    )
     return _grammar_of_rule_keys(keys)
 
 

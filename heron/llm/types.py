@@ -93,6 +93,12 @@ class GenerationOptions(BaseModel):
     repetition: RepetitionControl | None = Field(
         None, description="a DRY penalty against repeating what this call already wrote; None: off"
     )
+    string_bounds: dict[str, int] = Field(
+        default_factory=dict,
+        description="JSON string values under these keys end after this many characters: bounds longer "
+        "than llama.cpp's grammar holds (heron.llm.string_bounds), kept by the decode loop; structured() "
+        "finds them in its schema itself. LocalLLM only: elsewhere the token limit bounds such strings",
+    )
     fast_forward: bool = Field(
         True,
         description="under a grammar (structured output), evaluate text the grammar forces (JSON keys, "

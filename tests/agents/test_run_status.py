@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from heron.agents.agent import Agent
+from heron.agents.approval import approve_all
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.runner import TaskRunner
@@ -16,7 +17,7 @@ from heron.config import load_settings
 from heron.errors import ContextOverflowError, ModelError, OutputTruncatedError
 from heron.llm import HTTPLLM, ScriptedLLM
 from heron.status import EXIT_BUDGET, describe, echoes_instructions, run_status
-from heron.tools import Artifact, ToolResult, tool
+from heron.tools import LONG_TEXT_CHARS, Artifact, ToolResult, tool, write_file
 from heron.tracing import AnswerEvent, RunFinishedEvent, read_trace
 from tests.stub_server import stub_server
 
@@ -272,6 +273,19 @@ def test_a_call_whose_string_filled_its_length_bound_is_not_run_and_the_model_is
     assert "not run" in cut_result and "cut off" not in whole_result and "got 49" in whole_result
     results = [e for e in read_trace(result.trace_path) if e.type == "tool_result"]
     assert [r.is_error for r in results] == [True, False]
+
+
+def test_a_long_text_parameter_takes_a_file_the_default_bound_would_cut(tmp_path: Path) -> None:
+    """``write_file``'s content is ``LongText``: 3,000 characters where other strings get 800, held by
+    the decode loop (``string_bounds``) since a grammar holds at most 1,000."""
+    report = "The grey heron stands still in the shallows. " * 34  # 1,530 characters
+    llm = ScriptedLLM([call("write_file", path="report.md", content=report), answer("written")])
+    with Agent(llm, tools=[write_file], workspace=tmp_path, approve=approve_all) as agent:
+        result = agent.run("write the report")
+    assert result.status == "succeeded"
+    assert (tmp_path / "report.md").read_text() == report
+    first_turn = llm.calls[0].options
+    assert first_turn is not None and first_turn.string_bounds == {"content": LONG_TEXT_CHARS}
 
 
 def test_an_answer_that_ends_at_its_length_bound_is_reported_cut() -> None:
