@@ -183,8 +183,9 @@ def hallucination(
     samples: int = _SAMPLES,
     cluster: str | None = _CLUSTER,
 ) -> None:
-    """HaluEval: AUROC of groundedness (model-free and LLM judge), SelfCheck and uncertainty detectors
-    next to trivial baselines, on all answers and on length-matched ones."""
+    """HaluEval: AUROC of hallucination detectors (groundedness, the answer's surprise, absent words and
+    surprise rank-averaged, knowledge gain, SelfCheck, uncertainty) next to trivial baselines, on all
+    answers and on length-matched ones."""
     _run("hallucination", model, limit, out, data, samples, cluster)
 
 
