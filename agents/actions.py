@@ -187,13 +187,14 @@ def tool_parameters(
     return parameters, defs
 
 
-def argument_bounds(specs: Sequence[ActionSpec]) -> dict[str, int]:
-    """The string arguments of ``specs`` whose ``maxLength`` is longer than a grammar holds, by name
-    (the smaller bound where two tools share a name): the decode loop holds them
-    (``GenerationOptions.string_bounds``)."""
+def argument_bounds(specs: Sequence[ActionSpec], argument_chars: int | None = None) -> dict[str, int]:
+    """The string arguments of ``specs`` whose bound (their ``maxLength``, else ``argument_chars``) is
+    longer than a grammar holds, by name (the smaller bound where two share a name): the decode loop
+    holds them (``GenerationOptions.string_bounds``)."""
+    parameters, defs = tool_parameters(specs, argument_chars)
     bounds: dict[str, int] = {}
-    for spec in specs:
-        for name, limit in long_string_bounds(spec.parameters).items():
+    for schema in [*parameters.values(), {"$defs": defs}]:
+        for name, limit in long_string_bounds(schema).items():
             bounds[name] = min(limit, bounds.get(name, limit))
     return bounds
 

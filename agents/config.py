@@ -80,8 +80,9 @@ class AgentConfig(BaseModel):
     argument_chars: int = Field(
         800,
         ge=10,
-        le=MAX_STRING_CHARS,
-        description="longest string argument whose schema sets no maxLength; bounds every turn",
+        description="longest string argument whose schema sets no maxLength; bounds every turn (past "
+        f"{MAX_STRING_CHARS}, the most a grammar holds, heron's decode loop holds the bound on a local "
+        "model: heron.llm.string_bounds)",
     )
     answer_chars: int = Field(
         1000,

@@ -231,7 +231,7 @@ class StepLoop:
             seed=state.step,
             on_text=on_text,
             repetition=self.repetition(specs),
-            string_bounds=argument_bounds(specs),
+            string_bounds=argument_bounds(specs, self.config.argument_chars),
             logprobs=self.config.token_logprobs,
         )
         started = time.perf_counter()
@@ -241,9 +241,14 @@ class StepLoop:
             # cut off by the token limit (a rambling string): once more, with twice the tokens and
             # strings a quarter as long, which fits even at one character per token
             stream.reset()
-            options = options.model_copy(update={"max_tokens": options.max_tokens * 2})
-            turn = self.format.decode(self.llm, state.messages, request(4), options)
             string_chars = max(10, self.config.argument_chars // 4)
+            options = options.model_copy(
+                update={
+                    "max_tokens": options.max_tokens * 2,
+                    "string_bounds": argument_bounds(specs, string_chars),
+                }
+            )
+            turn = self.format.decode(self.llm, state.messages, request(4), options)
         usage = self.llm.last_usage
         logprobs = self.llm.last_logprobs if isinstance(self.llm, ReportsLogprobs) else None
         state.messages.append(Message.assistant(turn.text))

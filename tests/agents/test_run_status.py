@@ -57,6 +57,22 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def _echo(got: list[int]):  # type: ignore[no-untyped-def]
+    """A tool that records the length of the text it is given."""
+
+    @tool
+    def echo(text: str) -> str:
+        """Echo the text.
+
+        Args:
+            text: anything
+        """
+        got.append(len(text))
+        return f"got {len(text)} characters"
+
+    return echo
+
+
 def _run(replies: list[dict], tools: list, goal: str = "goal", **config: object):
     llm = ScriptedLLM(replies)
     with Agent(llm, tools=tools, config=AgentConfig(**config)) as agent:  # type: ignore[arg-type]
@@ -252,17 +268,7 @@ def test_a_call_whose_string_filled_its_length_bound_is_not_run_and_the_model_is
     """A string that filled its bound was cut off by the grammar: not what the model meant to send
     (the demo's report once ended "The great" and one character), so the call is not made."""
     got: list[int] = []
-
-    @tool
-    def echo(text: str) -> str:
-        """Echo the text.
-
-        Args:
-            text: anything
-        """
-        got.append(len(text))
-        return f"got {len(text)} characters"
-
+    echo = _echo(got)
     long, short = "x" * 50, "x" * 49
     result, llm = _run(
         [call("echo", text=long), call("echo", text=short), answer("ok")], [echo], argument_chars=50
@@ -286,6 +292,19 @@ def test_a_long_text_parameter_takes_a_file_the_default_bound_would_cut(tmp_path
     assert (tmp_path / "report.md").read_text() == report
     first_turn = llm.calls[0].options
     assert first_turn is not None and first_turn.string_bounds == {"content": LONG_TEXT_CHARS}
+
+
+def test_the_default_string_bound_may_pass_what_a_grammar_holds() -> None:
+    """``argument_chars`` over 1,000 (llama.cpp's grammar limit) is held by the decode loop: the
+    bound goes to the model call as ``string_bounds``, and a string under it runs whole."""
+    got: list[int] = []
+    echo = _echo(got)
+    result, llm = _run([call("echo", text="x" * 1400), answer("ok")], [echo], argument_chars=1500)
+    assert result.status == "succeeded" and got == [1400]
+    first_turn = llm.calls[0].options
+    assert first_turn is not None and first_turn.string_bounds == {"text": 1500}
+    _, default = _run([call("echo", text="x"), answer("ok")], [echo])
+    assert default.calls[0].options is not None and default.calls[0].options.string_bounds == {}
 
 
 def test_an_answer_that_ends_at_its_length_bound_is_reported_cut() -> None:
