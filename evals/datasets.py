@@ -226,9 +226,12 @@ def load_bbq_predictions(path: Path) -> list[BBQRow]:
     return read_jsonl(path, BBQRow)
 
 
-def load_halueval(root: Path | None = None, limit: int | None = None) -> list[HaluEvalPair]:
-    """HaluEval QA pairs (``halueval/qa_one-turn_data.json``, JSON lines despite the name)."""
-    path = resolve_data_root(root) / "halueval" / "qa_one-turn_data.json"
+def load_halueval(
+    root: Path | None = None, limit: int | None = None, path: Path | None = None
+) -> list[HaluEvalPair]:
+    """HaluEval pairs from ``path`` (any of HaluEval's QA, dialogue or summarization files, JSON
+    lines), by default the QA pairs of the data folder (``halueval/qa_one-turn_data.json``)."""
+    path = path or resolve_data_root(root) / "halueval" / "qa_one-turn_data.json"
     return subsample(read_jsonl(path, HaluEvalPair), limit)
 
 

@@ -49,6 +49,7 @@ class EvalSession:
 
     settings: Settings
     data_root: Path | None = None
+    halueval_file: Path | None = None  # the hallucination suite's pairs, instead of the data folder's
     limit: int | None = None
     progress: ProgressFactory = no_progress
     selfcheck_samples: int = 4

@@ -39,7 +39,7 @@ _NEAR_CHANCE = 0.1  # a judge below AUROC 0.6 is reported as no better than chan
 
 def hallucination_suite(session: EvalSession) -> SuiteResult:
     """HaluEval: every detector's AUROC next to the trivial baselines, on all and length-matched answers."""
-    pairs = load_halueval(session.data_root, session.limit)
+    pairs = load_halueval(session.data_root, session.limit, session.halueval_file)
     cases = halueval.answer_cases(pairs)
     llm, embedder = session.llm, session.embedder
     features = halueval.model_free_features(
@@ -281,7 +281,11 @@ def run_suites(names: Sequence[str], session: EvalSession, name: str, command: s
         model=session.model_name(),
         command=command,
         limit=session.limit,
-        data_root=str(resolve_data_root(session.data_root).resolve()),
+        data_root=str(
+            session.halueval_file.resolve()  # `heron eval hallucination --pairs FILE`: that file
+            if session.halueval_file is not None
+            else resolve_data_root(session.data_root).resolve()
+        ),
     )
     for suite in names:
         suite_started = time.perf_counter()

@@ -53,6 +53,12 @@ _DATA = typer.Option(
     help="Folder with bbq/, halueval/, truthfulqa/ (default: the evals.data_dir setting, ../shared/data).",
 )
 _SAMPLES = typer.Option(4, "--samples", min=2, help="Answers sampled per question for SelfCheck and entropy.")
+_PAIRS = typer.Option(
+    None,
+    "--pairs",
+    help="A HaluEval file to score instead of the data folder's QA pairs: QA, dialogue or "
+    "summarization, JSON lines as upstream ships them (e.g. HaluEval's data/dialogue_data.json).",
+)
 _RESULTS = typer.Argument(..., help="Result .json files written by `heron eval`.")
 _REPORT_OUT = typer.Option(Path("heron-eval-compare.html"), "--out", help="HTML file to write.")
 _TRACES = typer.Argument(..., help="Trace files (.jsonl) or folders of them.")
@@ -86,8 +92,17 @@ def _progress_factory(progress: Progress) -> Callable[[Sequence[T], str], Iterat
     return track
 
 
-def _command(suite: str, model: Path | None, limit: int | None, data: Path | None, samples: int) -> str:
+def _command(
+    suite: str,
+    model: Path | None,
+    limit: int | None,
+    data: Path | None,
+    samples: int,
+    halueval: Path | None = None,
+) -> str:
     words = ["heron", "eval", suite]
+    if halueval is not None:
+        words += ["--pairs", str(halueval)]
     if model is not None:
         words += ["--model", str(model)]
     if limit is not None:
@@ -107,6 +122,7 @@ def _run(
     data: Path | None,
     samples: int,
     cluster: str | None = None,
+    halueval: Path | None = None,
 ) -> None:
     from heron.evals.report import write_report
     from heron.evals.results import save_run
@@ -128,6 +144,7 @@ def _run(
         EvalSession(
             settings,
             data_root=data or settings.evals.data_dir,
+            halueval_file=halueval,
             limit=limit,
             progress=_progress_factory(progress),
             selfcheck_samples=samples,
@@ -135,7 +152,7 @@ def _run(
             model_label=pool.model_name if pool is not None else None,
         ) as session,
     ):
-        run = run_suites(names, session, run_name, _command(suite, model, limit, data, samples))
+        run = run_suites(names, session, run_name, _command(suite, model, limit, data, samples, halueval))
     out_dir = out or settings.data_dir / "evals"
     json_path = save_run(run, out_dir)
     html_path = write_report([run], out_dir / f"{run_name}.html")
@@ -182,11 +199,12 @@ def hallucination(
     data: Path | None = _DATA,
     samples: int = _SAMPLES,
     cluster: str | None = _CLUSTER,
+    pairs: Path | None = _PAIRS,
 ) -> None:
     """HaluEval: AUROC of hallucination detectors (groundedness, the answer's surprise, absent words and
     surprise rank-averaged, knowledge gain, SelfCheck, uncertainty) next to trivial baselines, on all
     answers and on length-matched ones."""
-    _run("hallucination", model, limit, out, data, samples, cluster)
+    _run("hallucination", model, limit, out, data, samples, cluster, pairs)
 
 
 @eval_app.command()

@@ -138,6 +138,41 @@ def test_missing_data_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     assert "eval data folder not found" in err and "--data" in err
 
 
+def test_a_missing_pairs_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "dialogue_data.json"
+    code = main(["eval", "hallucination", "--pairs", str(missing), "--out", str(tmp_path)])
+    assert code == EXIT_USAGE
+    assert f"eval data file not found: {missing}" in capsys.readouterr().err.replace("\n", "")
+
+
+@pytest.mark.model
+def test_the_hallucination_suite_scores_a_dialogue_file_given_with_pairs(tmp_path: Path) -> None:
+    rows = [
+        {
+            "knowledge": f"{film} stars {actor}.",
+            "dialogue_history": f"[Human]: Who is in {film}?",
+            "right_response": f"{actor} is in it.",
+            "hallucinated_response": f"{other} is in it.",
+        }
+        for film, actor, other in [
+            ("Iron Man", "Robert Downey Jr.", "Tom Hanks"),
+            ("Zodiac", "Jake Gyllenhaal", "Brad Pitt"),
+        ]
+    ]
+    pairs = tmp_path / "dialogue.json"
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    assert (
+        main(["eval", "hallucination", "--pairs", str(pairs), "--samples", "2", "--out", str(out)]) == EXIT_OK
+    )
+    run = _only_result(out)
+    [suite] = run.suites
+    assert suite.items == {"HaluEval pairs": 2}
+    assert "--pairs" in run.command and str(pairs) in run.command
+    detectors = {t.title: t for t in suite.tables}["HaluEval: AUROC of hallucination detectors"].rows
+    assert detectors["absent words + answer neg logprob, rank average"]["AUROC all"] is not None
+
+
 def test_malformed_line_is_reported_with_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
