@@ -192,11 +192,7 @@ def argument_bounds(specs: Sequence[ActionSpec], argument_chars: int | None = No
     longer than a grammar holds, by name (the smaller bound where two share a name): the decode loop
     holds them (``GenerationOptions.string_bounds``)."""
     parameters, defs = tool_parameters(specs, argument_chars)
-    bounds: dict[str, int] = {}
-    for schema in [*parameters.values(), {"$defs": defs}]:
-        for name, limit in long_string_bounds(schema).items():
-            bounds[name] = min(limit, bounds.get(name, limit))
-    return bounds
+    return long_string_bounds({"properties": parameters, "$defs": defs})
 
 
 def cut_strings(arguments: dict[str, Any], parameters: dict[str, Any], default_chars: int) -> list[str]:

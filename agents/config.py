@@ -31,9 +31,6 @@ def check_tool_choice(choice: str, tool_names: list[str]) -> None:
         )
 
 
-MAX_STRING_CHARS = GRAMMAR_STRING_CHARS  # the longest string bound a grammar holds
-
-
 class AgentConfig(BaseModel):
     """Behaviour of an :class:`~heron.agents.agent.Agent`.
 
@@ -81,16 +78,16 @@ class AgentConfig(BaseModel):
         800,
         ge=10,
         description="longest string argument whose schema sets no maxLength; bounds every turn (past "
-        f"{MAX_STRING_CHARS}, the most a grammar holds, heron's decode loop holds the bound on a local "
+        f"{GRAMMAR_STRING_CHARS}, the most a grammar holds, heron's decode loop holds the bound on a local "
         "model: heron.llm.string_bounds)",
     )
     answer_chars: int = Field(
         1000,
         ge=20,
-        le=MAX_STRING_CHARS,
+        le=GRAMMAR_STRING_CHARS,
         description="longest answer, in characters; an answer that ends at it was cut off by it, and "
         "the result says so (RunResult.answer_cut; the models tried rewrote the same answer when asked "
-        f"for a shorter one). At most {MAX_STRING_CHARS}: llama.cpp's grammar parser refuses longer "
+        f"for a shorter one). At most {GRAMMAR_STRING_CHARS}: llama.cpp's grammar parser refuses longer "
         "bounded strings",
     )
     temperature: float = Field(0.0, ge=0.0)

@@ -201,8 +201,9 @@ class LocalLLM:
     def _constrained_text(
         self, messages: Sequence[Message], schema: Any, options: GenerationOptions
     ) -> tuple[str, str]:
+        schema = json_schema_of(schema)  # once: the grammar and the bounds it cannot hold
         grammar_text = grammar_for(schema)
-        bounds = long_string_bounds(json_schema_of(schema))
+        bounds = long_string_bounds(schema)
         if bounds:
             options = options.model_copy(update={"string_bounds": bounds | options.string_bounds})
         outcome = _Outcome()
