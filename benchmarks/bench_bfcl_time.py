@@ -1,19 +1,17 @@
 """Where the time of one BFCL item goes: heron against llama.cpp's own server, same model file.
 
     python benchmarks/bench_bfcl_time.py [--category simple_python] [--offset 0] [--limit 10] \
-        [--systems heron llama-server-jinja]
+        [--systems heron llama-server-jinja] [--draft-tokens N]
 
 heron (the default configuration, `agent.decide`, as `bench_agents_bfcl.py` scores a non-parallel
 item) is timed by phase from the outside, by wrapping its KV session's methods:
 
 - prompt: tokens of the turn's prompt llama.cpp evaluated (the rest came from the KV cache), seconds;
-- sampled: tokens chosen one by one (one forward pass each), seconds;
-- forced: batches of grammar-forced text (fast-forward), tokens and seconds;
-- check: the first-call check (two short yes/no prompts in the scoring sequence), seconds;
-- other: the rest (grammar sampling and probes, tokenizing, the agent's own work).
-
-"sampled s" times heron's forward passes only; llama-server's generated ms also hold its sampling,
-which heron's "other" holds.
+- decode: the forward passes of the decode loop after the prompt (each evaluates the token just
+  sampled, any text the grammar forces after it, and a prompt-lookup guess: ``decoded tokens``),
+  how many (``passes``), seconds; ``guessed`` and ``kept``: tokens guessed and what the model wrote;
+- check: the first-call check (short yes/no prompts in the scoring sequence), seconds;
+- other: the rest (sampling, grammar probes, tokenizing, the agent's own work).
 
 llama-server reports its own split per request (`timings`: prompt tokens and ms, generated tokens
 and ms). The first item of each system is a warm-up outside the figures (model load, grammar and
@@ -42,8 +40,9 @@ from bfcl import Item, load
 
 from heron.agents import Agent
 from heron.config import load_settings
-from heron.llm import LocalLLM
+from heron.llm import GenerationOptions, LocalLLM
 from heron.llm.kv_session import KVSession
+from heron.llm.lookup_draft import LookupDraft
 
 
 class PhaseClock:
@@ -68,6 +67,7 @@ class PhaseClock:
     def install(self, llm: LocalLLM) -> None:
         clock = self
         prefill, decode, decode_one = KVSession.prefill, KVSession.decode, KVSession.decode_one
+        decode_rows, settle = KVSession.decode_rows, LookupDraft.settle
         score_options = llm.score_options
 
         def timed_prefill(session: KVSession, prompt: Any, reserve: int = 1) -> int:
@@ -79,16 +79,29 @@ class PhaseClock:
 
         def timed_decode(session: KVSession, tokens: Any, logits_for_all: bool = False) -> Any:
             if clock._phase is None:
-                clock.tokens["forced"] += len(tokens)
-                clock.tokens["forced batches"] += 1
-            with clock.phase("forced"):
+                clock.tokens["decoded"] += len(tokens)
+                clock.tokens["passes"] += 1
+            with clock.phase("decode"):
                 return decode(session, tokens, logits_for_all)
 
         def timed_decode_one(session: KVSession, token: int) -> None:
             if clock._phase is None:
-                clock.tokens["sampled"] += 1
-            with clock.phase("sampled"):
+                clock.tokens["decoded"] += 1
+                clock.tokens["passes"] += 1
+            with clock.phase("decode"):
                 decode_one(session, token)
+
+        def timed_decode_rows(session: KVSession, tokens: Any, first_row: int = 0) -> None:
+            if clock._phase is None:
+                clock.tokens["decoded"] += len(tokens)
+                clock.tokens["passes"] += 1
+            with clock.phase("decode"):
+                decode_rows(session, tokens, first_row)
+
+        def counted_settle(draft: LookupDraft, guessed: int, kept: int) -> None:
+            clock.tokens["guessed"] += guessed
+            clock.tokens["kept"] += kept
+            settle(draft, guessed, kept)
 
         def timed_score(*args: Any, **kwargs: Any) -> Any:
             with clock.phase("check"):
@@ -97,11 +110,19 @@ class PhaseClock:
         KVSession.prefill = timed_prefill  # type: ignore[method-assign]
         KVSession.decode = timed_decode  # type: ignore[method-assign]
         KVSession.decode_one = timed_decode_one  # type: ignore[method-assign]
+        KVSession.decode_rows = timed_decode_rows  # type: ignore[method-assign]
+        LookupDraft.settle = counted_settle  # type: ignore[method-assign]
         llm.score_options = timed_score  # type: ignore[method-assign]
 
     def reset(self) -> None:
         self.seconds.clear()
         self.tokens.clear()
+
+
+def set_draft_tokens(n: int) -> None:
+    """Make ``n`` the default of ``GenerationOptions.draft_tokens`` for every call heron makes."""
+    GenerationOptions.model_fields["draft_tokens"].default = n
+    GenerationOptions.model_rebuild(force=True)
 
 
 def run_heron(items: list[Item]) -> dict[str, float]:
@@ -120,12 +141,12 @@ def run_heron(items: list[Item]) -> dict[str, float]:
         wall += time.perf_counter() - started
     n = max(len(items) - 1, 1)
     row = {"seconds": wall / n}
-    for name in ("prompt", "sampled", "forced", "check"):
+    phases = ("prompt", "decode", "check")
+    for name in phases:
         row[f"{name} s"] = clock.seconds[name] / n
-    phases = ("prompt", "sampled", "forced", "check")
     row["other s"] = row["seconds"] - sum(row[f"{name} s"] for name in phases)
-    for name in ("prompt", "sampled", "forced", "forced batches"):
-        row[f"{name} tokens" if name != "forced batches" else name] = clock.tokens[name] / n
+    for name in ("prompt", "decoded", "passes", "guessed", "kept"):
+        row[f"{name} tokens" if name in ("prompt", "decoded") else name] = clock.tokens[name] / n
     llm.close()
     return row
 
@@ -159,8 +180,9 @@ def run_llama_server(items: list[Item]) -> dict[str, float]:
             timings = reply.get("timings", {})
             totals["prompt s"] += timings.get("prompt_ms", 0.0) / 1000
             totals["prompt tokens"] += timings.get("prompt_n", 0)
-            totals["sampled s"] += timings.get("predicted_ms", 0.0) / 1000
-            totals["sampled tokens"] += timings.get("predicted_n", 0)
+            totals["decode s"] += timings.get("predicted_ms", 0.0) / 1000
+            totals["decoded tokens"] += timings.get("predicted_n", 0)
+            totals["passes"] += timings.get("predicted_n", 0)
     n = max(len(items) - 1, 1)
     return {key: value / n for key, value in totals.items()}
 
@@ -173,11 +195,11 @@ COLUMNS = (
     "seconds",
     "prompt tokens",
     "prompt s",
-    "sampled tokens",
-    "sampled s",
-    "forced tokens",
-    "forced batches",
-    "forced s",
+    "decoded tokens",
+    "passes",
+    "guessed",
+    "kept",
+    "decode s",
     "check s",
     "other s",
 )
@@ -189,7 +211,12 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--limit", type=int, default=10, help="items timed (one more is the warm-up)")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    parser.add_argument(
+        "--draft-tokens", type=int, help="heron's prompt-lookup guesses per pass (default: heron's; 0: off)"
+    )
     args = parser.parse_args()
+    if args.draft_tokens is not None:
+        set_draft_tokens(args.draft_tokens)
     items = load(args.category, limit=args.limit + 1, offset=args.offset)
     print(f"{args.category} items {args.offset + 1}-{args.offset + args.limit} (item {args.offset} warms up)")
     print("| system | " + " | ".join(COLUMNS) + " |")

@@ -106,6 +106,20 @@ class KVSession:
                 rows.append(np.ctypeslib.as_array(logits, shape=(len(chunk), self.n_vocab)).copy())
         return np.concatenate(rows) if logits_for_all and rows else None
 
+    def decode_rows(self, tokens: Sequence[int], first_row: int = 0) -> None:
+        """Evaluate ``tokens`` (one batch at most) after the cached ones, keeping the logits of every
+        position from ``first_row`` on in llama.cpp's buffer until the next decode: row ``i``
+        (``logits_row(i)``) predicts the token after ``tokens[i]``. For checking a guessed
+        continuation (``heron.llm.lookup_draft``)."""
+        if len(tokens) > self.n_batch:
+            raise ModelError(f"{len(tokens)} tokens do not fit one batch of {self.n_batch}")
+        self._fill_batch(tokens, logits_for_all=False)
+        batch = self._batch.batch
+        for i in range(first_row, len(tokens)):
+            batch.logits[i] = True
+        self._run_batch(len(tokens))
+        self.tokens.extend(tokens)
+
     def decode_one(self, token: int) -> None:
         """Evaluate one generated token (the hot path of decoding: no Python loop over a batch)."""
         batch = self._batch.batch
@@ -133,7 +147,11 @@ class KVSession:
     def last_logits(self) -> np.ndarray:
         """The last decoded position's logits, as a writable view of llama.cpp's buffer: what is
         changed here is what the next ``llama_sampler_sample`` sees."""
-        return np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, -1), shape=(self.n_vocab,))
+        return self.logits_row(-1)
+
+    def logits_row(self, row: int) -> np.ndarray:
+        """The logits of the last batch's position ``row`` (-1: its last), a writable view as above."""
+        return np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, row), shape=(self.n_vocab,))
 
     def _run_batch(self, n_tokens: int) -> None:
         code = self._lib.llama_decode(self.ctx, self._batch.batch)

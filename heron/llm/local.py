@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -27,6 +28,7 @@ from heron.llm.fast_forward import ForcedText
 from heron.llm.kv_session import KVSession
 from heron.llm.llama_loader import LoadedModel, load_llama
 from heron.llm.logit_bias import LogitBias, biased_logits
+from heron.llm.lookup_draft import LookupDraft
 from heron.llm.repetition import RepetitionPenalty, breaker_tokens
 from heron.llm.sampling import TokenSampler, token_logprob
 from heron.llm.schema import (
@@ -267,11 +269,19 @@ class LocalLLM:
         forced = self._forced_text() if fast_forward else None
 
         written: list[str] = []  # the reply so far, for options.stop_when
+        lookup = LookupDraft(prompt, options.draft_tokens) if options.draft_tokens else None
+        chosen: list[int] = []  # tokens written (sampled or forced) that the cache does not hold yet
+        guessed: list[int] = []  # guessed tokens the cache holds after the last kept one, not yet sampled
+        guess_size = 0  # how many tokens the last guess held
+        guessed_total = kept = 0
+        row = -1  # the position of the last batch whose logits give the next token (-1: its last)
 
         def emit(token: int) -> str:
             piece = session.piece(token)
             for bias in biases:
                 bias.feed(token, piece.decode("utf-8", errors="ignore"))
+            if lookup is not None:
+                lookup.push(token)
             delta = text.push(piece)
             written.append(delta)
             return delta
@@ -279,10 +289,19 @@ class LocalLLM:
         def asked_to_stop() -> bool:
             return options.stop_when is not None and options.stop_when("".join(written))
 
+        def drop_guess() -> None:
+            if guessed:
+                if lookup is not None:
+                    lookup.settle(guess_size, guess_size - len(guessed))
+                session.truncate(len(session.tokens) - len(guessed))
+                guessed.clear()
+
         try:
             while generated < options.max_tokens:
                 if forced is not None:
                     jump, ends = self._jump(forced, sampler, options.max_tokens - generated)
+                    if jump or ends:  # the grammar decides what comes next, not a guess
+                        drop_guess()
                     generated += len(jump)
                     delta = "".join(emit(token) for token in jump)
                     if delta:
@@ -292,19 +311,36 @@ class LocalLLM:
                     if ends or text.stopped or (delta and asked_to_stop()):
                         outcome.finish_reason = "stop"
                         break
-                    if jump:
-                        if not session.make_room(len(jump) + 1):
-                            break
-                        session.decode(jump)  # one batch: about the cost of one sampled token
-                        continue
-                with biased_logits(session.last_logits, biases):
-                    token = sampler.sample(session.ctx)
+                    chosen.extend(jump)
+                    if generated >= options.max_tokens:
+                        break
+                if chosen:  # evaluate them with any forced text after them, and a guess, in one batch
+                    guess = lookup.guess(room=options.max_tokens - generated - 1) if lookup else []
+                    if guess and not session.make_room(len(chosen) + len(guess)):
+                        guess = []
+                    if not session.make_room(len(chosen)):
+                        break
+                    if guess:
+                        session.decode_rows([*chosen, *guess], first_row=len(chosen) - 1)
+                        guessed.extend(guess)
+                        guess_size = len(guess)
+                        guessed_total += guess_size
+                        row = len(chosen) - 1
+                    elif len(chosen) == 1:
+                        session.decode_one(chosen[0])
+                        row = -1
+                    else:
+                        session.decode(chosen)
+                        row = -1
+                    chosen.clear()
+                with biased_logits(partial(session.logits_row, row), biases):
+                    token = sampler.sample(session.ctx, row)
                 if session.is_end_of_generation(token):
                     outcome.finish_reason = "stop"
                     break
                 generated += 1
                 if logprobs is not None:
-                    logprob = token_logprob(session.ctx, session.n_vocab, token)
+                    logprob = token_logprob(session.ctx, session.n_vocab, token, row)
                     logprobs.append(
                         TokenLogprob(
                             token=session.piece(token).decode("utf-8", errors="replace"), logprob=logprob
@@ -318,15 +354,22 @@ class LocalLLM:
                 if text.stopped or (delta and asked_to_stop()):
                     outcome.finish_reason = "stop"
                     break
-                if not session.make_room(1):
-                    break
-                session.decode_one(token)
+                if guessed and token == guessed[0]:  # guessed right: the cache already holds it
+                    guessed.pop(0)
+                    kept += 1
+                    row += 1
+                    if not guessed and lookup is not None:
+                        lookup.settle(guess_size, guess_size)
+                    continue
+                drop_guess()
+                chosen.append(token)
             tail = text.finish()
             if tail:
                 if options.on_text is not None:
                     options.on_text(tail)
                 yield tail
         finally:
+            drop_guess()
             sampler.close()
             outcome.logprobs = self._last_logprobs = logprobs
             outcome.usage = self._last_usage = Usage(
@@ -334,6 +377,8 @@ class LocalLLM:
                 cached_prompt_tokens=cached,
                 completion_tokens=generated,
                 seconds=time.perf_counter() - started,
+                guessed_tokens=guessed_total,
+                guessed_kept=kept,
             )
 
     def _jump(self, forced: ForcedText, sampler: TokenSampler, limit: int) -> tuple[list[int], bool]:

@@ -61,14 +61,15 @@ class TokenSampler:
                 sorted=False,
             )
 
-    def sample(self, ctx: Any) -> int:
-        """The next token for the last decoded position of ``ctx`` (a ``llama_context_p``)."""
+    def sample(self, ctx: Any, row: int = -1) -> int:
+        """The next token for position ``row`` of the last batch of ``ctx`` (a ``llama_context_p``;
+        -1: its last position)."""
         lib = self._lib
-        token = lib.llama_sampler_sample(self._chain, ctx, -1)
+        token = lib.llama_sampler_sample(self._chain, ctx, row)
         if self._grammar is None:
             return token
         if not self._grammar_allows(token):
-            token = self._sample_under_grammar(ctx)
+            token = self._sample_under_grammar(ctx, row)
         lib.llama_sampler_accept(self._grammar, token)
         return token
 
@@ -92,9 +93,9 @@ class TokenSampler:
         self._lib.llama_sampler_apply(self._grammar, ctypes.byref(self._one))
         return not math.isinf(self._one_data[0].logit)
 
-    def _sample_under_grammar(self, ctx: Any) -> int:
+    def _sample_under_grammar(self, ctx: Any, row: int) -> int:
         lib = self._lib
-        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx, -1), shape=(self._n_vocab,))
+        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx, row), shape=(self._n_vocab,))
         data = self._all_data
         data["id"] = self._all_ids
         data["logit"] = logits
@@ -118,11 +119,11 @@ class TokenSampler:
         self.close()
 
 
-def token_logprob(ctx: Any, n_vocab: int, token: int) -> float:
-    """log P(token) under the model's distribution at the context's last decoded position."""
+def token_logprob(ctx: Any, n_vocab: int, token: int, row: int = -1) -> float:
+    """log P(token) under the model's distribution at position ``row`` of the context's last batch."""
     import llama_cpp
 
-    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, row), shape=(n_vocab,))
     return float(logits[token] - _logsumexp(logits))
 
 

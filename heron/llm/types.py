@@ -107,6 +107,15 @@ class GenerationOptions(BaseModel):
         "the model writes ` -3` split as its own tokenizer splits it, ` -` then `3`); the split of "
         "the rest can differ slightly from the model's own. Off when logprobs are asked for",
     )
+    draft_tokens: int = Field(
+        8,
+        ge=0,
+        description="prompt-lookup speculation (heron.llm.lookup_draft): when the reply's last tokens "
+        "occur earlier in the prompt or the reply, up to this many of the tokens that followed there "
+        "are evaluated in one batch with the next token and kept while the sampler picks them: the "
+        "same reply in fewer forward passes (up to a near-tie that batched evaluation can flip). "
+        "0: off. LocalLLM only",
+    )
     tools: tuple[dict[str, Any], ...] = Field(
         (),
         description="tool declarations (OpenAI function format) the model's chat template renders into "
@@ -136,6 +145,8 @@ class Usage(BaseModel):
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    guessed_tokens: int = Field(0, description="tokens guessed by prompt lookup (draft_tokens) and checked")
+    guessed_kept: int = Field(0, description="of those, the ones the model wrote: forward passes saved")
 
     @property
     def evaluated_prompt_tokens(self) -> int:
@@ -147,6 +158,8 @@ class Usage(BaseModel):
             cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             seconds=self.seconds + other.seconds,
+            guessed_tokens=self.guessed_tokens + other.guessed_tokens,
+            guessed_kept=self.guessed_kept + other.guessed_kept,
         )
 
 

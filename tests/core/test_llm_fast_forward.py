@@ -67,7 +67,8 @@ def llm() -> Iterator[LocalLLM]:
 def _structured(llm: LocalLLM, schema: Any, fast_forward: bool) -> tuple[Any, int, Decodes]:
     """(the value, the generated tokens, the forward passes) of one structured call."""
     counts = Decodes(llm)
-    value = llm.structured_json(ASK, schema, GenerationOptions(max_tokens=96, fast_forward=fast_forward))
+    options = GenerationOptions(max_tokens=96, fast_forward=fast_forward, draft_tokens=0)  # (no guesses)
+    value = llm.structured_json(ASK, schema, options)
     return value, llm.last_usage.completion_tokens, counts
 
 
@@ -110,7 +111,7 @@ def test_forced_text_respects_max_tokens(llm: LocalLLM) -> None:
 def test_logprobs_turn_fast_forward_off(llm: LocalLLM) -> None:
     counts = Decodes(llm)
     grammar_call = llm._constrained_text  # structured calls never ask logprobs; drive the loop directly
-    options = GenerationOptions(max_tokens=96, logprobs=True)
+    options = GenerationOptions(max_tokens=96, logprobs=True, draft_tokens=0)  # (no guesses)
     text, _ = grammar_call(ASK, CALL, options)
     completion_tokens = llm.last_usage.completion_tokens
     assert counts.single >= completion_tokens - 1
