@@ -23,6 +23,7 @@ from llama_cpp import Llama
 
 from heron.config import load_settings
 from heron.llm import GenerationOptions, LocalLLM, Message
+from heron.llm.devices import cpu_threads
 from heron.llm.llama_compat import safe_model_params
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -67,8 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(context_size=1024)
     path = settings.llm_model_path()
-    cores = os.cpu_count() or 1
-    threads, threads_batch = max(1, cores // 2), cores  # heron's defaults, given to both
+    threads, threads_batch = cpu_threads()  # heron's defaults, given to both
     llm = LocalLLM(path, context_size=1024, gpu_layers=settings.gpu_layers)  # HERON_GPU_LAYERS=-1 or 0
     with safe_model_params():  # the AMX workaround heron applies; raw llama.cpp crashes here without it
         llama = Llama(

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, RootModel
 
 from heron.config import load_settings
 from heron.llm import GenerationOptions, LocalLLM, Message
+from heron.llm.devices import cpu_threads
 from heron.llm.llama_compat import safe_model_params
 from heron.llm.sampling import TokenSampler
 from heron.llm.schema import grammar_for
@@ -143,14 +144,14 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=120)
     args = parser.parse_args()
     path = load_settings().llm_model_path()
-    cores = os.cpu_count() or 1
+    threads, threads_batch = cpu_threads()  # heron's defaults
     llm = LocalLLM(path, context_size=1024)
     with safe_model_params():
         llama = Llama(
             str(path),
             n_ctx=1024,
-            n_threads=max(1, cores // 2),
-            n_threads_batch=cores,
+            n_threads=threads,
+            n_threads_batch=threads_batch,
             n_gpu_layers=llm.gpu_layers,
             verbose=False,
         )

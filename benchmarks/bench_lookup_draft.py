@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from heron.config import load_settings
 from heron.llm import GenerationOptions, LocalLLM, Message
+from heron.llm.llama_compat import safe_model_params
 
 NOTES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 MAX_TOKENS = 160
@@ -103,9 +104,10 @@ def main() -> None:
             rows.append([name, plain, guessed])
             print(name, f"{plain['s']:.2f}", f"{guessed['s']:.2f}", flush=True)
     for label, draft_model in (("llama-cpp", None), ("llama-cpp-lookup", LlamaPromptLookupDecoding())):
-        llama = Llama(
-            model_path=path, n_ctx=4096, n_threads=threads, verbose=False, seed=0, draft_model=draft_model
-        )
+        with safe_model_params():  # the AMX workaround heron applies; raw llama.cpp crashes without it
+            llama = Llama(
+                model_path=path, n_ctx=4096, n_threads=threads, verbose=False, seed=0, draft_model=draft_model
+            )
         for row in rows:
             row.append(time_llama_cpp(llama, [Message.user(requests()[row[0]])], args.repeats))
             print(label, row[0], f"{row[-1]['s']:.2f}", flush=True)

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from heron.llm.devices import cpu_threads
+
 CACHE = Path.home() / ".cache" / "heron" / "llama-server"
 
 
@@ -40,7 +42,8 @@ def _free_port() -> int:
 
 class LlamaServer:
     """``llama-server --jinja`` on one model: temperature 0 comes per request; threads as heron's
-    defaults (half the cores to decode, all for prompts); one slot; 4096 tokens of context."""
+    defaults (``heron.llm.devices.cpu_threads``: one per physical core to decode, every CPU for
+    prompts); one slot; 4096 tokens of context."""
 
     def __init__(self, model_path: str, n_ctx: int = 4096, binary: Path | None = None) -> None:
         self.binary = binary or find_binary()
@@ -53,15 +56,15 @@ class LlamaServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> LlamaServer:
-        cores = os.cpu_count() or 2
+        threads, threads_batch = cpu_threads()
         cmd = [
             str(self.binary),
             "-m", self.model_path,
             "--jinja",
             "-c", str(self.n_ctx),
             "-np", "1",
-            "-t", str(max(cores // 2, 1)),
-            "-tb", str(cores),
+            "-t", str(threads),
+            "-tb", str(threads_batch),
             "--host", "127.0.0.1",
             "--port", str(self.port),
         ]  # fmt: skip

@@ -403,7 +403,8 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         None,
         ge=1,
-        description="CPU threads for llama.cpp; default: half the cores to decode, all for prompts",
+        description="CPU threads for llama.cpp; default: one per physical core to decode (as llama.cpp "
+        "picks), every CPU for prompts",
     )
     seed: int = Field(0, description="sampling seed, for repeatable runs")
     lora_path: Path | None = Field(None, description="GGUF LoRA adapter applied on top of the model")

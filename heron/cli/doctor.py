@@ -16,7 +16,7 @@ from typing import Literal
 import heron
 from heron.config import Settings
 from heron.errors import HeronError
-from heron.llm.devices import llama_devices
+from heron.llm.devices import cpu_threads, llama_devices
 
 Status = Literal["ok", "warn", "problem"]
 
@@ -100,6 +100,12 @@ def _check_llama_cpp(settings: Settings) -> list[Check]:
                 "llama-cpp-python",
             )
         )
+    if settings.threads:
+        threads = f"{settings.threads} (threads in the settings)"
+    else:
+        decode, prompts = cpu_threads()
+        threads = f"{decode} to decode (one per physical core), {prompts} for prompts"
+    checks.append(Check("cpu threads", "ok", threads))
     return checks
 
 

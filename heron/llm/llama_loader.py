@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from heron.errors import ModelLoadError
-from heron.llm.devices import resolve_gpu_layers
+from heron.llm.devices import cpu_threads, resolve_gpu_layers
 from heron.llm.gguf_file import GGUFHeader, read_gguf_header
 from heron.llm.llama_compat import heron_load_params
 
@@ -55,10 +54,8 @@ def load_llama(
         check_lora_matches(lora, header)
     trained = header.trained_context
     n_ctx = min(context_size, trained) if trained else context_size
-    cores = os.cpu_count() or 1
-    # Unset: like llama.cpp, decode on half the logical cores (one per physical core; decoding is
-    # memory-bound and extra threads only spin), process prompts on all of them.
-    n_threads, n_threads_batch = (threads, threads) if threads else (max(1, cores // 2), cores)
+    # unset: like llama.cpp, decode on one thread per physical core, process prompts on every CPU
+    n_threads, n_threads_batch = (threads, threads) if threads else cpu_threads()
     n_gpu_layers = resolve_gpu_layers(gpu_layers)
 
     from llama_cpp import Llama
