@@ -29,6 +29,7 @@ from heron.llm.llama_compat import safe_model_params
 
 NOTES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 MAX_TOKENS = 160
+DRAFT_TOKENS = 8  # heron's guesses per pass (GenerationOptions.draft_tokens; off by default)
 
 
 def requests() -> dict[str, str]:
@@ -100,7 +101,7 @@ def main() -> None:
         for name, request in requests().items():
             messages = [Message.user(request)]
             plain = time_heron(llm, messages, 0, args.repeats)
-            guessed = time_heron(llm, messages, GenerationOptions().draft_tokens, args.repeats)
+            guessed = time_heron(llm, messages, DRAFT_TOKENS, args.repeats)
             rows.append([name, plain, guessed])
             print(name, f"{plain['s']:.2f}", f"{guessed['s']:.2f}", flush=True)
     for label, draft_model in (("llama-cpp", None), ("llama-cpp-lookup", LlamaPromptLookupDecoding())):

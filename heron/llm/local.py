@@ -293,7 +293,7 @@ class LocalLLM:
             if guessed:
                 if lookup is not None:
                     lookup.settle(guess_size, guess_size - len(guessed))
-                session.truncate(len(session.tokens) - len(guessed))
+                session.truncate(max(0, len(session.tokens) - len(guessed)))
                 guessed.clear()
 
         try:

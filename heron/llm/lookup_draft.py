@@ -11,7 +11,8 @@ it would have without the guess, and keeps the guessed tokens only while they ar
 at the first difference the rest is dropped from the KV cache. The reply is the one the model writes
 anyway (up to the floating-point difference between a batched and a single-token evaluation, which
 can flip a near-tie); what changes is how many forward passes it takes
-(``GenerationOptions.draft_tokens``; 0 turns it off).
+(``GenerationOptions.draft_tokens``: off by default, 8 is what BENCHMARKS.md measured; such a flip
+changed one agent test's answer, so it stays opt-in until heron's tasks are checked with it on).
 
 The guess follows the latest earlier occurrence of the longest suffix that has one, from
 ``MAX_NGRAM`` tokens down to ``MIN_NGRAM`` (a single token, such as a comma, predicts too little).

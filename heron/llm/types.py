@@ -108,12 +108,13 @@ class GenerationOptions(BaseModel):
         "the rest can differ slightly from the model's own. Off when logprobs are asked for",
     )
     draft_tokens: int = Field(
-        8,
+        0,
         ge=0,
         description="prompt-lookup speculation (heron.llm.lookup_draft): when the reply's last tokens "
         "occur earlier in the prompt or the reply, up to this many of the tokens that followed there "
         "are evaluated in one batch with the next token and kept while the sampler picks them: the "
-        "same reply in fewer forward passes (up to a near-tie that batched evaluation can flip). "
+        "same reply in fewer forward passes, up to a near-tie that batched evaluation can flip (off by "
+        "default until heron's tests and tasks are checked with it on: one agent test's answer changed). "
         "0: off. LocalLLM only",
     )
     tools: tuple[dict[str, Any], ...] = Field(

@@ -111,7 +111,7 @@ def _chat(llm: LocalLLM, messages: list[Message], **options: Any) -> tuple[str, 
 @pytest.mark.model
 def test_a_copied_sentence_comes_out_the_same_in_fewer_forward_passes(llm: LocalLLM) -> None:
     plain, plain_passes = _chat(llm, COPY, draft_tokens=0)
-    guessed, guessed_passes = _chat(llm, COPY)
+    guessed, guessed_passes = _chat(llm, COPY, draft_tokens=8)
     usage = llm.last_usage
     assert "long-legged wading bird" in plain  # the model copies: the case lookup is for
     assert guessed == plain
@@ -123,7 +123,7 @@ def test_a_copied_sentence_comes_out_the_same_in_fewer_forward_passes(llm: Local
 @pytest.mark.model
 def test_logprobs_with_guesses_are_each_written_tokens_own(llm: LocalLLM) -> None:
     plain = llm.chat(COPY, GenerationOptions(max_tokens=40, logprobs=True, draft_tokens=0))
-    guessed = llm.chat(COPY, GenerationOptions(max_tokens=40, logprobs=True))
+    guessed = llm.chat(COPY, GenerationOptions(max_tokens=40, logprobs=True, draft_tokens=8))
     assert llm.last_usage.guessed_kept > 0
     assert guessed.text == plain.text
     assert guessed.logprobs is not None and plain.logprobs is not None
@@ -142,7 +142,7 @@ def test_structured_output_copying_the_prompt_is_the_same_with_guesses(llm: Loca
 
     ask = [Message.user(f"Put this sentence in the JSON field 'sentence', unchanged: {PASSAGE}")]
     plain = llm.structured(ask, Quote, GenerationOptions(max_tokens=80, draft_tokens=0))
-    guessed = llm.structured(ask, Quote, GenerationOptions(max_tokens=80))
+    guessed = llm.structured(ask, Quote, GenerationOptions(max_tokens=80, draft_tokens=8))
     assert llm.last_usage.guessed_kept > 0
     assert guessed == plain
 
@@ -153,13 +153,13 @@ def test_sampling_at_a_temperature_draws_the_same_reply_with_guesses(llm: LocalL
     # save passes, they do not change the draw
     options = {"temperature": 0.7, "seed": 11, "max_tokens": 60}
     plain = llm.chat(COPY, GenerationOptions(draft_tokens=0, **options)).text
-    guessed = llm.chat(COPY, GenerationOptions(**options)).text
+    guessed = llm.chat(COPY, GenerationOptions(draft_tokens=8, **options)).text
     assert guessed == plain
 
 
 @pytest.mark.model
 def test_a_guess_cut_short_by_the_token_limit_leaves_the_cache_consistent(llm: LocalLLM) -> None:
-    short = llm.chat(COPY, GenerationOptions(max_tokens=12))
+    short = llm.chat(COPY, GenerationOptions(max_tokens=12, draft_tokens=8))
     assert short.finish_reason == "length" and llm.last_usage.completion_tokens == 12
     # the next call reuses the cache: it must hold only tokens that were really written
     session = llm._session
