@@ -2,8 +2,9 @@
 
 Runs are interleaved (heron, raw, raw, heron, ...) so load from other processes hits both alike.
 Tokens/s counts decode only: tokens after the first, over the time after the first arrived. Two
-clocks: wall time, and the calling thread's CPU time (decoding runs on one thread, the caller's, so
-CPU time is the work done per token, unaffected by other processes competing for the cores).
+clocks: wall time, and the calling thread's CPU time (the caller is one of the decode threads,
+``heron.llm.devices.cpu_threads``, the same count on both sides, so its CPU time compares the work per
+token while other processes compete for the cores; with one decode thread it is all of it).
 
     .venv/bin/python benchmarks/bench_llm_decode.py [--rounds 8] [--tokens 128]
 """
