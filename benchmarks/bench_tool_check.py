@@ -11,6 +11,7 @@ check can be judged on many requests in minutes.
   ``multi-part-report``: twelve more (MULTI_PART_REPORT), written before any run on them, to report
   a change fitted on the first twelve.
 
+``--layout request-last`` asks the question before the request (heron's asks it after).
 ``--question`` replaces the check's question ("Can this tool do what the request asks?") to try
 another wording on the same requests; ``--bias masked`` adds a content-free request of the request's
 own length to the calibration.
@@ -98,6 +99,24 @@ def with_question(question: str) -> None:
     first_call_check.render = asking  # type: ignore[assignment]
 
 
+def with_request_last() -> None:
+    """The check's prompt with the question before the request (heron's puts it after): the prompts
+    of one tool then differ only in their last tokens, the request, which is all the KV cache has to
+    evaluate anew (tried on 2026-12-06: BENCHMARKS.md, "The check's question before the request")."""
+    render = first_call_check.render
+
+    def asking(name: str, **values: Any) -> str:
+        if name != "agent_tool_check":
+            return render(name, **values)
+        return (
+            f"Tool: {values['tool']}: {values['description']}\n\n"
+            "Can this tool do what the request below asks? Answer Yes or No.\n\n"
+            f"Request: {values['request']}"
+        )
+
+    first_call_check.render = asking  # type: ignore[assignment]
+
+
 def judge(llm: LocalLLM, request: str, tools: list[Tool], bias: str) -> dict[str, dict[str, float]]:
     """Each tool's fit for ``request``. ``bias``: "content-free" (heron's check: the mean P(Yes) of the
     three content-free requests) or "masked" (those and the request with each word as [MASK], a
@@ -139,10 +158,18 @@ def main() -> None:
     )
     parser.add_argument("--question", default=QUESTION, help="the check's question")
     parser.add_argument("--bias", choices=["content-free", "masked"], default="content-free")
+    parser.add_argument(
+        "--layout",
+        choices=["question-last", "request-last"],
+        default="question-last",
+        help="where the question stands: after the request (heron's) or before it",
+    )
     parser.add_argument("--out", default="tool_check.json")
     args = parser.parse_args()
     if args.question != QUESTION:
         with_question(args.question)
+    if args.layout == "request-last":
+        with_request_last()
     settings = load_settings()
     builtins = [memory_tools()[0], python_tool, read_file, write_file, list_files, calculator]
     rows: list[dict[str, Any]] = []
@@ -158,14 +185,17 @@ def main() -> None:
                     right = fits[needed]["fits"] >= 0.5
                 row = {"category": category, "id": case_id, "needed": needed, "right": right}
                 rows.append({**row, "fits": fits})
-    print(f"question: {args.question!r}; bias: {args.bias}; {time.perf_counter() - started:.0f} s")
+    seconds = time.perf_counter() - started
+    print(f"question: {args.question!r}; bias: {args.bias}; layout: {args.layout}; {seconds:.1f} s")
     for category in args.categories:
         mine = [r for r in rows if r["category"] == category]
         what = "no tool fits" if category == "irrelevance" else "the needed tool fits"
         print(f"{category:15} {sum(r['right'] for r in mine)}/{len(mine)} right ({what})")
     OUT.mkdir(exist_ok=True)
     (OUT / args.out).write_text(
-        json.dumps({"question": args.question, "bias": args.bias, "rows": rows}, indent=1)
+        json.dumps(
+            {"question": args.question, "bias": args.bias, "layout": args.layout, "rows": rows}, indent=1
+        )
     )
 
 
