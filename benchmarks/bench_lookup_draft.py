@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from heron.config import load_settings
 from heron.llm import GenerationOptions, LocalLLM, Message
+from heron.llm.devices import cpu_threads
 from heron.llm.llama_compat import safe_model_params
 
 NOTES = Path(__file__).resolve().parent.parent / "examples" / "docs"
@@ -95,7 +96,7 @@ def main() -> None:
 
     settings = load_settings()
     path = str(settings.llm_model_path())
-    threads = os.cpu_count() or 1
+    threads, threads_batch = cpu_threads()  # heron's defaults, given to llama-cpp-python too
     rows = []
     with LocalLLM.from_settings(settings) as llm:
         for name, request in requests().items():
@@ -107,7 +108,13 @@ def main() -> None:
     for label, draft_model in (("llama-cpp", None), ("llama-cpp-lookup", LlamaPromptLookupDecoding())):
         with safe_model_params():  # the AMX workaround heron applies; raw llama.cpp crashes without it
             llama = Llama(
-                model_path=path, n_ctx=4096, n_threads=threads, verbose=False, seed=0, draft_model=draft_model
+                model_path=path,
+                n_ctx=4096,
+                n_threads=threads,
+                n_threads_batch=threads_batch,
+                verbose=False,
+                seed=0,
+                draft_model=draft_model,
             )
         for row in rows:
             row.append(time_llama_cpp(llama, [Message.user(requests()[row[0]])], args.repeats))
