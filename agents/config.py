@@ -65,11 +65,13 @@ class AgentConfig(BaseModel):
     )
     step_notes: bool = Field(
         True,
-        description="after a plan step's tool call succeeds, one more turn in which the model writes "
-        "down what the step found (the facts and values, with the passages they come from) as the "
-        "step's result; later steps read its note next to the raw result. A tool result can hold the "
-        "few values the next step needs among many (ten retrieved passages): written down first, "
-        "they are what the model copies into its code or report. False: the raw result is the step's",
+        description="after a plan step's tool call succeeds with a result of more than 300 "
+        "characters, one more turn in which the model writes down what the step found (the facts and "
+        "values, with the passages they come from) as the step's result; later steps read its note "
+        "next to the raw result. A long result can hold the few values the next step needs among many "
+        "(eight retrieved passages): written down first, they are what the model copies into its code "
+        "or report. A shorter result (a printed number, a file written) is the step's result as it "
+        "is. False: the raw result is always the step's",
     )
     turn_max_tokens: int = Field(
         1024, ge=16, description="tokens per model turn: room for the longest answer or argument"

@@ -25,6 +25,10 @@ from heron.status import StoppedBy
 from heron.tools import Tool
 from heron.tracing import PlanEvent, Tracer
 
+# how much of a step's result its record keeps (what a re-plan reads); a tool step's result up to this
+# long is kept whole, a longer one is first written down by the model (``AgentConfig.step_notes``)
+STEP_RECORD_CHARS = 300
+
 
 class PlanExecution:
     """Runs ``state`` to its end: one free loop, or the plan's steps (made first when asked for)."""
@@ -59,7 +63,7 @@ class PlanExecution:
         """Run the current plan step; returns the run's end (final answer or budget), else None.
 
         A step that names a tool calls that tool until a call succeeds, at most ``config.step_tries``
-        calls; the step's result is the model's note of what the call found (``config.step_notes``),
+        calls; the step's result is the model's note of what a long result held (``config.step_notes``),
         else the last call's result.
         """
         index, total = state.plan_index, len(state.plan)
@@ -93,8 +97,14 @@ class PlanExecution:
                     limit = loop.tracker.exhausted() or "max_steps"
                     return loop.forced_final(state, FINAL_ANSWER, limit), limit
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
-            # the step's note: what it found, in the model's words (not on resume after the note)
-            if self.config.step_notes and not state.last_call_failed and state.messages[-1].role == "tool":
+            # the step's note: what a long result holds that the task needs, in the model's words (not
+            # on resume after the note); a short result is kept whole as the step's result
+            if (
+                self.config.step_notes
+                and not state.last_call_failed
+                and state.messages[-1].role == "tool"
+                and len(result) > STEP_RECORD_CHARS
+            ):
                 note = self._note_step(loop, state)
                 result = note.answer if note is not None else result
         else:
@@ -102,7 +112,7 @@ class PlanExecution:
             if last or stopped_by not in ("answer", "repeated_call"):
                 return final, stopped_by
             result = final.answer
-        state.step_results.append(f"{current.do} -> {result[:300]}")
+        state.step_results.append(f"{current.do} -> {result[:STEP_RECORD_CHARS]}")
         state.plan_index += 1
         state.step_started = False
         if state.last_call_failed and self.config.planning == "always":

@@ -230,16 +230,9 @@ def test_low_risk_tools_do_not_ask(demo_tools: list) -> None:
 
 
 def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> None:
-    # a step that names a tool is one call of it, then the model's note; then the model answers
-    llm = ScriptedLLM(
-        [
-            call("add", a=1, b=2),
-            note("1 + 2 = 3"),
-            call("delete_everything", path="x"),
-            note("x deleted"),
-            answer("all done"),
-        ]
-    )
+    # a step that names a tool is one call of it (a short result is the step's result as it is: no
+    # note turn); then the model answers
+    llm = ScriptedLLM([call("add", a=1, b=2), call("delete_everything", path="x"), answer("all done")])
     plan = [
         PlanStep(do="add", tool="add"),
         PlanStep(do="delete", tool="delete_everything", args={"path": "x"}),
@@ -251,19 +244,31 @@ def test_given_plan_forces_each_steps_tool(demo_tools: list, ledger: Path) -> No
     assert first["properties"]["action"]["const"] == "add"  # only the step's tool was admitted
     assert "Step 1 of 2" in llm.calls[0].messages[-1].content
     assert ledger.read_text() == "add 1 2\ndelete x\n"
-    pinned = llm.calls[2].schema["properties"]["arguments"]["properties"]["path"]
+    pinned = llm.calls[1].schema["properties"]["arguments"]["properties"]["path"]
     assert pinned == {"const": "x"}  # the step's fixed argument is pinned in the grammar
-    assert "All steps are done" in llm.calls[4].messages[-1].content
+    assert len(llm.calls) == 3 and "All steps are done" in llm.calls[2].messages[-1].content
     plan_event = next(e for e in read_trace(result.trace_path) if e.type == "plan")
     assert plan_event.tools == ["add", "delete_everything"]
+
+
+@tool
+def survey(site: str) -> str:
+    """Read a survey's full log: a long result holding a few values among many lines.
+
+    Args:
+        site: the survey site
+    """
+    lines = [f"{site} {hour:02d}:00 water level normal, wind light, nothing to report" for hour in range(8)]
+    return "\n".join([*lines, f"{site} total count: 7 herons"])
 
 
 def test_a_tool_steps_note_follows_its_successful_call_and_only_the_note_is_offered(
     demo_tools: list, ledger: Path
 ) -> None:
-    llm = ScriptedLLM([call("add", a=2, b=5), note("2 + 5 is 7"), answer("7")])
-    with _agent(llm, demo_tools) as agent:
-        result = agent.run("add 2 and 5", plan=[{"do": "add", "tool": "add"}, "answer"])
+    # the result is long (eight lines of log around one count): the model writes down what it found
+    llm = ScriptedLLM([call("survey", site="weir"), note("7 herons at the weir"), answer("7")])
+    with _agent(llm, [*demo_tools, survey]) as agent:
+        result = agent.run("how many herons at the weir?", plan=[{"do": "read", "tool": "survey"}, "answer"])
     assert result.answer == "7" and result.status == "succeeded"
     note_turn = llm.calls[1]
     assert note_turn.messages[-2].role == "tool"  # right after the call's result
@@ -272,7 +277,7 @@ def test_a_tool_steps_note_follows_its_successful_call_and_only_the_note_is_offe
     )
     assert note_turn.schema["properties"]["action"]["const"] == "step_done"  # no tool, no answer
     # the last step's turn reads the note as the model's own earlier turn
-    assert any("2 + 5 is 7" in m.content for m in llm.calls[2].messages if m.role == "assistant")
+    assert any("7 herons at the weir" in m.content for m in llm.calls[2].messages if m.role == "assistant")
 
 
 def test_without_step_notes_a_tool_step_ends_with_its_call(demo_tools: list, ledger: Path) -> None:
@@ -307,7 +312,6 @@ def test_a_failed_tool_step_is_tried_again_until_a_call_succeeds(demo_tools: lis
         [
             call("add", a="x", b=1),  # a tool error: the step is not done (and gets no note)
             call("add", a=2, b=1),  # the model read the error and fixed the call
-            note("2 + 1 = 3"),
             answer("3"),
         ]
     )
@@ -388,15 +392,28 @@ def test_checkpointed_state_resumes_without_repeating_tool_calls(demo_tools: lis
 
 def test_a_plan_run_killed_before_a_steps_note_resumes_with_the_note(demo_tools: list, ledger: Path) -> None:
     checkpoints: list[str] = []
-    llm = ScriptedLLM([call("add", a=1, b=2), RuntimeError("killed before the note")])
-    plan = [{"do": "add", "tool": "add"}, "answer"]
-    with _agent(llm, demo_tools) as agent, pytest.raises(RuntimeError):
+    calls: list[str] = []
+
+    @tool
+    def long_add(a: int, b: int) -> str:
+        """Add two integers and explain the sum at length.
+
+        Args:
+            a: first number
+            b: second number
+        """
+        calls.append(f"add {a} {b}")
+        return f"{a} + {b} = {a + b}. " + "The sum of two integers is an integer. " * 10
+
+    llm = ScriptedLLM([call("long_add", a=1, b=2), RuntimeError("killed before the note")])
+    plan = [{"do": "add", "tool": "long_add"}, "answer"]
+    with _agent(llm, [long_add]) as agent, pytest.raises(RuntimeError):
         agent.run("1+2", plan=plan, on_step=lambda s: checkpoints.append(s.model_dump_json()))
     state = RunState.model_validate_json(checkpoints[-1])
     llm2 = ScriptedLLM([note("1 + 2 = 3"), answer("3")])
-    with _agent(llm2, demo_tools) as agent:
+    with _agent(llm2, [long_add]) as agent:
         result = agent.continue_run(state)
-    assert result.answer == "3" and ledger.read_text() == "add 1 2\n"  # the call is not made again
+    assert result.answer == "3" and calls == ["add 1 2"]  # the call is not made again
     assert llm2.calls[0].schema["properties"]["action"]["const"] == "step_done"
 
 

@@ -134,7 +134,7 @@ def test_an_answer_that_says_what_the_callers_step_asked_for_is_the_models_own(t
         "  - {do: 'Add one and two.', tool: calculator, args: {expression: '1+2'}}\n"
         "  - {do: 'Say that the ledger is done.'}\n"
     )
-    step = [call("calculator", expression="1+2"), {"action": "step_done", "answer": "3", "citations": []}]
+    step = [call("calculator", expression="1+2")]  # (a short result: no note turn)
     done = TaskRunner(load_settings(), ScriptedLLM([*step, answer("The ledger is done.")])).run(task)
     assert (done.status, done.answer) == ("succeeded", "The ledger is done.")
     echo = answer("This is the last step: finish with final_answer.")
@@ -330,12 +330,16 @@ def test_heron_run_prints_a_note_under_a_cut_answer(capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize("notes", [True, False])
 def test_a_task_file_turns_step_notes_on_or_off(tmp_path: Path, notes: bool) -> None:
     task = tmp_path / "task.yaml"
-    steps = "steps:\n  - {do: add, tool: calculator}\n  - do: answer\n"
-    task.write_text(f"goal: add 1 and 2\ntools: [calculator]\n{steps}step_notes: {str(notes).lower()}\n")
-    note = {"action": "step_done", "answer": "1 + 2 = 3", "citations": []}
-    llm = ScriptedLLM([call("calculator", expression="1+2"), *([note] if notes else []), answer("3")])
+    (tmp_path / "ws").mkdir()
+    log = [f"{hour:02d}:00 water level normal, nothing to report" for hour in range(10)]
+    (tmp_path / "ws" / "log.txt").write_text("\n".join([*log, "total: 7 herons"]))  # a long result
+    steps = "steps:\n  - {do: read the log, tool: read_file}\n  - do: answer\n"
+    header = "goal: count the herons\ntools: [read_file]\nworkspace: ws\n"
+    task.write_text(f"{header}{steps}step_notes: {str(notes).lower()}\n")
+    note = {"action": "step_done", "answer": "7 herons", "citations": []}
+    llm = ScriptedLLM([call("read_file", path="log.txt"), *([note] if notes else []), answer("7")])
     outcome = TaskRunner(load_settings(), llm).run(task)
-    assert outcome.status == "succeeded" and outcome.answer == "3"
+    assert outcome.status == "succeeded" and outcome.answer == "7"
     actions = [c.schema.get("properties", {}).get("action", {}).get("const") for c in llm.calls]
     assert actions.count("step_done") == (1 if notes else 0)
 
