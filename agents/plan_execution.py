@@ -25,9 +25,11 @@ from heron.status import StoppedBy
 from heron.tools import Tool
 from heron.tracing import PlanEvent, Tracer
 
-# how much of a step's result its record keeps (what a re-plan reads); a tool step's result up to this
-# long is kept whole, a longer one is first written down by the model (``AgentConfig.step_notes``)
+# how much of a step's result its record keeps (what a re-plan reads)
 STEP_RECORD_CHARS = 300
+# a tool step's result up to this long is the step's result as it is; a longer one is first written
+# down by the model (``AgentConfig.step_notes``): the length a record keeps
+NOTE_AFTER_CHARS = STEP_RECORD_CHARS
 
 
 class PlanExecution:
@@ -103,7 +105,7 @@ class PlanExecution:
                 self.config.step_notes
                 and not state.last_call_failed
                 and state.messages[-1].role == "tool"
-                and len(result) > STEP_RECORD_CHARS
+                and len(result) > NOTE_AFTER_CHARS
             ):
                 note = self._note_step(loop, state)
                 result = note.answer if note is not None else result

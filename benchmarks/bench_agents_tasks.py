@@ -10,6 +10,7 @@ Usage:
   python benchmarks/bench_agents_tasks.py [--tasks examples/demo.yaml benchmarks/tasks/*.yaml]
       [--orders 6] [--first-order 0] [--model qwen2.5-coder-1.5b] [--scratch DIR]
       [--set step_notes=false ...]   (--set: any AgentConfig field, the value read as JSON)
+      [--note-after-chars 0]         (a plan step's note after every tool result, as before 68de785)
 Writes benchmarks/out/agents_tasks.json (one record per run) and prints a table; the runs' traces stay
 in the temporary folder it prints.
 """
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from heron.agents import plan_execution
 from heron.agents.runner import TaskRunner
 from heron.agents.tasks import load_task
 from heron.config import load_settings
@@ -115,7 +117,15 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="an AgentConfig override"
     )
+    parser.add_argument(
+        "--note-after-chars",
+        type=int,
+        default=None,
+        help="a plan step's note follows results longer than this (heron: 300; 0: every result, as before)",
+    )
     args = parser.parse_args()
+    if args.note_after_chars is not None:
+        plan_execution.NOTE_AFTER_CHARS = args.note_after_chars
 
     # a fixed folder, emptied first: passage ids hash the source's path, so a run is repeatable
     scratch = args.scratch
