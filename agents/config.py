@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 THOUGHT_CHARS = 200  # the reasoning field's length when the model is big enough to use it
 THOUGHT_MIN_PARAMETERS = 1_000_000_000  # SmolLM2-135M wrote digits into it; Qwen2.5-1.5B plans in it
+# how much of a plan step's result its record keeps (what a re-plan reads); a tool result up to this
+# long is the step's result as it is, a longer one gets the model's note (step_notes)
+STEP_RECORD_CHARS = 300
 
 
 TOOL_CHOICE_MODES = ("auto", "none", "required")  # besides a tool name (tools cannot take these names)
@@ -65,7 +68,7 @@ class AgentConfig(BaseModel):
     )
     step_notes: bool = Field(
         True,
-        description="after a plan step's tool call succeeds with a result of more than 300 "
+        description=f"after a plan step's tool call succeeds with a result of more than {STEP_RECORD_CHARS} "
         "characters, one more turn in which the model writes down what the step found (the facts and "
         "values, with the passages they come from) as the step's result; later steps read its note "
         "next to the raw result. A long result can hold the few values the next step needs among many "

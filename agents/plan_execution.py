@@ -13,7 +13,7 @@ from typing import Any
 
 from heron.agents.actions import FINAL_ANSWER, STEP_DONE, FinalAction, ToolCallAction
 from heron.agents.budget import BUDGET_NOTE
-from heron.agents.config import AgentConfig
+from heron.agents.config import STEP_RECORD_CHARS, AgentConfig
 from heron.agents.loop import StepLoop
 from heron.agents.planner import make_plan
 from heron.agents.state import PlanStep, RunState
@@ -25,10 +25,9 @@ from heron.status import StoppedBy
 from heron.tools import Tool
 from heron.tracing import PlanEvent, Tracer
 
-# how much of a step's result its record keeps (what a re-plan reads)
-STEP_RECORD_CHARS = 300
 # a tool step's result up to this long is the step's result as it is; a longer one is first written
-# down by the model (``AgentConfig.step_notes``): the length a record keeps
+# down by the model (``AgentConfig.step_notes``): the length a step's record keeps (a benchmark may
+# set it apart: ``bench_agents_tasks.py --note-after-chars``)
 NOTE_AFTER_CHARS = STEP_RECORD_CHARS
 
 

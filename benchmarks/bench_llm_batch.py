@@ -20,8 +20,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as heron.llm sets it
 
 import llama_cpp
@@ -32,6 +30,7 @@ from heron.llm import LocalLLM, Message
 from heron.llm.devices import cpu_threads
 from heron.llm.kv_session import KVSession
 from heron.llm.prefix import common_prefix_length
+from heron.llm.sampling import logprob_rows
 from heron.llm.yes_no import NO_OPTIONS, YES_OPTIONS, yes_probability_from_logprobs
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -62,10 +61,10 @@ def speed_by_batch(model: Path) -> dict[int, float]:
 
 def p_yes(session: KVSession, options: list[int]) -> float:
     """P(Yes) from the logits of the session's last evaluated position."""
-    logits = session.last_logits().astype(np.float64)
-    logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+    row = session.last_logits()[None, :]
+    logprobs = [logprob_rows(row, [option])[0] for option in options]
     yes = len(YES_OPTIONS)
-    return round(yes_probability_from_logprobs(logprobs[options[:yes]], logprobs[options[yes:]]), 4)
+    return round(yes_probability_from_logprobs(logprobs[:yes], logprobs[yes:]), 4)
 
 
 def main() -> None:
