@@ -51,12 +51,14 @@ class ChatSession:
                 if m.role == "user" and m.content in self.questions
             ]
             self.forgotten += fit_history(self.state.messages, self.agent.llm, starts)
+            self.state.request_start = len(self.state.messages)
             self.state.messages.append(Message.user(text))
             self.state.goal = text
             self.state.finished = False
         # each message gets the full budget again; the history carries over
         self.state.step, self.state.tokens_spent, self.state.seconds_spent = 0, 0, 0.0
         self.state.call_counts.clear()
+        self.state.tool_errors = 0  # (the turn after a failed call, and the result, count this message's)
         self.state.searches = 0  # a search for an earlier message found nothing for this one
         self.questions.add(text)
         result = self.agent.continue_run(self.state, callbacks=callbacks)

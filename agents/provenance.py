@@ -31,10 +31,12 @@ def traceable_numbers(text: str) -> set[str]:
 
 
 def sources_of_numbers(
-    messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]], request: str
+    messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]], request: str, since: int = 0
 ) -> list[str]:
     """Ids of the passages holding a traceable number that the model wrote after the passage was
-    shown to it (tool results name each passage as ``[id]``), in the order they were shown."""
+    shown to it (tool results name each passage as ``[id]``), in the order they were shown. Only what
+    the model wrote from message ``since`` on counts (in a chat, the turns of the latest message: an
+    earlier answer's numbers are not this one's)."""
     given = traceable_numbers(request)
     shown: dict[str, int] = {}  # passage id -> index of the tool result that showed it
     written: list[tuple[int, set[str]]] = []  # index of each model message -> its numbers
@@ -43,7 +45,7 @@ def sources_of_numbers(
             for cid in passages:
                 if cid not in shown and f"[{cid}]" in message.content:
                     shown[cid] = index
-        elif message.role == "assistant":
+        elif message.role == "assistant" and index >= since:
             written.append((index, traceable_numbers(message.content) - given))
     sources = []
     for cid, at in sorted(shown.items(), key=lambda item: item[1]):

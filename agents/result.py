@@ -35,7 +35,9 @@ class RunResult(BaseModel):
     :mod:`heron.status`), ``stopped_by`` what ended the turns ("answer", a budget, "repeated_call").
     ``answer`` is empty and ``answered`` False when the model produced no answer of its own.
     ``answer_cut``: the answer reached its length limit (``AgentConfig.answer_chars``) and ends where
-    the limit cut it.
+    the limit cut it. ``failed_calls``: the request's tool calls that ended in an error (a call the
+    user denied is not one); an answer given after one may rest on what the model assumed instead of
+    what the tool would have said.
     """
 
     run_id: str
@@ -51,6 +53,7 @@ class RunResult(BaseModel):
     stopped_by: StoppedBy = "answer"
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     plan: list[PlanStep] = Field(default_factory=list)
+    failed_calls: int = 0
 
     @property
     def budget_exhausted(self) -> bool:
@@ -79,9 +82,14 @@ def answer_verdict(state: RunState, final: FinalAction, require_citations: bool)
 
 
 def cited_passages(state: RunState, final: FinalAction) -> list[Citation]:
-    """The answer's citations, each once: the passages the run's numbers came from (see
-    heron.agents.provenance), then the ones the model chose."""
-    traced = sources_of_numbers(state.messages, state.passages, state.goal) if state.passages else []
+    """The answer's citations, each once: the passages the numbers of this request's turns came from
+    (see heron.agents.provenance; in a chat, an earlier message's answer does not count), then the
+    ones the model chose."""
+    traced = (
+        sources_of_numbers(state.messages, state.passages, state.goal, since=state.request_start)
+        if state.passages
+        else []
+    )
     return [_citation(state, cid) for cid in dict.fromkeys([*traced, *final.citations])]
 
 
@@ -124,6 +132,7 @@ def conclude_run(
         stopped_by=stopped_by,
         artifacts=state.artifacts,
         plan=state.plan,
+        failed_calls=state.tool_errors,
     )
     tracer.emit(
         AnswerEvent(

@@ -39,6 +39,7 @@ class RunState(BaseModel):
     run_id: str
     goal: str
     messages: list[Message] = Field(default_factory=list)
+    request_start: int = 0  # where the current request's messages begin (a chat's latest message)
     step: int = 0
     plan: list[PlanStep] = Field(default_factory=list)
     plan_index: int = 0

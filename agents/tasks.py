@@ -153,6 +153,30 @@ class TaskFile(_Strict):
     outputs: list[str] = Field(default_factory=list, description="files the task must produce")
     checks: list[Check] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _own_tools_by_name(cls, data: Any) -> Any:
+        """A step's ``tool`` and ``approval.allow`` name a tool as the model sees it (``subtract``);
+        the ``tools:`` entry as written (``my_tools:subtract``) is read as that name too."""
+        if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
+            return data
+        own = {entry: tool_name(entry) for entry in data["tools"] if isinstance(entry, str) and ":" in entry}
+        if not own:
+            return data
+        data = dict(data)
+        if isinstance(data.get("steps"), list):
+            data["steps"] = [
+                {**step, "tool": own.get(step["tool"], step["tool"])}
+                if isinstance(step, dict) and isinstance(step.get("tool"), str)
+                else step
+                for step in data["steps"]
+            ]
+        approval = data.get("approval")
+        if isinstance(approval, dict) and isinstance(approval.get("allow"), list):
+            allow = [own.get(name, name) if isinstance(name, str) else name for name in approval["allow"]]
+            data["approval"] = {**approval, "allow": allow}
+        return data
+
     def rendered_goal(self) -> str:
         """The goal with ``{{ input }}`` placeholders filled from ``inputs`` (a missing one is an error)."""
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -295,6 +319,7 @@ def _describe(exc: ValidationError, path: Path, node: yaml.Node | None) -> str:
         loc = tuple(err["loc"])
         key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
         msg = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = msg.removeprefix("Value error, ")  # (pydantic's prefix for a validator's ValueError)
         lines.append(f"{path}:{_line(node, loc)}: {key or '(top level)'}: {msg}")
     return "\n".join(lines)
 

@@ -144,8 +144,8 @@ class ToolCaller:
         for pending in todo:  # the grammar admits only known names; a backend without one may not
             if pending.tool not in self.tools:
                 hint = f"there is no tool {pending.tool!r}; use one of: {', '.join(self.tools)}"
-                pending.message = render(
-                    "agent_retry", tool=pending.tool, problem=hint, budget=self.budget_text()
+                pending.message = _said_by_heron(
+                    state, render("agent_retry", tool=pending.tool, problem=hint, budget=self.budget_text())
                 )
                 pending.failed = True
             elif pending.cut:  # not what the model meant to send: never run (a file cut mid-word)
@@ -191,12 +191,15 @@ class ToolCaller:
                 )
             )
             if decision.decision == "denied":
-                pending.message = render(
-                    "agent_denied",
-                    tool=pending.tool,
-                    reason=decision.reason or "denied",
-                    final=final,
-                    budget=self.budget_text(),
+                pending.message = _said_by_heron(
+                    state,
+                    render(
+                        "agent_denied",
+                        tool=pending.tool,
+                        reason=decision.reason or "denied",
+                        final=final,
+                        budget=self.budget_text(),
+                    ),
                 )
             else:
                 pending.arguments = decision.arguments
@@ -256,7 +259,7 @@ class ToolCaller:
         )
         pending.failed = result.is_error
         if outcome.retry_hint is not None:
-            pending.message = outcome.retry_hint
+            pending.message = _said_by_heron(state, outcome.retry_hint)
             return
         self._record_citations(state, result, pending.arguments)
         if not result.is_error and pending.tool in self.tools and self.tools[pending.tool].cites:
@@ -316,6 +319,13 @@ class ToolCaller:
 
 def _no_checkpoint(state: RunState) -> None:
     pass
+
+
+def _said_by_heron(state: RunState, message: str) -> str:
+    """A tool message heron wrote in place of a result (a denied call, a call to fix): kept as one of
+    heron's instructions, so a final answer that only repeats it is no answer (``no_answer``)."""
+    state.instructions.append(message)
+    return message
 
 
 def without_budget_notes(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+import heron
 from heron.config import EvalSettings
 from heron.errors import DatasetError
 
@@ -123,9 +124,15 @@ class TruthfulQAItem(BaseModel):
 
 def resolve_data_root(root: Path | None = None) -> Path:
     """The folder with the public data: ``root`` if given, else ``../shared/data``; raises if missing.
+    A relative path starts at the current dir, or, when it is not there, at the heron checkout in use
+    (the folder above the ``heron`` package), so ``heron eval`` finds the default from any folder.
 
     The CLI passes ``--data`` or the ``[evals] data_dir`` setting."""
     folder = (root or DEFAULT_DATA_ROOT).expanduser()
+    if not folder.is_dir() and not folder.is_absolute():
+        checkout = Path(heron.__file__).resolve().parents[1]
+        if (checkout / folder).is_dir():
+            return checkout / folder
     if not folder.is_dir():
         raise DatasetError(f"eval data folder not found: {folder.resolve()}", _DATA_HINT)
     return folder

@@ -221,7 +221,7 @@ class EvalSettings(BaseModel):
     data_dir: Path = Field(
         Path("../shared/data"),
         description="folder holding bbq/, halueval/ and truthfulqa/ (a relative path starts at the "
-        "current dir); --data overrides it",
+        "current dir, or where it is not found there, at the heron checkout in use); --data overrides it",
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from heron.agents.agent import Agent
-from heron.agents.approval import approve_all
+from heron.agents.approval import approve_all, deny_all
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.runner import TaskRunner
@@ -17,7 +17,7 @@ from heron.config import load_settings
 from heron.errors import ContextOverflowError, ModelError, OutputTruncatedError
 from heron.llm import HTTPLLM, ScriptedLLM
 from heron.status import EXIT_BUDGET, describe, echoes_instructions, run_status
-from heron.tools import LONG_TEXT_CHARS, Artifact, ToolResult, tool, write_file
+from heron.tools import LONG_TEXT_CHARS, Artifact, Risk, ToolResult, tool, write_file
 from heron.tracing import AnswerEvent, RunFinishedEvent, read_trace
 from tests.stub_server import stub_server
 
@@ -96,6 +96,25 @@ def test_an_answer_of_the_models_own_succeeds_everywhere() -> None:
     assert finished.status == "succeeded" and finished.stopped_by == "answer" and answer_event.answered
 
 
+def test_the_result_counts_the_calls_that_failed() -> None:
+    """A newcomer's unit_price tool raised KeyError for "kiwi"; the model answered a made-up price,
+    status succeeded. The status is the model's own answer; the result also says a call failed."""
+
+    @tool
+    def unit_price(item: str) -> float:
+        """The price of one item.
+
+        Args:
+            item: the item's name
+        """
+        return {"apple": 0.4}[item]
+
+    result, _ = _run([call("unit_price", item="kiwi"), answer("A kiwi costs 0.45 euros.")], [unit_price])
+    assert (result.status, result.failed_calls) == ("succeeded", 1)
+    result, _ = _run([call("unit_price", item="apple"), answer("An apple costs 0.4 euros.")], [unit_price])
+    assert (result.status, result.failed_calls) == ("succeeded", 0)
+
+
 def test_a_step_budget_says_budget_exhausted_max_steps_in_result_and_trace() -> None:
     result, _ = _run(
         [call("add", a=1, b=2), call("add", a=3, b=4), answer("7 so far")], [add], budget=Budget(max_steps=2)
@@ -123,6 +142,34 @@ def test_a_normal_answer_that_only_echoes_a_hint_is_no_answer() -> None:
     replies = [call("add", a=1, b=1), call("add", a=1, b=1), answer(hint)]
     result, _ = _run(replies, [add], tool_choice="required")
     assert result.status == "no_answer" and result.answer == "" and result.stopped_by == "answer"
+
+
+def test_an_answer_that_repeats_the_denied_calls_message_is_no_answer() -> None:
+    """A newcomer denied a python call in `heron chat` and the model answered with heron's "The user
+    did not approve this call: ..." message, which was shown as the answer, status succeeded."""
+
+    @tool(risk=Risk.HIGH)
+    def delete(path: str) -> str:
+        """Delete a file.
+
+        Args:
+            path: the file
+        """
+        return f"deleted {path}"
+
+    denied = (
+        "The user did not approve this call: denied by the user. "
+        "Choose another action or finish with final_answer."
+    )
+    llm = ScriptedLLM([call("delete", path="a.txt"), answer(denied)])
+    with Agent(llm, tools=[delete], approve=deny_all) as agent:
+        result = agent.run("delete a.txt")
+    assert result.status == "no_answer" and result.answer == "" and not result.answered
+    # the model's own answer after a denial is an answer
+    llm = ScriptedLLM([call("delete", path="a.txt"), answer("I did not delete a.txt: you declined.")])
+    with Agent(llm, tools=[delete], approve=deny_all) as agent:
+        result = agent.run("delete a.txt")
+    assert (result.status, result.answer) == ("succeeded", "I did not delete a.txt: you declined.")
 
 
 def test_an_answer_that_says_what_the_callers_step_asked_for_is_the_models_own(tmp_path: Path) -> None:
@@ -193,6 +240,24 @@ def test_a_chat_message_searches_again_before_its_answer_even_after_a_fruitless_
     assert first.note.startswith("nothing relevant was found in memory")
     # the second message's first turn may only search again: the first message's search does not count
     assert "final_answer" not in str(llm.calls[2].schema) and second.status == "succeeded"
+
+
+def test_a_chat_answer_is_not_given_the_sources_of_an_earlier_message() -> None:
+    """A newcomer's `heron chat`: after a question answered from a passage, "What is the capital of
+    Canada?" was answered with no citation from the model, yet listed that passage as its source
+    (the number of the first answer, written after the passage was shown, traced it again)."""
+    from heron.agents.chat import ChatSession
+
+    llm = ScriptedLLM([call("lookup", query="heron"), answer("175 cm"), answer("Ottawa."), answer("175")])
+    with Agent(llm, tools=[lookup]) as agent:
+        chat = ChatSession(agent)
+        first = chat.send("How wide are a grey heron's wings?")
+        second = chat.send("What is the capital of Canada?")
+        third = chat.send("Say the wingspan again.")
+    assert [c.id for c in first.citations] == ["p1"]  # traced: 175 is in the passage
+    assert second.answer == "Ottawa." and second.citations == []
+    # a number of this message's answer still traces to a passage an earlier one retrieved
+    assert [c.id for c in third.citations] == ["p1"]
 
 
 @pytest.mark.parametrize(

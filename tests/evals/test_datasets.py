@@ -131,6 +131,18 @@ def test_missing_folder_and_file_say_how_to_fix(tmp_path: Path) -> None:
         load_truthfulqa(tmp_path)
 
 
+def test_the_default_data_folder_is_found_from_any_current_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newcomer ran `heron eval truthfulqa` in /tmp/newcomer: ../shared/data was looked for in /tmp."""
+    monkeypatch.chdir(tmp_path)
+    found = resolve_data_root()
+    assert found.is_absolute() and (found / "truthfulqa").is_dir()
+    assert found.resolve() == (Path(__file__).resolve().parents[2] / "../shared/data").resolve()
+    with pytest.raises(DatasetError):  # a relative folder found in neither place is still an error
+        resolve_data_root(Path("nowhere/data"))
+
+
 def test_subsample_is_seeded_and_keeps_order() -> None:
     items = list(range(100))
     first, second = subsample(items, 10), subsample(items, 10)
