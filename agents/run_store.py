@@ -27,6 +27,7 @@ from heron.status import FINISHED, StoredStatus
 
 RunStatus = StoredStatus  # one vocabulary: heron.status
 SQLITE_FILE = "runs.sqlite3"
+SERVED_PREFIX = "api:"  # the task_name of a run `heron serve` served: this prefix and its profile's name
 
 
 def this_node() -> str:
@@ -137,6 +138,16 @@ class RunRecord(BaseModel):
     kv_node: str | None = None
     attempt: int = 0
     steps: int = 0
+
+    @property
+    def kind(self) -> str:
+        """``api`` for a run `heron serve` served, ``task`` for a task file's run."""
+        return "api" if self.task_name.startswith(SERVED_PREFIX) else "task"
+
+    @property
+    def name(self) -> str:
+        """The task's name, or the profile that served the run."""
+        return self.task_name.removeprefix(SERVED_PREFIX)
 
 
 def store_url(location: str | Path) -> str:

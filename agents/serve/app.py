@@ -19,6 +19,8 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from heron.agents.http_gate import LOOPBACK_HOSTS, TOKEN_COOKIE, RequestGate
@@ -57,6 +59,13 @@ def create_app(
     app.state.hub = hub
     app.include_router(openai_api.router(hub))
     app.include_router(runs_api.router(hub))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # OpenAI's clients read errors in OpenAI's shape; the runs API keeps FastAPI's own
+        if request.url.path.startswith("/v1/"):
+            return openai_api.invalid_request(exc.errors())
+        return await request_validation_exception_handler(request, exc)
 
     @app.get("/", response_model=None)
     def index(request: Request) -> Response:

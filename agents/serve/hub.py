@@ -24,9 +24,9 @@ from typing import Any
 from heron.agents.agent import Agent
 from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
-from heron.agents.run_store import RunRecord, RunStore
+from heron.agents.run_store import SERVED_PREFIX, RunRecord, RunStore
 from heron.agents.serve.live import LiveRun
-from heron.agents.serve.runs_index import API_KIND, run_events
+from heron.agents.serve.runs_index import run_events
 from heron.agents.state import RunState
 from heron.config import ServeProfile, Settings
 from heron.errors import HeronError, RunCancelledError, RunTakenOverError, UsageError
@@ -162,7 +162,7 @@ class AgentHub:
         self._tools(profile)  # unknown tool names: refused before anything is queued
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run = self._live_run(run_id, profile_name, goal, profile, ask)
-        self.store.create_run(run_id, API_KIND + profile_name, "", goal)  # (before it is listed as live)
+        self.store.create_run(run_id, SERVED_PREFIX + profile_name, "", goal)  # (before it is listed as live)
         job = functools.partial(self._run_agent, run, profile, list(history), instructions, None)
         self._launch(run, self._slot(profile.model), job)
         return run
@@ -178,8 +178,8 @@ class AgentHub:
         state = self.store.latest_state(record.id)
         if state is None:
             raise UsageError(f"run {record.id} has no checkpoint to resume from", "start it again")
-        if record.task_name.startswith(API_KIND):
-            profile_name = record.task_name[len(API_KIND) :]
+        if record.kind == "api":
+            profile_name = record.name
             profile = self.profile(profile_name)
             run = self._live_run(record.id, profile_name, record.goal, profile, ask=True)
             job = functools.partial(self._run_agent, run, profile, [], "", state)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -57,13 +57,64 @@ class ChatRequest(BaseModel):
     heron: HeronOptions = Field(default_factory=HeronOptions)
 
 
+# how to fix each field of a chat request, in the message of a request that failed validation
+FIELD_HINTS = {
+    "model": "name an agent profile (GET /v1/models lists them)",
+    "messages": "send a list of {role, content} messages, the user's request last",
+    "stream": "send true or false",
+    "heron": 'send {"ask": true} or {"ask": false}, or leave it out',
+}
+BODY_HINT = "send a JSON object with `model` and `messages`"
+SHOWN_ERRORS = 3  # a long list of bad messages is reported by its first few errors
+
+
 def openai_error(
-    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     """An error in OpenAI's shape. ``x-should-retry: false``: OpenAI's clients retry a 5xx on their
     own, which would run a failed agent (and its tools) again, or a cancelled one."""
-    body = {"error": {"message": message, "type": kind, "code": code}}
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers={"x-should-retry": "false"})
+
+
+def invalid_request(errors: Sequence[Any]) -> JSONResponse:
+    """A body that is not JSON or not a valid chat request (FastAPI's validation ``errors``), as
+    OpenAI answers it: HTTP 400, naming each wrong field and how to fix it."""
+    parts: list[str] = []
+    hinted: set[str] = set()
+    for error in errors[:SHOWN_ERRORS]:
+        loc = [part for part in error.get("loc", ()) if part != "body"]
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "a decode error")
+            where = f" at character {loc[0]}" if loc and isinstance(loc[0], int) else ""
+            parts.append(f"the body is not valid JSON ({reason}{where}): {BODY_HINT}")
+        elif not loc or not isinstance(loc[0], str):
+            parts.append(f"the body is not a JSON object: {BODY_HINT}")
+        else:
+            part = f"{_param(loc)}: {_lowered(str(error.get('msg', 'invalid')))}"
+            if loc[0] in FIELD_HINTS and loc[0] not in hinted:
+                hinted.add(loc[0])
+                part += f": {FIELD_HINTS[loc[0]]}"
+            parts.append(part)
+    if len(errors) > SHOWN_ERRORS:
+        parts.append(f"and {len(errors) - SHOWN_ERRORS} more")
+    first = [part for part in errors[0].get("loc", ()) if part != "body"] if errors else []
+    param = _param(first) if first and isinstance(first[0], str) else None
+    return openai_error(400, "; ".join(parts) or BODY_HINT, param=param)
+
+
+def _param(loc: Sequence[Any]) -> str:
+    """A field's path as OpenAI writes it: ``messages[0].role``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def _lowered(message: str) -> str:
+    """Pydantic's "Field required" inside a sentence: "field required" (an acronym stays as written)."""
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
 
 
 def router(hub: AgentHub) -> APIRouter:

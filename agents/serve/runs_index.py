@@ -16,8 +16,6 @@ from heron.agents.serve.live import LiveRun
 from heron.errors import DatasetError
 from heron.tracing import read_trace, trace_path
 
-API_KIND = "api:"  # task_name prefix of served runs in the run store
-
 
 class ListsRuns(Protocol):
     def list_runs(self, limit: int = 50) -> list[RunRecord]: ...
@@ -29,11 +27,10 @@ def list_runs(
     """The newest ``limit`` runs, newest first; sub-agents' runs appear inside their caller's trace."""
     rows: dict[str, dict[str, Any]] = {}
     for record in store.list_runs(limit):
-        api = record.task_name.startswith(API_KIND)
         rows[record.id] = {
             "id": record.id,
-            "kind": "api" if api else "task",
-            "name": record.task_name[len(API_KIND) :] if api else record.task_name,
+            "kind": record.kind,
+            "name": record.name,
             "goal": record.goal,
             "status": record.status,
             "created": record.created,

@@ -6,7 +6,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from heron.cli.app import app
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
 from heron.status import CUT_NOTE, describe
+
+if TYPE_CHECKING:
+    from heron.agents.run_store import RunRecord
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -179,11 +182,11 @@ def runs(
         rows = [
             _RunRow(
                 r.id,
-                "task",
+                r.kind,
                 r.created,
                 describe(r.status, str((r.outcome or {}).get("stopped_by", ""))),
                 r.steps,
-                r.task_name + (f" (on {r.node})" if r.node and r.node != this_node() else ""),
+                _record_title(r) + (f" (on {r.node})" if r.node and r.node != this_node() else ""),
                 r.model_dump(),
             )
             for r in records
@@ -208,7 +211,9 @@ def runs(
 @dataclass(frozen=True)
 class _RunRow:
     id: str
-    kind: str  # task (the run store), agent (SDK or `heron chat` with tools), chat (plain chat)
+    # task (a task file's, in the run store), api (served by `heron serve`, in the run store),
+    # agent (SDK or `heron chat` with tools), chat (plain chat)
+    kind: str
     started: float
     status: str
     steps: int
@@ -218,6 +223,17 @@ class _RunRow:
     def as_json(self) -> dict[str, Any]:
         base = {"id": self.id, "kind": self.kind, "started": self.started, "status": self.status}
         return base | {"steps": self.steps, "title": self.title} | (self.record or {})
+
+
+def _record_title(record: RunRecord) -> str:
+    """A task run's task; a served run's profile and request (the profile alone says little)."""
+    if record.kind == "api":
+        return f"{record.name}: {_one_line(record.goal)}"
+    return record.task_name
+
+
+def _one_line(text: str, width: int = 80) -> str:
+    return text.replace("\n", " ")[:width]
 
 
 def _trace_only_rows(traces: Path, store: Any, limit: int) -> list[_RunRow]:
@@ -250,7 +266,7 @@ def _trace_row(path: Path) -> _RunRow | None:
         started=float(first.get("time", path.stat().st_mtime)),
         status=status,
         steps=int(last.get("step", 0)),
-        title=str(first.get("goal", "")).replace("\n", " ")[:80],
+        title=_one_line(str(first.get("goal", ""))),
     )
 
 

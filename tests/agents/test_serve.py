@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import APIError, APIStatusError, OpenAI
+from openai import APIError, APIStatusError, BadRequestError, OpenAI
 
 from heron.agents.serve import create_app
+from heron.cli import EXIT_OK, main
 from heron.config import Settings
 from heron.errors import UsageError
 from heron.llm.fake import ScriptedLLM
@@ -364,7 +365,62 @@ def test_bad_requests_get_openai_shaped_errors(settings: Settings) -> None:
             json={"model": "calc", "messages": [{"role": "assistant", "content": "x"}]},
         )
         assert not_user.status_code == 400
-        assert httpx.post(f"{url}/v1/chat/completions", content=b"{not json").status_code == 422
+
+
+def _openai_error(response: httpx.Response) -> dict[str, Any]:
+    """The error of an OpenAI-shaped 400 answer (what OpenAI answers an invalid request with)."""
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error"}
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    return dict(error)
+
+
+def test_invalid_requests_get_openai_shaped_errors_that_say_what_to_fix(settings: Settings) -> None:
+    with served(create_app(profile_settings(settings), llm=ScriptedLLM([]))) as url:
+        endpoint = f"{url}/v1/chat/completions"
+        missing = _openai_error(httpx.post(endpoint, json={"model": "calc"}))
+        assert missing["message"].startswith("messages: field required: send a list of {role, content}")
+        assert missing["param"] == "messages"
+        bad_role = _openai_error(
+            httpx.post(endpoint, json={"model": "calc", "messages": [{"role": "bot", "content": "x"}]})
+        )
+        assert bad_role["message"].startswith("messages[0].role: input should be 'system'")
+        assert bad_role["param"] == "messages[0].role"
+        no_model = _openai_error(httpx.post(endpoint, json={"messages": [{"role": "user", "content": "x"}]}))
+        assert "model: field required: name an agent profile" in no_model["message"]
+        not_json = _openai_error(
+            httpx.post(endpoint, content=b"{not json", headers={"Content-Type": "application/json"})
+        )
+        assert not_json["message"].startswith("the body is not valid JSON")
+        assert "send a JSON object with `model` and `messages`" in not_json["message"]
+        for body in (b"{not json", b"[1, 2]", b""):  # untyped, not an object, empty
+            assert "send a JSON object" in _openai_error(httpx.post(endpoint, content=body))["message"]
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        with pytest.raises(BadRequestError, match="messages: list should have at least 1 item"):
+            client.chat.completions.create(model="calc", messages=[])
+        # the runs API keeps FastAPI's own shape for its bad requests
+        decision = httpx.post(f"{url}/api/runs/r1/approvals/a1", json={"decision": "maybe"})
+        assert decision.status_code == 422 and "detail" in decision.json()
+
+
+def test_heron_runs_lists_a_served_run_with_the_kind_the_runs_api_reports(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with served(create_app(profile_settings(settings), llm=ScriptedLLM([answer("4")]))) as url:
+        httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "calc", "messages": [{"role": "user", "content": "what is 2+2?"}]},
+            timeout=30,
+        )
+        [listed] = httpx.get(f"{url}/api/runs").json()
+    assert main(["runs", "--json"]) == EXIT_OK
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["id"], row["kind"], listed["kind"]) == (listed["id"], "api", "api")
+    assert row["title"] == "calc: what is 2+2?"  # the profile and the request, as the page shows them
+    assert main(["runs"]) == EXIT_OK
+    [line] = [line for line in capsys.readouterr().out.splitlines() if listed["id"] in line]
+    assert " api " in line and "calc: what is 2+2?" in line and "api:" not in line
 
 
 def _events_until(url: str, body: dict, on_event: Any) -> list[dict]:
