@@ -34,18 +34,24 @@ _PLAIN_TYPE_WORDS |= {"str": "TEXT", "path": "PATH", "Path": "PATH", "datetime":
 
 def _help_in_plain_words(command: Any) -> None:
     """Make ``--help`` read as prose: no ``<list[Path]>`` or ``<bool>`` labels (an argument's name says
-    what it is, a flag takes no value, other options get click's words: PATH, INTEGER, TEXT), and
-    docstrings re-flowed, since typer keeps their source line breaks. A no-op on older typers."""
+    what it is, a flag takes no value, other options get click's words: PATH, INTEGER, TEXT),
+    arguments on the usage line as click writes them (``PATHS...``, not ``{paths}...``), docstrings
+    re-flowed, since typer keeps their source line breaks, and brackets kept: help text is plain text,
+    not rich markup (``[mcp.servers.NAME]`` would vanish as a tag). A no-op on older typers."""
     if command.help:
         paragraphs = inspect.cleandoc(command.help).split("\n\n")
-        command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+        command.help = escape("\n\n".join(" ".join(p.split()) for p in paragraphs))
     ctx = command.context_class(command)
     help_option = command.get_help_option(ctx)
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if not hasattr(param, "display_type"):
             continue
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
         if param.param_type_name == "argument":
             param.display_type_rich = lambda ctx: None
+            param.metavar = param.metavar or param.name.upper()
+            param.get_usage_pieces = lambda ctx, argument=param: [_usage_piece(argument)]
         elif getattr(param, "is_flag", False):
             param.metavar = ""
         elif param.metavar is None:
@@ -55,6 +61,13 @@ def _help_in_plain_words(command: Any) -> None:
             param.metavar = _PLAIN_TYPE_WORDS.get(label, label)
     for sub in getattr(command, "commands", {}).values():
         _help_in_plain_words(sub)
+
+
+def _usage_piece(argument: Any) -> str:
+    """An argument on the usage line as click writes it: ``NAME``, ``[NAME]`` when optional, ``...``
+    after it when repeatable."""
+    piece = argument.metavar if argument.required else f"[{argument.metavar}]"
+    return piece + ("..." if argument.nargs != 1 else "")
 
 
 def main(argv: list[str] | None = None, obj: dict[str, Any] | None = None) -> int:

@@ -68,7 +68,9 @@ def list_tools() -> None:
 
     settings = load_settings()
     if not settings.mcp.servers:
-        console.print("no MCP servers configured: add [mcp.servers.NAME] to heron.toml (see docs/mcp.md)")
+        console.print(
+            "no MCP servers configured: add [mcp.servers.NAME] to heron.toml (see docs/mcp.md)", markup=False
+        )
         raise typer.Exit(0)
     failed = 0
     for name, spec in settings.mcp.servers.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import typer
@@ -31,9 +32,8 @@ def list_models(ctx: typer.Context) -> None:
         in_use: Path | None = settings.llm_model_path()
     except HeronError:
         in_use = None
-    console.print(
-        f"{'name':<20} {'size':>9} {'context':>8}  {'licence':<11} installed  source", highlight=False
-    )
+    # A source is as long as a row: on lines of its own under its model, the table fits 80 columns.
+    console.print(f"{'name':<20} {'size':>9} {'context':>8}  {'licence':<11} installed", highlight=False)
     for model in KNOWN_MODELS.values():
         path = installed_path(model, settings.models_dir)
         size = path.stat().st_size if path else model.size_bytes
@@ -41,10 +41,18 @@ def list_models(ctx: typer.Context) -> None:
         if path is not None and in_use is not None and path.resolve() == in_use.resolve():
             mark = "yes (in use)"
         console.print(
-            f"{model.name:<20} {size / 2**20:>6.0f} MiB {model.context:>8}  {model.license:<11} "
-            f"{mark:<10} {model.source}",
+            f"{model.name:<20} {size / 2**20:>6.0f} MiB {model.context:>8}  {model.license:<11} {mark}",
             highlight=False,
         )
+        source = textwrap.fill(
+            f"from {model.source}",
+            console.width,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,  # package names stay whole
+        )
+        console.print(source, markup=False, highlight=False)
     chosen = settings.model_path or settings.model
     console.print(
         f"\nin use: {chosen}" + (f" -> {in_use}" if in_use else " (not installed)"), highlight=False

@@ -21,7 +21,7 @@ def render_event(event: Any, verbose: bool = False) -> str:
         )
     if kind == "plan":
         steps = "; ".join(
-            f"{i + 1}. {escape(s)}" + (f" [{t}]" if i < len(event.tools) and (t := event.tools[i]) else "")
+            escape(f"{i + 1}. {s}" + (f" [{t}]" if i < len(event.tools) and (t := event.tools[i]) else ""))
             for i, s in enumerate(event.steps)
         )
         label = "plan" if not event.revision else f"re-plan {event.revision}"

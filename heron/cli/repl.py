@@ -157,7 +157,15 @@ class Repl:
 
     def _banner(self, piped: bool) -> None:
         tools = ", ".join(t.name for t in self.conversation.tools) or "none (plain chat, replies stream)"
-        memory = f"on (collection {self.memory.collection_name})" if self.memory is not None else "off"
+        memory = "off"
+        if self.memory is not None:
+            collection = f"collection {self.memory.collection_name}"
+            # without tools there is no retrieve or remember tool: the model never reaches memory
+            memory = (
+                f"on ({collection})"
+                if self.conversation.tools
+                else f"unused without tools (/ingest and /memory still work on {collection})"
+            )
         self.view.note(f"[bold]heron chat[/] - model [cyan]{escape(self.llm.name)}[/]")
         self.view.note(f"[dim]tools: {escape(tools)}; memory: {memory}[/]")
         if self.conversation.tools:

@@ -71,7 +71,7 @@ def run_command(repl: ReplHost, line: str) -> bool:
 def _help(repl: ReplHost, argument: str) -> bool:
     table = Table(show_header=False, box=None, padding=(0, 2))
     for command in COMMANDS.values():
-        table.add_row(command.usage, command.help)
+        table.add_row(escape(command.usage), escape(command.help))  # `[QUERY]`, `[all|full]`: not markup
     repl.view.console.print(table)
     repl.view.note(
         "Anything else is a message. Enter sends it; Alt-Enter (Esc, Enter) or a line ending in \\ "

@@ -212,6 +212,7 @@ def test_each_slash_command_without_memory(chat) -> None:
     term.ask("/help", "/exit")
     for usage in ("/help", "/tools", "/ingest PATH", "/memory [QUERY]", "/trace", "/model [NAME]", "/reset"):
         assert usage in term.output
+    assert "/trace [all|full]" in term.output  # brackets are text, not rich markup
     term.ask("/tools", "list_files")
     assert re.search(r"python\s+high: asks first", term.output)
     assert re.search(r"calculator\s+low", term.output)
@@ -233,6 +234,14 @@ def test_each_slash_command_without_memory(chat) -> None:
     term.child.sendline("/exit")
     assert term.exit_code() == 0
     assert "bye" in term.output
+
+
+def test_the_banner_says_memory_is_unused_in_plain_chat(chat) -> None:
+    agent = chat(replies=[])
+    assert "memory: on (collection heron)" in agent.output
+    plain = chat("--no-tools", replies=[])  # no retrieve or remember tool: nothing reads memory
+    assert "tools: none (plain chat, replies stream); memory: unused without tools" in plain.output
+    assert "memory: on" not in plain.output
 
 
 def test_ingest_and_memory_commands_use_real_vector_memory(chat, tmp_path: Path) -> None:

