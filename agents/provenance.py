@@ -1,10 +1,22 @@
-"""Which retrieved passages a run's numbers came from, so an answer cites its real sources.
+"""Which retrieved passages an answer's facts came from, so it cites its real sources.
 
 A small model cites passages by their place in the list it was shown (the first five), not by what
-it used. Numbers are the facts that can be traced exactly: when a number the model wrote (in a tool
-call or its answer) after a passage was shown to it appears in that passage, the passage is a source
-of the answer. Single digits are too common to trace (an index, a count, a format width) and are
-left out, as are numbers the user's request already holds.
+it used: asked when a lighthouse was built, the default model cited the lighthouse passage and the
+ferry and cheese passages shown after it. So the sources are traced from what the model wrote:
+
+- Numbers are the facts that can be traced exactly: when a number the model wrote (in a tool call or
+  its answer) after a passage was shown to it appears in that passage, the passage is a source.
+  Single digits are too common to trace (an index, a count, a format width) and are left out, as are
+  numbers the user's request already holds.
+- Words: a word of the answer that is in exactly one of the passages shown, and is neither a common
+  English word nor in the request, ties the answer to that passage ("aged for nine weeks in sea
+  caves": only the cheese passage says "caves"). Only the answer counts here, not the calls and notes
+  before it, which copy whole passages.
+
+When something is traced, the traced passages are the answer's citations; only an answer with no
+traceable fact keeps the passages the model chose, and of those only the ones that share a word
+(other than a common English word) or a number with the request or the answer: asked "What is 348 *
+27?" after a question about a lighthouse, the default model cited the lighthouse passage.
 """
 
 from __future__ import annotations
@@ -53,6 +65,48 @@ def sources_of_numbers(
         if after & traceable_numbers(str(passages[cid].get("text", ""))):
             sources.append(cid)
     return sources
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")  # a word of three letters or more
+
+
+def _words(text: str) -> set[str]:
+    return {word.lower() for word in _WORD.findall(text)}
+
+
+def _common_words() -> frozenset[str]:
+    from sklearn.feature_extraction._stop_words import ENGLISH_STOP_WORDS
+
+    return ENGLISH_STOP_WORDS
+
+
+def sources_of_words(answer: str, passages: Mapping[str, Mapping[str, Any]], request: str) -> list[str]:
+    """Ids of the passages holding a word of ``answer`` that no other passage of ``passages`` holds,
+    leaving out common English words and the request's words, in the order of ``passages``."""
+    used = _words(answer) - _words(request) - _common_words()
+    if not used:
+        return []
+    held = {cid: _words(str(passage.get("text", ""))) & used for cid, passage in passages.items()}
+    seen_in: dict[str, int] = {}
+    for words in held.values():
+        for word in words:
+            seen_in[word] = seen_in.get(word, 0) + 1
+    return [cid for cid, words in held.items() if any(seen_in[word] == 1 for word in words)]
+
+
+def sharing_words(
+    cited: Iterable[str], passages: Mapping[str, Mapping[str, Any]], request: str, answer: str
+) -> list[str]:
+    """The ids of ``cited`` whose passage shares a word (not a common English word) or a traceable
+    number with the request or the answer."""
+    text = f"{request}\n{answer}"
+    asked = (_words(text) - _common_words()) | traceable_numbers(text)
+    kept = []
+    for cid in cited:
+        body = str(passages.get(cid, {}).get("text", ""))
+        if asked & (_words(body) | traceable_numbers(body)):
+            kept.append(cid)
+    return kept
 
 
 def references_moved_to_citations(

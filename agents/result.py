@@ -11,7 +11,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from heron.agents.actions import FinalAction
-from heron.agents.provenance import references_moved_to_citations, sources_of_numbers
+from heron.agents.provenance import (
+    references_moved_to_citations,
+    sharing_words,
+    sources_of_numbers,
+    sources_of_words,
+)
 from heron.agents.state import PlanStep, RunState
 from heron.errors import RunCancelledError
 from heron.llm.types import Usage
@@ -82,15 +87,17 @@ def answer_verdict(state: RunState, final: FinalAction, require_citations: bool)
 
 
 def cited_passages(state: RunState, final: FinalAction) -> list[Citation]:
-    """The answer's citations, each once: the passages the numbers of this request's turns came from
-    (see heron.agents.provenance; in a chat, an earlier message's answer does not count), then the
-    ones the model chose."""
-    traced = (
-        sources_of_numbers(state.messages, state.passages, state.goal, since=state.request_start)
-        if state.passages
-        else []
-    )
-    return [_citation(state, cid) for cid in dict.fromkeys([*traced, *final.citations])]
+    """The answer's citations, each once: the passages its facts came from, traced from the numbers
+    of this request's turns and the answer's words (see heron.agents.provenance; in a chat, an
+    earlier message's answer does not count); when nothing traces, the ones the model chose that
+    share a word or number with the request or the answer."""
+    cited = list(dict.fromkeys(final.citations))
+    if state.passages:
+        numbers = sources_of_numbers(state.messages, state.passages, state.goal, since=state.request_start)
+        words = sources_of_words(final.answer, state.passages, state.goal)
+        traced = list(dict.fromkeys([*numbers, *words]))
+        cited = traced or sharing_words(cited, state.passages, state.goal, final.answer)
+    return [_citation(state, cid) for cid in cited]
 
 
 def _citation(state: RunState, cid: str) -> Citation:
@@ -157,6 +164,7 @@ def conclude_run(
             stopped_by=stopped_by,
             usage=state.usage.model_dump(),
             seconds=time.perf_counter() - started,
+            failed_calls=state.tool_errors,
         )
     )
     return result

@@ -47,7 +47,7 @@ class CheckResult(BaseModel):
 
 
 # what the run store keeps of an outcome besides its own columns, so a finished run reads back whole
-STORED_OUTCOME = ("note", "answer_cut", "stopped_by", "citations", "checks", "artifacts")
+STORED_OUTCOME = ("note", "answer_cut", "stopped_by", "citations", "checks", "artifacts", "failed_calls")
 
 
 class TaskOutcome(BaseModel):
@@ -69,6 +69,7 @@ class TaskOutcome(BaseModel):
     trace_path: str = ""
     error: str = ""
     node: str = ""  # where the run ran (its last part, after a resume)
+    failed_calls: int = 0  # tool calls that ended in an error (RunResult.failed_calls)
 
     @classmethod
     def from_record(cls, record: RunRecord, workspace: Path, trace: Path) -> TaskOutcome:
@@ -350,6 +351,7 @@ class TaskRunner:
             workspace=str(workspace),
             trace_path=str(result.trace_path or ""),
             node=self.node,
+            failed_calls=result.failed_calls,
         )
         self.store.finish(
             result.run_id,

@@ -161,6 +161,7 @@ class RunFinishedEvent(_Event):
     usage: dict[str, float]
     seconds: float
     error: str = ""
+    failed_calls: int = 0  # the request's tool calls that ended in an error
 
 
 TraceEvent = Annotated[

@@ -140,7 +140,9 @@ class ReplView:
         # a chat session's usage adds up over the conversation: count this question's own turns
         tokens = self._generated or int(event.usage.get("completion_tokens", 0))
         status = describe(event.status, event.stopped_by or "")
-        self.console.print(f"[dim]({status} in {event.seconds:.1f}s, {tokens} tokens generated)[/]")
+        failed = getattr(event, "failed_calls", 0)
+        failures = f"; {failed} tool call{'s' * (failed != 1)} failed" if failed else ""
+        self.console.print(f"[dim]({status} in {event.seconds:.1f}s, {tokens} tokens generated{failures})[/]")
 
     # -- approvals --------------------------------------------------------------------------------
 

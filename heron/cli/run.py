@@ -325,7 +325,14 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     colour = "green" if outcome.exit_code == 0 else "red"
     status = describe(outcome.status, outcome.stopped_by)
     where = f" on {outcome.node}" if outcome.node and "/" in outcome.node else ""  # a cluster worker
-    console.print(f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps{escape(where)})")
+    failed = (
+        f", {outcome.failed_calls} failed call{'s' * (outcome.failed_calls != 1)}"
+        if outcome.failed_calls
+        else ""
+    )
+    console.print(
+        f"[bold {colour}]{status}[/] run {outcome.run_id} ({outcome.steps} steps{failed}{escape(where)})"
+    )
     if outcome.answer:
         console.print(f"[bold]answer:[/] {escape(outcome.answer)}", highlight=False)
         if outcome.answer_cut:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from heron.agents.agent import Agent
 from heron.agents.config import AgentConfig
-from heron.agents.provenance import references_moved_to_citations, sources_of_numbers, traceable_numbers
+from heron.agents.provenance import (
+    references_moved_to_citations,
+    sharing_words,
+    sources_of_numbers,
+    sources_of_words,
+    traceable_numbers,
+)
 from heron.llm import ScriptedLLM
 from heron.llm.types import Message
 from heron.tools import Artifact, ToolResult, tool
@@ -78,20 +84,52 @@ def test_the_answer_cites_the_passages_its_numbers_came_from_first() -> None:
     )
     with Agent(llm, tools=[notes, mean], config=AgentConfig(require_citations=True)) as agent:
         result = agent.run("What is the mean wingspan of the grey heron and the little egret?")
-    assert [c.id for c in result.citations] == ["size", "egret", "intro", "count"]
+    # the traced passages are the citations: the model's picks by position are left out
+    assert [c.id for c in result.citations] == ["size", "egret"]
     event = next(e for e in read_trace(result.trace_path) if isinstance(e, AnswerEvent))
-    assert event.citations == ["size", "egret", "intro", "count"]
+    assert event.citations == ["size", "egret"]
 
 
-def test_without_numbers_the_models_citations_stand() -> None:
+def test_a_word_of_the_answer_that_one_passage_alone_holds_traces_to_it() -> None:
+    assert sources_of_words("It lives in Europe.", PASSAGES, "Where does it live?") == ["intro"]
+    # common words, the request's words and words several passages hold trace nothing
+    assert sources_of_words("The wingspan is large.", PASSAGES, "Which wingspan?") == []
+    assert sources_of_words("A little egret.", PASSAGES, "x") == []  # in "egret" and "count" both
+    assert sources_of_words("It lives in Europe.", PASSAGES, "Does it live in Europe?") == []
+
+
+def test_the_answers_words_trace_its_source_over_the_models_pick() -> None:
     llm = ScriptedLLM(
         [
             {"action": "notes", "arguments": {"query": "range"}},
-            {"action": "final_answer", "answer": "It lives in Europe.", "citations": ["intro"]},
+            {"action": "final_answer", "answer": "It lives in Europe.", "citations": ["count"]},
         ]
     )
     with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
         result = agent.run("Where does the grey heron live?")
+    assert [c.id for c in result.citations] == ["intro"]
+
+
+def test_an_untraced_citation_must_share_a_word_or_number_with_the_request_or_answer() -> None:
+    """Asked "What is 348 * 27?" after a question about a lighthouse, the default model cited the
+    lighthouse passage it had seen before."""
+    assert sharing_words(["intro", "size"], PASSAGES, "What is 348 * 27?", "It is 9396.") == []
+    assert sharing_words(["intro", "count"], PASSAGES, "Is the grey heron a bird?", "Yes.") == [
+        "intro",
+        "count",
+    ]
+    assert sharing_words(["egret"], PASSAGES, "How big?", "About 95 cm.") == ["egret"]
+
+
+def test_with_nothing_traced_the_models_citations_stand() -> None:
+    llm = ScriptedLLM(
+        [
+            {"action": "notes", "arguments": {"query": "range"}},
+            {"action": "final_answer", "answer": "Yes, it does.", "citations": ["intro"]},
+        ]
+    )
+    with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
+        result = agent.run("Is the grey heron a bird?")
     assert [c.id for c in result.citations] == ["intro"]
 
 

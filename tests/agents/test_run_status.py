@@ -115,6 +115,21 @@ def test_the_result_counts_the_calls_that_failed() -> None:
     assert (result.status, result.failed_calls) == ("succeeded", 0)
 
 
+def test_a_task_run_says_how_many_calls_failed_in_its_outcome_trace_and_printout(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from heron.cli.run import _print_outcome
+
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: read the notes\ntools: [read_file]\n")
+    replies = [call("read_file", path="absent.txt"), answer("The notes say hello.")]
+    done = TaskRunner(load_settings(), ScriptedLLM(replies)).run(task)
+    assert (done.status, done.failed_calls) == ("succeeded", 1)
+    assert read_trace(Path(done.trace_path))[-1].failed_calls == 1
+    _print_outcome(done, as_json=False)
+    assert "1 failed call" in capsys.readouterr().out
+
+
 def test_a_step_budget_says_budget_exhausted_max_steps_in_result_and_trace() -> None:
     result, _ = _run(
         [call("add", a=1, b=2), call("add", a=3, b=4), answer("7 so far")], [add], budget=Budget(max_steps=2)

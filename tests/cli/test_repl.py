@@ -206,6 +206,14 @@ def test_risky_tool_call_is_approved_denied_or_edited_by_the_user(chat) -> None:
     assert run_statuses() == ["succeeded", "succeeded", "succeeded", "cancelled"]
 
 
+def test_the_status_line_says_how_many_tool_calls_failed(chat) -> None:
+    term = chat("--no-memory", replies=[calc_call("2 +* 3"), answer("It is 5.")])
+    term.child.sendline("what is 2 plus 3?")
+    term.expect("It is 5.")
+    term.expect("tokens generated; 1 tool call failed)")
+    term.expect(PROMPT)
+
+
 def test_each_slash_command_without_memory(chat) -> None:
     term = chat("--no-memory", replies=[answer("First answer."), answer("After the reset.")])
 
