@@ -125,6 +125,11 @@ def conclude_run(
         final = final.model_copy(update={"answer": text, "citations": [*final.citations, *referenced]})
     answered, note = answer_verdict(state, final, require_citations)
     cited = cited_passages(state, final) if answered else []
+    if answered and require_citations and not cited:  # it cited only passages unrelated to it
+        answered, note = (
+            False,
+            "the answer cites no passage related to the request or the answer (require_citations)",
+        )
     result = RunResult(
         run_id=state.run_id,
         answer=final.answer if answered else "",
@@ -144,7 +149,9 @@ def conclude_run(
     tracer.emit(
         AnswerEvent(
             run_id=state.run_id,
-            step=state.step,
+            # the number of the turn that wrote it, as its model turn event has it: a run's steps
+            # count its tool turns, and the turn forced by a budget or repeats counts as one
+            step=state.step + (stopped_by == "answer"),
             text=result.answer,
             citations=[c.id for c in cited],
             stopped_by=stopped_by,

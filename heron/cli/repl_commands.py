@@ -121,13 +121,15 @@ def _memory(repl: ReplHost, argument: str) -> bool:
         repl.view.note("memory is off (started with --no-memory)")
         return False
     if argument:
+        from heron.memory.tools import cite_id
+
         passages = memory.search(argument, k=_RECALL_K)
         if not passages:
             repl.view.note(f"nothing in memory matches {escape(argument)!r}")
-        for passage in passages:
+        for passage in passages:  # by the id the agent's retrieve shows and cites
             text = " ".join(passage.text.split())[:200]
             repl.view.note(
-                f"[cyan]\\[{escape(passage.id)}][/] {escape(passage.citation())}\n    {escape(text)}"
+                f"[cyan]\\[{escape(cite_id(passage))}][/] {escape(passage.citation())}\n    {escape(text)}"
             )
         return False
     sources = Counter(str(meta.get("source", "?")) for _, _, meta in memory.iter_records())

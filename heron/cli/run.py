@@ -212,7 +212,7 @@ def runs(
 class _RunRow:
     id: str
     # task (a task file's, in the run store), api (served by `heron serve`, in the run store),
-    # agent (SDK or `heron chat` with tools), chat (plain chat)
+    # agent (an SDK run), chat (a conversation: `heron chat`, or a ChatSession of several messages)
     kind: str
     started: float
     status: str
@@ -256,17 +256,21 @@ def _trace_row(path: Path) -> _RunRow | None:
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         first, last = json.loads(lines[0]), json.loads(lines[-1])
+        # each message of a conversation (`heron chat`, ChatSession) ends with its own run_finished
+        ends = [json.loads(line) for line in lines if '"run_finished"' in line]
     except (OSError, UnicodeDecodeError, IndexError, json.JSONDecodeError):
         return None  # unreadable or empty: `heron trace` explains those when asked
     finished = last.get("type") == "run_finished"
     status = describe(last.get("status", "?"), last.get("stopped_by") or "") if finished else "unfinished"
+    messages = len([e for e in ends if e.get("type") == "run_finished"])
+    more = f" (+{messages - 1} more messages)" if messages > 1 else ""
     return _RunRow(
         id=path.stem,
-        kind="chat" if "-chat-" in path.stem else "agent",
+        kind="chat" if "-chat-" in path.stem or messages > 1 else "agent",
         started=float(first.get("time", path.stat().st_mtime)),
         status=status,
-        steps=int(last.get("step", 0)),
-        title=_one_line(str(first.get("goal", ""))),
+        steps=sum(int(e.get("step", 0)) for e in ends) if messages > 1 else int(last.get("step", 0)),
+        title=_one_line(str(first.get("goal", ""))) + more,
     )
 
 

@@ -121,6 +121,33 @@ def test_an_untraced_citation_must_share_a_word_or_number_with_the_request_or_an
     assert sharing_words(["egret"], PASSAGES, "How big?", "About 95 cm.") == ["egret"]
 
 
+def test_required_citations_of_unrelated_passages_leave_no_answer() -> None:
+    """The 135M answered a heron question citing only the passage on lakes it had been shown."""
+    unrelated = {"lakes": {"id": "lakes", "text": "Lake Baikal is the deepest lake, 1642 m deep."}}
+
+    @tool(cites=True)
+    def lakes(query: str) -> ToolResult:
+        """Search the notes.
+
+        Args:
+            query: what to look for
+        """
+        text = unrelated["lakes"]["text"]
+        return ToolResult(
+            text=f"[lakes] {text}",
+            artifacts=[Artifact(kind="citation", uri="l.md", metadata=unrelated["lakes"])],
+        )
+
+    replies = [
+        {"action": "lakes", "arguments": {"query": "heron"}},
+        {"action": "final_answer", "answer": "It is 20.25 meters.", "citations": ["lakes"]},
+    ]
+    with Agent(ScriptedLLM(replies), tools=[lakes], config=AgentConfig(require_citations=True)) as agent:
+        result = agent.run("What is the grey heron's wingspan?")
+    assert (result.status, result.answer, result.citations) == ("no_answer", "", [])
+    assert "cites no passage related" in result.note
+
+
 def test_with_nothing_traced_the_models_citations_stand() -> None:
     llm = ScriptedLLM(
         [

@@ -130,6 +130,19 @@ def test_a_task_run_says_how_many_calls_failed_in_its_outcome_trace_and_printout
     assert "1 failed call" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("max_steps", [None, 1])
+def test_the_answer_carries_the_number_of_the_turn_that_wrote_it(max_steps: int | None) -> None:
+    """`heron run -v` printed "3 model: ..." then "2 answer: ..." for the same turn."""
+    from heron.tracing import ModelTurnEvent
+
+    budget = {"budget": Budget(max_steps=max_steps)} if max_steps else {}
+    result, _ = _run([call("add", a=1, b=2), answer("3")], [add], **budget)
+    assert result.stopped_by == ("max_steps" if max_steps else "answer")
+    events = read_trace(result.trace_path)
+    last_turn = [e for e in events if isinstance(e, ModelTurnEvent)][-1]
+    assert next(e for e in events if isinstance(e, AnswerEvent)).step == last_turn.step
+
+
 def test_a_step_budget_says_budget_exhausted_max_steps_in_result_and_trace() -> None:
     result, _ = _run(
         [call("add", a=1, b=2), call("add", a=3, b=4), answer("7 so far")], [add], budget=Budget(max_steps=2)

@@ -282,6 +282,9 @@ def test_ingest_and_memory_commands_use_real_vector_memory(chat, tmp_path: Path)
     term.expect("sources:")
     term.expect(source)
     term.expect(PROMPT)
+    # /memory shows a passage by the id retrieve shows and cites
+    ids = re.findall(r"\[([a-p]{8})\]", term.output)
+    assert ids and len(set(ids)) == 1, ids
 
 
 @pytest.mark.parametrize("sigint_ignored", [False, True], ids=["plain", "started-with-sigint-ignored"])

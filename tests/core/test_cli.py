@@ -163,8 +163,20 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
                 seconds=1.0,
             )
         )
+    with Tracer(trace_path(data_dir, "20250104-090000-chat01")) as tracer:  # a ChatSession's messages
+        tracer.emit(
+            RunStartedEvent(run_id="20250104-090000-chat01", goal="hello", model="m", tools=[], budget={})
+        )
+        for steps in (2, 3):
+            tracer.emit(
+                RunFinishedEvent(
+                    run_id="20250104-090000-chat01", step=steps, status="succeeded", usage={}, seconds=1.0
+                )
+            )
     assert main(["runs"]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
+    [chat] = [line for line in lines if "20250104-090000-chat01" in line]
+    assert " chat " in chat and "hello (+1 more messages)" in chat and " 5 " in chat
     assert lines[0].split()[:2] == ["STARTED", "RUN"] and "STATUS" in lines[0] and "KIND" in lines[0]
     [sdk] = [line for line in lines if "20250102-090000-abc123" in line]
     assert " agent " in sdk and "succeeded" in sdk and "sum the invoices" in sdk
