@@ -75,8 +75,9 @@ def render_event(event: Any, verbose: bool = False) -> str:
     if kind == "run_finished":
         usage = event.usage
         status = describe(event.status, event.stopped_by or "")
+        steps = f" after {event.step} step{'s' * (event.step != 1)}" if event.step else ""
         return (
-            f"{step}[bold]finished[/] {status} in {event.seconds:.1f}s; tokens: "
+            f"    [bold]finished[/] {status}{steps} in {event.seconds:.1f}s; tokens: "
             f"{int(usage.get('prompt_tokens', 0))} prompt "
             f"({int(usage.get('cached_prompt_tokens', 0))} reused), "
             f"{int(usage.get('completion_tokens', 0))} generated"
