@@ -98,13 +98,14 @@ def sharing_words(
     cited: Iterable[str], passages: Mapping[str, Mapping[str, Any]], request: str, answer: str
 ) -> list[str]:
     """The ids of ``cited`` whose passage shares a word (not a common English word) or a traceable
-    number with the request or the answer."""
+    number with the request or the answer; a passage whose tool gave no text (a cited URL alone)
+    cannot be judged and is kept."""
     text = f"{request}\n{answer}"
     asked = (_words(text) - _common_words()) | traceable_numbers(text)
     kept = []
     for cid in cited:
         body = str(passages.get(cid, {}).get("text", ""))
-        if asked & (_words(body) | traceable_numbers(body)):
+        if not body.strip() or asked & (_words(body) | traceable_numbers(body)):
             kept.append(cid)
     return kept
 
