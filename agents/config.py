@@ -142,7 +142,8 @@ class AgentConfig(BaseModel):
         False,
         description="answers must cite a retrieved passage: until a tool returned passages, a turn may "
         "only call the tools that return citations (retrieve; any if there is none) and the answer is "
-        "not offered; the answer cites at least one; a run that retrieved nothing ends without an answer",
+        "not offered; the answer cites at least one related to the request or answer; a run that "
+        "retrieved nothing, or whose answer cites only unrelated passages, ends without an answer",
     )
     tool_format: Literal["settings"] | ToolFormatName = Field(
         "settings",

@@ -75,14 +75,21 @@ def _words(text: str) -> set[str]:
 
 
 def _common_words() -> frozenset[str]:
-    from sklearn.feature_extraction._stop_words import ENGLISH_STOP_WORDS
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return ENGLISH_STOP_WORDS
 
 
+def shown_in(messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The passages of ``passages`` that a tool result among ``messages`` showed (as ``[id]``)."""
+    results = [m.content for m in messages if m.role == "tool"]
+    return {cid: p for cid, p in passages.items() if any(f"[{cid}]" in text for text in results)}
+
+
 def sources_of_words(answer: str, passages: Mapping[str, Mapping[str, Any]], request: str) -> list[str]:
     """Ids of the passages holding a word of ``answer`` that no other passage of ``passages`` holds,
-    leaving out common English words and the request's words, in the order of ``passages``."""
+    leaving out common English words and the request's words, in the order of ``passages`` (give the
+    ones the request's own tool results showed: a chat's earlier searches are not this answer's)."""
     used = _words(answer) - _words(request) - _common_words()
     if not used:
         return []
@@ -99,12 +106,14 @@ def sharing_words(
 ) -> list[str]:
     """The ids of ``cited`` whose passage shares a word (not a common English word) or a traceable
     number with the request or the answer; a passage whose tool gave no text (a cited URL alone)
-    cannot be judged and is kept."""
+    cannot be judged and is kept; an id no passage has is left out."""
     text = f"{request}\n{answer}"
     asked = (_words(text) - _common_words()) | traceable_numbers(text)
     kept = []
     for cid in cited:
-        body = str(passages.get(cid, {}).get("text", ""))
+        if cid not in passages:  # (a backend without a grammar may name anything)
+            continue
+        body = str(passages[cid].get("text", ""))
         if not body.strip() or asked & (_words(body) | traceable_numbers(body)):
             kept.append(cid)
     return kept

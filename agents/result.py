@@ -14,6 +14,7 @@ from heron.agents.actions import FinalAction
 from heron.agents.provenance import (
     references_moved_to_citations,
     sharing_words,
+    shown_in,
     sources_of_numbers,
     sources_of_words,
 )
@@ -94,7 +95,8 @@ def cited_passages(state: RunState, final: FinalAction) -> list[Citation]:
     cited = list(dict.fromkeys(final.citations))
     if state.passages:
         numbers = sources_of_numbers(state.messages, state.passages, state.goal, since=state.request_start)
-        words = sources_of_words(final.answer, state.passages, state.goal)
+        recent = shown_in(state.messages[state.request_start :], state.passages)
+        words = sources_of_words(final.answer, recent, state.goal)
         traced = list(dict.fromkeys([*numbers, *words]))
         cited = traced or sharing_words(cited, state.passages, state.goal, final.answer)
     return [_citation(state, cid) for cid in cited]
@@ -186,4 +188,5 @@ def ended_by_error(state: RunState, exc: BaseException, seconds: float) -> RunFi
         usage=state.usage.model_dump(),
         seconds=seconds,
         error=f"{type(exc).__name__}: {exc}",
+        failed_calls=state.tool_errors,
     )

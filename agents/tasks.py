@@ -158,9 +158,13 @@ class TaskFile(_Strict):
     def _own_tools_by_name(cls, data: Any) -> Any:
         """A step's ``tool`` and ``approval.allow`` name a tool as the model sees it (``subtract``);
         the ``tools:`` entry as written (``my_tools:subtract``) is read as that name too."""
-        if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
+        if not isinstance(data, dict):
             return data
-        own = {entry: tool_name(entry) for entry in data["tools"] if isinstance(entry, str) and ":" in entry}
+        lists = [data.get("tools")] + [
+            a.get("tools") for a in data.get("agents") or [] if isinstance(a, dict)
+        ]
+        entries = [e for tools in lists if isinstance(tools, list) for e in tools]  # (sub-agents' too)
+        own = {entry: tool_name(entry) for entry in entries if isinstance(entry, str) and ":" in entry}
         if not own:
             return data
         data = dict(data)

@@ -6,7 +6,9 @@
 - ``budget_exhausted``: a budget ended the run (``stopped_by`` names it: ``max_steps``,
   ``max_tokens`` or ``max_seconds``); shown as ``budget_exhausted (max_steps)``;
 - ``repeated_call``: the model kept making the same tool call and was stopped;
-- ``no_answer``: the model's final text only repeated heron's own instructions, so there is no answer;
+- ``no_answer``: there is no answer of the model's own: its final text only repeated heron's own
+  messages (instructions, a denied call's notice), or, where answers must cite, nothing relevant was
+  retrieved or the answer cited only passages unrelated to the request and answer;
 - ``checks_failed``: the model answered but a task's checks did not pass;
 - ``error``: the run failed (model, tool or settings error; the message says which);
 - ``cancelled``: the user stopped it.

@@ -107,9 +107,14 @@ def invalid_request(errors: Sequence[Any]) -> JSONResponse:
     return openai_error(400, "; ".join(parts) or BODY_HINT, param=param)
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
 def _param(loc: Sequence[Any]) -> str:
-    """A field's path as OpenAI writes it: ``messages[0].role``."""
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    """A field's path as OpenAI writes it: ``messages[0].role``; without the union member pydantic
+    names after a field of several types (``content.str``, ``content.list[dict[str,any]]``)."""
+    fields = [p for p in loc if isinstance(p, int) or not ("[" in str(p) or str(p).lower() in _TYPE_TAGS)]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in fields).lstrip(".")
 
 
 def _lowered(message: str) -> str:

@@ -255,21 +255,37 @@ def _trace_only_rows(traces: Path, store: Any, limit: int) -> list[_RunRow]:
 def _trace_row(path: Path) -> _RunRow | None:
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        first, last = json.loads(lines[0]), json.loads(lines[-1])
-        # each message of a conversation (`heron chat`, ChatSession) ends with its own run_finished
-        ends = [json.loads(line) for line in lines if '"run_finished"' in line]
+        first = json.loads(lines[0])
+        # the run's own start and end events (a sub-agent's are written into its caller's trace)
+        marks = [
+            e
+            for e in (
+                json.loads(line) for line in lines if '"run_started"' in line or '"run_finished"' in line
+            )
+            if e.get("run_id") == first.get("run_id")
+        ]
     except (OSError, UnicodeDecodeError, IndexError, json.JSONDecodeError):
         return None  # unreadable or empty: `heron trace` explains those when asked
-    finished = last.get("type") == "run_finished"
-    status = describe(last.get("status", "?"), last.get("stopped_by") or "") if finished else "unfinished"
-    messages = len([e for e in ends if e.get("type") == "run_finished"])
+    ends = [e for e in marks if e.get("type") == "run_finished"]
+    finished = bool(marks) and marks[-1].get("type") == "run_finished"
+    end = ends[-1] if ends else {}
+    status = describe(end.get("status", "?"), end.get("stopped_by") or "") if finished else "unfinished"
+    # each message of a conversation (`heron chat`, ChatSession) starts afresh at step 0; a resumed
+    # run goes on counting, and only its last end event holds its steps
+    steps, messages, pending = 0, 0, 0
+    for mark in marks:
+        if mark.get("type") == "run_started":
+            steps, messages, pending = steps + pending, messages + 1, 0
+        else:
+            pending = int(mark.get("step", 0))
+    steps += pending
     more = f" (+{messages - 1} more messages)" if messages > 1 else ""
     return _RunRow(
         id=path.stem,
         kind="chat" if "-chat-" in path.stem or messages > 1 else "agent",
         started=float(first.get("time", path.stat().st_mtime)),
         status=status,
-        steps=sum(int(e.get("step", 0)) for e in ends) if messages > 1 else int(last.get("step", 0)),
+        steps=steps,
         title=_one_line(str(first.get("goal", ""))) + more,
     )
 

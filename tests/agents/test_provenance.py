@@ -119,6 +119,7 @@ def test_an_untraced_citation_must_share_a_word_or_number_with_the_request_or_an
         "count",
     ]
     assert sharing_words(["egret"], PASSAGES, "How big?", "About 95 cm.") == ["egret"]
+    assert sharing_words(["nowhere"], PASSAGES, "wingspan?", "175 cm") == []  # an id no passage has
     # a citation whose tool gave no text (a URL alone) cannot be judged: it stays
     assert sharing_words(["https://x"], {"https://x": {"id": "https://x"}}, "Who?", "Ann.") == ["https://x"]
 

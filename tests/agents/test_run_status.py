@@ -276,16 +276,20 @@ def test_a_chat_answer_is_not_given_the_sources_of_an_earlier_message() -> None:
     (the number of the first answer, written after the passage was shown, traced it again)."""
     from heron.agents.chat import ChatSession
 
-    llm = ScriptedLLM([call("lookup", query="heron"), answer("175 cm"), answer("Ottawa."), answer("175")])
+    replies = [call("lookup", query="heron"), answer("175 cm"), answer("Ottawa."), answer("175")]
+    llm = ScriptedLLM([*replies, answer("A grey heron and its wingspan.")])
     with Agent(llm, tools=[lookup]) as agent:
         chat = ChatSession(agent)
         first = chat.send("How wide are a grey heron's wings?")
         second = chat.send("What is the capital of Canada?")
         third = chat.send("Say the wingspan again.")
+        poem = chat.send("Write a line about birds.")
     assert [c.id for c in first.citations] == ["p1"]  # traced: 175 is in the passage
     assert second.answer == "Ottawa." and second.citations == []
     # a number of this message's answer still traces to a passage an earlier one retrieved
     assert [c.id for c in third.citations] == ["p1"]
+    # a word does not: only the passages this message's own searches showed are traced by words
+    assert poem.citations == []
 
 
 @pytest.mark.parametrize(

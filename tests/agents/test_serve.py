@@ -387,6 +387,11 @@ def test_invalid_requests_get_openai_shaped_errors_that_say_what_to_fix(settings
         )
         assert bad_role["message"].startswith("messages[0].role: input should be 'system'")
         assert bad_role["param"] == "messages[0].role"
+        bad_content = _openai_error(
+            httpx.post(endpoint, json={"model": "calc", "messages": [{"role": "user", "content": 5}]})
+        )
+        assert bad_content["param"] == "messages[0].content"  # not pydantic's union member (.str)
+        assert ".str" not in bad_content["message"] and "list[" not in bad_content["message"]
         no_model = _openai_error(httpx.post(endpoint, json={"messages": [{"role": "user", "content": "x"}]}))
         assert "model: field required: name an agent profile" in no_model["message"]
         not_json = _openai_error(

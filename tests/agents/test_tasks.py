@@ -105,6 +105,11 @@ def test_custom_tool_reference(tmp_path: Path) -> None:
     written = "goal: x\ntools: ['my_tools:shout']\nsteps: [{do: s, tool: 'my_tools:shout'}]\n"
     loaded = load_task(_write(tmp_path, written + "approval: {allow: ['my_tools:shout']}\n", "t3.yaml"))
     assert loaded.task.steps[0].tool == "shout" and loaded.task.approval.allow == ["shout"]
+    delegated = (  # a sub-agent's own tool, allowed unattended by its entry as written
+        "goal: x\ntools: [helper]\nagents: [{name: helper, description: h, tools: ['my_tools:shout']}]\n"
+        "approval: {allow: ['my_tools:shout']}\n"
+    )
+    assert load_task(_write(tmp_path, delegated, "t4.yaml")).task.approval.allow == ["shout"]
     with pytest.raises(TaskFileError, match="cannot import"):
         load_task(_write(tmp_path, "goal: x\ntools: ['nowhere:shout']\n", "t2.yaml"))
 

@@ -163,20 +163,27 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
                 seconds=1.0,
             )
         )
-    with Tracer(trace_path(data_dir, "20250104-090000-chat01")) as tracer:  # a ChatSession's messages
-        tracer.emit(
-            RunStartedEvent(run_id="20250104-090000-chat01", goal="hello", model="m", tools=[], budget={})
-        )
-        for steps in (2, 3):
+    chat_id, caller_id = "20250104-090000-chat01", "20250105-090000-abc123"
+    with Tracer(trace_path(data_dir, chat_id)) as tracer:  # a ChatSession's two messages
+        for goal, steps in (("hello", 2), ("again", 3)):
+            tracer.emit(RunStartedEvent(run_id=chat_id, goal=goal, model="m", tools=[], budget={}))
             tracer.emit(
-                RunFinishedEvent(
-                    run_id="20250104-090000-chat01", step=steps, status="succeeded", usage={}, seconds=1.0
-                )
+                RunFinishedEvent(run_id=chat_id, step=steps, status="succeeded", usage={}, seconds=1.0)
+            )
+    sub_id = f"{caller_id}.helper-a1b2c3"
+    with Tracer(trace_path(data_dir, caller_id)) as tracer:  # a run that called a sub-agent
+        for run_id, goal in ((caller_id, "delegate"), (sub_id, "inner")):
+            tracer.emit(RunStartedEvent(run_id=run_id, goal=goal, model="m", tools=[], budget={}))
+        for run_id, steps in ((sub_id, 4), (caller_id, 1)):
+            tracer.emit(
+                RunFinishedEvent(run_id=run_id, step=steps, status="succeeded", usage={}, seconds=1.0)
             )
     assert main(["runs"]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    [chat] = [line for line in lines if "20250104-090000-chat01" in line]
+    [chat] = [line for line in lines if chat_id in line]
     assert " chat " in chat and "hello (+1 more messages)" in chat and " 5 " in chat
+    [caller] = [line for line in lines if caller_id in line]
+    assert " agent " in caller and "more messages" not in caller and " 1 " in caller
     assert lines[0].split()[:2] == ["STARTED", "RUN"] and "STATUS" in lines[0] and "KIND" in lines[0]
     [sdk] = [line for line in lines if "20250102-090000-abc123" in line]
     assert " agent " in sdk and "succeeded" in sdk and "sum the invoices" in sdk
