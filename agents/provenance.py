@@ -1,22 +1,21 @@
 """Which retrieved passages an answer's facts came from, so it cites its real sources.
 
-A small model cites passages by their place in the list it was shown (the first five), not by what
-it used: asked when a lighthouse was built, the default model cited the lighthouse passage and the
-ferry and cheese passages shown after it. So the sources are traced from what the model wrote:
+A small model cites passages by their place in the list it was shown, not by what it used, and
+cites passages it saw earlier for answers that used none. So the sources are traced from what the
+model wrote:
 
-- Numbers are the facts that can be traced exactly: when a number the model wrote (in a tool call or
-  its answer) after a passage was shown to it appears in that passage, the passage is a source.
-  Single digits are too common to trace (an index, a count, a format width) and are left out, as are
-  numbers the user's request already holds.
-- Words: a word of the answer that is in exactly one of the passages shown, and is neither a common
-  English word nor in the request, ties the answer to that passage ("aged for nine weeks in sea
-  caves": only the cheese passage says "caves"). Only the answer counts here, not the calls and notes
-  before it, which copy whole passages.
+- Numbers are the facts that can be traced exactly: when a number the model wrote in the request's
+  turns (a tool call or the answer) after a passage was shown to it appears in that passage, the
+  passage is a source. Single digits are too common to trace (an index, a count, a format width) and
+  are left out, as are numbers the user's request already holds.
+- Words: a word of the answer that exactly one of the passages the request's searches showed holds,
+  and that is neither a common English word nor a word of the request, ties the answer to that
+  passage. Only the answer counts here, not the calls and notes before it, which copy whole passages.
 
-When something is traced, the traced passages are the answer's citations; only an answer with no
+When something is traced, the traced passages are the answer's citations. Only an answer with no
 traceable fact keeps the passages the model chose, and of those only the ones that share a word
-(other than a common English word) or a number with the request or the answer: asked "What is 348 *
-27?" after a question about a lighthouse, the default model cited the lighthouse passage.
+(not a common English word) or a number with the request or the answer. BENCHMARKS.md ("A
+newcomer's trial, and citations traced from the answer's words") has the measurements.
 """
 
 from __future__ import annotations
