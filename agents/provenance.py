@@ -21,6 +21,7 @@ newcomer's trial, and citations traced from the answer's words") has the measure
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -93,11 +94,8 @@ def sources_of_words(answer: str, passages: Mapping[str, Mapping[str, Any]], req
     if not used:
         return []
     held = {cid: _words(str(passage.get("text", ""))) & used for cid, passage in passages.items()}
-    seen_in: dict[str, int] = {}
-    for words in held.values():
-        for word in words:
-            seen_in[word] = seen_in.get(word, 0) + 1
-    return [cid for cid, words in held.items() if any(seen_in[word] == 1 for word in words)]
+    holders = Counter(word for words in held.values() for word in words)
+    return [cid for cid, words in held.items() if any(holders[word] == 1 for word in words)]
 
 
 def sharing_words(

@@ -74,8 +74,11 @@ class RunResult(BaseModel):
         return describe(self.status, self.stopped_by)
 
 
-def answer_verdict(state: RunState, final: FinalAction, require_citations: bool) -> tuple[bool, str]:
-    """Whether the final text is an answer of the model's own, and if not, why."""
+def answer_verdict(
+    state: RunState, final: FinalAction, require_citations: bool, cited: list[Citation]
+) -> tuple[bool, str]:
+    """Whether the final text is an answer of the model's own, and if not, why. ``cited``: the
+    passages it cites once traced (:func:`cited_passages`)."""
     if not final.answer.strip():
         return False, "the model's answer was empty"
     if echoes_instructions(final.answer, [state.messages[0].content, *state.instructions]):
@@ -84,6 +87,8 @@ def answer_verdict(state: RunState, final: FinalAction, require_citations: bool)
         if state.searches and not state.passages:
             return False, "nothing relevant was found in memory, and answers must cite (require_citations)"
         return False, "nothing citable was retrieved, and answers must cite (require_citations)"
+    if require_citations and not cited:  # it cited only passages unrelated to it
+        return False, "the answer cites no passage related to the request or the answer (require_citations)"
     return True, ""
 
 
@@ -125,13 +130,9 @@ def conclude_run(
     text, referenced = references_moved_to_citations(final.answer, state.messages, state.passages)
     if referenced:  # heron's "[id] label" lines in the answer: citations, not the model's words
         final = final.model_copy(update={"answer": text, "citations": [*final.citations, *referenced]})
-    answered, note = answer_verdict(state, final, require_citations)
-    cited = cited_passages(state, final) if answered else []
-    if answered and require_citations and not cited:  # it cited only passages unrelated to it
-        answered, note = (
-            False,
-            "the answer cites no passage related to the request or the answer (require_citations)",
-        )
+    cited = cited_passages(state, final)
+    answered, note = answer_verdict(state, final, require_citations, cited)
+    cited = cited if answered else []
     result = RunResult(
         run_id=state.run_id,
         answer=final.answer if answered else "",

@@ -27,18 +27,38 @@ PASSAGES = {
 }
 
 
-@tool(cites=True)
-def notes(query: str) -> ToolResult:
-    """Search the notes.
+def searching(passages: dict[str, dict[str, str]]):  # type: ignore[no-untyped-def]
+    """A citing tool named ``notes`` that shows every one of ``passages``, whatever is asked."""
 
-    Args:
-        query: what to look for
-    """
-    shown = "\n".join(f"[{cid}] {p['text']}" for cid, p in PASSAGES.items())
-    return ToolResult(
-        text=shown,
-        artifacts=[Artifact(kind="citation", uri=f"{cid}.md", metadata=p) for cid, p in PASSAGES.items()],
-    )
+    @tool(cites=True)
+    def notes(query: str) -> ToolResult:
+        """Search the notes.
+
+        Args:
+            query: what to look for
+        """
+        shown = "\n".join(f"[{cid}] {p['text']}" for cid, p in passages.items())
+        return ToolResult(
+            text=shown,
+            artifacts=[Artifact(kind="citation", uri=f"{cid}.md", metadata=p) for cid, p in passages.items()],
+        )
+
+    return notes
+
+
+notes = searching(PASSAGES)
+
+
+def _answered_after_a_search(request: str, answer: str, citations: list[str], passages=PASSAGES):  # type: ignore[no-untyped-def]
+    """The result of a run (answers must cite) whose model searched once, then gave ``answer``."""
+    replies = [
+        {"action": "notes", "arguments": {"query": "q"}},
+        {"action": "final_answer", "answer": answer, "citations": citations},
+    ]
+    with Agent(
+        ScriptedLLM(replies), tools=[searching(passages)], config=AgentConfig(require_citations=True)
+    ) as agent:
+        return agent.run(request)
 
 
 @tool
@@ -99,14 +119,7 @@ def test_a_word_of_the_answer_that_one_passage_alone_holds_traces_to_it() -> Non
 
 
 def test_the_answers_words_trace_its_source_over_the_models_pick() -> None:
-    llm = ScriptedLLM(
-        [
-            {"action": "notes", "arguments": {"query": "range"}},
-            {"action": "final_answer", "answer": "It lives in Europe.", "citations": ["count"]},
-        ]
-    )
-    with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
-        result = agent.run("Where does the grey heron live?")
+    result = _answered_after_a_search("Where does the grey heron live?", "It lives in Europe.", ["count"])
     assert [c.id for c in result.citations] == ["intro"]
 
 
@@ -127,39 +140,15 @@ def test_an_untraced_citation_must_share_a_word_or_number_with_the_request_or_an
 def test_required_citations_of_unrelated_passages_leave_no_answer() -> None:
     """The 135M answered a heron question citing only the passage on lakes it had been shown."""
     unrelated = {"lakes": {"id": "lakes", "text": "Lake Baikal is the deepest lake, 1642 m deep."}}
-
-    @tool(cites=True)
-    def lakes(query: str) -> ToolResult:
-        """Search the notes.
-
-        Args:
-            query: what to look for
-        """
-        text = unrelated["lakes"]["text"]
-        return ToolResult(
-            text=f"[lakes] {text}",
-            artifacts=[Artifact(kind="citation", uri="l.md", metadata=unrelated["lakes"])],
-        )
-
-    replies = [
-        {"action": "lakes", "arguments": {"query": "heron"}},
-        {"action": "final_answer", "answer": "It is 20.25 meters.", "citations": ["lakes"]},
-    ]
-    with Agent(ScriptedLLM(replies), tools=[lakes], config=AgentConfig(require_citations=True)) as agent:
-        result = agent.run("What is the grey heron's wingspan?")
+    result = _answered_after_a_search(
+        "What is the grey heron's wingspan?", "It is 20.25 meters.", ["lakes"], unrelated
+    )
     assert (result.status, result.answer, result.citations) == ("no_answer", "", [])
     assert "cites no passage related" in result.note
 
 
 def test_with_nothing_traced_the_models_citations_stand() -> None:
-    llm = ScriptedLLM(
-        [
-            {"action": "notes", "arguments": {"query": "range"}},
-            {"action": "final_answer", "answer": "Yes, it does.", "citations": ["intro"]},
-        ]
-    )
-    with Agent(llm, tools=[notes], config=AgentConfig(require_citations=True)) as agent:
-        result = agent.run("Is the grey heron a bird?")
+    result = _answered_after_a_search("Is the grey heron a bird?", "Yes, it does.", ["intro"])
     assert [c.id for c in result.citations] == ["intro"]
 
 
