@@ -90,7 +90,8 @@ demo: setup  ## set up, then run a real multi-step task on the bundled models
 	  exit $$status
 
 test: setup mcp-inspector browser postgres  ## set up, then run the whole test suite
-	MCP_INSPECTOR_BIN=$(MCP_INSPECTOR) HERON_TEST_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
+	@# a crash in native code (llama.cpp, torch, ray), even after pytest's summary, prints every thread's stack
+	PYTHONFAULTHANDLER=1 MCP_INSPECTOR_BIN=$(MCP_INSPECTOR) HERON_TEST_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 test-fast: setup  ## only the tests that do not load the LLM
 	$(PY) -m pytest -q -m "not model"

@@ -234,6 +234,7 @@ class Agent:
 
         ``checks``: a verdict on the answered result (a task's checks); False makes the status
         ``checks_failed`` in the result and the trace alike."""
+        self._cancel.clear()  # before any event: a consumer that saw one may cancel this run
         budget = budget or self.config.budget
         tracker = BudgetTracker(
             budget, steps=state.step, tokens=state.tokens_spent, earlier_seconds=state.seconds_spent
@@ -256,7 +257,6 @@ class Agent:
                         parent_call_id=parent[1] if parent else None,
                     )
                 )
-            self._cancel.clear()
             loop = self._loop(tracer, tracker, state, on_step, approve or self.approve)
             try:
                 final, stopped_by = PlanExecution(self.llm, self.tools, self.config).execute(
@@ -318,8 +318,8 @@ class Agent:
 
     def stream(self, goal: str, *, budget: Budget | None = None) -> Iterator[Any]:
         """Yield trace events as they happen (model turns, tool calls, results, the answer), then the
-        :class:`RunResult`."""
-        return events_of(lambda callback: self.run(goal, budget=budget, callbacks=[callback]))
+        :class:`RunResult`. Stopping early (``break``) cancels the run: its trace says "cancelled"."""
+        return events_of(lambda callback: self.run(goal, budget=budget, callbacks=[callback]), self.cancel)
 
     def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:
         """``stream`` for asyncio."""

@@ -108,9 +108,12 @@ class AnswerStream:
         return "".join(out)
 
 
-def events_of(run: Callable[[EventCallback], Any]) -> Iterator[Any]:
+def events_of(run: Callable[[EventCallback], Any], cancel: Callable[[], None]) -> Iterator[Any]:
     """Call ``run(callback)`` in a worker thread; yield each event it passes to ``callback`` as it
-    happens, then what ``run`` returned (its exception is raised here)."""
+    happens, then what ``run`` returned (its exception is raised here).
+
+    A consumer that stops early (``break``, ``close()``, dropping the iterator) calls ``cancel`` and
+    waits for the worker to end: a run nobody reads does not go on decoding in the background."""
     events: queue.Queue[Any] = queue.Queue()
     outcome: dict[str, Any] = {}
 
@@ -124,8 +127,13 @@ def events_of(run: Callable[[EventCallback], Any]) -> Iterator[Any]:
 
     thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
     thread.start()
-    while (event := events.get()) is not _DONE:
-        yield event
+    try:
+        while (event := events.get()) is not _DONE:
+            yield event
+    except GeneratorExit:
+        cancel()
+        thread.join()
+        raise
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
@@ -133,9 +141,15 @@ def events_of(run: Callable[[EventCallback], Any]) -> Iterator[Any]:
 
 
 async def iterate_in_thread(iterator: Iterator[Any]) -> AsyncIterator[Any]:
-    """An async iterator over a blocking one: each ``next`` runs in a worker thread."""
-    while True:
-        item = await asyncio.to_thread(next, iterator, _DONE)
-        if item is _DONE:
-            return
-        yield item
+    """An async iterator over a blocking one: each ``next`` runs in a worker thread. Closing it early
+    closes the blocking iterator too (a generator's ``close``)."""
+    try:
+        while True:
+            item = await asyncio.to_thread(next, iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)

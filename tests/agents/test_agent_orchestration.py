@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -425,6 +426,62 @@ def test_stream_and_arun(demo_tools: list) -> None:
         assert any(getattr(e, "type", "") == "tool_result" for e in items)
         assert isinstance(items[-3], AnswerEvent) and items[-2].type == "run_finished"
         assert asyncio.run(agent.arun("again")).answer == "async"
+
+
+def _held_agent(ledger: Path) -> tuple[Agent, threading.Event]:
+    """An agent whose ``add`` tool waits until the agent is cancelled: the run cannot get ahead of a
+    reader that stops at the first call."""
+    released = threading.Event()
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers.
+
+        Args:
+            a: first number
+            b: second number
+        """
+        released.wait(10)
+        with ledger.open("a") as fh:
+            fh.write(f"add {a} {b}\n")
+        return a + b
+
+    llm = ScriptedLLM([call("add", a=1, b=2), call("add", a=3, b=4), answer("10")])
+    agent = _agent(llm, [add])
+    cancel = agent.cancel
+    agent.cancel = lambda: (cancel(), released.set())  # type: ignore[method-assign]
+    return agent, released
+
+
+def test_a_stream_stopped_early_cancels_its_run(ledger: Path) -> None:
+    agent, released = _held_agent(ledger)
+    with agent:
+        stream = agent.stream("1+2, then 3+4")
+        for event in stream:
+            if getattr(event, "type", "") == "tool_call":
+                break  # the reader has seen enough
+        stream.close()
+        assert released.is_set()  # the stream cancelled the run
+        assert not [t for t in threading.enumerate() if t.name == "heron-agent-run"]  # and waited for it
+        (trace,) = agent.settings.data_dir.glob("traces/*.jsonl")
+        last = read_trace(trace)[-1]
+    assert last.type == "run_finished" and last.status == "cancelled"
+    assert ledger.read_text() == "add 1 2\n"  # the second call was never made
+
+
+def test_an_async_stream_stopped_early_cancels_its_run(ledger: Path) -> None:
+    agent, released = _held_agent(ledger)
+
+    async def first_call() -> None:
+        stream = agent.astream("1+2, then 3+4")
+        async for event in stream:
+            if getattr(event, "type", "") == "tool_call":
+                break
+        await stream.aclose()  # type: ignore[attr-defined]  # an async generator
+
+    with agent:
+        asyncio.run(first_call())
+    assert released.is_set() and ledger.read_text() == "add 1 2\n"
 
 
 def test_chat_session_keeps_history(demo_tools: list) -> None:
