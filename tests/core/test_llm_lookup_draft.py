@@ -4,6 +4,7 @@ plain text, structured output, logprobs and sampling at a temperature."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +109,20 @@ def _chat(llm: LocalLLM, messages: list[Message], **options: Any) -> tuple[str, 
     return text, passes.count
 
 
+def _probability_at(llm: LocalLLM, ask: list[Message], schema: type[BaseModel], before: str) -> float:
+    """The probability of the token greedy decoding (logprobs on) writes right after ``before``."""
+    llm.structured(ask, schema, GenerationOptions(max_tokens=80, draft_tokens=0, logprobs=True))
+    tokens = llm.last_logprobs or []
+    written, offset = "".join(t.token for t in tokens), 0
+    assert before in written, written
+    start = written.index(before) + len(before)
+    for token in tokens:
+        offset += len(token.token)
+        if offset > start:
+            return math.exp(token.logprob)
+    raise AssertionError(f"no token after {before!r}")
+
+
 @pytest.mark.model
 def test_a_copied_sentence_comes_out_the_same_in_fewer_forward_passes(llm: LocalLLM) -> None:
     plain, plain_passes = _chat(llm, COPY, draft_tokens=0)
@@ -144,7 +159,13 @@ def test_structured_output_copying_the_prompt_is_the_same_with_guesses(llm: Loca
     plain = llm.structured(ask, Quote, GenerationOptions(max_tokens=80, draft_tokens=0))
     guessed = llm.structured(ask, Quote, GenerationOptions(max_tokens=80, draft_tokens=8))
     assert llm.last_usage.guessed_kept > 0
-    assert guessed == plain
+    assert "long-legged wading bird" in guessed.sentence
+    if guessed != plain:
+        # a batch's logits differ from one token's in the last bits (llama.cpp's kernels sum in
+        # another order): they may only part where the model itself was split between two tokens
+        pairs = zip(plain.sentence, guessed.sentence, strict=False)
+        parted = next((i for i, (a, b) in enumerate(pairs) if a != b), len(plain.sentence))
+        assert _probability_at(llm, ask, Quote, plain.sentence[:parted]) < 0.5
 
 
 @pytest.mark.model
