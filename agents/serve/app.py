@@ -81,17 +81,44 @@ def create_app(
     def static(name: str) -> Response:
         return _static(name)
 
-    @app.middleware("http")
-    async def page_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
-
     return RequestGate(
-        app, token=token, origins=tuple(origins), same_origin=True, loopback_hosts_only=host in LOOPBACK_HOSTS
+        PageHeaders(app),
+        token=token,
+        origins=tuple(origins),
+        same_origin=True,
+        loopback_hosts_only=host in LOOPBACK_HOSTS,
     )
+
+
+class PageHeaders:
+    """ASGI middleware: every response gets the page's security headers (unless it sets its own).
+
+    Plain ASGI rather than ``@app.middleware``: Starlette's ``BaseHTTPMiddleware`` hides a client's
+    disconnect from the endpoint, so a non-streamed request whose client gave up was not cancelled."""
+
+    HEADERS = (
+        (b"content-security-policy", PAGE_POLICY.encode("latin-1")),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {key.lower() for key, _ in headers}
+                headers += [(key, value) for key, value in self.HEADERS if key not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def check_bind(host: str, token: str | None) -> None:

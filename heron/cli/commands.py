@@ -46,11 +46,26 @@ def show_config() -> None:
     typer.echo(f"# heron {heron.__version__}; config files read: {files}")
     data = settings.model_dump(mode="json")
     _print_table(data, Settings.model_fields)
-    for key, value in data.items():
-        if isinstance(value, dict):
-            typer.echo(f"\n[{key}]")
-            group = Settings.model_fields[key].annotation
-            _print_table(value, group.model_fields if isinstance(group, type) else {})
+    _print_groups([], data, Settings.model_fields)
+
+
+def _print_groups(path: list[str], values: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Each dict in ``values`` as its own ``[a.b]`` table, nested ones too (``[mcp.servers.time]``)."""
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            continue
+        info = fields.get(key)
+        group = info.annotation if info is not None else None
+        inner = group.model_fields if isinstance(group, type) and hasattr(group, "model_fields") else {}
+        table = [*path, toml_key(key)]
+        typer.echo(f"\n[{'.'.join(table)}]")
+        _print_table(value, inner)
+        _print_groups(table, value, inner)
+
+
+def toml_key(key: str) -> str:
+    """A table or key name as TOML writes it: bare when it can be, else quoted."""
+    return key if key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key) else json.dumps(key)
 
 
 def _print_table(values: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -73,6 +88,8 @@ def toml_value(value: Any) -> str:
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # inside a list: an inline table
+        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
     # JSON's string escapes (\\ \" \n \uXXXX) are TOML's; ensure_ascii=False keeps characters outside
     # the BMP whole, since TOML rejects the surrogate pairs JSON would write for them.
     return json.dumps(value, ensure_ascii=False)

@@ -187,6 +187,32 @@ def test_a_client_that_leaves_mid_stream_cancels_its_run_and_frees_the_model(set
     assert {r["goal"]: r["status"] for r in runs} == {"slow": "cancelled", "next": "succeeded"}
 
 
+def test_a_client_that_gives_up_on_a_reply_cancels_its_run(settings: Settings) -> None:
+    release = threading.Event()
+
+    def stalls(recorded: Any) -> dict:
+        release.wait(10)  # the client gives up meanwhile; the run learns it at its next token
+        recorded.options.on_text('{"action": "final_answer", "answer": "late')
+        return answer("never seen")
+
+    llm = ScriptedLLM([stalls, answer("second")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        body = {"model": "calc", "messages": [{"role": "user", "content": "slow"}]}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/chat/completions", json=body, timeout=1)
+        (run,) = httpx.get(f"{url}/api/runs").json()
+        deadline = time.monotonic() + 10
+        while not httpx.get(f"{url}/api/runs/{run['id']}").json()["cancel_requested"]:
+            assert time.monotonic() < deadline, "the server did not notice the client leaving"
+            time.sleep(0.05)
+        release.set()
+        body["messages"][0]["content"] = "next"
+        reply = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+        runs = httpx.get(f"{url}/api/runs").json()
+    assert reply.json()["choices"][0]["message"]["content"] == "second"
+    assert {r["goal"]: r["status"] for r in runs} == {"slow": "cancelled", "next": "succeeded"}
+
+
 def test_a_risky_call_waits_for_the_decision_made_through_the_runs_api(settings: Settings) -> None:
     llm = ScriptedLLM([call("python", code="print(6 * 7)"), answer("It printed 42.")])
     with served(create_app(profile_settings(settings), llm=llm)) as url:
