@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from heron.errors import DatasetError
 from heron.evals.groundedness import GroundednessResult
-from heron.tracing import AnswerEvent, RetrievalEvent, RunStartedEvent, read_trace
+from heron.tracing import AnswerEvent, RetrievalEvent, RunFinishedEvent, RunStartedEvent, read_trace
 
 
 class GroundednessScorer(Protocol):
@@ -41,6 +41,18 @@ class TraceAnswer:
     stopped_by: str
 
 
+class NoAnswerError(DatasetError):
+    """A trace of a run that gave no answer (cancelled, failed, or still running): nothing to score."""
+
+
+@dataclass
+class TraceScores:
+    """Each scored run with its result, and the traces skipped because their run gave no answer."""
+
+    scored: list[tuple[TraceAnswer, GroundednessResult]]
+    skipped: list[NoAnswerError]
+
+
 def _passage_texts(passages: Iterable[dict[str, Any]]) -> list[str]:
     texts = (str(p.get("text", "")).strip() for p in passages)
     return list(dict.fromkeys(t for t in texts if t))  # the same passage retrieved twice counts once
@@ -51,9 +63,11 @@ def read_trace_answer(path: Path) -> TraceAnswer:
     events = read_trace(path)
     answers = [e for e in events if isinstance(e, AnswerEvent)]
     if not answers:
-        raise DatasetError(
-            f"{path}: the trace has no `answer` event (the run did not finish)",
-            "score only finished runs; a run's last line should be an answer and run_finished event",
+        ended = next((e for e in reversed(events) if isinstance(e, RunFinishedEvent)), None)
+        how = f"the run ended {ended.status} without one" if ended else "the run did not finish"
+        raise NoAnswerError(
+            f"{path}: the trace has no `answer` event ({how})",
+            "only runs that answered can be scored; a folder's other traces are still scored",
         )
     answer = answers[-1]
     passages = _passage_texts(answer.retrieved)
@@ -81,12 +95,15 @@ def trace_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def score_traces(
-    paths: Iterable[Path], scorer: GroundednessScorer
-) -> list[tuple[TraceAnswer, GroundednessResult]]:
-    """Groundedness of each run's final answer against the passages that run retrieved."""
-    scored = []
+def score_traces(paths: Iterable[Path], scorer: GroundednessScorer) -> TraceScores:
+    """Groundedness of each run's final answer against the passages that run retrieved; runs without
+    an answer are skipped (and listed), a broken trace file still raises DatasetError."""
+    scores = TraceScores([], [])
     for path in trace_files(paths):
-        run = read_trace_answer(path)
-        scored.append((run, scorer.score(run.answer, run.passages, run.question)))
-    return scored
+        try:
+            run = read_trace_answer(path)
+        except NoAnswerError as exc:
+            scores.skipped.append(exc)
+            continue
+        scores.scored.append((run, scorer.score(run.answer, run.passages, run.question)))
+    return scores

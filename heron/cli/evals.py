@@ -24,6 +24,7 @@ from rich.table import Table
 
 from heron.cli.app import app
 from heron.config import Settings, load_settings
+from heron.errors import UsageError
 
 T = TypeVar("T")
 console = Console()
@@ -37,7 +38,11 @@ eval_app = typer.Typer(
 )
 app.add_typer(eval_app, name="eval")
 
-_MODEL = typer.Option(None, "--model", help="GGUF file to evaluate (default: the configured model).")
+_MODEL = typer.Option(
+    None,
+    "--model",
+    help="The model to evaluate: a name `heron models` lists or a GGUF file (default: the configured model).",
+)
 _LIMIT = typer.Option(
     None,
     "--limit",
@@ -70,12 +75,13 @@ _CLUSTER = typer.Option(
     metavar="ADDRESS",
     envvar="HERON_RAY_ADDRESS",
     help="Share the items out over the workers of the Ray cluster at ADDRESS (TruthfulQA, BBQ); the "
-    "results come back in order, so the figures equal a local run's.",
+    "results come back in order. A figure can differ from a local run's in its second or third decimal "
+    "(docs/scale.md says why).",
 )
 
 
-def _settings(model: Path | None) -> Settings:
-    settings = load_settings(model_path=model) if model is not None else load_settings()
+def _settings(model: str | None) -> Settings:
+    settings = load_settings(model=model, model_path=None) if model is not None else load_settings()
     settings.llm_model_path()  # a missing model file is reported now, not after the data is loaded
     return settings
 
@@ -94,11 +100,12 @@ def _progress_factory(progress: Progress) -> Callable[[Sequence[T], str], Iterat
 
 def _command(
     suite: str,
-    model: Path | None,
+    model: str | None,
     limit: int | None,
     data: Path | None,
     samples: int,
     halueval: Path | None = None,
+    cluster: str | None = None,
 ) -> str:
     words = ["heron", "eval", suite]
     if halueval is not None:
@@ -111,12 +118,14 @@ def _command(
         words += ["--data", str(data)]
     if samples != 4 and suite in ("hallucination", "all"):
         words += ["--samples", str(samples)]
+    if cluster is not None:
+        words += ["--cluster", cluster]
     return shlex.join(words)
 
 
 def _run(
     suite: str,
-    model: Path | None,
+    model: str | None,
     limit: int | None,
     out: Path | None,
     data: Path | None,
@@ -152,7 +161,8 @@ def _run(
             model_label=pool.model_name if pool is not None else None,
         ) as session,
     ):
-        run = run_suites(names, session, run_name, _command(suite, model, limit, data, samples, halueval))
+        command = _command(suite, model, limit, data, samples, halueval, cluster)
+        run = run_suites(names, session, run_name, command)
     out_dir = out or settings.data_dir / "evals"
     json_path = save_run(run, out_dir)
     html_path = write_report([run], out_dir / f"{run_name}.html")
@@ -193,7 +203,7 @@ def _print_table(title: str, rows: dict[str, dict[str, float | None]]) -> None:
 
 @eval_app.command()
 def hallucination(
-    model: Path | None = _MODEL,
+    model: str | None = _MODEL,
     limit: int | None = _LIMIT,
     out: Path | None = _OUT,
     data: Path | None = _DATA,
@@ -209,7 +219,7 @@ def hallucination(
 
 @eval_app.command()
 def truthfulqa(
-    model: Path | None = _MODEL,
+    model: str | None = _MODEL,
     limit: int | None = _LIMIT,
     out: Path | None = _OUT,
     data: Path | None = _DATA,
@@ -221,7 +231,7 @@ def truthfulqa(
 
 @eval_app.command()
 def bias(
-    model: Path | None = _MODEL,
+    model: str | None = _MODEL,
     limit: int | None = _LIMIT,
     out: Path | None = _OUT,
     data: Path | None = _DATA,
@@ -233,7 +243,7 @@ def bias(
 
 @eval_app.command("all")
 def all_suites(
-    model: Path | None = _MODEL,
+    model: str | None = _MODEL,
     limit: int | None = _LIMIT,
     out: Path | None = _OUT,
     data: Path | None = _DATA,
@@ -263,7 +273,7 @@ def compare(
 def traces(
     paths: list[Path] = _TRACES,
     judge: bool = _JUDGE,
-    model: Path | None = _MODEL,
+    model: str | None = _MODEL,
     as_json: bool = _JSON,
 ) -> None:
     """Groundedness of agent answers against the passages their runs retrieved, claim by claim."""
@@ -275,9 +285,16 @@ def traces(
     settings = _settings(model) if judge else load_settings()
     with EvalSession(settings) as session:
         embedder: SentenceEmbedder = session.embedder
-        model_free = score_traces(paths, ModelFreeGroundedness(embedder))
-        judged = score_traces(paths, JudgeGroundedness(session.llm)) if judge else None
-    for i, (run, result) in enumerate(model_free):
+        scores = score_traces(paths, ModelFreeGroundedness(embedder))
+        judged = score_traces(paths, JudgeGroundedness(session.llm)).scored if judge else None
+    for skipped in scores.skipped:
+        progress_console.print(f"skipped {escape(skipped.problem)}", highlight=False, soft_wrap=True)
+    if not scores.scored:
+        raise UsageError(
+            f"no run to score in {', '.join(str(p) for p in paths)}",
+            "name trace files (.jsonl) or folders holding traces of runs that answered (<data_dir>/traces)",
+        )
+    for i, (run, result) in enumerate(scores.scored):
         record = {
             "run_id": run.run_id,
             "trace": str(run.path),
@@ -287,6 +304,8 @@ def traces(
             "supported_share": round(result.supported_share, 4),
             "unsupported_claims": [c.claim for c in result.claims if c.supported < 0.5],
         }
+        if not run.passages:  # e.g. an answer from a calculator: groundedness in passages does not apply
+            record["note"] = "no passages retrieved: the answer rests on none (a tool's result is not scored)"
         if judged is not None:
             verdict = judged[i][1]
             record |= {
@@ -301,8 +320,10 @@ def _print_trace(record: dict[str, object], as_json: bool) -> None:
         typer.echo(json.dumps(record))
         return
     line = ", ".join(
-        f"{k} {v}" for k, v in record.items() if k not in ("run_id", "trace", "unsupported_claims")
+        f"{k} {v}" for k, v in record.items() if k not in ("run_id", "trace", "unsupported_claims", "note")
     )
     console.print(f"[bold]{record['run_id']}[/] {line}", highlight=False)
+    if "note" in record:
+        console.print(f"  note: {escape(str(record['note']))}", highlight=False)
     for claim in record["unsupported_claims"]:  # type: ignore[attr-defined]
         console.print(f"  unsupported: {escape(claim)}", highlight=False)

@@ -9,7 +9,7 @@ import pytest
 
 from heron.cli import EXIT_OK, EXIT_USAGE, main
 from heron.evals.results import EvalRun, ResultTable, SuiteResult, load_run, save_run
-from heron.tracing import AnswerEvent, Tracer
+from heron.tracing import AnswerEvent, RunFinishedEvent, Tracer
 from tests.conftest import SHARED_DATA
 
 
@@ -190,6 +190,16 @@ def test_missing_model_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFi
     missing = tmp_path / "absent.gguf"
     assert main(["eval", "bias", "--model", str(missing)]) == EXIT_USAGE
     assert str(missing) in capsys.readouterr().err.replace("\n", "")
+    assert main(["eval", "bias", "--model", "no-such-model"]) == EXIT_USAGE
+    assert "neither a known model name nor an existing file" in " ".join(capsys.readouterr().err.split())
+
+
+def test_model_is_a_name_heron_models_lists_or_a_file() -> None:
+    from heron.cli.evals import _command, _settings
+
+    assert _settings("smollm2-135m").llm_model_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    command = _command("truthfulqa", "smollm2-135m", 4, None, 4, cluster="127.0.0.1:6379")
+    assert command == "heron eval truthfulqa --model smollm2-135m --limit 4 --cluster 127.0.0.1:6379"
 
 
 def test_compare_writes_one_report_for_several_runs(tmp_path: Path) -> None:
@@ -222,6 +232,27 @@ def test_traces_prints_groundedness_per_run(tmp_path: Path, capsys: pytest.Captu
     [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert record["run_id"] == "run1" and record["passages"] == 1 and record["claims"] == 1
     assert record["groundedness"] > 0.9 and record["unsupported_claims"] == []
+
+
+def test_traces_skips_a_run_without_an_answer_and_an_empty_folder_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    with Tracer(folder / "answered.jsonl") as tracer:
+        tracer.emit(AnswerEvent(run_id="answered", text="It is 408."))
+    with Tracer(folder / "stopped.jsonl") as tracer:
+        tracer.emit(RunFinishedEvent(run_id="stopped", status="cancelled", usage={}, seconds=1.0))
+    assert main(["eval", "traces", str(folder), "--json"]) == EXIT_OK
+    out, err = capsys.readouterr()
+    [record] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert record["run_id"] == "answered" and record["passages"] == 0
+    assert "no passages" in record["note"]  # a score of 0 here means "nothing to be grounded in"
+    assert "stopped.jsonl" in " ".join(err.split()) and "ended cancelled" in " ".join(err.split())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["eval", "traces", str(empty)]) == EXIT_USAGE
+    assert "no run to score" in " ".join(capsys.readouterr().err.split())
 
 
 def test_data_folder_comes_from_the_setting_and_the_error_says_where_to_get_it(

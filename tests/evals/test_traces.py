@@ -15,7 +15,9 @@ from heron.tracing import AnswerEvent, RetrievalEvent, RunFinishedEvent, RunStar
 PASSAGE = {"id": "doc1#0", "source": "herons.md", "text": "Grey herons nest in colonies called heronries."}
 
 
-def _write_trace(path: Path, answer: str | None, retrieved_on_answer: bool = True) -> Path:
+def _write_trace(
+    path: Path, answer: str | None, retrieved_on_answer: bool = True, cancelled: bool = False
+) -> Path:
     with Tracer(path) as tracer:
         tracer.emit(
             RunStartedEvent(run_id="r1", goal="Where do grey herons nest?", model="m", tools=[], budget={})
@@ -30,7 +32,9 @@ def _write_trace(path: Path, answer: str | None, retrieved_on_answer: bool = Tru
                     retrieved=[PASSAGE, PASSAGE] if retrieved_on_answer else [],
                 )
             )
-            tracer.emit(RunFinishedEvent(run_id="r1", status="succeeded", usage={}, seconds=1.0))
+        if answer is not None or cancelled:
+            status = "cancelled" if cancelled else "succeeded"
+            tracer.emit(RunFinishedEvent(run_id="r1", status=status, usage={}, seconds=1.0))
     return path
 
 
@@ -62,6 +66,21 @@ def test_scores_each_trace_in_a_folder(tmp_path: Path, embedder: SentenceEmbedde
     _write_trace(folder / "a.jsonl", "Grey herons nest in colonies called heronries.")
     _write_trace(folder / "b.jsonl", "Herons migrate to Antarctica every winter by submarine.")
     assert [p.name for p in trace_files([folder])] == ["a.jsonl", "b.jsonl"]
-    (run_a, grounded), (run_b, made_up) = score_traces([folder], ModelFreeGroundedness(embedder))
+    scores = score_traces([folder], ModelFreeGroundedness(embedder))
+    (run_a, grounded), (run_b, made_up) = scores.scored
     assert run_a.path.name == "a.jsonl" and run_b.path.name == "b.jsonl"
     assert grounded.score > 0.9 > made_up.score
+    assert scores.skipped == []
+
+
+def test_a_run_that_gave_no_answer_is_skipped_and_the_others_scored(
+    tmp_path: Path, embedder: SentenceEmbedder
+) -> None:
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    _write_trace(folder / "a.jsonl", "Grey herons nest in colonies called heronries.")
+    _write_trace(folder / "b.jsonl", None, cancelled=True)
+    scores = score_traces([folder], ModelFreeGroundedness(embedder))
+    assert [run.path.name for run, _ in scores.scored] == ["a.jsonl"]
+    (skipped,) = scores.skipped
+    assert "b.jsonl" in skipped.problem and "ended cancelled" in skipped.problem
