@@ -172,12 +172,7 @@ class AgentHub:
         (its risky calls then wait for a decision through the runs API, the page that resumed it) or
         a task run (its task file's approvals, as `heron resume`); finished calls are not made again."""
         record = self.store.get(run_id)
-        running = self.live.get(record.id)
-        if record.status in FINISHED or (running is not None and not running.ended.is_set()):
-            raise UsageError(f"run {record.id} is {record.status}; only an interrupted run resumes", "")
-        state = self.store.latest_state(record.id)
-        if state is None:
-            raise UsageError(f"run {record.id} has no checkpoint to resume from", "start it again")
+        state = self.resume_point(record)
         if record.kind == "api":
             profile_name = record.name
             profile = self.profile(profile_name)
@@ -193,6 +188,17 @@ class AgentHub:
         self.store.set_status(record.id, "running")
         self._launch(run, slot, job)
         return run
+
+    def resume_point(self, record: RunRecord) -> RunState:
+        """The checkpoint ``resume`` would continue ``record`` from; UsageError saying why it cannot
+        (finished, still running here, or never checkpointed)."""
+        running = self.live.get(record.id)
+        if record.status in FINISHED or (running is not None and not running.ended.is_set()):
+            raise UsageError(f"run {record.id} is {record.status}; only an interrupted run resumes", "")
+        state = self.store.latest_state(record.id)
+        if state is None:
+            raise UsageError(f"run {record.id} has no checkpoint to resume from", "start it again")
+        return state
 
     def _live_run(
         self, run_id: str, profile_name: str, goal: str, profile: ServeProfile, ask: bool

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 
 from heron.agents.approval import ApprovalResult
+from heron.agents.run_store import RunRecord
 from heron.agents.serve.hub import AgentHub, workspace_file
 from heron.agents.serve.openai_api import answer_tokens
 from heron.agents.serve.runs_index import list_runs, run_events
@@ -53,7 +54,7 @@ def router(hub: AgentHub) -> APIRouter:
         summary = live.summary() if live else {"id": run_id, "live": False}
         try:
             record = hub.store.get(run_id)
-            summary.update(status=record.status, goal=record.goal, resumable=_resumable(record.status))
+            summary.update(status=record.status, goal=record.goal, resumable=_resumable(hub, record))
         except HeronError:
             pass
         answers = [e for e in events if e.get("type") == "answer" and e.get("answered")]
@@ -146,8 +147,13 @@ def router(hub: AgentHub) -> APIRouter:
     return api
 
 
-def _resumable(status: str) -> bool:
-    return status in ("interrupted", "running", "cancelled", "error")
+def _resumable(hub: AgentHub, record: RunRecord) -> bool:
+    """Whether ``POST /runs/ID/resume`` would take the run up (the hub's own conditions)."""
+    try:
+        hub.resume_point(record)
+    except HeronError:
+        return False
+    return True
 
 
 def _sse(event: dict[str, Any]) -> str:

@@ -209,6 +209,10 @@ def test_a_client_that_gives_up_on_a_reply_cancels_its_run(settings: Settings) -
         body["messages"][0]["content"] = "next"
         reply = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
         runs = httpx.get(f"{url}/api/runs").json()
+        cancelled = httpx.get(f"{url}/api/runs/{run['id']}").json()
+        # cancelled in its first turn, before any checkpoint: nothing to resume, and the API says so
+        assert cancelled["resumable"] is False
+        assert httpx.post(f"{url}/api/runs/{run['id']}/resume").status_code == 409
     assert reply.json()["choices"][0]["message"]["content"] == "second"
     assert {r["goal"]: r["status"] for r in runs} == {"slow": "cancelled", "next": "succeeded"}
 
