@@ -93,6 +93,15 @@ def test_time_server_tools_are_listed_and_called(ctx: ToolContext) -> None:
         assert bad.is_error and "Mars/Olympus_Mons" in bad.text  # the server's error, readable by the model
 
 
+def test_a_bare_server_name_is_found_beside_herons_python_when_path_lacks_it(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # heron's virtualenv not activated
+    with MCPToolset("time", MCPServerSettings(command="mcp-server-time")) as toolset:
+        now = {t.name: t for t in toolset.tools()}["get_current_time"]
+        assert json.loads(now.invoke({"timezone": "UTC"}, ctx).text)["timezone"] == "UTC"
+
+
 def test_git_server_reads_a_repository_and_asks_before_writing(ctx: ToolContext, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()

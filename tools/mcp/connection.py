@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from heron.config import MCPServerSettings
@@ -48,6 +52,15 @@ class _Session:
     @property
     def alive(self) -> bool:
         return not self.holder.done()
+
+
+def server_command(command: str) -> str:
+    """A server's program: a path as given; a bare name found on PATH, else beside the Python that runs
+    heron (its virtualenv's ``bin``, where ``pip install mcp-server-time`` puts the program)."""
+    if os.sep in command or shutil.which(command) is not None:
+        return command
+    beside = Path(sys.executable).parent / command
+    return str(beside) if shutil.which(str(beside)) is not None else command
 
 
 class MCPConnection:
@@ -181,7 +194,7 @@ class MCPConnection:
 
             assert spec.command is not None and session.stderr is not None
             params = StdioServerParameters(
-                command=spec.command, args=spec.args, env=spec.env or None, cwd=spec.cwd
+                command=server_command(spec.command), args=spec.args, env=spec.env or None, cwd=spec.cwd
             )
             return stdio_client(params, errlog=cast(TextIO, session.stderr))
         assert spec.url is not None
