@@ -36,7 +36,7 @@ from heron.agents.policies.base import TurnPolicy
 from heron.agents.policies.first_call_check import FirstCallCheck, checks_first_call
 from heron.agents.result import RunResult, conclude_run, ended_by_error
 from heron.agents.state import PlanStep, RunState
-from heron.agents.streaming import events_of, iterate_in_thread
+from heron.agents.streaming import async_events_of, events_of
 from heron.agents.sub_agents import sub_agent_tool
 from heron.agents.turn_formats import TurnFormat, turn_format
 from heron.config import Settings, load_settings
@@ -318,12 +318,18 @@ class Agent:
 
     def stream(self, goal: str, *, budget: Budget | None = None) -> Iterator[Any]:
         """Yield trace events as they happen (model turns, tool calls, results, the answer), then the
-        :class:`RunResult`. Stopping early (``break``) cancels the run: its trace says "cancelled"."""
+        :class:`RunResult`. Closing it early (``break`` out of ``for e in agent.stream(...)`` drops
+        and so closes it; a stream kept in a variable needs ``close()``) or Ctrl-C while it waits
+        cancels the run and waits for it: the model turn stops at its next token, a tool call already
+        running finishes first; the trace says "cancelled"."""
         return events_of(lambda callback: self.run(goal, budget=budget, callbacks=[callback]), self.cancel)
 
     def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:
-        """``stream`` for asyncio."""
-        return iterate_in_thread(self.stream(goal, budget=budget))
+        """``stream`` for asyncio; ``aclose()`` after an early ``break``, or the reading task being
+        cancelled (a timeout), cancels the run the same way."""
+        return async_events_of(
+            lambda callback: self.run(goal, budget=budget, callbacks=[callback]), self.cancel
+        )
 
     def chat(self) -> ChatSession:
         """A multi-turn session: each message sees the earlier turns (and memory, if given)."""

@@ -108,48 +108,72 @@ class AnswerStream:
         return "".join(out)
 
 
+class _RunInThread:
+    """``run(callback)`` in a daemon worker thread, its events queued for one reader."""
+
+    def __init__(self, run: Callable[[EventCallback], Any], cancel: Callable[[], None]) -> None:
+        self.events: queue.Queue[Any] = queue.Queue()
+        self.outcome: dict[str, Any] = {}
+        self.finished = False  # the reader has seen the run's end
+        self._cancel = cancel
+
+        def work() -> None:
+            try:
+                self.outcome["result"] = run(self.events.put)
+            except BaseException as exc:  # handed to the reader by ``result``
+                self.outcome["error"] = exc
+            finally:
+                self.events.put(_DONE)
+
+        self.thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
+        self.thread.start()
+
+    def take(self, event: Any) -> bool:
+        """Whether ``event`` is one to hand out (False once the run has ended)."""
+        if event is _DONE:
+            self.finished = True
+        return not self.finished
+
+    def stop(self) -> None:
+        """The reader is done: cancel the run unless it ended, then wait for the worker (the current
+        model turn stops at its next token; a running tool call finishes first)."""
+        if not self.finished and self.thread.is_alive():
+            self._cancel()
+        self.thread.join()
+
+    def result(self) -> Any:
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["result"]
+
+
 def events_of(run: Callable[[EventCallback], Any], cancel: Callable[[], None]) -> Iterator[Any]:
     """Call ``run(callback)`` in a worker thread; yield each event it passes to ``callback`` as it
     happens, then what ``run`` returned (its exception is raised here).
 
-    A consumer that stops early (``break``, ``close()``, dropping the iterator) calls ``cancel`` and
-    waits for the worker to end: a run nobody reads does not go on decoding in the background."""
-    events: queue.Queue[Any] = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["result"] = run(events.put)
-        except BaseException as exc:  # handed to the consumer below
-            outcome["error"] = exc
-        finally:
-            events.put(_DONE)
-
-    thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
-    thread.start()
+    A reader that stops early (``break``, ``close()``, dropping the iterator, Ctrl-C while waiting)
+    calls ``cancel`` and waits for the worker to end: a run nobody reads does not go on decoding in
+    the background."""
+    worker = _RunInThread(run, cancel)
     try:
-        while (event := events.get()) is not _DONE:
+        while worker.take(event := worker.events.get()):
             yield event
-    except GeneratorExit:
-        cancel()
-        thread.join()
-        raise
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    yield outcome["result"]
-
-
-async def iterate_in_thread(iterator: Iterator[Any]) -> AsyncIterator[Any]:
-    """An async iterator over a blocking one: each ``next`` runs in a worker thread. Closing it early
-    closes the blocking iterator too (a generator's ``close``)."""
-    try:
-        while True:
-            item = await asyncio.to_thread(next, iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
+        worker.stop()
+    yield worker.result()
+
+
+async def async_events_of(
+    run: Callable[[EventCallback], Any], cancel: Callable[[], None]
+) -> AsyncIterator[Any]:
+    """``events_of`` for asyncio: the same events, each awaited without blocking the loop. A reader
+    that stops early (``break`` then ``aclose()``, its task cancelled, a timeout) cancels the run and
+    waits for the worker the same way."""
+    worker = _RunInThread(run, cancel)
+    try:
+        # a cancelled wait leaves one ``get`` in its thread: it takes one event (at the latest the end)
+        while worker.take(event := await asyncio.to_thread(worker.events.get)):
+            yield event
+    finally:
+        await asyncio.to_thread(worker.stop)
+    yield worker.result()

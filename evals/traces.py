@@ -41,16 +41,13 @@ class TraceAnswer:
     stopped_by: str
 
 
-class NoAnswerError(DatasetError):
-    """A trace of a run that gave no answer (cancelled, failed, or still running): nothing to score."""
-
-
 @dataclass
-class TraceScores:
-    """Each scored run with its result, and the traces skipped because their run gave no answer."""
+class SkippedTrace:
+    """A trace with nothing to score: its run gave no answer of its own (cancelled, failed, out of
+    budget, still running)."""
 
-    scored: list[tuple[TraceAnswer, GroundednessResult]]
-    skipped: list[NoAnswerError]
+    path: Path
+    reason: str
 
 
 def _passage_texts(passages: Iterable[dict[str, Any]]) -> list[str]:
@@ -60,16 +57,24 @@ def _passage_texts(passages: Iterable[dict[str, Any]]) -> list[str]:
 
 def read_trace_answer(path: Path) -> TraceAnswer:
     """The last answer of a trace with its retrieved passages; raises DatasetError if there is none."""
+    answer = _read(path)
+    if isinstance(answer, SkippedTrace):
+        raise DatasetError(
+            f"{path}: {answer.reason}", "only runs that answered can be scored; a folder's others still are"
+        )
+    return answer
+
+
+def _read(path: Path) -> TraceAnswer | SkippedTrace:
     events = read_trace(path)
     answers = [e for e in events if isinstance(e, AnswerEvent)]
     if not answers:
         ended = next((e for e in reversed(events) if isinstance(e, RunFinishedEvent)), None)
         how = f"the run ended {ended.status} without one" if ended else "the run did not finish"
-        raise NoAnswerError(
-            f"{path}: the trace has no `answer` event ({how})",
-            "only runs that answered can be scored; a folder's other traces are still scored",
-        )
+        return SkippedTrace(path, f"the trace has no `answer` event ({how})")
     answer = answers[-1]
+    if not answer.answered:
+        return SkippedTrace(path, f"the run gave no answer of its own ({answer.note or answer.stopped_by})")
     passages = _passage_texts(answer.retrieved)
     if not passages:
         passages = _passage_texts(p for e in events if isinstance(e, RetrievalEvent) for p in e.passages)
@@ -95,15 +100,22 @@ def trace_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def score_traces(paths: Iterable[Path], scorer: GroundednessScorer) -> TraceScores:
-    """Groundedness of each run's final answer against the passages that run retrieved; runs without
-    an answer are skipped (and listed), a broken trace file still raises DatasetError."""
-    scores = TraceScores([], [])
+def read_traces(paths: Iterable[Path]) -> tuple[list[TraceAnswer], list[SkippedTrace]]:
+    """The answered runs among the traces ``paths`` name, and the traces skipped for having none; a
+    broken trace file raises DatasetError."""
+    answered: list[TraceAnswer] = []
+    skipped: list[SkippedTrace] = []
     for path in trace_files(paths):
-        try:
-            run = read_trace_answer(path)
-        except NoAnswerError as exc:
-            scores.skipped.append(exc)
-            continue
-        scores.scored.append((run, scorer.score(run.answer, run.passages, run.question)))
-    return scores
+        read = _read(path)
+        if isinstance(read, SkippedTrace):
+            skipped.append(read)
+        else:
+            answered.append(read)
+    return answered, skipped
+
+
+def score_traces(
+    runs: Sequence[TraceAnswer], scorer: GroundednessScorer
+) -> list[tuple[TraceAnswer, GroundednessResult]]:
+    """Groundedness of each run's final answer against the passages that run retrieved."""
+    return [(run, scorer.score(run.answer, run.passages, run.question)) for run in runs]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import typer
 from rich.console import Console
@@ -49,23 +49,38 @@ def show_config() -> None:
     _print_groups([], data, Settings.model_fields)
 
 
-def _print_groups(path: list[str], values: dict[str, Any], fields: dict[str, Any]) -> None:
-    """Each dict in ``values`` as its own ``[a.b]`` table, nested ones too (``[mcp.servers.time]``)."""
+def _print_groups(
+    path: list[str], values: dict[str, Any], fields: dict[str, Any], entries: dict[str, Any] | None = None
+) -> None:
+    """Each dict in ``values`` as its own ``[a.b]`` table, nested ones too (``[mcp.servers.time]``).
+
+    ``entries``: the fields of every value when ``values`` is a ``dict[str, Model]`` of named entries."""
     for key, value in values.items():
         if not isinstance(value, dict):
             continue
         info = fields.get(key)
         group = info.annotation if info is not None else None
-        inner = group.model_fields if isinstance(group, type) and hasattr(group, "model_fields") else {}
+        named = None
+        if entries is not None:
+            inner = entries
+        elif get_origin(group) is dict:  # dict[str, Model]: named entries, each a Model
+            inner, named = {}, _fields_of(get_args(group)[1])
+        else:
+            inner = _fields_of(group)
         table = [*path, toml_key(key)]
         typer.echo(f"\n[{'.'.join(table)}]")
         _print_table(value, inner)
-        _print_groups(table, value, inner)
+        _print_groups(table, value, inner, named)
+
+
+def _fields_of(annotation: Any) -> dict[str, Any]:
+    is_model = isinstance(annotation, type) and hasattr(annotation, "model_fields")
+    return annotation.model_fields if is_model else {}
 
 
 def toml_key(key: str) -> str:
     """A table or key name as TOML writes it: bare when it can be, else quoted."""
-    return key if key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key) else json.dumps(key)
+    return key if key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key) else _toml_string(key)
 
 
 def _print_table(values: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -75,9 +90,9 @@ def _print_table(values: dict[str, Any], fields: dict[str, Any]) -> None:
         if value is None:  # TOML has no null: an unset value is a comment
             info = fields.get(key)
             about = f" ({info.description})" if info is not None and info.description else ""
-            typer.echo(f"# {key} = ...  unset{about}")
+            typer.echo(f"# {toml_key(key)} = ...  unset{about}")
         else:
-            typer.echo(f"{key} = {toml_value(value)}")
+            typer.echo(f"{toml_key(key)} = {toml_value(value)}")
 
 
 def toml_value(value: Any) -> str:
@@ -90,6 +105,11 @@ def toml_value(value: Any) -> str:
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):  # inside a list: an inline table
         return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return _toml_string(value) if isinstance(value, str) else json.dumps(value)
+
+
+def _toml_string(text: str) -> str:
     # JSON's string escapes (\\ \" \n \uXXXX) are TOML's; ensure_ascii=False keeps characters outside
-    # the BMP whole, since TOML rejects the surrogate pairs JSON would write for them.
-    return json.dumps(value, ensure_ascii=False)
+    # the BMP whole, since TOML rejects the surrogate pairs JSON would write for them; TOML also
+    # rejects a raw DEL, which JSON leaves as it is.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

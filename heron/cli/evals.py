@@ -280,21 +280,25 @@ def traces(
     from heron.evals.embeddings import SentenceEmbedder
     from heron.evals.groundedness import JudgeGroundedness, ModelFreeGroundedness
     from heron.evals.session import EvalSession
-    from heron.evals.traces import score_traces
+    from heron.evals.traces import read_traces, score_traces
 
-    settings = _settings(model) if judge else load_settings()
-    with EvalSession(settings) as session:
-        embedder: SentenceEmbedder = session.embedder
-        scores = score_traces(paths, ModelFreeGroundedness(embedder))
-        judged = score_traces(paths, JudgeGroundedness(session.llm)).scored if judge else None
-    for skipped in scores.skipped:
-        progress_console.print(f"skipped {escape(skipped.problem)}", highlight=False, soft_wrap=True)
-    if not scores.scored:
+    runs, skipped = read_traces(paths)  # before any model loads: a folder with nothing to score says so
+    for trace in skipped:
+        if as_json:
+            typer.echo(json.dumps({"trace": str(trace.path), "skipped": trace.reason}))
+        else:
+            progress_console.print(f"skipped {escape(f'{trace.path}: {trace.reason}')}", soft_wrap=True)
+    if not runs:
         raise UsageError(
             f"no run to score in {', '.join(str(p) for p in paths)}",
             "name trace files (.jsonl) or folders holding traces of runs that answered (<data_dir>/traces)",
         )
-    for i, (run, result) in enumerate(scores.scored):
+    settings = _settings(model) if judge else load_settings()
+    with EvalSession(settings) as session:
+        embedder: SentenceEmbedder = session.embedder
+        scored = score_traces(runs, ModelFreeGroundedness(embedder))
+        judged = score_traces(runs, JudgeGroundedness(session.llm)) if judge else None
+    for i, (run, result) in enumerate(scored):
         record = {
             "run_id": run.run_id,
             "trace": str(run.path),

@@ -453,12 +453,13 @@ def _held_agent(ledger: Path) -> tuple[Agent, threading.Event]:
     return agent, released
 
 
-def test_a_stream_stopped_early_cancels_its_run(ledger: Path) -> None:
+@pytest.mark.parametrize("stop_at", ["run_started", "tool_call"])
+def test_a_stream_stopped_early_cancels_its_run(ledger: Path, stop_at: str) -> None:
     agent, released = _held_agent(ledger)
     with agent:
         stream = agent.stream("1+2, then 3+4")
         for event in stream:
-            if getattr(event, "type", "") == "tool_call":
+            if getattr(event, "type", "") == stop_at:
                 break  # the reader has seen enough
         stream.close()
         assert released.is_set()  # the stream cancelled the run
@@ -466,7 +467,7 @@ def test_a_stream_stopped_early_cancels_its_run(ledger: Path) -> None:
         (trace,) = agent.settings.data_dir.glob("traces/*.jsonl")
         last = read_trace(trace)[-1]
     assert last.type == "run_finished" and last.status == "cancelled"
-    assert ledger.read_text() == "add 1 2\n"  # the second call was never made
+    assert "add 3 4" not in ledger.read_text()  # no call after the cancel
 
 
 def test_an_async_stream_stopped_early_cancels_its_run(ledger: Path) -> None:
@@ -482,6 +483,22 @@ def test_an_async_stream_stopped_early_cancels_its_run(ledger: Path) -> None:
     with agent:
         asyncio.run(first_call())
     assert released.is_set() and ledger.read_text() == "add 1 2\n"
+
+
+def test_a_timeout_on_an_async_stream_cancels_its_run(ledger: Path) -> None:
+    agent, released = _held_agent(ledger)
+
+    async def read_all() -> None:
+        async for _event in agent.astream("1+2, then 3+4"):
+            pass  # the first call is held: the stream waits until the timeout
+
+    with agent:
+        with pytest.raises(TimeoutError):
+            asyncio.run(asyncio.wait_for(read_all(), timeout=0.5))
+        (trace,) = agent.settings.data_dir.glob("traces/*.jsonl")
+        last = read_trace(trace)[-1]
+    assert released.is_set() and last.status == "cancelled"
+    assert ledger.read_text() == "add 1 2\n"
 
 
 def test_chat_session_keeps_history(demo_tools: list) -> None:

@@ -101,7 +101,8 @@ def test_config_output_is_toml_that_heron_reads_back(isolated_heron: Path) -> No
 
 def test_config_prints_named_servers_and_profiles_that_read_back(isolated_heron: Path) -> None:
     (isolated_heron / "heron.toml").write_text(
-        '[mcp.servers.time]\ncommand = "mcp-server-time"\nargs = ["--local-timezone", "UTC"]\n\n'
+        '[mcp.servers.time]\ncommand = "mcp-server-time"\nargs = ["--local-timezone", "UTC"]\n'
+        'env = { "A.B" = "x" }\n\n'
         '[serve.profiles.calc]\ntools = ["calculator"]\n'
     )
     first = _heron("config")
@@ -109,6 +110,8 @@ def test_config_prints_named_servers_and_profiles_that_read_back(isolated_heron:
     assert "[mcp.servers.time]" in first.stdout and "[serve.profiles.calc]" in first.stdout
     printed = tomllib.loads(first.stdout)
     assert printed["mcp"]["servers"]["time"]["args"] == ["--local-timezone", "UTC"]
+    assert printed["mcp"]["servers"]["time"]["env"] == {"A.B": "x"}
+    assert "# cwd = ...  unset (folder it starts in" in first.stdout  # each entry's fields described
     assert printed["serve"]["profiles"]["calc"]["tools"] == ["calculator"]
     (isolated_heron / "heron.toml").write_text(first.stdout)  # saved as the docs suggest
     second = _heron("config")
@@ -120,7 +123,7 @@ def test_config_writes_values_as_toml() -> None:
     from heron.cli.commands import toml_key, toml_value
 
     values = {"a": 'C:\\x "q"\n\u00e9 \U0001f426', "b": True, "c": 2.5, "d": [1, "x"], "e": 0}
-    values |= {"a key": [{"x y": 1, "z": ["w"]}]}
+    values |= {"a key": [{"x y": 1, "z": ["w"]}], "k.y \U0001f426": "del\x7f"}
     text = "\n".join(f"{toml_key(key)} = {toml_value(value)}" for key, value in values.items())
     assert tomllib.loads(text) == values
 

@@ -114,8 +114,9 @@ def _probability_at(llm: LocalLLM, ask: list[Message], schema: type[BaseModel], 
     llm.structured(ask, schema, GenerationOptions(max_tokens=80, draft_tokens=0, logprobs=True))
     tokens = llm.last_logprobs or []
     written, offset = "".join(t.token for t in tokens), 0
-    assert before in written, written
-    start = written.index(before) + len(before)
+    field = written.index('"sentence"')  # the value's text, after the key
+    assert before in written[field:], written
+    start = written.index(before, field) + len(before)
     for token in tokens:
         offset += len(token.token)
         if offset > start:

@@ -9,7 +9,7 @@ import pytest
 from heron.errors import DatasetError
 from heron.evals.embeddings import SentenceEmbedder
 from heron.evals.groundedness import ModelFreeGroundedness
-from heron.evals.traces import read_trace_answer, score_traces, trace_files
+from heron.evals.traces import read_trace_answer, read_traces, score_traces, trace_files
 from heron.tracing import AnswerEvent, RetrievalEvent, RunFinishedEvent, RunStartedEvent, Tracer
 
 PASSAGE = {"id": "doc1#0", "source": "herons.md", "text": "Grey herons nest in colonies called heronries."}
@@ -66,21 +66,23 @@ def test_scores_each_trace_in_a_folder(tmp_path: Path, embedder: SentenceEmbedde
     _write_trace(folder / "a.jsonl", "Grey herons nest in colonies called heronries.")
     _write_trace(folder / "b.jsonl", "Herons migrate to Antarctica every winter by submarine.")
     assert [p.name for p in trace_files([folder])] == ["a.jsonl", "b.jsonl"]
-    scores = score_traces([folder], ModelFreeGroundedness(embedder))
-    (run_a, grounded), (run_b, made_up) = scores.scored
+    runs, skipped = read_traces([folder])
+    (run_a, grounded), (run_b, made_up) = score_traces(runs, ModelFreeGroundedness(embedder))
     assert run_a.path.name == "a.jsonl" and run_b.path.name == "b.jsonl"
     assert grounded.score > 0.9 > made_up.score
-    assert scores.skipped == []
+    assert skipped == []
 
 
-def test_a_run_that_gave_no_answer_is_skipped_and_the_others_scored(
-    tmp_path: Path, embedder: SentenceEmbedder
-) -> None:
+def test_runs_that_gave_no_answer_of_their_own_are_skipped_and_the_others_read(tmp_path: Path) -> None:
     folder = tmp_path / "traces"
     folder.mkdir()
     _write_trace(folder / "a.jsonl", "Grey herons nest in colonies called heronries.")
     _write_trace(folder / "b.jsonl", None, cancelled=True)
-    scores = score_traces([folder], ModelFreeGroundedness(embedder))
-    assert [run.path.name for run, _ in scores.scored] == ["a.jsonl"]
-    (skipped,) = scores.skipped
-    assert "b.jsonl" in skipped.problem and "ended cancelled" in skipped.problem
+    with Tracer(folder / "c.jsonl") as tracer:  # out of budget: heron's "no answer" event, empty text
+        tracer.emit(AnswerEvent(run_id="c", text="", answered=False, note="the step budget ran out"))
+    runs, skipped = read_traces([folder])
+    assert [run.path.name for run in runs] == ["a.jsonl"]
+    assert [(s.path.name, s.reason) for s in skipped] == [
+        ("b.jsonl", "the trace has no `answer` event (the run ended cancelled without one)"),
+        ("c.jsonl", "the run gave no answer of its own (the step budget ran out)"),
+    ]

@@ -57,10 +57,9 @@ class _Session:
 def server_command(command: str) -> str:
     """A server's program: a path as given; a bare name found on PATH, else beside the Python that runs
     heron (its virtualenv's ``bin``, where ``pip install mcp-server-time`` puts the program)."""
-    if os.sep in command or shutil.which(command) is not None:
+    if os.sep in command or (os.altsep and os.altsep in command):
         return command
-    beside = Path(sys.executable).parent / command
-    return str(beside) if shutil.which(str(beside)) is not None else command
+    return shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent)) or command
 
 
 class MCPConnection:
