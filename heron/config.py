@@ -193,13 +193,29 @@ class ImageSettings(BaseModel):
         "auto", description="'auto' = float16 on a GPU, float32 on the CPU"
     )
     steps: int | None = Field(
-        None, ge=1, le=200, description="denoising steps; default 4 for turbo/LCM models, else 25"
+        None,
+        ge=1,
+        le=200,
+        description="denoising steps, and the most one call may ask for; "
+        "default 4 for turbo/LCM models, else 25",
     )
     guidance: float | None = Field(
         None, ge=0.0, le=30.0, description="classifier-free guidance; default 0 for turbo/LCM, else 7.5"
     )
-    width: int = Field(512, ge=64, le=2048, multiple_of=8, description="default image width (pixels)")
-    height: int = Field(512, ge=64, le=2048, multiple_of=8, description="default image height (pixels)")
+    width: int = Field(
+        512,
+        ge=64,
+        le=2048,
+        multiple_of=8,
+        description="image width (pixels), and the widest one call may ask for",
+    )
+    height: int = Field(
+        512,
+        ge=64,
+        le=2048,
+        multiple_of=8,
+        description="image height (pixels), and the tallest one call may ask for",
+    )
     max_variations: int = Field(4, ge=1, le=16, description="most images one call may ask for")
     output_dir: str = Field("images", description="folder inside the workspace for generated PNGs")
     gpu_sharing: Literal["swap", "keep"] = Field(

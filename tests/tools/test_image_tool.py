@@ -121,6 +121,25 @@ def test_configured_defaults_apply_when_the_model_gives_none(
     assert read_provenance(path)["heron:steps"] == "1"
 
 
+def test_a_call_cannot_ask_for_more_than_the_settings_allow(
+    tiny_model: Path, image_tool: GenerateImageTool, tmp_path: Path
+) -> None:
+    """The [image] size and steps are limits: a model asking 512x512 at 20 steps on a machine set to
+    72x72 at 1 step gets 72x72 at 1 step, and the result says why (it would otherwise run for minutes)."""
+    ctx = ToolContext(tmp_path / "ws", settings=_settings(tiny_model, width=72, height=72, steps=1))
+    result = image_tool.invoke({"prompt": "a big poster", "width": 512, "height": 512, "steps": 20}, ctx)
+    assert not result.is_error, result.text
+    path = ctx.workspace / result.artifacts[0].path  # type: ignore[operator]
+    with Image.open(path) as image:
+        assert image.size == (72, 72)
+    assert read_provenance(path)["heron:steps"] == "1"
+    assert "512x512 pixels (at most 72x72)" in result.text and "20 steps (at most 1)" in result.text
+    smaller = image_tool.invoke({"prompt": "a stamp", "width": 64, "height": 72, "steps": 1}, ctx)
+    assert "at most" not in smaller.text  # less than the limits is taken as asked, without a note
+    with Image.open(ctx.workspace / smaller.artifacts[0].path) as image:  # type: ignore[operator]
+        assert image.size == (64, 72)
+
+
 def test_without_a_model_it_says_how_to_set_one_and_makes_nothing(
     image_tool: GenerateImageTool, tmp_path: Path
 ) -> None:

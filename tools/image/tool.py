@@ -6,6 +6,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -52,9 +53,9 @@ class GenerateImageTool(LazyTool, name="generate_image"):
         Args:
             prompt: what the image should show, in a short descriptive sentence
             negative_prompt: what the image should not show
-            width: image width in pixels (rounded down to a multiple of 8)
-            height: image height in pixels (rounded down to a multiple of 8)
-            steps: denoising steps; more is slower and finer
+            width: image width in pixels, at most the configured width (rounded down to a multiple of 8)
+            height: image height in pixels, at most the configured height (rounded down to a multiple of 8)
+            steps: denoising steps, at most the configured number; more is slower and finer
             guidance: how strictly to follow the prompt (0 for turbo models, about 7 otherwise)
             seed: random seed; the same seed and prompt give the same image
             variations: how many different images to make
@@ -65,12 +66,13 @@ class GenerateImageTool(LazyTool, name="generate_image"):
         try:
             with self._run_lock:
                 model = self._model_for(settings)
+                limits = _Limits(settings.width, settings.height, settings.steps or model.default_steps())
                 request = ImageRequest(
                     prompt=prompt,
                     negative_prompt=negative_prompt,
-                    width=(width or settings.width) // 8 * 8,
-                    height=(height or settings.height) // 8 * 8,
-                    steps=steps or settings.steps or model.default_steps(),
+                    width=min(width or limits.width, limits.width) // 8 * 8,
+                    height=min(height or limits.height, limits.height) // 8 * 8,
+                    steps=min(steps or limits.steps, limits.steps),
                     guidance=guidance if guidance is not None else _default_guidance(settings, model),
                     seeds=_seeds(seed, variations),
                 )
@@ -78,7 +80,7 @@ class GenerateImageTool(LazyTool, name="generate_image"):
         except ImageModelError as exc:
             # the agent sees a tool error with the fix; the user reads the same text in the trace
             return ToolResult.error(f"{exc.problem}. To fix: {exc.hint}")
-        return _describe(paths, request, model, ctx.workspace)
+        return _describe(paths, request, model, ctx.workspace, limits.reduced(width, height, steps))
 
     def _model_for(self, settings: ImageSettings) -> DiffusionModel:
         """The loaded model, loading it on first use or when the configured folder/device changed."""
@@ -128,6 +130,33 @@ class GenerateImageTool(LazyTool, name="generate_image"):
             self.model.close()
             self.model = None
             self._model_key = None
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The largest image and the most steps one call may ask for: the ``[image]`` settings. They are
+    what the operator chose for this machine's time and memory; the model may ask for less, never more
+    (a 1.5B model asking 512x512 at 20 steps on a CPU set to 64x64 at 2 steps would run for minutes)."""
+
+    width: int
+    height: int
+    steps: int
+
+    def reduced(self, width: int | None, height: int | None, steps: int | None) -> str:
+        """A note for the result when the call asked for more than the settings allow, else ''."""
+        over = []
+        if (width or 0) > self.width or (height or 0) > self.height:
+            over.append(
+                f"{width or self.width}x{height or self.height} pixels (at most {self.width}x{self.height})"
+            )
+        if (steps or 0) > self.steps:
+            over.append(f"{steps} steps (at most {self.steps})")
+        if not over:
+            return ""
+        return (
+            f" The call asked for {' and '.join(over)}; the [image] settings (width, height, steps) "
+            "set those limits, so the image was made within them."
+        )
 
 
 def _default_guidance(settings: ImageSettings, model: DiffusionModel) -> float:
@@ -180,13 +209,16 @@ def _c2pa_signer(
     return lambda png: signed_png_bytes(png, cert=cert, key=key, fields=fields, title=title)
 
 
-def _describe(paths: list[Path], request: ImageRequest, model: DiffusionModel, workspace: Path) -> ToolResult:
+def _describe(
+    paths: list[Path], request: ImageRequest, model: DiffusionModel, workspace: Path, note: str = ""
+) -> ToolResult:
     relative = [p.relative_to(workspace) for p in paths]
     seeds = ", ".join(str(s) for s in request.seeds)
     text = (
         f"Saved {len(paths)} AI-generated image(s) ({request.width}x{request.height}, {request.steps} steps, "
         f"seed {seeds}, model {model.name}): {', '.join(str(p) for p in relative)}. "
         "Their PNG metadata says they are AI-generated."
+        f"{note}"
     )
     artifacts = [
         Artifact.for_file(
