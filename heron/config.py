@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,7 +36,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from heron.bundled import INSTALL_HINT, bundled_embedding_path
-from heron.errors import ConfigError, ModelLoadError
+from heron.errors import ConfigError, ModelLoadError, SettingsWarning
 from heron.models import DEFAULT_MODEL, default_models_dir, resolve_model
 
 CONFIG_FILE_NAME = "heron.toml"
@@ -603,10 +605,63 @@ def load_settings(cwd: Path | None = None, **overrides: Any) -> Settings:
     finally:
         _FILE_VALUES.reset(token)
     settings.config_files = [path for path, _ in read]
+    for line in unknown_variables():
+        warnings.warn(line, SettingsWarning, stacklevel=2)  # shown once per line and caller
     return settings
 
 
 _CONFIG_HINT = "fix the value where it was set (the file or HERON_* variable named above)"
+
+# HERON_* variables read by one command's option rather than by the settings.
+COMMAND_VARIABLES = frozenset(
+    {CONFIG_ENV, "HERON_RAY_ADDRESS", "HERON_SERVE_TOKEN", "HERON_MCP_TOKEN", "HERON_LLAMA_SERVER"}
+)
+RESERVED_VARIABLE_PREFIX = "HERON_TEST_"  # heron's own test suite's variables
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A line for each ``HERON_*`` variable that no setting or command reads, naming the closest
+    variable that does when one is close: the settings pass over ``HERON_MODLE`` as over any
+    environment variable, so without this line a misspelling would go unnoticed."""
+    import difflib
+
+    known = sorted(COMMAND_VARIABLES | set(_setting_variables(Settings)))
+    lines = []
+    for name in sorted(os.environ if environ is None else environ):
+        upper = name.upper()  # pydantic-settings ignores the case
+        if not upper.startswith("HERON_") or upper.startswith(RESERVED_VARIABLE_PREFIX):
+            continue
+        if upper in COMMAND_VARIABLES or not _ignored_by_settings(upper.removeprefix("HERON_").split("__")):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        guess = f"; did you mean {close[0]}?" if close else "; `heron config` lists the settings"
+        lines.append(f"{name} is not a heron setting and is ignored{guess}")
+    return lines
+
+
+def _setting_variables(model: type[BaseModel], prefix: str = "HERON_") -> list[str]:
+    names = []
+    for field, info in model.model_fields.items():
+        name = prefix + field.upper()
+        names.append(name)
+        group = _settings_group(info.annotation)
+        if group is not None:
+            names.extend(_setting_variables(group, name + "__"))
+    return names
+
+
+def _ignored_by_settings(parts: list[str]) -> bool:
+    """Whether pydantic-settings passes over HERON_A__B__C without a word: A is not a setting, or A is
+    a single value and the name goes on below it. (A misspelt key inside a group, HERON_IMAGE__WIDHT,
+    is already an "unknown key" error of the settings.)"""
+    info = Settings.model_fields.get(parts[0].lower())
+    if info is None:
+        return True
+    return len(parts) > 1 and _settings_group(info.annotation) is None
+
+
+def _settings_group(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

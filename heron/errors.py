@@ -16,6 +16,10 @@ Keep the cause: ``raise ConfigError(...) from exc``.
 from __future__ import annotations
 
 
+class SettingsWarning(UserWarning):
+    """A setting heron passes over: a ``HERON_*`` variable that names no setting (a misspelling)."""
+
+
 class HeronError(Exception):
     """Base of every error heron raises on purpose."""
 

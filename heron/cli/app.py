@@ -41,3 +41,20 @@ def _root(
     from heron.quiet import quiet_libraries
 
     quiet_libraries(verbose)
+    _warn_of_unknown_variables()
+
+
+def _warn_of_unknown_variables() -> None:
+    """One plain line per misspelt HERON_* variable, instead of Python's warning (file and line)."""
+    import warnings
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from heron.config import unknown_variables
+    from heron.errors import SettingsWarning
+
+    console = Console(stderr=True)
+    for line in unknown_variables():
+        console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
+    warnings.filterwarnings("ignore", category=SettingsWarning)

@@ -114,6 +114,14 @@ def _check_model(settings: Settings) -> Check:
     from heron.llm.gguf_file import read_gguf_header
     from heron.models import KNOWN_MODELS
 
+    if settings.llm_base_url:
+        return Check(
+            "model",
+            "ok",
+            f"no local model: llm_base_url is set, so the agent's model is the one {settings.llm_base_url} "
+            "serves (the `model server` line)",
+            "unset llm_base_url (HERON_LLM_BASE_URL) to run a local GGUF in-process",
+        )
     try:
         path = settings.llm_model_path()
         header = read_gguf_header(path)
@@ -370,7 +378,12 @@ def _check_sandbox(settings: Settings) -> Check:
     return Check("sandbox", result.status, result.detail, result.fix)
 
 
-def _check_config_files(settings: Settings) -> Check:
+def _check_config_files(settings: Settings) -> list[Check]:
+    from heron.config import unknown_variables
+
     if settings.config_files:
-        return Check("config", "ok", "read " + ", ".join(str(p) for p in settings.config_files))
-    return Check("config", "ok", "no heron.toml found; defaults and HERON_* variables in use")
+        checks = [Check("config", "ok", "read " + ", ".join(str(p) for p in settings.config_files))]
+    else:
+        checks = [Check("config", "ok", "no heron.toml found; defaults and HERON_* variables in use")]
+    fix = "rename or unset the variable"
+    return checks + [Check("environment", "warn", line, fix) for line in unknown_variables()]

@@ -225,3 +225,23 @@ def test_a_bad_option_is_a_usage_error_not_a_traceback(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "Invalid value for '--limit'" in err and "Traceback" not in err
     assert main(["ingest", "--no-such-option", "x"]) == EXIT_USAGE
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HERON_MODLE is passed over by the settings like any variable: the CLI says so on stderr (and
+    the command still runs), doctor lists it, and load_settings warns an SDK user."""
+    from heron.errors import SettingsWarning
+
+    monkeypatch.setenv("HERON_MODLE", "smollm2-135m")
+    monkeypatch.setenv("HERON_SANDBOX__MEMORY_MB", "512")  # a real nested setting: no warning
+    monkeypatch.setenv("HERON_RAY_ADDRESS", "auto")  # read by `heron run --cluster`: no warning
+    result = _heron("config")
+    assert result.returncode == 0, result.stderr
+    warned = " ".join(result.stderr.split())
+    assert "HERON_MODLE is not a heron setting and is ignored; did you mean HERON_MODEL?" in warned
+    assert "MEMORY_MB" not in warned and "RAY_ADDRESS" not in warned
+    doctor = json.loads(_heron("doctor", "--json").stdout)
+    [line] = [c for c in doctor if c["name"] == "environment"]
+    assert line["status"] == "warn" and "HERON_MODLE" in line["detail"]
+    with pytest.warns(SettingsWarning, match="HERON_MODLE"):
+        load_settings()

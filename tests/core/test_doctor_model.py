@@ -66,3 +66,15 @@ def test_a_check_that_fails_unforeseen_is_a_problem_line_and_the_others_still_ru
     checks = {c.name: c for c in doctor.run_checks(load_settings())}
     assert (checks["run store"].status, checks["run store"].detail) == ("problem", "KeyError: 'schema'")
     assert {"python", "model", "cluster", "config"} <= set(checks)
+
+
+def test_with_a_model_server_doctor_says_no_local_model_is_used() -> None:
+    """With llm_base_url set the agent runs on the server's model: the model line must not show a
+    local GGUF as the one in use."""
+    checks = {
+        c["name"]: c
+        for c in json.loads(_heron("doctor", "--json", HERON_LLM_BASE_URL="http://127.0.0.1:9/v1").stdout)
+    }
+    assert "no local model" in checks["model"]["detail"] and "127.0.0.1:9" in checks["model"]["detail"]
+    assert ".gguf" not in checks["model"]["detail"]
+    assert checks["model server"]["status"] == "problem"  # nothing listens on port 9
