@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from heron.agents.result import RunResult
 from heron.agents.state import RunState
 from heron.llm.types import Message
-from heron.tracing import EventCallback
+from heron.tracing import EventCallback, conversation_run_id
 
 if TYPE_CHECKING:
     from heron.agents.agent import Agent
@@ -43,7 +43,7 @@ class ChatSession:
 
     def send(self, text: str, *, callbacks: Sequence[EventCallback] = ()) -> RunResult:
         if self.state is None:
-            self.state = self.agent.new_state(text)
+            self.state = self.agent.new_state(text, run_id=conversation_run_id())
         else:
             starts = [
                 i

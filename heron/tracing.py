@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -191,6 +192,20 @@ EventCallback = Callable[[Any], None]
 def parse_event(data: dict[str, Any]) -> Any:
     """A trace event from its JSON form (``event.model_dump(mode="json")``)."""
     return _EVENT_ADAPTER.validate_python(data)
+
+
+CONVERSATION_MARK = "-chat-"  # in the run id of a conversation: `heron chat`, the SDK's ChatSession
+
+
+def conversation_run_id() -> str:
+    """A new run id for a conversation, whose messages share one trace."""
+    return time.strftime(f"%Y%m%d-%H%M%S{CONVERSATION_MARK}") + uuid.uuid4().hex[:6]
+
+
+def run_kind(run_id: str) -> str:
+    """What a run known only by its trace is called in ``heron runs`` and the runs API: ``chat`` for a
+    conversation, else ``agent`` (task runs and served runs are named by the run store)."""
+    return "chat" if CONVERSATION_MARK in run_id else "agent"
 
 
 def trace_path(data_dir: Path, run_id: str) -> Path:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from heron.agents.run_store import RunRecord
 from heron.agents.serve.live import LiveRun
 from heron.errors import DatasetError
-from heron.tracing import read_trace, trace_path
+from heron.tracing import read_trace, run_kind, trace_path
 
 
 class ListsRuns(Protocol):
@@ -43,7 +43,14 @@ def list_runs(
         if summary is None or summary.get("parent"):
             continue
         row = rows.setdefault(
-            run_id, {"id": run_id, "kind": "chat", "name": "", "goal": summary["goal"], "steps": 0}
+            run_id,
+            {
+                "id": run_id,
+                "kind": run_kind(run_id),
+                "name": "",
+                "goal": summary["goal"],
+                "steps": summary["steps"],
+            },
         )
         row.setdefault("created", summary["created"])
         row.setdefault("status", summary["status"])
@@ -74,6 +81,7 @@ def trace_summary(path: Path) -> dict[str, Any] | None:
         "status": last.get("status") if finished else "interrupted",
         "seconds": last.get("seconds") if finished else None,
         "tokens": int(usage.get("completion_tokens", 0)) if finished else None,
+        "steps": int(last.get("step", 0)),  # a conversation's: its last message's
     }
 
 

@@ -8,7 +8,6 @@ that failed or was stopped, so the next question does not see half a turn.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from heron.tracing import (
     RunStartedEvent,
     TokenEvent,
     Tracer,
+    conversation_run_id,
     trace_path,
 )
 
@@ -152,7 +152,7 @@ class PlainChat:
 
     def reset(self) -> None:
         self.messages = [Message.system(render("chat_system"))]
-        self.run_id = time.strftime("%Y%m%d-%H%M%S-chat-") + uuid.uuid4().hex[:6]
+        self.run_id = conversation_run_id()
 
     def switch_model(self, llm: LLM) -> None:
         self.llm = llm

@@ -253,6 +253,8 @@ def _trace_only_rows(traces: Path, store: Any, limit: int) -> list[_RunRow]:
 
 
 def _trace_row(path: Path) -> _RunRow | None:
+    from heron.tracing import run_kind
+
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         first = json.loads(lines[0])
@@ -282,7 +284,7 @@ def _trace_row(path: Path) -> _RunRow | None:
     more = f" (+{messages - 1} more messages)" if messages > 1 else ""
     return _RunRow(
         id=path.stem,
-        kind="chat" if "-chat-" in path.stem or messages > 1 else "agent",
+        kind=run_kind(path.stem),
         started=float(first.get("time", path.stat().st_mtime)),
         status=status,
         steps=steps,

@@ -35,6 +35,7 @@ def test_a_later_message_sees_the_earlier_ones_whole_with_their_calls_and_answer
         session.send("What is 2 + 40?")
         second = session.send("What did I ask?")
     assert second.answer == "You asked about 2 + 40."
+    assert "-chat-" in second.run_id  # `heron runs` and the runs API list the session as a chat
     seen = llm.calls[2].messages  # what the second message's first turn saw
     assert [m.role for m in seen] == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert (

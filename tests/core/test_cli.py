@@ -184,7 +184,7 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
                 seconds=1.0,
             )
         )
-    chat_id, caller_id = "20250104-090000-chat01", "20250105-090000-abc123"
+    chat_id, caller_id = "20250104-090000-chat-a1b2c3", "20250105-090000-abc123"
     with Tracer(trace_path(data_dir, chat_id)) as tracer:  # a ChatSession's two messages
         for goal, steps in (("hello", 2), ("again", 3)):
             tracer.emit(RunStartedEvent(run_id=chat_id, goal=goal, model="m", tools=[], budget={}))
@@ -213,6 +213,14 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", task)
     [budget] = [line for line in lines if "20250103-090000-def456" in line]
     assert "budget_exhausted (max_steps)" in budget  # which budget ended it, as `heron run` says
+    # the runs API names the runs known by their traces as `heron runs` does, with their steps
+    from heron.agents.serve.runs_index import list_runs
+
+    with RunStore.in_data_dir(data_dir) as store:
+        api = {row["id"]: row for row in list_runs(data_dir, store, {})}
+    assert (api["20250102-090000-abc123"]["kind"], api["20250102-090000-abc123"]["steps"]) == ("agent", 3)
+    assert api[chat_id]["kind"] == "chat" and api[caller_id]["kind"] == "agent"
+    assert api["20250101-120000-task01"]["kind"] == "task"
 
 
 def test_runs_without_runs_says_how_to_start_one(capsys: pytest.CaptureFixture[str]) -> None:
