@@ -185,19 +185,27 @@ class Agent:
         run_id: str | None = None,
         parent: tuple[str, str] | None = None,
         approve: ApprovalCallback | None = None,
+        caller_cancelled: Callable[[], bool] | None = None,
     ) -> RunResult:
         """Run ``goal`` to an answer. Budgets end the run with a best-effort answer, never an exception.
 
         ``plan``: your own steps (text, or ``PlanStep(do=..., tool=...)`` to make a step start with
         that tool); otherwise ``config.planning`` decides whether the model plans first. ``parent``
-        (run id, call id) and ``approve`` are for a run started by another run's tool call
-        (:meth:`as_tool`): the run it nests under, and the approver in place of this agent's.
+        (run id, call id), ``approve`` and ``caller_cancelled`` are for a run started by another run's
+        tool call (:meth:`as_tool`): the run it nests under, the approver in place of this agent's,
+        and whether that run was cancelled (this one then stops too).
         """
         state = self.new_state(goal, run_id=run_id)
         if plan:
             state.plan = [self.validate_step(p) for p in plan]
         return self.continue_run(
-            state, budget=budget, callbacks=callbacks, on_step=on_step, parent=parent, approve=approve
+            state,
+            budget=budget,
+            callbacks=callbacks,
+            on_step=on_step,
+            parent=parent,
+            approve=approve,
+            caller_cancelled=caller_cancelled,
         )
 
     def as_tool(self, name: str, description: str, *, budget: Budget | None = None) -> Tool:
@@ -229,6 +237,7 @@ class Agent:
         checks: Callable[[RunResult], bool] | None = None,
         parent: tuple[str, str] | None = None,
         approve: ApprovalCallback | None = None,
+        caller_cancelled: Callable[[], bool] | None = None,
     ) -> RunResult:
         """Run, or resume from a checkpointed ``state`` (finished tool calls are not repeated).
 
@@ -257,7 +266,7 @@ class Agent:
                         parent_call_id=parent[1] if parent else None,
                     )
                 )
-            loop = self._loop(tracer, tracker, state, on_step, approve or self.approve)
+            loop = self._loop(tracer, tracker, state, on_step, approve or self.approve, caller_cancelled)
             try:
                 final, stopped_by = PlanExecution(self.llm, self.tools, self.config).execute(
                     state, loop, tracer
@@ -285,6 +294,7 @@ class Agent:
         state: RunState,
         on_step: Callable[[RunState], None] | None = None,
         approve: ApprovalCallback | None = None,
+        caller_cancelled: Callable[[], bool] | None = None,
     ) -> StepLoop:
         """A step loop with this agent's tools and policies (the first-call check and the try after an
         error as configured), in the turn format ``state`` was started with."""
@@ -305,6 +315,7 @@ class Agent:
             cancel=self._cancel,
             policies=policies,
             turn_format=self._stored_format(state),
+            caller_cancelled=caller_cancelled or (lambda: False),
         )
 
     def _model_name(self) -> str:

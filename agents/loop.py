@@ -68,6 +68,7 @@ class StepLoop:
         cancel: threading.Event | None = None,
         policies: Sequence[TurnPolicy] = (),
         turn_format: TurnFormat | None = None,
+        caller_cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         self.llm = llm
         self.format = turn_format or GenericFormat()
@@ -81,13 +82,19 @@ class StepLoop:
             self.budget_text,
             lambda tokens: self.tracker.spend(tokens=tokens),
             lambda: max(0, self.tracker.budget.max_tokens - self.tracker.tokens),
+            self.cancelled,
         )
         self.tracer = tracer
         self.tracker = tracker
         self.config = config
         self.on_step = on_step or (lambda state: None)
         self.cancel_requested = cancel or threading.Event()
+        self.caller_cancelled = caller_cancelled  # a sub-agent's run: its caller's run was cancelled
         self.thought_chars = thought_chars(config, llm)
+
+    def cancelled(self) -> bool:
+        """Whether this run was cancelled (``Agent.cancel``), or the run whose tool call started it."""
+        return self.cancel_requested.is_set() or self.caller_cancelled()
 
     def run(self, state: RunState, final: str = FINAL_ANSWER) -> tuple[FinalAction, StoppedBy]:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
@@ -218,7 +225,7 @@ class StepLoop:
 
         def on_text(delta: str) -> None:
             # the answer streams to callbacks as it is decoded; a callback may raise to cancel the turn
-            if self.cancel_requested.is_set():
+            if self.cancelled():
                 raise RunCancelledError("the run was cancelled")
             text = stream.feed(delta)
             if text:

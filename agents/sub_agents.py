@@ -3,7 +3,8 @@
 The caller writes a ``task``; the sub-agent runs it to an answer with its own tools, memory and
 budget, and its answer (with the passages it cited) is the tool's result. Called from a run, the
 sub-run nests under the caller: its events go to the caller's trace, its risky calls to the
-caller's approver, and its tokens count against the caller's budget.
+caller's approver, its tokens count against the caller's budget, and it stops when the caller's run
+is cancelled.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
                 run_id=f"{scope.run_id}.{name}-{scope.call_id[:6]}",
                 parent=(scope.run_id, scope.call_id),
                 approve=scope.approve,
+                caller_cancelled=scope.cancelled,
             )
             scope.tokens += result.usage.completion_tokens
         text = result.answer if result.answered else f"(no answer: {result.note or result.status})"

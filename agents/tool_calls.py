@@ -74,9 +74,11 @@ class ToolCaller:
         budget_text: Callable[[], str],
         spend: Callable[[int], None] = lambda tokens: None,
         tokens_left: Callable[[], int | None] = lambda: None,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         """``budget_text``: the budget left, as the end of every result says it; ``spend`` and
-        ``tokens_left``: the run's token budget, for a sub-agent's run inside a call."""
+        ``tokens_left``: the run's token budget, and ``cancelled``: whether the run was cancelled,
+        for a sub-agent's run inside a call."""
         self.tools = {t.name: t for t in tools}
         self.context = context
         self.tracer = tracer
@@ -85,6 +87,7 @@ class ToolCaller:
         self.budget_text = budget_text
         self.spend = spend
         self.tokens_left = tokens_left
+        self.cancelled = cancelled
 
     def call(
         self,
@@ -222,7 +225,14 @@ class ToolCaller:
                 )
             )
 
-        scope = CallScope(run_id, pending.call_id, self.tracer.emit, self.approve, self.tokens_left())
+        scope = CallScope(
+            run_id,
+            pending.call_id,
+            self.tracer.emit,
+            self.approve,
+            self.tokens_left(),
+            cancelled=self.cancelled,
+        )
         token = current_call.set(scope)  # (a sub-agent's run reads it: its trace, approver, budget)
         try:
             with self.context.progress_to(progress):

@@ -27,7 +27,8 @@ class CallScope:
     """The run a tool call belongs to, for a tool that runs an agent of its own (``Agent.as_tool``):
     its trace events go to ``emit`` (the caller's trace), its risky calls to ``approve`` (the
     caller's approver), it generates at most ``tokens_left`` tokens, and those it generates are added
-    to ``tokens`` (the caller's budget pays them)."""
+    to ``tokens`` (the caller's budget pays them); it stops when ``cancelled()`` says the caller's
+    run was cancelled."""
 
     run_id: str
     call_id: str
@@ -35,6 +36,7 @@ class CallScope:
     approve: Callable[[Any], Any]
     tokens_left: int | None = None  # what the caller's budget has left to generate
     tokens: int = 0
+    cancelled: Callable[[], bool] = lambda: False  # the caller's run was cancelled: stop with it
 
 
 current_call: ContextVar[CallScope | None] = ContextVar("heron_current_call", default=None)

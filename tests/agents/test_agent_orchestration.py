@@ -17,7 +17,7 @@ from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.policies import TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.state import PlanStep, RunState
-from heron.errors import UsageError
+from heron.errors import RunCancelledError, UsageError
 from heron.llm import ScriptedLLM
 from heron.tools import Tool, ToolResult, tool
 from heron.tracing import AnswerEvent, read_trace
@@ -675,6 +675,31 @@ def test_the_caller_is_told_when_a_sub_agents_answer_was_cut_at_its_length_limit
         agent.run("Describe it, please.")
     result_message = llm.calls[1].messages[-1].content
     assert "u" * 45 + " [cut off at the answer's length limit]" in result_message
+
+
+def test_cancelling_the_caller_stops_its_sub_agents_run() -> None:
+    """A cancel of the caller (Ctrl-C, a stream closed, a served client gone) while its sub-agent
+    decodes stops the sub-agent at its next token, and then the caller: neither answers."""
+    holder: dict[str, Agent] = {}
+
+    def cancelled_meanwhile(recorded: Any) -> dict:
+        holder["caller"].cancel()  # the caller's user gives up while the sub-agent writes
+        return answer("the sub-agent's late answer")
+
+    sub_llm = ScriptedLLM([cancelled_meanwhile])
+    llm = ScriptedLLM([call("helper", task="look it up"), answer("the caller's answer")])
+    with (
+        Agent(sub_llm) as sub,
+        Agent(llm, tools=[sub.as_tool("helper", "Looks things up.")]) as agent,
+    ):
+        holder["caller"] = agent
+        with pytest.raises(RunCancelledError):
+            agent.run("Look it up, please.")
+        (trace,) = [p for p in agent.settings.data_dir.glob("traces/*.jsonl") if "." not in p.stem]
+        events = read_trace(trace)  # the caller's trace, which holds the sub-run's events too
+    finished = {e.run_id: e.status for e in events if e.type == "run_finished"}
+    assert len(finished) == 2 and set(finished.values()) == {"cancelled"}  # the sub-run and the caller
+    assert not [e for e in events if e.type == "answer"]
 
 
 def test_a_misspelt_setting_is_refused_naming_it() -> None:
