@@ -45,6 +45,8 @@ def main() -> None:
     }
     half_a, half_b = halueval.halves(cases)
     weight = halueval.fit_similarity_weight(cases, features, half_a)
+    if weight is None:
+        raise SystemExit("half A has no length-matched answers of both kinds to fit on: use more pairs")
     tables = {
         f"all pairs, default w={SIMILARITY_WEIGHT}": halueval.detector_table(
             cases,

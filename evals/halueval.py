@@ -97,11 +97,13 @@ def matched_subset(cases: Sequence[AnswerCase], indices: Sequence[int]) -> list[
 
 def fit_similarity_weight(
     cases: Sequence[AnswerCase], features: ModelFreeFeatures, indices: Sequence[int]
-) -> float:
-    """The grid weight with the best AUROC on the length-matched part of ``indices`` (ties: smallest)."""
+) -> float | None:
+    """The grid weight with the best AUROC on the length-matched part of ``indices`` (ties: smallest);
+    None when that part has no AUROC to fit on (no length-matched answers of both kinds: a small
+    ``--limit``)."""
     fit_on = matched_subset(cases, indices)
     labels = [cases[i].label for i in fit_on]
-    best_weight, best_auroc = WEIGHT_GRID[0], -1.0
+    best_weight, best_auroc = None, -1.0
     for weight in WEIGHT_GRID:
         scores = features.scores(weight)
         value = auroc(labels, [scores[i] for i in fit_on])

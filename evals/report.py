@@ -58,6 +58,12 @@ def plot_table(tables: Sequence[tuple[str, ResultTable | None]]) -> str | None:
     With a single run, baseline rows (``baseline: ...``, chance, paper figures) are drawn in grey so
     the eye goes to the measured rows first.
     """
+    figure = plot_figure(tables)
+    return None if figure is None else _png(figure)
+
+
+def plot_figure(tables: Sequence[tuple[str, ResultTable | None]]) -> Figure | None:
+    """The figure :func:`plot_table` draws; None when the tables plot no column."""
     first = next((t for _, t in tables if t is not None), None)
     if first is None or not first.plot_columns:
         return None
@@ -68,6 +74,7 @@ def plot_table(tables: Sequence[tuple[str, ResultTable | None]]) -> str | None:
     axes = figure.subplots(1, len(columns), squeeze=False, sharey=True)[0]
     bar = 0.8 / len(tables)
     for ax, column in zip(axes, columns, strict=True):
+        drawn_any = False
         for k, (label, table) in enumerate(tables):
             drawn = [
                 (i + k * bar - 0.4 + bar / 2, value, row)
@@ -86,6 +93,18 @@ def plot_table(tables: Sequence[tuple[str, ResultTable | None]]) -> str | None:
                 label=label,
             )
             ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+            drawn_any = drawn_any or bool(drawn)
+        if not drawn_any:  # not a blank panel: say why it is empty
+            ax.text(
+                0.5,
+                0.5,
+                "undefined for every row\n(a dash in the table)",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="#666",
+            )
         if first.reference is not None:
             ax.axvline(first.reference, color="#999", linestyle="--", linewidth=1)
         ax.axvline(0.0, color="#333", linewidth=0.6)
@@ -97,7 +116,7 @@ def plot_table(tables: Sequence[tuple[str, ResultTable | None]]) -> str | None:
         ax.grid(axis="x", alpha=0.3)
     if len(tables) > 1:
         axes[-1].legend(fontsize=8, loc="best")
-    return _png(figure)
+    return figure
 
 
 def _html_table(tables: Sequence[tuple[str, ResultTable | None]]) -> str:

@@ -98,24 +98,26 @@ def _held_out_table(
 ) -> ResultTable:
     half_a, half_b = halueval.halves(cases)
     weight = halueval.fit_similarity_weight(cases, features, half_a)
-    rows = halueval.detector_table(
-        cases,
-        {
-            "baseline: answer length": halueval.length_baseline(cases),
-            "baseline: share of words absent from knowledge": halueval.absent_token_baseline(cases),
-            f"model-free groundedness (w={weight} fit on half A)": features.scores(weight),
-        },
-        half_b,
-    )
+    scored: dict[str, Sequence[float]] = {
+        "baseline: answer length": halueval.length_baseline(cases),
+        "baseline: share of words absent from knowledge": halueval.absent_token_baseline(cases),
+    }
+    if weight is not None:
+        scored[f"model-free groundedness (w={weight} fit on half A)"] = features.scores(weight)
+        fit = f"from a grid 0, 0.05, ..., 1 (best: {weight}); the figures are on half B only."
+    else:
+        fit = (
+            "from a grid 0, 0.05, ..., 1, but half A had no length-matched answers of both kinds to fit "
+            "it on, so the scorer is left out of this table (run more pairs: a larger --limit)."
+        )
     return ResultTable(
         title="HaluEval half B (odd positions): model-free scorer with its weight fit on half A",
-        rows=rows,
+        rows=halueval.detector_table(cases, scored, half_b),
         plot_columns=AUROC_COLUMNS,
         reference=0.5,
         value_range=(0.0, 1.05),
-        note=f"The similarity weight w was chosen on the length-matched answers of half A (the pairs at even "
-        "positions among those used) "
-        f"from a grid 0, 0.05, ..., 1 (best: {weight}); the figures are on half B only.",
+        note="The similarity weight w is chosen on the length-matched answers of half A (the pairs at even "
+        f"positions among those used) {fit}",
     )
 
 

@@ -57,6 +57,19 @@ def test_fit_similarity_weight_picks_the_best_grid_value() -> None:
     assert halueval.fit_similarity_weight(cases, features, [0, 1, 2, 3]) == 0.05
 
 
+def test_no_weight_is_fit_without_length_matched_answers_and_the_table_says_so() -> None:
+    """A small --limit can leave half A without length-matched answers of both kinds: no weight is
+    "fit" then, and the held-out table leaves the scorer out and says why."""
+    from heron.evals.suites import _held_out_table
+
+    cases = halueval.answer_cases(_pairs())
+    features = halueval.ModelFreeFeatures(similarity=[0.9, 0.1, 0.9, 0.2], absent=[0.0, 1.0, 0.5, 0.5])
+    assert halueval.fit_similarity_weight(cases, features, [0, 1]) is None  # pair 0: lengths differ
+    table = _held_out_table(cases[:2], features)  # half A: pair 0 alone, its answers of unlike lengths
+    assert not [name for name in table.rows if "model-free" in name]
+    assert "no length-matched answers of both kinds" in table.note and "--limit" in table.note
+
+
 @pytest.fixture(scope="module")
 def matched_features(
     embedder: SentenceEmbedder,

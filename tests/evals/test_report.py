@@ -95,3 +95,20 @@ def test_runs_compare_side_by_side(tmp_path: Path) -> None:
     assert "<td>12.5</td><td>-3</td>" in html  # Age: small, then large
     with pytest.raises(ValueError):
         render_html([])
+
+
+def test_a_column_undefined_for_every_row_is_a_panel_that_says_so() -> None:
+    """A small --limit can leave every AUROC undefined: that panel says why instead of being blank."""
+    from heron.evals.report import plot_figure
+
+    table = ResultTable(
+        title="t",
+        rows={"detector": {"AUROC all": 0.7, "AUROC length-matched": None}, "baseline": {"AUROC all": 0.6}},
+        plot_columns=["AUROC all", "AUROC length-matched"],
+    )
+    figure = plot_figure([("run", table)])
+    assert figure is not None
+    drawn, empty = figure.axes
+    said = [[text.get_text() for text in ax.texts] for ax in (drawn, empty)]
+    assert not [t for t in said[0] if "undefined" in t]  # bar labels only
+    assert said[1] == ["undefined for every row\n(a dash in the table)"]
