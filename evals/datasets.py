@@ -238,6 +238,13 @@ def load_halueval(
 ) -> list[HaluEvalPair]:
     """HaluEval pairs from ``path`` (any of HaluEval's QA, dialogue or summarization files, JSON
     lines), by default the QA pairs of the data folder (``halueval/qa_one-turn_data.json``)."""
+    if path is not None and not path.is_file():  # a file the user named (--pairs), not the data folder's
+        raise DatasetError(
+            f"HaluEval file not found: {path}",
+            "give --pairs the path of one of HaluEval's JSON-lines files (qa_data.json, "
+            "dialogue_data.json, summarization_data.json from RUCAIBox/HaluEval), or leave it out to use "
+            "the data folder's QA pairs",
+        )
     path = path or resolve_data_root(root) / "halueval" / "qa_one-turn_data.json"
     return subsample(read_jsonl(path, HaluEvalPair), limit)
 

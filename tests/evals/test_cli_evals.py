@@ -142,7 +142,9 @@ def test_a_missing_pairs_file_is_a_usage_error(tmp_path: Path, capsys: pytest.Ca
     missing = tmp_path / "dialogue_data.json"
     code = main(["eval", "hallucination", "--pairs", str(missing), "--out", str(tmp_path)])
     assert code == EXIT_USAGE
-    assert f"eval data file not found: {missing}" in capsys.readouterr().err.replace("\n", "")
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"HaluEval file not found: {missing}" in err
+    assert "give --pairs the path" in err and "--data" not in err  # the fix is about the file named
 
 
 @pytest.mark.model
