@@ -19,7 +19,8 @@ from urllib.parse import parse_qs
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
 TOKEN_COOKIE = "heron_token"
-NEEDS_TOKEN = "a bearer token is required (Authorization: Bearer TOKEN, or open /?token=TOKEN in a browser)"
+NEEDS_TOKEN = "a bearer token is required: send the header Authorization: Bearer TOKEN"
+PAGE_NEEDS_TOKEN = NEEDS_TOKEN + ", or open /?token=TOKEN in a browser"  # servers with a page of their own
 
 
 class RequestGate:
@@ -59,7 +60,7 @@ class RequestGate:
             await refuse(send, 403, f"origin {origin} is not allowed", socket)
             return
         if self.token is not None and not self._has_token(headers, scope):
-            await refuse(send, 401, NEEDS_TOKEN, socket)
+            await refuse(send, 401, PAGE_NEEDS_TOKEN if self.same_origin else NEEDS_TOKEN, socket)
             return
         await self.app(scope, receive, send)
 

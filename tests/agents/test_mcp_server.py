@@ -190,6 +190,7 @@ def test_http_origin_and_token(http_server: tuple[str, Path], tmp_path: Path) ->
         assert foreign.status_code == 403
         wrong = httpx.post(open_url, json=hello, headers={**headers, "authorization": "Bearer nope"})
         assert wrong.status_code == 401
+        assert "Authorization: Bearer TOKEN" in wrong.text and "browser" not in wrong.text  # (no page here)
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
 

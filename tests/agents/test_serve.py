@@ -342,7 +342,8 @@ def test_off_loopback_a_token_is_required_for_the_api_and_the_page(settings: Set
     )
     with served(app) as url:
         assert httpx.get(f"{url}/v1/models").status_code == 401
-        assert httpx.get(f"{url}/").status_code == 401
+        page = httpx.get(f"{url}/")
+        assert page.status_code == 401 and "/?token=TOKEN" in page.text  # this server has a page
         assert httpx.get(f"{url}/api/runs").status_code == 401
         headers = {"Authorization": "Bearer s3cret"}
         assert httpx.get(f"{url}/v1/models", headers=headers).status_code == 200
