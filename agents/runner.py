@@ -23,7 +23,7 @@ from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.result import RunResult
 from heron.agents.run_store import RunRecord, RunStore, this_node
-from heron.agents.state import RunState
+from heron.agents.state import PlanStep, RunState
 from heron.agents.tasks import Check, LoadedTask, load_task, load_tool_reference
 from heron.config import Settings
 from heron.errors import (
@@ -163,7 +163,7 @@ class TaskRunner:
                     self._ingest(memory, loaded, on_ingest)
                 state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
                 if loaded.task.steps:
-                    state.plan = [agent.validate_step(step) for step in loaded.task.steps]
+                    state.plan = [_checked_step(agent, loaded, i) for i in range(len(loaded.task.steps))]
             if attempt is None:
                 attempt = self.store.create_run(
                     run_id, loaded.name, str(loaded.path), state.goal, node=self.node
@@ -461,6 +461,16 @@ class TaskRunner:
         report = Ingester(memory).ingest(paths)
         if on_ingest is not None:
             on_ingest(report.summary())
+
+
+def _checked_step(agent: Agent, loaded: LoadedTask, index: int) -> PlanStep:
+    """Step ``index`` of the task checked against the agent's tools, its MCP servers' included (which
+    only exist once the servers run); a wrong one is the task file's error, with its line."""
+    try:
+        return agent.validate_step(loaded.task.steps[index])
+    except UsageError as exc:
+        where = f"{loaded.path}:{loaded.line_of(('steps', index, 'tool'))}: steps[{index}]"
+        raise TaskFileError(f"{where}: {exc.problem}", exc.hint) from exc
 
 
 def new_run_id(task_name: str) -> str:

@@ -14,7 +14,8 @@ mapping pydantic's error location back to the YAML node it came from. Example::
       - {do: "Write report.md", tool: write_file}
     approval: {allow: [python, write_file]}
     budget: {max_steps: 10}
-    mcp: {time: {command: mcp-server-time}}   # every tool of these MCP servers is offered too
+    mcp: {time: {command: mcp-server-time}}   # every tool of these MCP servers is offered too;
+                                              # a step may name one (checked when the server runs)
     checks:
       - {file_exists: report.md}
 """
@@ -198,6 +199,15 @@ class LoadedTask(BaseModel):
     def folder(self) -> Path:
         return self.path.parent
 
+    def line_of(self, loc: tuple[str | int, ...]) -> int:
+        """1-based line of ``loc`` (``("steps", 0, "tool")``) in the file, for a problem found after
+        loading (a step naming an MCP server's tool, known once the server runs)."""
+        try:
+            node = yaml.compose(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            node = None
+        return _line(node, loc)
+
 
 def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) -> LoadedTask:
     """Parse and validate a task file; every problem raises TaskFileError with ``file:line``."""
@@ -258,7 +268,8 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
                 problems.append(f"{path}:{_line(node, (*where, i))}: {label}[{i}]: {unknown}")
     names = [tool_name(t) for t in task.tools]
     for i, step in enumerate(task.steps):
-        if step.tool is not None and step.tool not in names:
+        # an MCP server's tools are known once it runs: the runner checks such a step then
+        if step.tool is not None and step.tool not in names and not task.mcp:
             problems.append(
                 f"{path}:{_line(node, ('steps', i, 'tool'))}: steps[{i}].tool: {step.tool!r} is not "
                 f"in this task's `tools:` list"

@@ -251,3 +251,34 @@ def test_doctor_and_mcp_tools_start_each_configured_server() -> None:
     assert "order_status  (runs unasked)" in listed.stdout
     assert "append_ledger  (asks first)" in listed.stdout
     assert "not available" in listed.stdout
+
+
+def test_a_task_step_can_name_an_mcp_servers_tool(tmp_path: Path) -> None:
+    """A step may pin an MCP server's tool (known only once the server runs); a misspelt one is the task
+    file's error, with its line, before anything ran. The model is scripted (ScriptedLLM)."""
+    from heron.agents.runner import TaskRunner
+    from heron.agents.tasks import load_task
+    from heron.errors import TaskFileError
+    from heron.tracing import ToolCallEvent, read_trace
+
+    def task(tool: str) -> Path:
+        path = tmp_path / f"{tool}.yaml"
+        path.write_text(
+            "goal: Which carrier ships order 4417?\n"
+            f"mcp:\n  shop: {{command: {sys.executable}, args: ['{FIXTURE}', stdio]}}\n"
+            f"steps:\n  - {{do: Look up order 4417, tool: {tool}}}\n"
+        )
+        return path
+
+    load_task(task("order_status"))  # not an error at load: the server's tools are not known yet
+    replies = [
+        {"action": "order_status", "arguments": {"order_id": "4417"}},
+        {"action": "final_answer", "answer": "Bluewing Freight ships it.", "citations": []},
+    ]
+    done = TaskRunner(load_settings(), ScriptedLLM(replies)).run(task("order_status"))
+    calls = [e.tool for e in read_trace(Path(done.trace_path)) if isinstance(e, ToolCallEvent)]
+    assert calls == ["order_status"] and done.status == "succeeded", done
+    wrong = TaskRunner(load_settings(), ScriptedLLM(replies))
+    with pytest.raises(TaskFileError, match=r"order_statu\.yaml:5: steps\[0\]: .*'order_statu'") as error:
+        wrong.run(task("order_statu"))
+    assert "order_status" in error.value.hint  # the tools it could have named
