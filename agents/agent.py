@@ -121,9 +121,14 @@ class Agent:
         return self._llm
 
     def cancel(self) -> None:
-        """Stop the running ``run`` from another thread: the current model turn ends at its next token
-        and the run raises :class:`~heron.errors.RunCancelledError` (its trace says "cancelled")."""
+        """Stop the running ``run`` from another thread: the current model turn ends at its next token,
+        a ``python`` cell running at that moment is stopped (its sandbox restarts without the cell's
+        variables, as after a broken limit), no further call starts, and the run raises
+        :class:`~heron.errors.RunCancelledError` (its trace says "cancelled")."""
         self._cancel.set()
+        sandbox = self.context.started_sandbox
+        if sandbox is not None:
+            sandbox.interrupt("the run was cancelled")
 
     def close(self) -> None:
         """Stop the tool session (sandbox processes) and free the model if this agent loaded it."""
@@ -331,8 +336,9 @@ class Agent:
         """Yield trace events as they happen (model turns, tool calls, results, the answer), then the
         :class:`RunResult`. Closing it early (``break`` out of ``for e in agent.stream(...)`` drops
         and so closes it; a stream kept in a variable needs ``close()``) or Ctrl-C while it waits
-        cancels the run and waits for it: the model turn stops at its next token, a tool call already
-        running finishes first; the trace says "cancelled"."""
+        cancels the run and waits for it: the model turn stops at its next token, a running ``python``
+        cell is stopped, any other tool call already running finishes first; the trace says
+        "cancelled"."""
         return events_of(lambda callback: self.run(goal, budget=budget, callbacks=[callback]), self.cancel)
 
     def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:

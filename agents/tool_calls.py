@@ -21,7 +21,7 @@ from heron.agents.budget import BUDGET_NOTE
 from heron.agents.config import AgentConfig
 from heron.agents.state import PendingCall, RunState
 from heron.agents.templates import render
-from heron.errors import ModelRetry, RunError, ToolExecutionError, UsageError
+from heron.errors import ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
 from heron.llm.types import Message
 from heron.tools import Risk, Tool, ToolContext, ToolResult
 from heron.tools.context import CallScope, current_call
@@ -166,6 +166,8 @@ class ToolCaller:
                     checkpoint(state)
         else:
             for pending in runnable:
+                if self.cancelled():  # the calls after a cancel are not made
+                    raise RunCancelledError("the run was cancelled")
                 self._record(state, pending, self._run(state.run_id, step, pending))
                 checkpoint(state)
         for pending in batch:

@@ -2,10 +2,11 @@
 
 The main thread shows each event as the worker emits it, asks the user about risky tool calls on
 the worker's behalf, and turns Ctrl-C into a cancel request. Cancelling is cooperative and real:
-the worker's event callback raises :class:`~heron.errors.RunCancelledError` at its next event (after
-the model call or tool running at that moment returns; a streamed reply stops at its next token),
-so no further model turn or tool call starts. The main thread waits for the worker to end before it
-returns, so the model is free again for the next question.
+the worker's event callback raises :class:`~heron.errors.RunCancelledError` at its next event (a
+streamed reply stops at its next token, a running ``python`` cell is stopped, another tool call
+running at that moment returns first), so no further model turn or tool call starts. The main
+thread waits for the worker to end before it returns, so the model is free again for the next
+question.
 """
 
 from __future__ import annotations

@@ -210,7 +210,9 @@ class ReplView:
         self._stopping = True
         if self._streaming:
             self._end_stream()
-        self.console.print("[yellow]stopping...[/] [dim](the model call or tool running now ends first)[/]")
+        self.console.print(
+            "[yellow]stopping...[/] [dim](a running python cell stops now; another tool call ends first)[/]"
+        )
 
     def stopped(self) -> None:
         if self._streaming:
