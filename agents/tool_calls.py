@@ -181,6 +181,8 @@ class ToolCaller:
         """Ask about the batch's risky calls, all before any call runs; a denied call gets the
         model's explanation as its message, an edited one its new arguments."""
         risky = [p for p in calls if self.tools[p.tool].risk == Risk.HIGH]
+        if risky and self.cancelled():  # nobody should be asked about a run that was stopped
+            raise RunCancelledError("the run was cancelled")
         step = state.step + 1
         requests = [ApprovalRequest(p.tool, p.arguments, self.tools[p.tool].risk.value, step) for p in risky]
         for pending, decision in zip(risky, ask_together(self.approve, requests), strict=True):

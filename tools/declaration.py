@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, overload
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, TypeAdapter, create_model
 
 from heron.errors import ToolDeclarationError
 from heron.tools.base import Tool, check_tool_name
@@ -145,6 +145,7 @@ def describe_function(
         if is_context_annotation(annotation):
             context_param = param.name
             continue
+        _check_parameter_type(annotation, param.name, where)
         default = ... if param.default is inspect.Parameter.empty else param.default
         field_description = parsed.args.get(param.name)
         fields[param.name] = (
@@ -164,6 +165,20 @@ def describe_function(
         args_model=args_model,
         context_param=context_param,
     )
+
+
+def _check_parameter_type(annotation: Any, name: str, where: str) -> None:
+    """The model sends arguments as JSON: a parameter's type must have a JSON schema pydantic can
+    validate against (not a class of your own without one, or a callable)."""
+    try:
+        TypeAdapter(annotation).json_schema()
+    except PydanticUserError as exc:
+        label = getattr(annotation, "__name__", None) or repr(annotation)
+        raise ToolDeclarationError(
+            f"parameter `{name}` of {where} has the type {label}, which the model cannot send as JSON",
+            "use JSON-like types (str, int, float, bool, list, dict, Literal, Enum, a pydantic model or "
+            f"a dataclass of those) and build the object inside the tool ({type(exc).__name__})",
+        ) from exc
 
 
 def is_context_annotation(annotation: Any) -> bool:

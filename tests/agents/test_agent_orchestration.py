@@ -221,6 +221,27 @@ def test_approval_can_edit_arguments(demo_tools: list, ledger: Path) -> None:
     assert ledger.read_text() == "delete /tmp/scratch\n"
 
 
+def test_nobody_is_asked_to_approve_a_call_of_a_cancelled_run(demo_tools: list, ledger: Path) -> None:
+    """A reader that stops a stream after the model's turn (which holds a risky call) must not be
+    asked about that call: the run was stopped before the call's approval."""
+    asked: list[ApprovalRequest] = []
+
+    def approver(request: ApprovalRequest) -> ApprovalResult:
+        asked.append(request)
+        return ApprovalResult.approve(request.arguments)
+
+    llm = ScriptedLLM([call("delete_everything", path="/"), answer("done")])
+    with Agent(llm, tools=demo_tools, approve=approver) as agent:
+
+        def stop_after_the_turn(event: Any) -> None:
+            if getattr(event, "type", "") == "model_turn":
+                agent.cancel()
+
+        with pytest.raises(RunCancelledError):
+            agent.run("clean up", callbacks=[stop_after_the_turn])
+    assert asked == [] and not ledger.exists()
+
+
 def test_low_risk_tools_do_not_ask(demo_tools: list) -> None:
     def never(request: ApprovalRequest) -> ApprovalResult:
         raise AssertionError("asked for a low-risk tool")

@@ -138,6 +138,27 @@ def test_other_declaration_mistakes_are_refused() -> None:
         tool(name="two words")(documented_wrongly)
 
 
+class _Opaque:
+    """A class of the user's own, with no JSON schema."""
+
+
+def test_a_parameter_type_the_model_cannot_send_as_json_is_refused_naming_it() -> None:
+    with pytest.raises(
+        ToolDeclarationError, match=r"parameter `thing` of tool `use` has the type _Opaque"
+    ) as error:
+
+        @tool
+        def use(thing: _Opaque) -> str:
+            """Uses a thing.
+
+            Args:
+                thing: the thing
+            """
+            return ""
+
+    assert "JSON-like types" in error.value.hint
+
+
 def test_arguments_where_repeats_are_allowed_must_be_the_tools_own() -> None:
     def save(name: str, text: str) -> str:
         """Save a note.
