@@ -52,6 +52,8 @@ class PlanExecution:
             outcome = self._run_step(state, loop, tracer)
             if outcome is not None:
                 return outcome
+        if state.plan_stopped_at is not None:  # (resumed in the answer after a failed step)
+            return loop.run(state, FINAL_ANSWER)
         # every step was a tool step: the model now answers from what they found
         done = render("agent_plan_done", final=loop.finish_phrase(FINAL_ANSWER))
         state.messages.append(Message.user(done))
@@ -97,6 +99,8 @@ class PlanExecution:
                 if self._tool_step(loop, state, current.tool, current.args) is None:
                     limit = loop.tracker.exhausted() or "max_steps"
                     return loop.forced_final(state, FINAL_ANSWER, limit), limit
+            if state.last_call_failed and self.config.planning != "always":
+                return self._stop_plan(state, loop, current.tool)
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
             # the step's note: what a long result holds that the task needs, in the model's words (not
             # on resume after the note); a short result is kept whole as the step's result
@@ -119,6 +123,17 @@ class PlanExecution:
         if state.last_call_failed and self.config.planning == "always":
             self._replan(state, tracer)
         return None
+
+    def _stop_plan(self, state: RunState, loop: StepLoop, tool: str) -> tuple[FinalAction, StoppedBy]:
+        """Every try of the current step failed: the steps after it were written to use its result (a
+        report of a total never computed), so the plan ends here and the model answers with what was
+        done. (``planning="always"`` re-plans instead.)"""
+        index, total = state.plan_index, len(state.plan)
+        words = {"number": index + 1, "total": total, "tries": state.step_calls, "tool": tool}
+        loop.hint(state, render("agent_step_failed", final=loop.finish_phrase(FINAL_ANSWER), **words))
+        state.step_results.append(f"{state.plan[index].do} -> failed")
+        state.plan_stopped_at, state.plan_index, state.step_started = index, total, False
+        return loop.run(state, FINAL_ANSWER)
 
     def _tool_step(
         self, loop: StepLoop, state: RunState, tool: str, fixed_args: dict[str, Any]

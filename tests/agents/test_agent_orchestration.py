@@ -360,6 +360,27 @@ def test_a_tool_step_stops_trying_after_step_tries(demo_tools: list, ledger: Pat
     assert not ledger.exists() or ledger.read_text() == ""
 
 
+def test_a_step_whose_tries_all_failed_ends_the_plan_before_the_steps_that_use_it(
+    demo_tools: list, ledger: Path
+) -> None:
+    """A report step after a computation that never succeeded would write a number nobody computed: the
+    plan stops at the failed step and the model answers, told what was not done."""
+    failing = [call("add", a="x", b=1), call("add", a="y", b=1)]
+    llm = ScriptedLLM([*failing, answer("I could not add the numbers, so nothing was written.")])
+    plan = [
+        {"do": "add the numbers", "tool": "add"},
+        {"do": "write it", "tool": "delete_everything"},
+        "answer",
+    ]
+    with _agent(llm, demo_tools, step_tries=2) as agent:
+        result = agent.run("add, then record it", plan=plan)
+    assert result.answer.startswith("I could not add") and result.answered
+    assert not ledger.exists()  # the step after the failed one never ran
+    told = llm.calls[2].messages[-1].content
+    assert "Step 1 of 3 could not be done: 2 calls of add failed" in told and "will not be run" in told
+    assert [e.tool for e in read_trace(result.trace_path) if e.type == "tool_call"] == ["add", "add"]
+
+
 def test_plan_naming_unknown_tool_or_argument_is_a_usage_error(demo_tools: list) -> None:
     with _agent(ScriptedLLM(), demo_tools) as agent:
         with pytest.raises(UsageError, match="does not have"):
