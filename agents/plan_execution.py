@@ -170,6 +170,8 @@ class PlanExecution:
             action = loop.model_turn(state, STEP_DONE, tools=False)
         except OutputTruncatedError:  # ran past the turn's tokens: the raw result stands
             action = None
+        if action is not None and state.messages[-1].role == "assistant":
+            state.step_notes.append(state.messages[-1].content)  # a copy of the results, not a use of them
         loop.finish_step(state)
         return action if isinstance(action, FinalAction) else None  # (None: a backend without grammars)
 

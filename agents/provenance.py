@@ -5,9 +5,10 @@ cites passages it saw earlier for answers that used none. So the sources are tra
 model wrote:
 
 - Numbers are the facts that can be traced exactly: when a number the model wrote in the request's
-  turns (a tool call or the answer) after a passage was shown to it appears in that passage, the
-  passage is a source. Single digits are too common to trace (an index, a count, a format width) and
-  are left out, as are numbers the user's request already holds.
+  turns (a tool call or the answer; not a plan step's note, which copies every passage's values)
+  after a passage was shown to it appears in that passage, the passage is a source. Single digits
+  are too common to trace (an index, a count, a format width) and are left out, as are numbers the
+  user's request already holds.
 - Words: a word of the answer that exactly one of the passages the request's searches showed holds,
   and that is neither a common English word nor a word of the request, ties the answer to that
   passage. Only the answer counts here, not the calls and notes before it, which copy whole passages.
@@ -43,12 +44,19 @@ def traceable_numbers(text: str) -> set[str]:
 
 
 def sources_of_numbers(
-    messages: Iterable[Message], passages: Mapping[str, Mapping[str, Any]], request: str, since: int = 0
+    messages: Iterable[Message],
+    passages: Mapping[str, Mapping[str, Any]],
+    request: str,
+    since: int = 0,
+    copies: Iterable[str] = (),
 ) -> list[str]:
     """Ids of the passages holding a traceable number that the model wrote after the passage was
     shown to it (tool results name each passage as ``[id]``), in the order they were shown. Only what
     the model wrote from message ``since`` on counts (in a chat, the turns of the latest message: an
-    earlier answer's numbers are not this one's)."""
+    earlier answer's numbers are not this one's), and not its ``copies``: the notes a plan step's
+    results get (``step_notes``), which write down every passage's values, used or not; the calls
+    and the answer after a note show which of them were used."""
+    skipped = set(copies)
     given = traceable_numbers(request)
     shown: dict[str, int] = {}  # passage id -> index of the tool result that showed it
     written: list[tuple[int, set[str]]] = []  # index of each model message -> its numbers
@@ -57,7 +65,7 @@ def sources_of_numbers(
             for cid in passages:
                 if cid not in shown and f"[{cid}]" in message.content:
                     shown[cid] = index
-        elif message.role == "assistant" and index >= since:
+        elif message.role == "assistant" and index >= since and message.content not in skipped:
             written.append((index, traceable_numbers(message.content) - given))
     sources = []
     for cid, at in sorted(shown.items(), key=lambda item: item[1]):

@@ -99,7 +99,9 @@ def cited_passages(state: RunState, final: FinalAction) -> list[Citation]:
     share a word or number with the request or the answer."""
     cited = list(dict.fromkeys(final.citations))
     if state.passages:
-        numbers = sources_of_numbers(state.messages, state.passages, state.goal, since=state.request_start)
+        numbers = sources_of_numbers(
+            state.messages, state.passages, state.goal, since=state.request_start, copies=state.step_notes
+        )
         recent = shown_in(state.messages[state.request_start :], state.passages)
         words = sources_of_words(final.answer, recent, state.goal)
         traced = list(dict.fromkeys([*numbers, *words]))

@@ -45,6 +45,7 @@ class RunState(BaseModel):
     plan_index: int = 0
     step_started: bool = False  # the current plan step's instruction is in the history
     plan_stopped_at: int | None = None  # a given plan's step whose tries all failed: the plan ended there
+    step_notes: list[str] = Field(default_factory=list)  # the model's notes after plan steps (their text)
     step_calls: int = 0  # tool calls made in the current plan step
     plan_revision: int = 0
     step_results: list[str] = Field(default_factory=list)

@@ -289,9 +289,13 @@ def test_a_tool_steps_note_follows_its_successful_call_and_only_the_note_is_offe
 ) -> None:
     # the result is long (eight lines of log around one count): the model writes down what it found
     llm = ScriptedLLM([call("survey", site="weir"), note("7 herons at the weir"), answer("7")])
+    states: list[RunState] = []
     with _agent(llm, [*demo_tools, survey]) as agent:
-        result = agent.run("how many herons at the weir?", plan=[{"do": "read", "tool": "survey"}, "answer"])
+        plan = [{"do": "read", "tool": "survey"}, "answer"]
+        result = agent.run("how many herons at the weir?", plan=plan, on_step=states.append)
     assert result.answer == "7" and result.status == "succeeded"
+    # the note is kept as a copy of the result, which citations are not traced from (provenance)
+    assert [json.loads(n)["answer"] for n in states[-1].step_notes] == ["7 herons at the weir"]
     note_turn = llm.calls[1]
     assert note_turn.messages[-2].role == "tool"  # right after the call's result
     assert note_turn.messages[-1].role == "user" and "write down what this step found" in (

@@ -93,6 +93,21 @@ def test_numbers_written_after_a_passage_was_shown_trace_to_it() -> None:
     assert sources_of_numbers(early, PASSAGES, "x") == []
 
 
+def test_a_plan_steps_note_copying_every_passage_traces_to_none_of_them() -> None:
+    """The note after a search writes down every passage's values; only the numbers used after it
+    (the call that computes, the answer) say which passages the answer came from."""
+    shown = Message(role="tool", content="\n".join(f"[{c}] {p['text']}" for c, p in PASSAGES.items()))
+    note = Message.assistant('{"action": "step_done", "answer": "Wingspans: 175 and 95."}')
+    messages = [
+        Message.user("x"),
+        shown,
+        note,
+        Message.assistant('{"action": "mean", "arguments": {"values": [175]}}'),
+    ]
+    assert sources_of_numbers(messages, PASSAGES, "x") == ["size", "egret"]  # the note counts as a use
+    assert sources_of_numbers(messages, PASSAGES, "x", copies=[note.content]) == ["size"]
+
+
 def test_the_answer_cites_the_passages_its_numbers_came_from_first() -> None:
     llm = ScriptedLLM(
         [
