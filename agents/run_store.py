@@ -442,7 +442,9 @@ class RunStore:
         with self._reading() as db:
             return int(db.execute(sa.select(sa.func.count()).select_from(_runs)).scalar_one())
 
-    def get(self, run_id: str) -> RunRecord:
+    def get(self, run_id: str, unfinished: bool = False) -> RunRecord:
+        """The run ``run_id`` names, exactly or as the prefix of one run's id; ``unfinished``: of the
+        runs a prefix names, the one not finished (``heron resume task-name``), when it is one."""
         # substr, not LIKE: a prefix matches case-sensitively on SQLite and PostgreSQL alike
         prefix = sa.func.substr(_runs.c.id, 1, len(run_id)) == run_id
         records = self._records(sa.or_(_runs.c.id == run_id, prefix))
@@ -451,9 +453,15 @@ class RunStore:
         exact = [r for r in records if r.id == run_id]
         if exact:
             return exact[0]
+        open_ones = [r for r in records if r.status not in FINISHED]
+        if unfinished and len(open_ones) == 1:
+            return open_ones[0]
         if len(records) > 1:
+            listed = ", ".join(f"{r.id} ({r.status})" for r in records[:5])
+            more = f" and {len(records) - 5} more" if len(records) > 5 else ""
             raise UsageError(
-                f"run id prefix {run_id!r} is ambiguous ({len(records)} runs)", "give more characters"
+                f"run id prefix {run_id!r} names {len(records)} runs: {listed}{more}",
+                "give one of the ids, or more of its characters",
             )
         return records[0]
 

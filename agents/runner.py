@@ -210,7 +210,7 @@ class TaskRunner:
         return TaskOutcome.from_record(record, self._workspace(loaded), trace)
 
     def resume(self, run_id: str) -> TaskOutcome:
-        record = self.store.get(run_id)
+        record = self.store.get(run_id, unfinished=True)
         if record.status in FINISHED:
             raise UsageError(
                 f"run {record.id} already finished ({record.status})",

@@ -142,7 +142,8 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(f"not UTF-8 text (byte {exc.start})") from exc
+        bad = exc.object[exc.start : exc.start + 1].hex()
+        raise UnreadableFileError(f"not UTF-8 text (byte 0x{bad} at offset {exc.start})") from exc
 
 
 def _pdf_pages(data: bytes) -> list[Section]:

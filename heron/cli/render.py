@@ -42,7 +42,8 @@ def render_event(event: Any, verbose: bool = False) -> str:
         ids = ", ".join(f"{p.get('id')} ({p.get('source', '')})" for p in event.passages[:5])
         return f"{step}[cyan]retrieved[/] {len(event.passages)} passages: {escape(ids)}"
     if kind == "approval":
-        return f"{step}[bold]approval[/] {event.tool}: {event.decision}" + (
+        edited = f" to {escape(_short(event.arguments))}" if event.decision == "edited" else ""
+        return f"{step}[bold]approval[/] {event.tool}: {event.decision}{edited}" + (
             f" ({escape(event.reason)})" if event.reason else ""
         )
     if kind == "run_resumed":

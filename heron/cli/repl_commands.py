@@ -123,7 +123,7 @@ def _memory(repl: ReplHost, argument: str) -> bool:
     if argument:
         from heron.memory.tools import cite_id
 
-        passages = memory.search(argument, k=_RECALL_K)
+        passages = memory.search(argument, k=_RECALL_K, distinct=True)  # each text once, as retrieve shows it
         if not passages:
             repl.view.note(f"nothing in memory matches {escape(argument)!r}")
         for passage in passages:  # by the id the agent's retrieve shows and cites

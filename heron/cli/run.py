@@ -155,7 +155,7 @@ def resume(
 
     settings = load_settings()
     with RunStore.from_settings(settings) as store:
-        ran_on = store.get(run_id).node or ""
+        ran_on = store.get(run_id, unfinished=True).node or ""
     if "/" in ran_on:  # a cluster worker's run: its workspace and trace are where the workers keep them
         from heron.agents.cluster_worker import worker_settings
 

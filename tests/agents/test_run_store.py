@@ -69,8 +69,15 @@ def test_prefixes_find_a_run_and_an_ambiguous_or_unknown_id_is_explained(run_sto
         assert store.get("report-123").id == "report-1234"
         with pytest.raises(UsageError, match="no run"):  # case-sensitive on both databases
             store.get("REPORT-123")
-        with pytest.raises(UsageError, match="ambiguous"):
+        with pytest.raises(
+            UsageError, match=r"names 2 runs: report-1299 \(running\), report-1234 \(running\)"
+        ):
             store.get("report-12")
+        # `heron resume report` after one of the two finished: the prefix names the one left to resume
+        store.set_status("report-1234", "succeeded")
+        assert store.get("report-12", unfinished=True).id == "report-1299"
+        with pytest.raises(UsageError, match="names 2 runs"):
+            store.get("report-12")  # any run, finished or not: still two
         with pytest.raises(UsageError, match="no run with id 'nothing'"):
             store.get("nothing")
         with pytest.raises(UsageError, match="no run"):  # LIKE wildcards in an id are plain characters

@@ -50,6 +50,20 @@ def test_a_plan_step_names_its_tool_in_brackets() -> None:
     assert "1. find the passage [retrieve]" in captured.get()
 
 
+def test_an_edited_approval_shows_the_arguments_the_call_ran_with() -> None:
+    from rich.console import Console
+
+    from heron.tracing import ApprovalEvent
+
+    edited = ApprovalEvent(
+        run_id="r", step=1, call_id="c", tool="send_money", decision="edited", arguments={"amount": 1.0}
+    )
+    console = Console(width=200, color_system=None)
+    with console.capture() as captured:
+        console.print(render_event(edited))
+    assert 'approval send_money: edited to {"amount": 1.0}' in captured.get()
+
+
 def _all_commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     subcommands = getattr(command, "commands", {})
     if not subcommands:

@@ -126,3 +126,22 @@ def test_relative_score_fusion_keeps_a_clear_lead_in_one_list() -> None:
     assert [item for item, _ in fused] == ["size", "intro", "other"]
     assert dict(fused)["other"] == 0.0  # last in the one list that has it, absent from the other
     assert relative_score_fusion([[("a", 0.3), ("b", 0.3)], []]) == [("a", 1.0), ("b", 1.0)]
+
+
+def test_the_repls_memory_command_shows_a_text_ingested_from_two_folders_once(
+    memory: VectorMemory, tmp_path: Path
+) -> None:
+    """/memory QUERY lists passages as the agent's retrieve shows them: each text once."""
+    from types import SimpleNamespace
+
+    from heron.cli.repl_commands import _memory
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "kettle.md").write_text(
+            "# Kettle\n\nThe Snarf kettle holds 1.7 litres of water.\n"
+        )
+        Ingester(memory).ingest([tmp_path / folder])
+    shown: list[str] = []
+    _memory(SimpleNamespace(memory=memory, view=SimpleNamespace(note=shown.append)), "Snarf kettle litres")
+    assert sum("holds 1.7 litres" in line for line in shown) == 1

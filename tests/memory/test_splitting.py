@@ -84,7 +84,7 @@ def test_identical_chunks_in_one_file_get_distinct_stable_ids() -> None:
     [
         ("a.txt", b"", "empty (no text)"),
         ("a.txt", b"\x00\x01\x02", "binary file"),
-        ("a.md", "é".encode("latin-1"), "not UTF-8 text (byte 0)"),
+        ("a.md", "é".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 0)"),
         ("a.pdf", b"%PDF-1.4 garbage", "not a readable PDF"),
     ],
 )
