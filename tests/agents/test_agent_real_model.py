@@ -164,7 +164,9 @@ def test_run_retrieves_calls_a_tool_answers_with_citations_and_traces_everything
                 "What is the mean wingspan of the grey heron and the little egret?",
                 plan=[
                     PlanStep(do="Find the wingspans in the notes", tool="retrieve"),
-                    PlanStep(do="Add the two wingspans", tool="calculator"),
+                    # pinned: the 135M's own expression can fail all three tries, which ends the plan
+                    # before the python step whose approval this test follows
+                    PlanStep(do="Add the two wingspans", tool="calculator", args={"expression": "175 + 95"}),
                     PlanStep(do="Print the mean with Python", tool="python"),
                     "Answer with the mean wingspan and cite the notes",
                 ],
