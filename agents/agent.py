@@ -122,8 +122,9 @@ class Agent:
 
     def cancel(self) -> None:
         """Stop the running ``run`` from another thread: the current model turn ends at its next token,
-        a ``python`` cell running at that moment is stopped (its sandbox restarts without the cell's
-        variables, as after a broken limit), no further call starts, and the run raises
+        a ``python`` cell running at that moment is stopped (its sandbox restarts, losing the variables
+        of every earlier cell, as after a broken limit; an idle sandbox is left alone), no further
+        call or turn starts, the stopped call stays pending (a resume makes it), and the run raises
         :class:`~heron.errors.RunCancelledError` (its trace says "cancelled")."""
         self._cancel.set()
         sandbox = self.context.started_sandbox

@@ -61,7 +61,12 @@ class ChatSession:
         self.state.tool_errors = 0  # (the turn after a failed call, and the result, count this message's)
         self.state.searches = 0  # a search for an earlier message found nothing for this one
         self.questions.add(text)
-        result = self.agent.continue_run(self.state, callbacks=callbacks)
+        try:
+            result = self.agent.continue_run(self.state, callbacks=callbacks)
+        except BaseException:
+            # a cancelled or failed message's unmade calls are not made for the next message
+            self.state.pending_calls = []
+            raise
         self.results.append(result)
         return result
 

@@ -161,6 +161,8 @@ class StepLoop:
         """One turn: the actions it offers, the constrained decode, the parsed action. A turn whose
         calls the policies set aside is taken again without their tools (``set_aside``): the model
         answers or chooses among the others, and that choice is reviewed the same way."""
+        if self.cancelled():  # no turn starts after a cancel (its prompt alone takes seconds)
+            raise RunCancelledError("the run was cancelled")
         specs, final_kind = self.offer.offer(state, final, tools, only_tool, fixed_args or {}, set_aside)
         single = only_tool is not None or self.config.tool_choice not in TOOL_CHOICE_MODES
         max_calls = 1 if single else self.config.parallel_calls
@@ -292,7 +294,13 @@ class StepLoop:
 
     def forced_final(self, state: RunState, final: str, limit: str) -> FinalAction:
         """The budget ended: one more turn whose grammar admits only the final action."""
-        self.hint(state, render("agent_budget_end", limit=limit))
+        return self.answer_turn(state, final, render("agent_budget_end", limit=limit))
+
+    def answer_turn(self, state: RunState, final: str, hint: str | None) -> FinalAction:
+        """heron's ``hint`` (None: already given, a resumed run), then one turn whose grammar admits
+        only the final action: no tool call can follow."""
+        if hint is not None:
+            self.hint(state, hint)
         try:
             action = self.model_turn(state, final, tools=False)
         except OutputTruncatedError as exc:  # even the answer ran past the turn's tokens: say so

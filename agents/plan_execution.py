@@ -53,7 +53,7 @@ class PlanExecution:
             if outcome is not None:
                 return outcome
         if state.plan_stopped_at is not None:  # (resumed in the answer after a failed step)
-            return loop.run(state, FINAL_ANSWER)
+            return loop.answer_turn(state, FINAL_ANSWER, None), "answer"
         # every step was a tool step: the model now answers from what they found
         done = render("agent_plan_done", final=loop.finish_phrase(FINAL_ANSWER))
         state.messages.append(Message.user(done))
@@ -126,14 +126,16 @@ class PlanExecution:
 
     def _stop_plan(self, state: RunState, loop: StepLoop, tool: str) -> tuple[FinalAction, StoppedBy]:
         """Every try of the current step failed: the steps after it were written to use its result (a
-        report of a total never computed), so the plan ends here and the model answers with what was
-        done. (``planning="always"`` re-plans instead.)"""
+        report of a total never computed), so the plan ends here and the model answers, in a turn that
+        admits only the answer, with what was done. (``planning="always"`` re-plans instead.)"""
         index, total = state.plan_index, len(state.plan)
         words = {"number": index + 1, "total": total, "tries": state.step_calls, "tool": tool}
-        loop.hint(state, render("agent_step_failed", final=loop.finish_phrase(FINAL_ANSWER), **words))
+        told = render("agent_step_failed", final=loop.finish_phrase(FINAL_ANSWER), **words)
         state.step_results.append(f"{state.plan[index].do} -> failed")
         state.plan_stopped_at, state.plan_index, state.step_started = index, total, False
-        return loop.run(state, FINAL_ANSWER)
+        # an answer only: a model that called the next step's tool anyway would write what the failed
+        # step never produced
+        return loop.answer_turn(state, FINAL_ANSWER, told), "answer"
 
     def _tool_step(
         self, loop: StepLoop, state: RunState, tool: str, fixed_args: dict[str, Any]

@@ -159,11 +159,11 @@ class TaskRunner:
             with self._setup_failure_recorded(run_id, attempt):
                 memory = self._memory(loaded, stack)
                 agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
+                state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
+                if loaded.task.steps:  # (before ingesting: a wrong MCP tool name is told at once)
+                    state.plan = [_checked_step(agent, loaded, i) for i in range(len(loaded.task.steps))]
                 if memory is not None and loaded.task.memory and loaded.task.memory.ingest:
                     self._ingest(memory, loaded, on_ingest)
-                state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
-                if loaded.task.steps:
-                    state.plan = [_checked_step(agent, loaded, i) for i in range(len(loaded.task.steps))]
             if attempt is None:
                 attempt = self.store.create_run(
                     run_id, loaded.name, str(loaded.path), state.goal, node=self.node

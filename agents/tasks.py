@@ -268,8 +268,9 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
                 problems.append(f"{path}:{_line(node, (*where, i))}: {label}[{i}]: {unknown}")
     names = [tool_name(t) for t in task.tools]
     for i, step in enumerate(task.steps):
-        # an MCP server's tools are known once it runs: the runner checks such a step then
-        if step.tool is not None and step.tool not in names and not task.mcp:
+        # an MCP server's tools are known once it runs: the runner checks a step naming no built-in then
+        deferred = bool(task.mcp) and step.tool not in available
+        if step.tool is not None and step.tool not in names and not deferred:
             problems.append(
                 f"{path}:{_line(node, ('steps', i, 'tool'))}: steps[{i}].tool: {step.tool!r} is not "
                 f"in this task's `tools:` list"

@@ -168,7 +168,10 @@ class ToolCaller:
             for pending in runnable:
                 if self.cancelled():  # the calls after a cancel are not made
                     raise RunCancelledError("the run was cancelled")
-                self._record(state, pending, self._run(state.run_id, step, pending))
+                outcome = self._run(state.run_id, step, pending)
+                if self.cancelled():  # a cell the cancel stopped has no result of its own: the call
+                    raise RunCancelledError("the run was cancelled")  # stays pending (a resume makes it)
+                self._record(state, pending, outcome)
                 checkpoint(state)
         for pending in batch:
             state.messages.append(Message(role="tool", content=pending.message or "", name=pending.tool))

@@ -155,13 +155,14 @@ def resume(
 
     settings = load_settings()
     with RunStore.from_settings(settings) as store:
-        ran_on = store.get(run_id, unfinished=True).node or ""
+        record = store.get(run_id, unfinished=True)  # the prefix is resolved once, here
+    ran_on = record.node or ""
     if "/" in ran_on:  # a cluster worker's run: its workspace and trace are where the workers keep them
         from heron.agents.cluster_worker import worker_settings
 
         settings = worker_settings(settings)
     with TaskRunner(settings, approve_everything=yes, callbacks=[_event_printer(quiet or as_json)]) as runner:
-        outcome = runner.resume(run_id)
+        outcome = runner.resume(record.id)
         _print_outcome(outcome, as_json)
     raise typer.Exit(outcome.exit_code)
 

@@ -271,6 +271,8 @@ def test_a_task_step_can_name_an_mcp_servers_tool(tmp_path: Path) -> None:
         return path
 
     load_task(task("order_status"))  # not an error at load: the server's tools are not known yet
+    with pytest.raises(TaskFileError, match="not in this task's `tools:` list"):
+        load_task(task("python"))  # a built-in the task does not list is still caught at load
     replies = [
         {"action": "order_status", "arguments": {"order_id": "4417"}},
         {"action": "final_answer", "answer": "Bluewing Freight ships it.", "citations": []},

@@ -57,6 +57,8 @@ class Sandbox:
         self.marker = f"heron-sandbox-{self.session_id}"
         self.restarts = 0
         self._lock = threading.RLock()  # one cell at a time; start, kill and close under it too
+        self._cell_lock = threading.Lock()  # guards _cell_worker, for interrupt from another thread
+        self._cell_worker: WorkerProcess | None = None  # the worker while a cell runs in it
         self._worker: WorkerProcess | None = None
         self._pending_loss: str | None = None  # a stop between cells, reported with the next cell
         self._closed = False
@@ -95,7 +97,13 @@ class Sandbox:
                 "max_chars": self.settings.output_max_chars,
             }
             worker.set_busy(True)
-            reply, failure = worker.request(request, deadline=started + wall, max_bytes=self._max_reply())
+            with self._cell_lock:
+                self._cell_worker = worker  # what ``interrupt`` may stop: only a running cell's worker
+            try:
+                reply, failure = worker.request(request, deadline=started + wall, max_bytes=self._max_reply())
+            finally:
+                with self._cell_lock:
+                    self._cell_worker = None
             worker.set_busy(False)
             elapsed = time.monotonic() - started
             if failure is not None:
@@ -117,10 +125,12 @@ class Sandbox:
 
     def interrupt(self, reason: str) -> None:
         """Stop the running cell from another thread: the whole sandbox is killed (its state is
-        lost, as after any broken limit) and the cell's result says ``reason``. No-op when idle."""
-        worker = self._worker  # read without the lock: the cell holds it
-        if worker is not None and worker.alive():
-            worker.kill(reason)
+        lost, as after any broken limit) and the cell's result says ``reason``. No-op when no cell
+        runs: an idle sandbox keeps its variables."""
+        with self._cell_lock:  # (not ``_lock``: the running cell holds that one)
+            worker = self._cell_worker
+            if worker is not None and worker.alive():
+                worker.kill(reason)
 
     def restart(self) -> None:
         """Stop the worker (all its processes) and start a fresh one: the state is gone."""
