@@ -100,8 +100,6 @@ class StepLoop:
         """Turns until ``final`` (``final_answer`` or ``step_done``); checkpoints after every step."""
         self.finish_pending(state, final)
         while True:
-            if self.cancelled():  # (a cancel during a tool call: no further turn)
-                raise RunCancelledError("the run was cancelled")
             limit = self.tracker.exhausted()
             if limit is not None:
                 return self.forced_final(state, final, limit), limit

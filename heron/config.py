@@ -625,7 +625,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     environment variable, so without this line a misspelling would go unnoticed."""
     import difflib
 
-    known = sorted(COMMAND_VARIABLES | set(_setting_variables(Settings)))
+    known: list[str] = []  # every name heron reads, built only when a variable needs a guess
     lines = []
     for name in sorted(os.environ if environ is None else environ):
         upper = name.upper()  # pydantic-settings ignores the case
@@ -633,6 +633,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
             continue
         if upper in COMMAND_VARIABLES or not _ignored_by_settings(upper.removeprefix("HERON_").split("__")):
             continue
+        known = known or sorted(COMMAND_VARIABLES | set(_setting_variables(Settings)))
         close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
         guess = f"; did you mean {close[0]}?" if close else "; `heron config` lists the settings"
         lines.append(f"{name} is not a heron setting and is ignored{guess}")
