@@ -19,7 +19,7 @@ from heron.cli.app import app
 from heron.errors import HeronError, RunError, UsageError
 from heron.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # paths in messages must stay whole: no folding
 
 
 def _register() -> None:

@@ -54,7 +54,7 @@ def _warn_of_unknown_variables() -> None:
     from heron.config import unknown_variables
     from heron.errors import SettingsWarning
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     for line in unknown_variables():
         console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
     warnings.filterwarnings("ignore", category=SettingsWarning)

@@ -170,7 +170,7 @@ def _run(
         for table in result.tables:
             _print_table(table.title, table.rows)
         for note in result.notes:
-            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     console.print(
         f"results: {json_path}\nreport:  {html_path}\ntime:    {run.seconds:.0f} s", highlight=False
     )
@@ -328,6 +328,6 @@ def _print_trace(record: dict[str, object], as_json: bool) -> None:
     )
     console.print(f"[bold]{record['run_id']}[/] {line}", highlight=False)
     if "note" in record:
-        console.print(f"  note: {escape(str(record['note']))}", highlight=False)
+        console.print(f"  note: {escape(str(record['note']))}", highlight=False, soft_wrap=True)
     for claim in record["unsupported_claims"]:  # type: ignore[attr-defined]
-        console.print(f"  unsupported: {escape(claim)}", highlight=False)
+        console.print(f"  unsupported: {escape(claim)}", highlight=False, soft_wrap=True)

@@ -70,3 +70,12 @@ def _all_commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[st
         yield path
     for name, sub in subcommands.items():
         yield from _all_commands(sub, (*path, name))
+
+
+def test_an_error_keeps_a_long_path_on_one_line(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # rich folds a word longer than the line (80 columns when stderr is not a terminal); a path
+    # cut in two cannot be copied or grepped
+    missing = tmp_path / ("deep-folder-" * 8) / "task.yaml"
+    assert main(["run", str(missing)]) != EXIT_OK
+    err = capsys.readouterr().err
+    assert f"error: task file not found: {missing}\n" in err
