@@ -123,13 +123,12 @@ class Agent:
     def cancel(self) -> None:
         """Stop the running ``run`` from another thread: the current model turn ends at its next token,
         a ``python`` cell running at that moment is stopped (its sandbox restarts, losing the variables
-        of every earlier cell, as after a broken limit; an idle sandbox is left alone), no further
-        call or turn starts, the stopped call stays pending (a resume makes it), and the run raises
-        :class:`~heron.errors.RunCancelledError` (its trace says "cancelled")."""
+        of every earlier cell, as after a broken limit; an idle sandbox is left alone), a sub-agent's
+        run stops with it (its cell too), no further call or turn starts, the stopped call stays
+        pending (a resume makes it), and the run raises :class:`~heron.errors.RunCancelledError`
+        (its trace says "cancelled")."""
         self._cancel.set()
-        sandbox = self.context.started_sandbox
-        if sandbox is not None:
-            sandbox.interrupt("the run was cancelled")
+        self.context.cancel_calls()  # a running cell, a sub-agent's run
 
     def close(self) -> None:
         """Stop the tool session (sandbox processes) and free the model if this agent loaded it."""

@@ -29,6 +29,7 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
         if scope is None:  # called outside a run (tests, scripts): a run of its own
             result = agent.run(task, budget=budget)
         else:
+            scope.on_cancel(agent.cancel)  # its model turn and a cell it runs stop with the caller's
             own = budget or agent.config.budget
             if scope.tokens_left is not None:  # no more than the caller has left
                 own = own.model_copy(update={"max_tokens": max(64, min(own.max_tokens, scope.tokens_left))})

@@ -24,7 +24,7 @@ from heron.agents.templates import render
 from heron.errors import ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
 from heron.llm.types import Message
 from heron.tools import Risk, Tool, ToolContext, ToolResult
-from heron.tools.context import CallScope, current_call
+from heron.tools.context import CallScope
 from heron.tracing import (
     ApprovalEvent,
     RetrievalEvent,
@@ -240,9 +240,8 @@ class ToolCaller:
             self.tokens_left(),
             cancelled=self.cancelled,
         )
-        token = current_call.set(scope)  # (a sub-agent's run reads it: its trace, approver, budget)
-        try:
-            with self.context.progress_to(progress):
+        try:  # (a sub-agent's run reads the scope: its trace, approver, budget, cancel)
+            with self.context.calling(scope), self.context.progress_to(progress):
                 result = self._invoke_with_retries(tool, pending.arguments)
         except ModelRetry as exc:
             hint = render("agent_retry", tool=tool.name, problem=str(exc), budget=self.budget_text())
@@ -250,8 +249,6 @@ class ToolCaller:
         except (RunError, UsageError) as exc:  # the tool failed; the model sees why and goes on
             cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
             result = ToolResult(text=f"{exc}{cause}", is_error=True)
-        finally:
-            current_call.reset(token)
         return _Outcome(result, time.perf_counter() - started, tokens=scope.tokens)
 
     def _record(self, state: RunState, pending: PendingCall, outcome: _Outcome) -> None:

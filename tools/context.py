@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -37,6 +37,17 @@ class CallScope:
     tokens_left: int | None = None  # what the caller's budget has left to generate
     tokens: int = 0
     cancelled: Callable[[], bool] = lambda: False  # the caller's run was cancelled: stop with it
+    _stops: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def on_cancel(self, stop: Callable[[], None]) -> None:
+        """Have ``stop`` called at once when the caller's run is cancelled while this call runs: a
+        sub-agent stops its own run with it, a ``python`` cell it runs included."""
+        self._stops.append(stop)
+
+    def cancel(self) -> None:
+        """The caller's run was cancelled: run what ``on_cancel`` registered."""
+        for stop in list(self._stops):
+            stop()
 
 
 current_call: ContextVar[CallScope | None] = ContextVar("heron_current_call", default=None)
@@ -78,6 +89,27 @@ class ToolContext(Generic[DepsT]):
         self._owns_sandbox = sandbox is None
         self.gpu = gpu if gpu is not None else GpuShare(self.settings.image.gpu_sharing)
         self.llm: LLM | None = None
+        self._calls: list[CallScope] = []  # the tool calls running now (concurrent ones included)
+
+    @contextmanager
+    def calling(self, scope: CallScope) -> Iterator[None]:
+        """Run one tool call inside the block: ``current_call`` gives the tool its ``scope``, and
+        ``cancel_calls`` reaches it while it runs."""
+        token = current_call.set(scope)
+        self._calls.append(scope)
+        try:
+            yield
+        finally:
+            self._calls.remove(scope)
+            current_call.reset(token)
+
+    def cancel_calls(self) -> None:
+        """The run was cancelled: stop what the running calls registered (``CallScope.on_cancel``)
+        and a ``python`` cell running now (its sandbox restarts; an idle sandbox is left alone)."""
+        if self._sandbox is not None:
+            self._sandbox.interrupt("the run was cancelled")
+        for scope in list(self._calls):
+            scope.cancel()
 
     def report_progress(self, done: int, total: int, label: str = "") -> None:
         """Tell whoever watches (the REPL's progress bar, stream callbacks) how far a long call is."""

@@ -794,6 +794,58 @@ def test_a_cancel_while_python_runs_stops_the_cell_and_makes_no_further_call(tmp
     assert len(llm.calls) == 1  # no model turn after the cancel
 
 
+def test_cancelling_the_caller_stops_a_cell_its_sub_agent_runs(tmp_path: Path) -> None:
+    """The caller's cancel reaches a sub-agent's running cell: without it the sub-run would wait for
+    the cell's wall-clock limit (15 minutes here) before it saw the cancel."""
+    from heron.config import load_settings
+    from heron.tools.builtin import tools_by_name
+
+    sleeper = "open('started', 'w').close()\nimport time\ntime.sleep(600)\nprint('slept')"
+    sub_llm = ScriptedLLM([call("python", code=sleeper), answer("the sub-agent's late answer")])
+    llm = ScriptedLLM([call("helper", task="sleep"), answer("the caller's answer")])
+    workspace = tmp_path / "sub-ws"
+    python = tools_by_name()["python"]
+    settings = load_settings()
+    patient = settings.model_copy(
+        update={"sandbox": settings.sandbox.model_copy(update={"wall_seconds": 900})}
+    )
+    with (
+        Agent(sub_llm, tools=[python], workspace=workspace, approve=approve_all, settings=patient) as sub,
+        Agent(llm, tools=[sub.as_tool("helper", "Sleeps.")], approve=approve_all) as agent,
+    ):
+
+        def cancel_once_the_cell_runs() -> None:
+            while not (workspace / "started").exists():
+                threading.Event().wait(0.05)
+            agent.cancel()  # the caller's user gives up; the cell runs in the sub-agent's sandbox
+
+        raised: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                agent.run("Sleep, please.")
+            except BaseException as exc:
+                raised.append(exc)
+
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        cancel_once_the_cell_runs()
+        runner.join(timeout=120)  # the stopped cell ends the run in seconds; the limit is 900 s
+        stuck = runner.is_alive()
+        if stuck:
+            sub.cancel()  # (stop the cell, so that the failing test ends)
+            runner.join()
+        assert not stuck, "the sub-agent's cell kept running after the caller's cancel"
+        assert [type(e) for e in raised] == [RunCancelledError]
+        (trace,) = [p for p in agent.settings.data_dir.glob("traces/*.jsonl") if "." not in p.stem]
+        events = read_trace(trace)  # the caller's trace, which holds the sub-run's events too
+    sub_calls = [e for e in events if e.type in ("tool_call", "tool_result") and e.tool == "python"]
+    assert [e.type for e in sub_calls] == ["tool_call"]  # stopped: no result of the 600 s cell
+    finished = {e.run_id: e.status for e in events if e.type == "run_finished"}
+    assert len(finished) == 2 and set(finished.values()) == {"cancelled"}
+    assert len(sub_llm.calls) == 1 and len(llm.calls) == 1  # no model turn after the cancel
+
+
 def test_a_cancel_while_no_cell_runs_keeps_the_sandboxs_variables(tmp_path: Path) -> None:
     """Ctrl-C while the model writes must not cost the cells' state: only a running cell is stopped."""
     from heron.tools.builtin import tools_by_name
