@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -210,6 +211,77 @@ def run_kind(run_id: str) -> str:
 
 def trace_path(data_dir: Path, run_id: str) -> Path:
     return data_dir / "traces" / f"{run_id}.jsonl"
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """A run as its trace file tells it, for listings (``heron runs``, the runs API). A
+    conversation's messages each start and finish in the same file: its steps, seconds and tokens are
+    their sums, its status the last message's."""
+
+    run_id: str
+    kind: str  # run_kind's word
+    goal: str  # the first message's
+    started: float
+    status: str  # the last end event's; "interrupted" when the run never finished
+    stopped_by: str
+    steps: int
+    messages: int
+    seconds: float | None  # None while unfinished
+    tokens: int | None  # generated; None while unfinished
+    model: str | None
+    parent: str | None  # the caller's run id when a sub-agent's trace was written apart
+
+
+def summarize_trace(path: Path) -> TraceSummary | None:
+    """The run's own start and end events read from its trace (a sub-agent's, nested in its caller's
+    trace, are skipped); None for a file that is unreadable or is not a trace."""
+    marks: list[dict[str, Any]] = []
+    try:
+        with path.open("rb") as fh:
+            for line in fh:  # only start and end lines are parsed: a listing reads many files
+                if b'"run_started"' in line or b'"run_finished"' in line:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:  # a line a crash cut short
+                        continue
+                    if isinstance(event, dict) and event.get("type") in ("run_started", "run_finished"):
+                        marks.append(event)
+    except OSError:
+        return None
+    if not marks or marks[0].get("type") != "run_started":
+        return None
+    first = marks[0]
+    own = [m for m in marks if m.get("run_id") == first.get("run_id")]
+    # each message of a conversation starts afresh; a resumed run goes on counting in its message,
+    # so a message's figures are those of its last end event
+    ends: list[dict[str, Any]] = []
+    messages = 0
+    for mark in own:
+        if mark.get("type") == "run_started":
+            messages += 1
+            ends.append({})
+        else:
+            ends[-1] = mark
+    steps = sum(int(end.get("step", 0)) for end in ends)
+    seconds = sum(float(end.get("seconds", 0.0)) for end in ends)
+    tokens = sum(int(end.get("usage", {}).get("completion_tokens", 0)) for end in ends)
+    finished = own[-1].get("type") == "run_finished"
+    end = own[-1] if finished else {}
+    return TraceSummary(
+        run_id=path.stem,
+        kind=run_kind(path.stem),
+        goal=str(first.get("goal", "")),
+        started=float(first.get("time", 0.0)),
+        status=str(end.get("status", "interrupted")),
+        stopped_by=str(end.get("stopped_by") or ""),
+        steps=steps,
+        messages=messages,
+        seconds=round(seconds, 3) if finished else None,
+        tokens=tokens if finished else None,
+        model=first.get("model"),
+        parent=first.get("parent_run_id"),
+    )
 
 
 class Tracer:

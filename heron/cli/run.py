@@ -254,42 +254,19 @@ def _trace_only_rows(traces: Path, store: Any, limit: int) -> list[_RunRow]:
 
 
 def _trace_row(path: Path) -> _RunRow | None:
-    from heron.tracing import run_kind
+    from heron.tracing import summarize_trace
 
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        first = json.loads(lines[0])
-        # the run's own start and end events (a sub-agent's are written into its caller's trace)
-        marks = [
-            e
-            for e in (
-                json.loads(line) for line in lines if '"run_started"' in line or '"run_finished"' in line
-            )
-            if e.get("run_id") == first.get("run_id")
-        ]
-    except (OSError, UnicodeDecodeError, IndexError, json.JSONDecodeError):
+    summary = summarize_trace(path)
+    if summary is None:
         return None  # unreadable or empty: `heron trace` explains those when asked
-    ends = [e for e in marks if e.get("type") == "run_finished"]
-    finished = bool(marks) and marks[-1].get("type") == "run_finished"
-    end = ends[-1] if ends else {}
-    status = describe(end.get("status", "?"), end.get("stopped_by") or "") if finished else "unfinished"
-    # each message of a conversation (`heron chat`, ChatSession) starts afresh at step 0; a resumed
-    # run goes on counting, and only its last end event holds its steps
-    steps, messages, pending = 0, 0, 0
-    for mark in marks:
-        if mark.get("type") == "run_started":
-            steps, messages, pending = steps + pending, messages + 1, 0
-        else:
-            pending = int(mark.get("step", 0))
-    steps += pending
-    more = f" (+{messages - 1} more messages)" if messages > 1 else ""
+    more = f" (+{summary.messages - 1} more messages)" if summary.messages > 1 else ""
     return _RunRow(
-        id=path.stem,
-        kind=run_kind(path.stem),
-        started=float(first.get("time", path.stat().st_mtime)),
-        status=status,
-        steps=steps,
-        title=_one_line(str(first.get("goal", ""))) + more,
+        id=summary.run_id,
+        kind=summary.kind,
+        started=summary.started or path.stat().st_mtime,
+        status=describe(summary.status, summary.stopped_by),
+        steps=summary.steps,
+        title=_one_line(summary.goal) + more,
     )
 
 

@@ -189,8 +189,17 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
         for goal, steps in (("hello", 2), ("again", 3)):
             tracer.emit(RunStartedEvent(run_id=chat_id, goal=goal, model="m", tools=[], budget={}))
             tracer.emit(
-                RunFinishedEvent(run_id=chat_id, step=steps, status="succeeded", usage={}, seconds=1.0)
+                RunFinishedEvent(
+                    run_id=chat_id,
+                    step=steps,
+                    status="succeeded",
+                    usage={"completion_tokens": 10 * steps},
+                    seconds=1.5,
+                )
             )
+    unfinished_id = "20250106-090000-fed987"  # a run killed before its end
+    with Tracer(trace_path(data_dir, unfinished_id)) as tracer:
+        tracer.emit(RunStartedEvent(run_id=unfinished_id, goal="killed", model="m", tools=[], budget={}))
     sub_id = f"{caller_id}.helper-a1b2c3"
     with Tracer(trace_path(data_dir, caller_id)) as tracer:  # a run that called a sub-agent
         for run_id, goal in ((caller_id, "delegate"), (sub_id, "inner")):
@@ -220,6 +229,11 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
         api = {row["id"]: row for row in list_runs(data_dir, store, {})}
     assert (api["20250102-090000-abc123"]["kind"], api["20250102-090000-abc123"]["steps"]) == ("agent", 3)
     assert api[chat_id]["kind"] == "chat" and api[caller_id]["kind"] == "agent"
+    # a conversation's figures are its messages' sums in both listings; an unfinished run is named alike
+    assert (api[chat_id]["steps"], api[chat_id]["tokens"], api[chat_id]["seconds"]) == (5, 50, 3.0)
+    assert api[chat_id]["messages"] == 2 and api[caller_id]["steps"] == 1
+    [killed] = [line for line in lines if unfinished_id in line]
+    assert " interrupted " in killed and api[unfinished_id]["status"] == "interrupted"
     assert api["20250101-120000-task01"]["kind"] == "task"
 
 
