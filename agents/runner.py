@@ -161,7 +161,7 @@ class TaskRunner:
                 agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
                 state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
                 if loaded.task.steps:  # (before ingesting: a wrong MCP tool name is told at once)
-                    state.plan = [_checked_step(agent, loaded, i) for i in range(len(loaded.task.steps))]
+                    state.plan = _checked_steps(agent, loaded)
                 if memory is not None and loaded.task.memory and loaded.task.memory.ingest:
                     self._ingest(memory, loaded, on_ingest)
             if attempt is None:
@@ -463,14 +463,20 @@ class TaskRunner:
             on_ingest(report.summary())
 
 
-def _checked_step(agent: Agent, loaded: LoadedTask, index: int) -> PlanStep:
-    """Step ``index`` of the task checked against the agent's tools, its MCP servers' included (which
-    only exist once the servers run); a wrong one is the task file's error, with its line."""
-    try:
-        return agent.validate_step(loaded.task.steps[index])
-    except UsageError as exc:
-        where = f"{loaded.path}:{loaded.line_of(('steps', index, 'tool'))}: steps[{index}]"
-        raise TaskFileError(f"{where}: {exc.problem}", exc.hint) from exc
+def _checked_steps(agent: Agent, loaded: LoadedTask) -> list[PlanStep]:
+    """The task's steps checked against the agent's tools, its MCP servers' included (which only
+    exist once the servers run); wrong ones are the task file's error, every one with its line."""
+    plan, problems, hints = [], [], []
+    for index, step in enumerate(loaded.task.steps):
+        try:
+            plan.append(agent.validate_step(step))
+        except UsageError as exc:
+            where = f"{loaded.path}:{loaded.line_of(('steps', index, 'tool'))}: steps[{index}]"
+            problems.append(f"{where}: {exc.problem}")
+            hints += [exc.hint] if exc.hint and exc.hint not in hints else []
+    if problems:
+        raise TaskFileError("\n".join(problems), "; ".join(hints))
+    return plan
 
 
 def new_run_id(task_name: str) -> str:

@@ -238,16 +238,11 @@ def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) 
             _describe(exc, path, node), "see docs/tasks.md for every key and its type"
         ) from exc
     _check_names(task, path, node, available_tools)
-    try:
-        task.rendered_goal()
-    except jinja2.TemplateError as exc:
-        raise TaskFileError(
-            f"{path}:{_line(node, ('goal',))}: goal: {exc}", "add the missing name under `inputs:`"
-        ) from exc
     return LoadedTask(task=task, path=path.resolve(), name=task.name or path.stem)
 
 
 def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: tuple[str, ...]) -> None:
+    """Every tool name, sub-agent, approval and the goal's template, all problems in one error."""
     problems = []
     sub_agents = [a.name for a in task.agents]
     lists: list[tuple[tuple[str | int, ...], list[str], tuple[str, ...]]]
@@ -287,12 +282,17 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
         problems.append(
             f"{path}:{_line(node, ('tools',))}: tools: retrieve/remember need a `memory:` section"
         )
+    hints = []
     if problems:
-        raise TaskFileError(
-            "\n".join(problems),
-            f"built-in tools: {', '.join(available)}; "
-            "your own: `module:function` (a @tool next to the task file)",
-        )
+        own = "your own: `module:function` (a @tool next to the task file)"
+        hints.append(f"built-in tools: {', '.join(available)}; {own}")
+    try:
+        task.rendered_goal()
+    except jinja2.TemplateError as exc:
+        problems.append(f"{path}:{_line(node, ('goal',))}: goal: {exc}")
+        hints.append("add the missing name under `inputs:`")
+    if problems:
+        raise TaskFileError("\n".join(problems), "; ".join(hints))
 
 
 def tool_name(entry: str) -> str:

@@ -150,3 +150,39 @@ def test_task_files_declare_sub_agents_whose_tools_are_checked(
     with pytest.raises(TaskFileError) as caught:
         load_task(path)
     assert f"{path}:7: {problem}" in str(caught.value)
+
+
+def test_every_name_problem_and_the_goals_template_are_told_at_once(tmp_path: Path) -> None:
+    """A user fixing a task file sees all its wrong names and a missing input in one error, not one
+    per try."""
+    task = _write(tmp_path, "goal: 'Hello {{ who }}'\ntools:\n  - calculator\n  - web_search\n  - browse\n")
+    with pytest.raises(TaskFileError) as caught:
+        load_task(task)
+    lines = caught.value.problem.splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == ["tools[1]", "tools[2]", "goal"]
+    assert "built-in tools:" in caught.value.hint and "`inputs:`" in caught.value.hint
+
+
+def test_every_wrong_pinned_step_is_told_at_once_before_anything_runs(tmp_path: Path) -> None:
+    from heron.agents.runner import TaskRunner
+    from heron.config import load_settings
+    from heron.llm import ScriptedLLM
+
+    task = _write(
+        tmp_path,
+        "goal: add\ntools: [calculator]\nsteps:\n"
+        "  - {do: 'Add.', tool: calculator, args: {expr: '1+2'}}\n"
+        "  - {do: 'Add again.', tool: calculator, args: {expression: '2+2'}}\n"
+        "  - {do: 'And again.', tool: calculator, args: {sum: '3+3'}}\n",
+    )
+    llm = ScriptedLLM([])  # never asked: nothing runs
+    with pytest.raises(TaskFileError) as caught:
+        TaskRunner(load_settings(), llm).run(task)
+    lines = caught.value.problem.splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == ["steps[0]", "steps[2]"]
+    assert (
+        "['expr']" in lines[0]
+        and "['sum']" in lines[1]
+        and "calculator takes: expression" in caught.value.hint
+    )
+    assert not llm.calls
