@@ -191,18 +191,25 @@ class ReplView:
                 return [ApprovalResult.deny("the reply was not a, e or n") for _ in requests]
 
     def _edited_arguments(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
-        text = self._answers.prompt(
-            "new arguments (JSON object): ", default=json.dumps(arguments, ensure_ascii=False)
-        )
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            self.console.print(f"[red]not JSON:[/] {escape(str(exc))}; try again", highlight=False)
-            return None
-        if not isinstance(value, dict):
-            self.console.print(f"[red]need a JSON object[/] ({{...}}), got {type(value).__name__}; try again")
-            return None
-        return value
+        """The arguments the user types instead, asked again until they are a JSON object; None (back to
+        the approval question) for an empty line."""
+        retry = "type them again (an empty line goes back to the approval question)"
+        while True:
+            text = self._answers.prompt(
+                "new arguments (JSON object): ", default=json.dumps(arguments, ensure_ascii=False)
+            )
+            if not text.strip():
+                return None
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                self.console.print(f"[red]not JSON:[/] {escape(str(exc))}; {retry}", highlight=False)
+                continue
+            if isinstance(value, dict):
+                return value
+            self.console.print(
+                f"[red]need a JSON object[/] ({{...}}), got {type(value).__name__}; {retry}", highlight=False
+            )
 
     # -- outcomes ---------------------------------------------------------------------------------
 

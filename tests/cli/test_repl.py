@@ -496,3 +496,16 @@ def test_a_piped_line_that_is_no_approval_reply_refuses_the_call_and_is_the_next
     assert "'What is 6 * 7?' is no reply to the approval" in out and "Not saved." in out
     assert "heron> What is 6 * 7?" in out and "42." in out
     assert not (tmp_path / "w" / "note.txt").exists()
+
+
+def test_edited_arguments_that_are_not_json_are_asked_for_again(tmp_path: Path) -> None:
+    """A mistyped edit asks for the arguments again; it does not fall back to the approval question,
+    which would take the corrected arguments for a wrong reply and refuse the call."""
+    replies = [write_call("note.txt", "hello"), answer("Saved the edited note.")]
+    edited = json.dumps({"path": "edited.txt", "content": "edited by me"})
+    out = piped_chat(
+        tmp_path, replies, f"save a note\ne\nnot json at all\n[1]\n{edited}\n", tmp_path / "w"
+    ).stdout
+    assert "not JSON" in out and "need a JSON object" in out and "is no reply to the approval" not in out
+    assert out.count("new arguments (JSON object): ") == 3 and "approval write_file: edited" in out
+    assert (tmp_path / "w" / "edited.txt").read_text() == "edited by me"
