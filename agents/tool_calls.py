@@ -285,7 +285,10 @@ class ToolCaller:
         text = result.text
         limit = self.config.result_chars
         if len(text) > limit:
-            text = text[:limit] + f"\n... ({len(result.text) - limit} more characters cut)"
+            text = (
+                text[:limit]
+                + f"\n[heron cut this result here: {len(result.text) - limit} more characters not shown]"
+            )
         if result.is_error:
             text += tool_named_in_code_note(result.text, self.tools)
         files = [a.path or a.uri for a in result.artifacts if a.kind in ("file", "image")]

@@ -12,6 +12,7 @@ import stat
 import uuid
 import weakref
 from pathlib import Path
+from typing import Any
 
 from heron.errors import ModelRetry
 from heron.tools.context import ToolContext
@@ -30,27 +31,85 @@ MAX_LISTED = 200
 _FIRST_USAGE: weakref.WeakKeyDictionary[ToolContext, int] = weakref.WeakKeyDictionary()
 
 
+READ_CHARS = 4000  # what one read shows by default: an agent's tool result limit (result_chars)
+
+
 @tool(concurrent=True)
-def read_file(path: str, ctx: ToolContext, max_chars: int = 20_000) -> ToolResult:
-    """Read a text file from the workspace.
+def read_file(path: str, ctx: ToolContext, start_line: int = 1, max_chars: int = READ_CHARS) -> ToolResult:
+    """Read a text file from the workspace. A long file comes in parts: the result says which lines
+    it shows and the start_line that reads on.
 
     Args:
         path: the file's path relative to the workspace, as the task or list_files gives it
-        max_chars: return at most this many characters
+        start_line: the first line to show: 1 is the file's first line, -1 its last, -20 its last 20 lines
+        max_chars: show at most this many characters
     """
     parts = _file_parts(ctx.workspace, path)
     with open_parent_dir(ctx.workspace, parts, path) as dir_fd:
         fd = open_file_at(dir_fd, parts[-1], path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as fh:
-            data = fh.read(max(1, max_chars) * 4 + 1)
+            if b"\0" in fh.read(8192):
+                size = os.fstat(fh.fileno()).st_size
+                return ToolResult.error(
+                    f"`{path}` is a binary file ({size} bytes); read_file only shows text"
+                )
+            fh.seek(0)
+            total = _count_lines(fh)
+            first = _first_line(start_line, total)
+            if first is None:
+                return ToolResult.error(
+                    f"`{path}` has {total} lines; start_line {start_line} is past its end "
+                    f"(1 is its first line, -1 its last)"
+                )
+            fh.seek(0)
+            text, last, line_cut = _lines_from(fh, first, max(1, max_chars))
             size = os.fstat(fh.fileno()).st_size
-    if b"\0" in data[:8192]:
-        return ToolResult.error(f"`{path}` is a binary file ({size} bytes); read_file only shows text")
-    text = data.decode("utf-8", errors="replace")
     artifact = Artifact.for_file(Path(*parts), bytes=size)
-    if len(text) > max_chars or size > len(data):
-        text = text[:max_chars] + f"\n[... truncated: the file has {size} bytes]"
+    end = "" if text.endswith("\n") or not text else "\n"
+    if line_cut:  # one line longer than max_chars
+        text += end + (
+            f"[read_file: line {first} of {total} is longer than {max_chars} characters: its start is "
+            f"shown; python can read the whole file]"
+        )
+    elif first > 1 or last < total:  # a part: say which, and how to read on
+        more = f"; read_file with start_line={last + 1} reads on" if last < total else ", the end of the file"
+        lines = f"line {first}" if first == last else f"lines {first}-{last}"
+        text += f"{end}[read_file: {lines} of {total} shown{more}]"
     return ToolResult(text=text, artifacts=[artifact])
+
+
+def _count_lines(fh: Any) -> int:
+    """Lines in the file, a last line without a newline included."""
+    count, tail = 0, b""
+    while chunk := fh.read(1 << 20):
+        count, tail = count + chunk.count(b"\n"), chunk[-1:]
+    return count + (1 if tail and tail != b"\n" else 0)
+
+
+def _first_line(start_line: int, total: int) -> int | None:
+    """The 1-based line ``start_line`` names (negative: counted from the end); None past the end."""
+    first = total + 1 + start_line if start_line < 0 else max(1, start_line)
+    if first > max(total, 1):
+        return None
+    return max(1, first)
+
+
+def _lines_from(fh: Any, first: int, max_chars: int) -> tuple[str, int, bool]:
+    """The text of lines ``first``.. while it fits ``max_chars``, the number of the last line shown,
+    and whether that one line was cut (a line longer than ``max_chars``: its start only)."""
+    shown: list[str] = []
+    used, number = 0, 0
+    for number, raw in enumerate(fh, 1):
+        if number < first:
+            continue
+        line = raw.decode("utf-8", errors="replace")
+        if used + len(line) > max_chars:
+            if not shown:  # not even one whole line fits: its start
+                return line[:max_chars], number, True
+            return "".join(shown), number - 1, False
+        shown.append(line)
+        used += len(line)
+    return "".join(shown), max(number, first - 1), False
 
 
 @tool(risk=Risk.HIGH, think=True, repeats_allowed=("content",))

@@ -20,7 +20,7 @@ def test_write_read_and_list_inside_the_workspace(ctx: ToolContext) -> None:
     write_file.invoke({"path": "notes/todo.txt", "content": "and the fish\n", "append": True}, ctx)
     assert read_file.invoke({"path": "notes/todo.txt"}, ctx).text == "feed the heron\nand the fish\n"
     assert read_file.invoke({"path": "./notes/../notes/todo.txt", "max_chars": 4}, ctx).text.startswith(
-        "feed\n[..."
+        "feed\n[read_file: line 1 of 2 is longer than 4 characters"
     )
     replaced = write_file.invoke({"path": str(ctx.workspace / "notes" / "todo.txt"), "content": "x"}, ctx)
     assert replaced.text == "replaced notes/todo.txt (1 bytes)"
@@ -100,3 +100,29 @@ def test_a_workspace_already_past_the_cap_may_not_grow_past_the_size_it_had(ctx:
     assert "created" in write_file.invoke({"path": "note.txt", "content": "x" * 500}, ctx).text
     with pytest.raises(ModelRetry, match="would pass the workspace cap"):
         write_file.invoke({"path": "more.txt", "content": "z" * 200}, ctx)
+
+
+def test_a_long_file_is_read_in_parts_that_say_how_to_read_on(ctx: ToolContext) -> None:
+    """A file longer than one result shows its first lines with where they end and the start_line
+    that reads on; a negative start_line reads its end (a model asked for the last line must not
+    take a cut-off note for it)."""
+    lines = [f"Line {i}: shipment {i} left Oslo with {3 * i} pallets.\n" for i in range(1, 401)]
+    (ctx.workspace / "big.txt").write_text("".join(lines))
+    head = read_file.invoke({"path": "big.txt"}, ctx).text
+    shown = head.count("\n")  # every line shown, then the note
+    assert head.startswith(lines[0]) and len(head) < 4200
+    assert head.endswith(
+        f"[read_file: lines 1-{shown} of 400 shown; read_file with start_line={shown + 1} reads on]"
+    )
+    on = read_file.invoke({"path": "big.txt", "start_line": shown + 1}, ctx).text
+    assert on.startswith(lines[shown])
+    assert read_file.invoke({"path": "big.txt", "start_line": -1}, ctx).text == (
+        lines[-1] + "[read_file: line 400 of 400 shown, the end of the file]"
+    )
+    assert read_file.invoke({"path": "big.txt", "start_line": -2}, ctx).text.startswith("".join(lines[-2:]))
+    past = read_file.invoke({"path": "big.txt", "start_line": 401}, ctx)
+    assert past.is_error and "has 400 lines; start_line 401 is past its end" in past.text
+    (ctx.workspace / "short.txt").write_text("a\nb")
+    assert read_file.invoke({"path": "short.txt"}, ctx).text == "a\nb"  # a whole file: no note
+    (ctx.workspace / "empty.txt").write_text("")
+    assert read_file.invoke({"path": "empty.txt"}, ctx).text == ""
