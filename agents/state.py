@@ -30,6 +30,7 @@ class PendingCall(BaseModel):
     cut: list[str] = Field(default_factory=list)  # string arguments the length bound cut off
     message: str | None = None  # the tool message, once the call finished (or was refused)
     failed: bool = False
+    edited: bool = False  # the user changed its arguments at approval: the model is told what ran
 
 
 class RunState(BaseModel):

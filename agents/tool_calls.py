@@ -7,6 +7,7 @@ history (its result, or an error it can act on), and the run goes on.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -212,6 +213,7 @@ class ToolCaller:
                     ),
                 )
             else:
+                pending.edited = decision.decision == "edited" and decision.arguments != pending.arguments
                 pending.arguments = decision.arguments
 
     def _run(self, run_id: str, step: int, pending: PendingCall) -> _Outcome:
@@ -278,10 +280,13 @@ class ToolCaller:
         self._record_citations(state, result, pending.arguments)
         if not result.is_error and pending.tool in self.tools and self.tools[pending.tool].cites:
             state.searches += 1
-        pending.message = self._result_message(pending.tool, result)
+        pending.message = self._result_message(
+            pending.tool, result, pending.arguments if pending.edited else None
+        )
 
-    def _result_message(self, name: str, result: ToolResult) -> str:
-        """The tool message: the result (cut to ``config.result_chars``), files it made, the budget."""
+    def _result_message(self, name: str, result: ToolResult, edited: dict[str, Any] | None = None) -> str:
+        """The tool message: the result (cut to ``config.result_chars``), files it made, the budget;
+        ``edited``: the arguments the user changed the call to, which the model did not write."""
         text = result.text
         limit = self.config.result_chars
         if len(text) > limit:
@@ -296,6 +301,7 @@ class ToolCaller:
             "agent_tool_result",
             tool=name,
             is_error=result.is_error,
+            edited=json.dumps(edited, ensure_ascii=False) if edited is not None else "",
             text=text,
             artifacts=[str(f) for f in files if f],
             budget=self.budget_text(),

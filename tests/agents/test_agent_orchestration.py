@@ -219,6 +219,18 @@ def test_approval_can_edit_arguments(demo_tools: list, ledger: Path) -> None:
         agent.run("clean up")
     assert seen[0].arguments == {"path": "/"} and seen[0].risk == "high"
     assert ledger.read_text() == "delete /tmp/scratch\n"
+    # the model is told what ran: otherwise it describes the call it wrote, not the user's
+    told = llm.calls[1].messages[-1].content
+    assert (
+        'The user changed this call\'s arguments before it ran; it ran with: {"path": "/tmp/scratch"}' in told
+    )
+
+
+def test_an_approved_call_says_nothing_of_edits(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedLLM([call("delete_everything", path="/tmp/x"), answer("done")])
+    with Agent(llm, tools=demo_tools, approve=approve_all) as agent:
+        agent.run("clean up")
+    assert "changed this call" not in llm.calls[1].messages[-1].content
 
 
 def test_nobody_is_asked_to_approve_a_call_of_a_cancelled_run(demo_tools: list, ledger: Path) -> None:
