@@ -64,12 +64,36 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
             "give the address `ray start --head` printed, for example 10.0.0.5:6379",
         )
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            speaks_grpc = _answers_http2(sock, timeout)
     except OSError as exc:
         raise UsageError(
             f"nothing answers at the Ray cluster address {address} ({exc})",
             "start the head node with `ray start --head --port PORT` and give its host:port (docs/scale.md)",
         ) from exc
+    if not speaks_grpc:  # Ray would retry it for minutes, logging connection failures
+        raise UsageError(
+            f"something answers at {address}, but not a Ray cluster's head: it does not speak gRPC",
+            "give the address `ray start --head` printed for connecting (port 6379 by default; 8265 is "
+            "its dashboard, not the cluster)",
+        )
+
+
+def _answers_http2(sock: socket.socket, timeout: float) -> bool:
+    """Whether the server answers an HTTP/2 connection preface with its SETTINGS frame, as every gRPC
+    server (Ray's head, the GCS, among them) does at once."""
+    sock.settimeout(timeout)
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    header = b""
+    try:
+        while len(header) < 9:  # a frame header: 3 bytes length, 1 byte type (4: SETTINGS), ...
+            chunk = sock.recv(9 - len(header))
+            if not chunk:
+                break
+            header += chunk
+    except OSError:  # (a timeout: a server that waits for something else)
+        return False
+    return len(header) == 9 and header[3] == 4
 
 
 @dataclass(frozen=True)

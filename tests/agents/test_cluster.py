@@ -250,6 +250,44 @@ def test_an_address_where_no_cluster_answers_is_refused_with_the_fix(tmp_path: P
     assert "cannot reach the run store" in checks["run store"]["detail"]
 
 
+def test_an_address_where_something_else_answers_is_refused_at_once(tmp_path: Path) -> None:
+    """A web server (Ray's own dashboard, port 8265, is an easy mistake) or a database at the address:
+    Ray would retry for minutes, logging connection failures; heron says what is wrong at once."""
+    import http.server
+
+    (tmp_path / "t.yaml").write_text("goal: say hi\n")
+    env = _env(tmp_path / "data", str(tmp_path / "runs.sqlite3"))
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        address = f"127.0.0.1:{web.server_address[1]}"
+        result = subprocess.run(
+            [HERON, "run", "--cluster", address, str(tmp_path / "t.yaml")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        doctor = subprocess.run(
+            [HERON, "doctor", "--json"],
+            capture_output=True,
+            text=True,
+            env=env | {"HERON_RAY_ADDRESS": address},
+            timeout=120,
+            check=False,
+        )
+    finally:
+        web.shutdown()
+    assert result.returncode == 2
+    assert f"something answers at {address}, but not a Ray cluster's head" in result.stderr
+    assert "8265 is its dashboard" in " ".join(result.stderr.split())
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert (
+        checks["cluster"]["status"] == "problem" and "not a Ray cluster's head" in checks["cluster"]["detail"]
+    )
+
+
 # -- the pool itself, in this process, with a scripted model in each worker (orchestration) ----------
 
 # the workers unpickle this module's functions by value: they need not import the tests
