@@ -409,8 +409,9 @@ def failed_outcome(
 ) -> TaskOutcome:
     """The outcome of a task file whose call failed on the cluster, its run's record made to say so
     (if the run got as far as the store): ``interrupted`` when its workers kept dying, ``error`` with
-    ``reason`` when its worker raised. Either can be resumed from its last checkpoint."""
-    resumable = False
+    ``reason`` when its worker raised. Either can be resumed: from its last checkpoint, or from the
+    beginning when it has none."""
+    note = f"it is not in the run store: run it again with `heron run {task_path}`"
     try:
         with RunStore(configured_store_url(settings)) as store:
             record = store.find(run_id)
@@ -419,18 +420,14 @@ def failed_outcome(
                     store.set_status(run_id, "interrupted", attempt=record.attempt)
                 else:
                     store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=record.attempt)
-            resumable = store.latest_state(run_id) is not None
+            if record is not None and store.latest_state(run_id) is not None:
+                note = f"resume it with `heron resume {run_id}`"
+            elif record is not None:
+                note = f"it has no checkpoint: `heron resume {run_id}` starts it again from the beginning"
     except Exception as exc:  # the outcome already says what happened; the store is best effort
         _log_notice(f"could not record the failure of run {run_id}: {exc}")
     return TaskOutcome(
-        run_id=run_id,
-        task=task,
-        status="error",
-        exit_code=EXIT_FAILED,
-        error=reason,
-        note=f"resume it with `heron resume {run_id}`"
-        if resumable
-        else f"it has no checkpoint: run it again with `heron run {task_path}`",
+        run_id=run_id, task=task, status="error", exit_code=EXIT_FAILED, error=reason, note=note
     )
 
 

@@ -99,7 +99,7 @@ class HeronWorker:
                 callbacks=[EventForwarder(events, index, self.node)],
                 node=self.node,
             ) as runner:
-                outcome = runner.run_or_resume(task_path, run_id)
+                outcome = runner.run_or_resume(task_path, run_id, task_name=task_name)
         except Exception as exc:  # the task file, its tools or the store failed before the run did
             outcome = TaskOutcome(
                 run_id=run_id,

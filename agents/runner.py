@@ -156,7 +156,7 @@ class TaskRunner:
         died) before its first checkpoint, else the run is recorded here."""
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
-            with self._setup_failure_recorded(run_id, attempt):
+            with self._setup_failure_recorded(run_id, attempt, loaded):
                 memory = self._memory(loaded, stack)
                 agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
                 state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
@@ -172,29 +172,55 @@ class TaskRunner:
             return self._drive(agent, loaded, state, workspace, attempt)
 
     @contextlib.contextmanager
-    def _setup_failure_recorded(self, run_id: str, attempt: int | None) -> Iterator[None]:
+    def _setup_failure_recorded(
+        self, run_id: str, attempt: int | None, new: LoadedTask | None = None
+    ) -> Iterator[None]:
         """A run this process took up (``attempt``) whose agent could not be set up is stored as
-        ``error`` with the reason, not left ``running`` with nothing driving it; the error goes on."""
+        ``error`` with the reason, not left ``running`` with nothing driving it; a ``new`` run (no
+        attempt yet) is recorded first, so that ``heron runs`` shows it and ``heron resume`` starts
+        it again once the cause is fixed. The error goes on."""
         try:
             yield
         except Exception as exc:
-            if attempt is not None and not isinstance(exc, RunTakenOverError):
+            if (attempt is not None or new is not None) and not isinstance(exc, RunTakenOverError):
                 reason = str(exc) if isinstance(exc, HeronError) else f"{type(exc).__name__}: {exc}"
                 try:
+                    if attempt is None and new is not None:
+                        attempt = self.store.create_run(
+                            run_id, new.name, str(new.path), new.task.goal, node=self.node
+                        )
                     self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=attempt)
                 except Exception:  # the store failing too: the first error is the one to see
                     logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
             raise
 
     def run_or_resume(
-        self, task_path: Path | str, run_id: str, on_ingest: Callable[[str], None] | None = None
+        self,
+        task_path: Path | str,
+        run_id: str,
+        on_ingest: Callable[[str], None] | None = None,
+        *,
+        task_name: str = "",
     ) -> TaskOutcome:
         """The run ``run_id`` of a task file, however far it got: started if the store has no
         checkpoint of it, resumed from its last one if it has, its stored outcome if it finished. A
-        cluster task retried after its worker died lands here, on any node."""
+        cluster task retried after its worker died lands here, on any node. The submitter read the
+        file; when it cannot be loaded here (a tool's module failing to import on this node), the run
+        is recorded as ``error`` (``task_name``: its name) so that ``heron resume`` can start it again."""
         record = self.store.find(run_id)
         if record is None:
-            return self.run(task_path, on_ingest, run_id=run_id)
+            try:
+                loaded = load_task(task_path)
+            except Exception as exc:
+                reason = str(exc) if isinstance(exc, HeronError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    name = task_name or Path(task_path).stem
+                    attempt = self.store.create_run(run_id, name, str(task_path), "", node=self.node)
+                    self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=attempt)
+                except Exception:  # the store failing too: the first error is the one to see
+                    logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
+                raise
+            return self._start(loaded, run_id, None, on_ingest)
         attempt = self.store.claim(run_id, node=self.node)  # first: whatever it read is now fixed
         if attempt is None:  # it finished
             return self._stored_outcome(self.store.get(run_id))
@@ -216,13 +242,13 @@ class TaskRunner:
                 f"run {record.id} already finished ({record.status})",
                 f"start it again with `heron run {record.task_path}`",
             )
-        if self.store.latest_state(record.id) is None:
-            raise UsageError(
-                f"run {record.id} has no checkpoint", f"start it again with `heron run {record.task_path}`"
-            )
         attempt = self.store.claim(record.id, node=self.node)  # an older process still on it stops
         if attempt is None:
             raise UsageError(f"run {record.id} finished meanwhile", "see it with `heron runs`")
+        if self.store.latest_state(record.id) is None:  # it failed or died before its first checkpoint
+            with self._setup_failure_recorded(record.id, attempt):
+                loaded = load_task(record.task_path)
+            return self._start(loaded, record.id, attempt, None)
         return self._continue(record.id, attempt, record.node)
 
     def _continue(self, run_id: str, attempt: int, previous_node: str | None) -> TaskOutcome:

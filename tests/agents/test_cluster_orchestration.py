@@ -132,7 +132,11 @@ def test_a_task_whose_worker_raised_is_stored_as_error_with_its_message_and_its_
     )
     assert (raised.task, raised.status, raised.error) == ("weekly report", "error", "ValueError: boom")
     assert raised.note == "resume it with `heron resume report-0001`"
-    assert died.note == "it has no checkpoint: run it again with `heron run /tasks/report.yaml`"
+    assert died.note == "it has no checkpoint: `heron resume report-0002` starts it again from the beginning"
+    never = failed_outcome(
+        settings, "report-0003", "weekly report", "/tasks/report.yaml", "x", worker_died=True
+    )
+    assert never.note == "it is not in the run store: run it again with `heron run /tasks/report.yaml`"
     with RunStore.from_settings(settings) as store:
         first, second = store.get("report-0001"), store.get("report-0002")
     assert (first.status, first.error) == ("error", "ValueError: boom")
@@ -186,3 +190,36 @@ def test_auto_gpus_say_why_the_workers_run_on_cpu_and_what_to_set() -> None:
     assert cpu_fallback_note("auto", 4, 4, True) == ""  # a GPU each
     assert cpu_fallback_note("auto", 0, 4, True) == ""  # no GPU at all: nothing to say
     assert cpu_fallback_note(1, 1, 2, True) == cpu_fallback_note("auto", 1, 2, False) == ""
+
+
+def test_a_task_whose_tools_do_not_load_on_the_worker_is_stored_and_resumes_once_fixed(
+    tmp_path: Path,
+) -> None:
+    """docs/scale.md: a worker-side error (a tool's module failing to import on that node) leaves the
+    run `error` in the store with the reason, and `heron resume RUN_ID` runs it once the cause is
+    fixed (from the beginning: it never reached a checkpoint)."""
+    from heron.agents.runner import TaskRunner
+    from heron.errors import TaskFileError
+    from heron.llm import ScriptedLLM
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "node_tools.py").write_text("raise ImportError('libfoo.so missing on this node')\n")
+    task = folder / "units.yaml"
+    task.write_text("name: units\ngoal: Say done.\ntools: ['node_tools:shout']\n")
+    settings = load_settings(data_dir=tmp_path / "data")
+    with TaskRunner(settings, ScriptedLLM([])) as runner, pytest.raises(TaskFileError):
+        runner.run_or_resume(task, "units-0001", task_name="units")
+    with RunStore.from_settings(settings) as store:
+        record = store.get("units-0001")
+    assert (record.status, record.task_name) == ("error", "units") and "libfoo.so missing" in (
+        record.error or ""
+    )
+    (folder / "node_tools.py").write_text(
+        "from heron.tools import tool\n\n\n@tool\ndef shout(text: str) -> str:\n"
+        '    """Shout.\n\n    Args:\n        text: what to shout\n    """\n    return text.upper()\n'
+    )
+    answer = {"action": "final_answer", "answer": "Done.", "citations": []}
+    with TaskRunner(settings, ScriptedLLM([answer])) as runner:
+        outcome = runner.resume("units-0001")
+    assert (outcome.run_id, outcome.status, outcome.answer) == ("units-0001", "succeeded", "Done.")
