@@ -215,8 +215,8 @@ class TaskRunner:
                 reason = str(exc) if isinstance(exc, HeronError) else f"{type(exc).__name__}: {exc}"
                 try:
                     name = task_name or Path(task_path).stem
-                    attempt = self.store.create_run(run_id, name, str(task_path), "", node=self.node)
-                    self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=attempt)
+                    first = self.store.create_run(run_id, name, str(task_path), "", node=self.node)
+                    self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=first)
                 except Exception:  # the store failing too: the first error is the one to see
                     logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
                 raise
