@@ -23,7 +23,7 @@ from heron.agents.config import AgentConfig
 from heron.agents.state import PendingCall, RunState
 from heron.agents.templates import render
 from heron.errors import ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
-from heron.llm.types import Message
+from heron.llm.types import Message, Usage
 from heron.tools import Risk, Tool, ToolContext, ToolResult
 from heron.tools.context import CallScope
 from heron.tracing import (
@@ -256,8 +256,9 @@ class ToolCaller:
     def _record(self, state: RunState, pending: PendingCall, outcome: _Outcome) -> None:
         """A finished call into the run's state: its trace event, files, citations and tool message."""
         result = outcome.result
-        if outcome.tokens:
+        if outcome.tokens:  # a sub-agent's: counted as the run's own, in its budget and its usage
             state.tokens_spent += outcome.tokens
+            state.usage = state.usage + Usage(completion_tokens=outcome.tokens)
             self.spend(outcome.tokens)
         artifacts = [a.model_dump(mode="json") for a in result.artifacts]
         state.artifacts.extend(a for a in artifacts if a.get("kind") in ("file", "image"))

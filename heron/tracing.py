@@ -227,6 +227,7 @@ class TraceSummary:
     stopped_by: str
     steps: int
     messages: int
+    unsucceeded: int  # messages that ended in another status than succeeded (a conversation's)
     seconds: float | None  # None while unfinished
     tokens: int | None  # generated; None while unfinished
     model: str | None
@@ -277,6 +278,7 @@ def summarize_trace(path: Path) -> TraceSummary | None:
         stopped_by=str(end.get("stopped_by") or ""),
         steps=steps,
         messages=messages,
+        unsucceeded=sum(end.get("status", "interrupted") != "succeeded" for end in ends),
         seconds=round(seconds, 3) if finished else None,
         tokens=tokens if finished else None,
         model=first.get("model"),

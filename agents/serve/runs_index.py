@@ -56,7 +56,7 @@ def list_runs(
         extra = {"seconds": summary.seconds, "tokens": summary.tokens, "model": summary.model}
         row.update({k: v for k, v in extra.items() if v is not None})
         if summary.messages > 1:
-            row["messages"] = summary.messages
+            row["messages"], row["messages_not_succeeded"] = summary.messages, summary.unsucceeded
     for run in list(live.values()):
         row = rows.setdefault(run.run_id, run.summary())
         row["status"], row["live"] = run.status, not run.ended.is_set()

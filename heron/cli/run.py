@@ -257,9 +257,12 @@ def _trace_row(path: Path) -> _RunRow | None:
     from heron.tracing import summarize_trace
 
     summary = summarize_trace(path)
-    if summary is None:
-        return None  # unreadable or empty: `heron trace` explains those when asked
-    more = f" (+{summary.messages - 1} more messages)" if summary.messages > 1 else ""
+    if summary is None or summary.parent:
+        return None  # unreadable or empty (`heron trace` explains those), or a sub-agent's (in its caller's)
+    more = ""
+    if summary.messages > 1:  # the status is the last message's: say how the others ended too
+        failed = f", {summary.unsucceeded} not succeeded" if summary.unsucceeded else ""
+        more = f" (+{summary.messages - 1} more messages{failed})"
     return _RunRow(
         id=summary.run_id,
         kind=summary.kind,

@@ -738,6 +738,8 @@ def test_a_sub_agents_tokens_count_against_the_callers_budget_and_its_approvals_
         result = agent.run("Clean up, please.")
     assert asked == ["delete_everything"]  # the sub-agent's risky call went to the caller's approver
     assert result.stopped_by == "max_tokens"  # the sub-agent's 60-word answer spent the caller's budget
+    # and the run's usage says so: a run stopped at 64 tokens does not show fewer
+    assert result.usage.completion_tokens >= 64
 
 
 def test_the_caller_is_told_when_a_sub_agents_answer_was_cut_at_its_length_limit() -> None:

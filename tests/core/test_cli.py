@@ -186,13 +186,13 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
         )
     chat_id, caller_id = "20250104-090000-chat-a1b2c3", "20250105-090000-abc123"
     with Tracer(trace_path(data_dir, chat_id)) as tracer:  # a ChatSession's two messages
-        for goal, steps in (("hello", 2), ("again", 3)):
+        for goal, steps, status in (("hello", 2, "no_answer"), ("again", 3, "succeeded")):
             tracer.emit(RunStartedEvent(run_id=chat_id, goal=goal, model="m", tools=[], budget={}))
             tracer.emit(
                 RunFinishedEvent(
                     run_id=chat_id,
                     step=steps,
-                    status="succeeded",
+                    status=status,
                     usage={"completion_tokens": 10 * steps},
                     seconds=1.5,
                 )
@@ -208,10 +208,17 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
             tracer.emit(
                 RunFinishedEvent(run_id=run_id, step=steps, status="succeeded", usage={}, seconds=1.0)
             )
+    with Tracer(trace_path(data_dir, sub_id)) as tracer:  # the sub-agent's own trace file, written apart
+        tracer.emit(
+            RunStartedEvent(
+                run_id=sub_id, goal="inner", model="m", tools=[], budget={}, parent_run_id=caller_id
+            )
+        )
     assert main(["runs"]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
+    assert not [line for line in lines if sub_id in line]  # listed in its caller's trace only
     [chat] = [line for line in lines if chat_id in line]
-    assert " chat " in chat and "hello (+1 more messages)" in chat and " 5 " in chat
+    assert " chat " in chat and "hello (+1 more messages, 1 not succeeded)" in chat and " 5 " in chat
     [caller] = [line for line in lines if caller_id in line]
     assert " agent " in caller and "more messages" not in caller and " 1 " in caller
     assert lines[0].split()[:2] == ["STARTED", "RUN"] and "STATUS" in lines[0] and "KIND" in lines[0]
