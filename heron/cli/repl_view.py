@@ -119,7 +119,14 @@ class ReplView:
             self._end_stream()
         if not event.answered:
             flag = f" (stopped by {event.stopped_by})" if event.stopped_by != "answer" else ""
-            self.console.print(f"[bold red]heron:[/] no answer{flag}: {escape(event.note)}", highlight=False)
+            if self._streamed.strip():  # a verdict on the text just shown, not a second reply
+                self.console.print(
+                    f"[red](the text above is no answer{flag}: {escape(event.note)})[/]", highlight=False
+                )
+            else:
+                self.console.print(
+                    f"[bold red]heron:[/] no answer{flag}: {escape(event.note)}", highlight=False
+                )
         elif not already_shown and not was_streaming:
             flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
             self.console.print(f"[bold green]heron:[/]{flag} {escape(event.text)}", highlight=False)

@@ -172,6 +172,27 @@ def test_a_normal_answer_that_only_echoes_a_hint_is_no_answer() -> None:
     assert result.status == "no_answer" and result.answer == "" and result.stopped_by == "answer"
 
 
+def test_an_answer_that_reports_a_tools_own_error_is_an_answer(tmp_path: Path) -> None:
+    """A tool's error ("`missing.txt` does not exist in the workspace; ...") is what the tool said, not
+    heron's instruction: an answer passing it on is the model's own. Heron's own wording around it
+    ("Fix the arguments and call again") still is not."""
+    from heron.tools import read_file
+
+    said = "The file `missing.txt` does not exist in the workspace; call list_files to see what does"
+    llm = ScriptedLLM([call("read_file", path="missing.txt"), answer(said)])
+    with Agent(llm, tools=[read_file], workspace=tmp_path) as agent:
+        result = agent.run("Read missing.txt and tell me what it says.")
+    assert (result.status, result.answer) == ("succeeded", said)
+    echo = ScriptedLLM(
+        [
+            call("read_file", path="missing.txt"),
+            answer("Fix the arguments and call again, or choose another action."),
+        ]
+    )
+    with Agent(echo, tools=[read_file], workspace=tmp_path) as agent:
+        assert agent.run("Read missing.txt.").status == "no_answer"
+
+
 def test_an_answer_that_repeats_the_denied_calls_message_is_no_answer() -> None:
     """A newcomer denied a python call in `heron chat` and the model answered with heron's "The user
     did not approve this call: ..." message, which was shown as the answer, status succeeded."""

@@ -509,3 +509,13 @@ def test_edited_arguments_that_are_not_json_are_asked_for_again(tmp_path: Path) 
     assert "not JSON" in out and "need a JSON object" in out and "is no reply to the approval" not in out
     assert out.count("new arguments (JSON object): ") == 3 and "approval write_file: edited" in out
     assert (tmp_path / "w" / "edited.txt").read_text() == "edited by me"
+
+
+def test_an_answer_that_is_no_answer_is_marked_below_it_not_answered_twice(tmp_path: Path) -> None:
+    """The model's text is shown as it is written; when heron then finds it is no answer (it repeats
+    heron's own messages), the verdict says so of the text above instead of a second `heron:` reply."""
+    echo = "The user did not approve this call. Choose another action or finish with final_answer."
+    replies = [write_call("note.txt", "hello"), answer(echo)]
+    out = piped_chat(tmp_path, replies, "save a note\nn\n", tmp_path / "w").stdout
+    assert out.count("heron:") == 1 and f"heron: {echo}" in out
+    assert "(the text above is no answer: the model only repeated heron's instructions)" in out
