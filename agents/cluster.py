@@ -266,7 +266,7 @@ class ClusterPool:
                 else:
                     on_failure(
                         finished,
-                        f"its worker died {tries[finished]} times "
+                        f"its worker died {tries[finished]} time{'s' * (tries[finished] != 1)} "
                         f"(cluster.retries = {retries}): {_cause(exc)}",
                         True,
                     )

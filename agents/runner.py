@@ -30,6 +30,7 @@ from heron.errors import (
     HeronError,
     MCPServerError,
     RunCancelledError,
+    RunError,
     RunTakenOverError,
     TaskFileError,
     UsageError,
@@ -310,7 +311,13 @@ class TaskRunner:
                     kv = str(kv_path)
                 except (HeronError, OSError, NotImplementedError):
                     kv = None
-            self.store.checkpoint(current, kv_state=kv, kv_node=self.node, attempt=attempt)
+            try:
+                self.store.checkpoint(current, kv_state=kv, kv_node=self.node, attempt=attempt)
+            except UsageError as exc:  # the store went away mid-run: the run failed, not its settings
+                raise RunError(
+                    f"{exc.problem}; the run stopped after step {current.step}: once the store is back, "
+                    f"`heron resume {current.run_id}` continues it from its last checkpoint"
+                ) from exc
 
         try:
             verdicts: list[CheckResult] = []
@@ -336,7 +343,10 @@ class TaskRunner:
             if not isinstance(exc, HeronError):
                 logging.getLogger("heron.runner").debug("run %s failed", state.run_id, exc_info=True)
                 exc = RuntimeError(f"{type(exc).__name__}: {exc} (unexpected; -v shows where it was raised)")
-            self.store.finish(state.run_id, "error", EXIT_FAILED, error=str(exc), attempt=attempt)
+            try:
+                self.store.finish(state.run_id, "error", EXIT_FAILED, error=str(exc), attempt=attempt)
+            except UsageError:  # the store itself failed (the error says so); its record stays `running`
+                logging.getLogger("heron.runner").debug("run %s: not recorded", state.run_id, exc_info=True)
             return TaskOutcome(
                 run_id=state.run_id,
                 task=loaded.name,

@@ -4,6 +4,7 @@ and heron's own messages are never passed off as the model's answer (scripted mo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -508,3 +509,26 @@ def test_a_served_model_answering_http_500_ends_the_run_with_status_error_after_
     assert (
         isinstance(finished, RunFinishedEvent) and finished.status == "error" and "HTTP 500" in finished.error
     )
+
+
+def test_a_run_store_gone_mid_run_fails_the_run_with_exit_1_and_says_how_to_resume(tmp_path: Path) -> None:
+    """Exit code 2 means "an invalid task file or setting; nothing ran": a store that stops answering
+    after the run started is a failed run (1), and the message says how to go on."""
+    from heron.errors import UsageError
+
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: add\ntools: [calculator]\n")
+    runner = TaskRunner(load_settings(), ScriptedLLM([call("calculator", expression="1+2"), answer("3")]))
+    written = runner.store.checkpoint
+
+    def store_gone_after_the_first(state: Any, **kwargs: Any) -> None:
+        if state.step >= 1:
+            raise UsageError("the run store db.internal failed: connection refused", "check the database")
+        written(state, **kwargs)
+
+    runner.store.checkpoint = store_gone_after_the_first  # type: ignore[method-assign]
+    with runner:
+        outcome = runner.run(task)
+    assert (outcome.status, outcome.exit_code) == ("error", 1)
+    assert "connection refused; the run stopped after step 1" in outcome.error
+    assert f"`heron resume {outcome.run_id}`" in outcome.error
