@@ -405,7 +405,7 @@ def test_a_task_whose_worker_died_more_often_than_retries_allow_ends_interrupted
         (outcome,) = pool.run_tasks([task])
     killer.join()
     assert (outcome.status, outcome.task) == ("error", "slow")
-    assert "its worker died 1 times (cluster.retries = 0)" in outcome.error
+    assert "its worker died 1 time (cluster.retries = 0)" in outcome.error
     assert f"heron resume {outcome.run_id}" in outcome.note
     with RunStore.from_settings(settings) as store:
         assert store.get(outcome.run_id).status == "interrupted"  # not left "running"
