@@ -75,9 +75,19 @@ def run(
 
     from heron.agents.runner import TaskRunner
     from heron.agents.tasks import load_task
+    from heron.errors import TaskFileError
 
-    for path in task_files:  # all files valid before the first runs
-        load_task(path)
+    problems: list[TaskFileError] = []
+    for path in task_files:  # all files valid before the first runs; every file's problems told at once
+        try:
+            load_task(path)
+        except TaskFileError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        hints = list(dict.fromkeys(p.hint for p in problems if p.hint))
+        raise TaskFileError("\n".join(p.problem for p in problems), "; ".join(hints))
     settings = load_settings(**({"model_path": model} if model else {}))
     printer = _event_printer(quiet or as_json)
     if cluster:

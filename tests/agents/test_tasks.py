@@ -92,6 +92,21 @@ def test_heron_run_refuses_malformed_files_before_running_anything(tmp_path: Pat
     )
 
 
+def test_heron_run_tells_every_invalid_files_problems_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from heron.cli import EXIT_USAGE, main
+
+    good = _write(tmp_path, GOOD, "good.yaml")
+    first = _write(tmp_path, BAD["unknown_key"][0], "first.yaml")
+    second = _write(tmp_path, BAD["unknown_tool"][0], "second.yaml")
+    assert main(["run", str(good), str(first), str(second)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert (
+        f"{first}:3: colour: unknown key" in err and f"{second}:4: tools[1]: unknown tool 'web_search'" in err
+    )
+
+
 def test_custom_tool_reference(tmp_path: Path) -> None:
     (tmp_path / "my_tools.py").write_text(
         'from heron import tool\n\n@tool\ndef shout(text: str) -> str:\n    """Upper-case text."""\n'
