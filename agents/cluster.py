@@ -40,7 +40,7 @@ from heron.agents.tasks import load_task
 from heron.config import Settings
 from heron.errors import RunError, UsageError
 from heron.llm.base import LLM
-from heron.status import EXIT_FAILED
+from heron.status import EXIT_FAILED, StoredStatus
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -426,8 +426,9 @@ def failed_outcome(
                 note = f"it has no checkpoint: `heron resume {run_id}` starts it again from the beginning"
     except Exception as exc:  # the outcome already says what happened; the store is best effort
         _log_notice(f"could not record the failure of run {run_id}: {exc}")
+    status: StoredStatus = "interrupted" if worker_died else "error"  # the word the store says too
     return TaskOutcome(
-        run_id=run_id, task=task, status="error", exit_code=EXIT_FAILED, error=reason, note=note
+        run_id=run_id, task=task, status=status, exit_code=EXIT_FAILED, error=reason, note=note
     )
 
 

@@ -131,6 +131,7 @@ def test_a_task_whose_worker_raised_is_stored_as_error_with_its_message_and_its_
         settings, "report-0002", "weekly report", "/tasks/report.yaml", "its worker died", worker_died=True
     )
     assert (raised.task, raised.status, raised.error) == ("weekly report", "error", "ValueError: boom")
+    assert died.status == "interrupted"  # as the store says: its worker died, nothing raised
     assert raised.note == "resume it with `heron resume report-0001`"
     assert died.note == "it has no checkpoint: `heron resume report-0002` starts it again from the beginning"
     never = failed_outcome(
