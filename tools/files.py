@@ -96,20 +96,27 @@ def _first_line(start_line: int, total: int) -> int | None:
 
 def _lines_from(fh: Any, first: int, max_chars: int) -> tuple[str, int, bool]:
     """The text of lines ``first``.. while it fits ``max_chars``, the number of the last line shown,
-    and whether that one line was cut (a line longer than ``max_chars``: its start only)."""
+    and whether that one line was cut (a line longer than ``max_chars``: its start only). Reads at
+    most a bounded piece of any line: a file of one huge line is not read whole."""
+    number = 1
+    while number < first:  # skip to the first line, a long one piece by piece
+        raw = fh.readline(1 << 20)
+        if not raw:
+            break
+        number += raw.endswith(b"\n")
+    limit = max_chars * 4 + 1  # bytes that hold more than max_chars characters of any UTF-8 text
     shown: list[str] = []
-    used, number = 0, 0
-    for number, raw in enumerate(fh, 1):
-        if number < first:
-            continue
+    used = 0
+    while raw := fh.readline(limit):
         line = raw.decode("utf-8", errors="replace")
-        if used + len(line) > max_chars:
+        whole = raw.endswith(b"\n") or len(raw) < limit  # (the last line may have no newline)
+        if not whole or used + len(line) > max_chars:
             if not shown:  # not even one whole line fits: its start
-                return line[:max_chars], number, True
-            return "".join(shown), number - 1, False
+                return line[:max_chars], first, True
+            break
         shown.append(line)
         used += len(line)
-    return "".join(shown), max(number, first - 1), False
+    return "".join(shown), first + len(shown) - 1, False
 
 
 @tool(risk=Risk.HIGH, think=True, repeats_allowed=("content",))

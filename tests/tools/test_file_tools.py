@@ -126,3 +126,18 @@ def test_a_long_file_is_read_in_parts_that_say_how_to_read_on(ctx: ToolContext) 
     assert read_file.invoke({"path": "short.txt"}, ctx).text == "a\nb"  # a whole file: no note
     (ctx.workspace / "empty.txt").write_text("")
     assert read_file.invoke({"path": "empty.txt"}, ctx).text == ""
+
+
+def test_a_file_of_one_huge_line_shows_its_start_without_reading_it_whole(ctx: ToolContext) -> None:
+    (ctx.workspace / "one-line.txt").write_text("x" * 3_000_000 + "\nsecond\n")
+    shown = read_file.invoke({"path": "one-line.txt", "max_chars": 50}, ctx).text
+    note = "[read_file: line 1 of 2 is longer than 50 characters: its start is shown; "
+    note += "python can read the whole file]"
+    assert shown == "x" * 50 + "\n" + note
+    assert read_file.invoke({"path": "one-line.txt", "start_line": 2}, ctx).text == (
+        "second\n[read_file: line 2 of 2 shown, the end of the file]"
+    )
+    (ctx.workspace / "no-newline.txt").write_text("a\nb\nc")
+    assert read_file.invoke({"path": "no-newline.txt", "start_line": -2}, ctx).text == (
+        "b\nc\n[read_file: lines 2-3 of 3 shown, the end of the file]"
+    )
