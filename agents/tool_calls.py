@@ -22,7 +22,14 @@ from heron.agents.budget import BUDGET_NOTE
 from heron.agents.config import AgentConfig
 from heron.agents.state import PendingCall, RunState
 from heron.agents.templates import render
-from heron.errors import ModelRetry, RunCancelledError, RunError, ToolExecutionError, UsageError
+from heron.errors import (
+    ArgumentsRetry,
+    ModelRetry,
+    RunCancelledError,
+    RunError,
+    ToolExecutionError,
+    UsageError,
+)
 from heron.llm.types import Message, Usage
 from heron.tools import Risk, Tool, ToolContext, ToolResult
 from heron.tools.context import CallScope
@@ -251,7 +258,8 @@ class ToolCaller:
         except ModelRetry as exc:
             hint = render("agent_retry", tool=tool.name, problem=str(exc), budget=self.budget_text())
             seconds = time.perf_counter() - started
-            return _Outcome(ToolResult(text=str(exc), is_error=True), seconds, hint, tool_problem=True)
+            told = not isinstance(exc, ArgumentsRetry)  # the tool's own words, not heron's
+            return _Outcome(ToolResult(text=str(exc), is_error=True), seconds, hint, tool_problem=told)
         except (RunError, UsageError) as exc:  # the tool failed; the model sees why and goes on
             cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
             result = ToolResult(text=f"{exc}{cause}", is_error=True)

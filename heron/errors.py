@@ -28,6 +28,11 @@ class ModelRetry(HeronError):
     """A message for the model: what it did wrong and what to do instead. The run continues."""
 
 
+class ArgumentsRetry(ModelRetry):
+    """A ModelRetry in heron's own words (arguments that do not fit a tool's schema, an unknown tool),
+    not the tool's: an answer that only repeats it is no answer."""
+
+
 class UsageError(HeronError):
     """A mistake by the person using heron; ``hint`` says how to fix it."""
 

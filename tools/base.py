@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from heron.errors import HeronError, ModelRetry, ToolDeclarationError, ToolExecutionError
+from heron.errors import ArgumentsRetry, HeronError, ToolDeclarationError, ToolExecutionError
 from heron.tools.context import ToolContext
 from heron.tools.results import Risk, ToolResult
 
@@ -132,14 +132,14 @@ class Tool:
         if args is None:
             args = {}
         if not isinstance(args, Mapping):
-            raise ModelRetry(
+            raise ArgumentsRetry(
                 f"the arguments of tool `{self.name}` must be a JSON object, got {type(args).__name__}: "
                 f"{_short(args)}. {self._expected()}"
             )
         try:
             return self.args_model.model_validate(dict(args))
         except ValidationError as exc:
-            raise ModelRetry(self._describe_invalid(exc)) from exc
+            raise ArgumentsRetry(self._describe_invalid(exc)) from exc
 
     def invoke(self, args: Mapping[str, Any] | None, ctx: ToolContext[Any]) -> ToolResult:
         """Validate ``args`` and run the tool; see the class docstring for how errors surface."""

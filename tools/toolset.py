@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from heron.errors import ModelRetry, ToolDeclarationError
+from heron.errors import ArgumentsRetry, ToolDeclarationError
 from heron.tools.base import Tool
 from heron.tools.context import ToolContext
 from heron.tools.declaration import tool as declare_tool
@@ -45,7 +45,7 @@ class Toolset:
         found = self._tools.get(name)
         if found is None:
             known = ", ".join(self._tools) or "(none)"
-            raise ModelRetry(f"there is no tool named `{name}`. Known tools: {known}. Call one of those.")
+            raise ArgumentsRetry(f"there is no tool named `{name}`. Known tools: {known}. Call one of those.")
         return found
 
     def __getitem__(self, name: str) -> Tool:

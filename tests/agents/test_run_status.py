@@ -192,6 +192,15 @@ def test_an_answer_that_reports_a_tools_own_error_is_an_answer(tmp_path: Path) -
     )
     with Agent(echo, tools=[read_file], workspace=tmp_path) as agent:
         assert agent.run("Read missing.txt.").status == "no_answer"
+    # heron's own words about arguments that do not fit the schema are not the tool's: no answer either
+    wrong = ScriptedLLM(
+        [call("read_file", max_chars="many"), answer("invalid arguments for tool `read_file`")]
+    )
+    with Agent(wrong, tools=[read_file], workspace=tmp_path) as agent:
+        wrong_result = agent.run("Read a file.")
+    told = wrong.calls[1].messages[-1].content
+    assert told.startswith("[read_file: invalid call] invalid arguments for tool `read_file`")
+    assert wrong_result.status == "no_answer"
 
 
 def test_an_answer_that_repeats_the_denied_calls_message_is_no_answer() -> None:
