@@ -32,6 +32,7 @@ _FIRST_USAGE: weakref.WeakKeyDictionary[ToolContext, int] = weakref.WeakKeyDicti
 
 
 READ_CHARS = 4000  # what one read shows by default: an agent's tool result limit (result_chars)
+_NOTE_CHARS = 150  # room kept for the note after a part, so that a limit as large as the part keeps it
 
 
 @tool(concurrent=True)
@@ -63,18 +64,20 @@ def read_file(path: str, ctx: ToolContext, start_line: int = 1, max_chars: int =
                 )
             fh.seek(0)
             text, last, line_cut = _lines_from(fh, first, max(1, max_chars))
+            if line_cut or first > 1 or last < total:  # a part, and a note after it: both in max_chars
+                fh.seek(0)
+                room = _NOTE_CHARS if max_chars >= 2 * _NOTE_CHARS else 0  # (a small limit is the caller's)
+                text, last, line_cut = _lines_from(fh, first, max(1, max_chars - room))
             size = os.fstat(fh.fileno()).st_size
     artifact = Artifact.for_file(Path(*parts), bytes=size)
     end = "" if text.endswith("\n") or not text else "\n"
+    on = f"; read_file with start_line={last + 1} reads on" if last < total else ", the end of the file"
     if line_cut:  # one line longer than max_chars
-        text += end + (
-            f"[read_file: line {first} of {total} is longer than {max_chars} characters: its start is "
-            f"shown; python can read the whole file]"
-        )
+        long = f"line {first} of {total} is longer than {max_chars} characters"
+        text += f"{end}[read_file: {long}: its start is shown{on}]"
     elif first > 1 or last < total:  # a part: say which, and how to read on
-        more = f"; read_file with start_line={last + 1} reads on" if last < total else ", the end of the file"
         lines = f"line {first}" if first == last else f"lines {first}-{last}"
-        text += f"{end}[read_file: {lines} of {total} shown{more}]"
+        text += f"{end}[read_file: {lines} of {total} shown{on}]"
     return ToolResult(text=text, artifacts=[artifact])
 
 
