@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from heron.agents.result import RunResult
 from heron.agents.state import RunState
-from heron.llm.types import Message
+from heron.llm.types import Message, Usage
 from heron.tracing import EventCallback, conversation_run_id
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class ChatSession:
             self.state.finished = False
         # each message gets the full budget again; the history carries over
         self.state.step, self.state.tokens_spent, self.state.seconds_spent = 0, 0, 0.0
+        self.state.usage = Usage()  # a message's result and trace give its own tokens, not the sum so far
         self.state.call_counts.clear()
         self.state.tool_errors = 0  # (the turn after a failed call, and the result, count this message's)
         self.state.searches = 0  # a search for an earlier message found nothing for this one

@@ -254,15 +254,16 @@ def summarize_trace(path: Path) -> TraceSummary | None:
         return None
     first = marks[0]
     own = [m for m in marks if m.get("run_id") == first.get("run_id")]
-    # each message of a conversation starts afresh; a resumed run goes on counting in its message,
-    # so a message's figures are those of its last end event
+    # each message of a conversation starts afresh; a resumed run goes on counting in its message
+    # (its own counts carry over), so a message's figures are those of its last end event
     ends: list[dict[str, Any]] = []
     messages = 0
+    conversation = CONVERSATION_MARK in path.stem
     for mark in own:
-        if mark.get("type") == "run_started":
+        if mark.get("type") == "run_started" and (conversation or not ends):
             messages += 1
             ends.append({})
-        else:
+        elif mark.get("type") == "run_finished":  # (a run resumed after a cancel starts again: one message)
             ends[-1] = mark
     steps = sum(int(end.get("step", 0)) for end in ends)
     seconds = sum(float(end.get("seconds", 0.0)) for end in ends)

@@ -580,9 +580,14 @@ def test_chat_session_keeps_history(demo_tools: list) -> None:
     llm = ScriptedLLM([answer("hello Ada"), answer("your name is Ada")])
     with _agent(llm, demo_tools) as agent:
         session = agent.chat()
-        session.send("I am Ada")
+        first = session.send("I am Ada")
         second = session.send("What is my name?")
     assert second.answer == "your name is Ada"
+    # each message's usage is its own (its steps and budget are too), not the conversation's so far
+    with _agent(ScriptedLLM([answer("your name is Ada")]), demo_tools) as alone:
+        asked_alone = alone.run("What is my name?")
+    assert second.usage.completion_tokens == asked_alone.usage.completion_tokens > 0
+    assert first.usage.completion_tokens > 0
     texts = [m.content for m in llm.calls[1].messages]
     assert "I am Ada" in texts and "What is my name?" in texts
     assert json.loads(texts[-2])["answer"] == "hello Ada"

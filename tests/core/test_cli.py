@@ -197,6 +197,11 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
                     seconds=1.5,
                 )
             )
+    resumed_id = "20250107-090000-aaa111"  # an SDK run cancelled in its first step, then resumed
+    with Tracer(trace_path(data_dir, resumed_id)) as tracer:
+        for step, status in ((0, "cancelled"), (3, "succeeded")):
+            tracer.emit(RunStartedEvent(run_id=resumed_id, goal="resumed", model="m", tools=[], budget={}))
+            tracer.emit(RunFinishedEvent(run_id=resumed_id, step=step, status=status, usage={}, seconds=1.0))
     unfinished_id = "20250106-090000-fed987"  # a run killed before its end
     with Tracer(trace_path(data_dir, unfinished_id)) as tracer:
         tracer.emit(RunStartedEvent(run_id=unfinished_id, goal="killed", model="m", tools=[], budget={}))
@@ -239,6 +244,9 @@ def test_runs_lists_task_and_sdk_runs_with_headers(capsys: pytest.CaptureFixture
     # a conversation's figures are its messages' sums in both listings; an unfinished run is named alike
     assert (api[chat_id]["steps"], api[chat_id]["tokens"], api[chat_id]["seconds"]) == (5, 50, 3.0)
     assert api[chat_id]["messages"] == 2 and api[caller_id]["steps"] == 1
+    [resumed] = [line for line in lines if resumed_id in line]  # one run, not two messages
+    assert " succeeded " in resumed and " 3 " in resumed and "more messages" not in resumed
+    assert api[resumed_id]["steps"] == 3 and "messages" not in api[resumed_id]
     [killed] = [line for line in lines if unfinished_id in line]
     assert " interrupted " in killed and api[unfinished_id]["status"] == "interrupted"
     assert api["20250101-120000-task01"]["kind"] == "task"
