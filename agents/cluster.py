@@ -18,6 +18,7 @@ states). See docs/scale.md.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -71,7 +72,8 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
             f"nothing answers at the Ray cluster address {address} ({exc})",
             "start the head node with `ray start --head --port PORT` and give its host:port (docs/scale.md)",
         ) from exc
-    if not speaks_grpc:  # Ray would retry it for minutes, logging connection failures
+    if not speaks_grpc and os.environ.get("RAY_USE_TLS", "0").lower() not in ("1", "true"):
+        # (a head that uses TLS does not answer a plain preface; Ray connects to it itself)
         raise UsageError(
             f"something answers at {address}, but not a Ray cluster's head: it does not speak gRPC",
             "give the address `ray start --head` printed for connecting (port 6379 by default; 8265 is "

@@ -108,6 +108,7 @@ class HeronWorker:
                 exit_code=EXIT_FAILED,
                 error=str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}",
                 node=self.node,
+                note=f"once the cause is fixed, `heron resume {run_id}` runs it again",
             )
         return index, outcome.model_dump_json()
 

@@ -152,12 +152,16 @@ class TaskRunner:
         run_id: str,
         attempt: int | None,
         on_ingest: Callable[[str], None] | None,
+        *,
+        record_failure: bool = False,
     ) -> TaskOutcome:
         """The run from its first step; ``attempt``: the claim of a run recorded (by an attempt that
-        died) before its first checkpoint, else the run is recorded here."""
+        died) before its first checkpoint, else the run is recorded here. ``record_failure``: a new
+        run whose agent cannot be set up is recorded as ``error`` (a cluster's, which its submitter
+        resumes); a local one is the command's error, with nothing stored."""
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
-            with self._setup_failure_recorded(run_id, attempt, loaded):
+            with self._setup_failure_recorded(run_id, attempt, loaded if record_failure else None):
                 memory = self._memory(loaded, stack)
                 agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
                 state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
@@ -221,7 +225,7 @@ class TaskRunner:
                 except Exception:  # the store failing too: the first error is the one to see
                     logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
                 raise
-            return self._start(loaded, run_id, None, on_ingest)
+            return self._start(loaded, run_id, None, on_ingest, record_failure=True)
         attempt = self.store.claim(run_id, node=self.node)  # first: whatever it read is now fixed
         if attempt is None:  # it finished
             return self._stored_outcome(self.store.get(run_id))
@@ -243,6 +247,8 @@ class TaskRunner:
                 f"run {record.id} already finished ({record.status})",
                 f"start it again with `heron run {record.task_path}`",
             )
+        if record.kind != "task" and self.store.latest_state(record.id) is None:
+            raise UsageError(f"run {record.id} has no checkpoint to resume from", "start it again")
         attempt = self.store.claim(record.id, node=self.node)  # an older process still on it stops
         if attempt is None:
             raise UsageError(f"run {record.id} finished meanwhile", "see it with `heron runs`")

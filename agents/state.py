@@ -31,6 +31,7 @@ class PendingCall(BaseModel):
     message: str | None = None  # the tool message, once the call finished (or was refused)
     failed: bool = False
     edited: bool = False  # the user changed its arguments at approval: the model is told what ran
+    edits: dict[str, Any] = Field(default_factory=dict)  # the values the user changed (long ones cut)
 
 
 class RunState(BaseModel):

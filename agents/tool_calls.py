@@ -224,6 +224,12 @@ class ToolCaller:
                 )
             else:
                 pending.edited = decision.decision == "edited" and decision.arguments != pending.arguments
+                if pending.edited:  # what the user changed, each value cut short: the model needs the gist
+                    pending.edits = {
+                        key: _short(value)
+                        for key, value in decision.arguments.items()
+                        if pending.arguments.get(key, _MISSING) != value
+                    }
                 pending.arguments = decision.arguments
 
     def _run(self, run_id: str, step: int, pending: PendingCall) -> _Outcome:
@@ -296,12 +302,13 @@ class ToolCaller:
         if not result.is_error and pending.tool in self.tools and self.tools[pending.tool].cites:
             state.searches += 1
         pending.message = self._result_message(
-            pending.tool, result, pending.arguments if pending.edited else None
+            pending.tool, result, pending.edits if pending.edited else None
         )
 
     def _result_message(self, name: str, result: ToolResult, edited: dict[str, Any] | None = None) -> str:
         """The tool message: the result (cut to ``config.result_chars``), files it made, the budget;
-        ``edited``: the arguments the user changed the call to, which the model did not write."""
+        ``edited``: the arguments the user changed at approval (long values cut), which the model did
+        not write."""
         text = result.text
         limit = self.config.result_chars
         if len(text) > limit:
@@ -357,6 +364,16 @@ class ToolCaller:
 
 def _no_checkpoint(state: RunState) -> None:
     pass
+
+
+_MISSING = object()
+
+
+def _short(value: Any, limit: int = 200) -> Any:
+    """A value for a note to the model: a long string cut to ``limit`` characters, with how much more."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"... ({len(value) - limit} more characters)"
+    return value
 
 
 def _said_by_heron(state: RunState, message: str, quoting: str = "") -> str:

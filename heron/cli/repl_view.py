@@ -200,7 +200,11 @@ class ReplView:
     def _edited_arguments(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """The arguments the user types instead, asked again until they are a JSON object; None (back to
         the approval question) for an empty line."""
-        retry = "type them again (an empty line goes back to the approval question)"
+        retry = "type them again" + (  # (piped: an empty line keeps the arguments as they were)
+            ""
+            if isinstance(self._answers, PipedLines)
+            else " (an empty line goes back to the approval question)"
+        )
         while True:
             text = self._answers.prompt(
                 "new arguments (JSON object): ", default=json.dumps(arguments, ensure_ascii=False)

@@ -222,8 +222,25 @@ def test_approval_can_edit_arguments(demo_tools: list, ledger: Path) -> None:
     # the model is told what ran: otherwise it describes the call it wrote, not the user's
     told = llm.calls[1].messages[-1].content
     assert (
-        'The user changed this call\'s arguments before it ran; it ran with: {"path": "/tmp/scratch"}' in told
+        'The user changed this call\'s arguments before it ran; what they changed: {"path": "/tmp/scratch"}'
+        in told
     )
+
+
+def test_an_edit_is_told_by_the_values_changed_each_cut_short(demo_tools: list, ledger: Path) -> None:
+    long_path = "/tmp/" + "p" * 1000
+
+    def longer(request: ApprovalRequest) -> ApprovalResult:
+        return ApprovalResult.edit({"path": long_path})
+
+    llm = ScriptedLLM([call("delete_everything", path="/"), answer("done")])
+    with Agent(llm, tools=demo_tools, approve=longer) as agent:
+        agent.run("clean up")
+    told = llm.calls[1].messages[-1].content
+    note = told.split("what they changed: ", 1)[1].splitlines()[0]
+    assert (
+        note == '{"path": "/tmp/' + "p" * 195 + '... (805 more characters)"}'
+    )  # (the result shows the rest)
 
 
 def test_an_approved_call_says_nothing_of_edits(demo_tools: list, ledger: Path) -> None:
