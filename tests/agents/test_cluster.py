@@ -220,30 +220,22 @@ def test_doctor_checks_the_cluster_and_the_run_store(
     assert checks["run store"]["detail"].startswith("postgresql+psycopg://heron@127.0.0.1:")
 
 
+def _heron(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HERON, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
 def test_an_address_where_no_cluster_answers_is_refused_with_the_fix(tmp_path: Path) -> None:
     from tests.postgres_server import free_port
 
     (tmp_path / "t.yaml").write_text("goal: say hi\n")
     env = _env(tmp_path / "data", str(tmp_path / "runs.sqlite3"))
     address = f"127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        [HERON, "run", "--cluster", address, str(tmp_path / "t.yaml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = _heron(["run", "--cluster", address, str(tmp_path / "t.yaml")], env)
     assert result.returncode == 2
     assert f"nothing answers at the Ray cluster address {address}" in result.stderr
     assert "ray start --head" in result.stderr
-    doctor = subprocess.run(
-        [HERON, "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        env=env | {"HERON_RUN_STORE": f"postgresql://heron@127.0.0.1:{free_port()}/runs"},
-        timeout=120,
-        check=False,
+    doctor = _heron(
+        ["doctor", "--json"], env | {"HERON_RUN_STORE": f"postgresql://heron@127.0.0.1:{free_port()}/runs"}
     )
     checks = {c["name"]: c for c in json.loads(doctor.stdout)}
     assert doctor.returncode == 1 and checks["run store"]["status"] == "problem"
@@ -261,22 +253,8 @@ def test_an_address_where_something_else_answers_is_refused_at_once(tmp_path: Pa
     threading.Thread(target=web.serve_forever, daemon=True).start()
     try:
         address = f"127.0.0.1:{web.server_address[1]}"
-        result = subprocess.run(
-            [HERON, "run", "--cluster", address, str(tmp_path / "t.yaml")],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        doctor = subprocess.run(
-            [HERON, "doctor", "--json"],
-            capture_output=True,
-            text=True,
-            env=env | {"HERON_RAY_ADDRESS": address},
-            timeout=120,
-            check=False,
-        )
+        result = _heron(["run", "--cluster", address, str(tmp_path / "t.yaml")], env)
+        doctor = _heron(["doctor", "--json"], env | {"HERON_RAY_ADDRESS": address})
     finally:
         web.shutdown()
     assert result.returncode == 2
