@@ -161,7 +161,8 @@ class TaskRunner:
         resumes); a local one is the command's error, with nothing stored."""
         workspace = self._workspace(loaded)
         with contextlib.ExitStack() as stack:
-            with self._setup_failure_recorded(run_id, attempt, loaded if record_failure else None):
+            new = (loaded.name, str(loaded.path), loaded.task.goal) if record_failure else None
+            with self._setup_failure_recorded(run_id, attempt, new):
                 memory = self._memory(loaded, stack)
                 agent = stack.enter_context(self._agent(loaded, workspace, memory, stack))
                 state = agent.new_state(loaded.task.rendered_goal(), run_id=run_id)
@@ -178,12 +179,12 @@ class TaskRunner:
 
     @contextlib.contextmanager
     def _setup_failure_recorded(
-        self, run_id: str, attempt: int | None, new: LoadedTask | None = None
+        self, run_id: str, attempt: int | None, new: tuple[str, str, str] | None = None
     ) -> Iterator[None]:
         """A run this process took up (``attempt``) whose agent could not be set up is stored as
         ``error`` with the reason, not left ``running`` with nothing driving it; a ``new`` run (no
-        attempt yet) is recorded first, so that ``heron runs`` shows it and ``heron resume`` starts
-        it again once the cause is fixed. The error goes on."""
+        attempt yet; its task name, file and goal) is recorded first, so that ``heron runs`` shows it
+        and ``heron resume`` starts it again once the cause is fixed. The error goes on."""
         try:
             yield
         except Exception as exc:
@@ -191,9 +192,7 @@ class TaskRunner:
                 reason = str(exc) if isinstance(exc, HeronError) else f"{type(exc).__name__}: {exc}"
                 try:
                     if attempt is None and new is not None:
-                        attempt = self.store.create_run(
-                            run_id, new.name, str(new.path), new.task.goal, node=self.node
-                        )
+                        attempt = self.store.create_run(run_id, *new, node=self.node)
                     self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=attempt)
                 except Exception:  # the store failing too: the first error is the one to see
                     logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
@@ -214,17 +213,10 @@ class TaskRunner:
         is recorded as ``error`` (``task_name``: its name) so that ``heron resume`` can start it again."""
         record = self.store.find(run_id)
         if record is None:
-            try:
+            with self._setup_failure_recorded(
+                run_id, None, (task_name or Path(task_path).stem, str(task_path), "")
+            ):
                 loaded = load_task(task_path)
-            except Exception as exc:
-                reason = str(exc) if isinstance(exc, HeronError) else f"{type(exc).__name__}: {exc}"
-                try:
-                    name = task_name or Path(task_path).stem
-                    first = self.store.create_run(run_id, name, str(task_path), "", node=self.node)
-                    self.store.finish(run_id, "error", EXIT_FAILED, error=reason, attempt=first)
-                except Exception:  # the store failing too: the first error is the one to see
-                    logging.getLogger("heron.runner").debug("run %s: not recorded", run_id, exc_info=True)
-                raise
             return self._start(loaded, run_id, None, on_ingest, record_failure=True)
         attempt = self.store.claim(run_id, node=self.node)  # first: whatever it read is now fixed
         if attempt is None:  # it finished
