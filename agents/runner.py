@@ -387,14 +387,21 @@ class TaskRunner:
             node=self.node,
             failed_calls=result.failed_calls,
         )
-        self.store.finish(
-            result.run_id,
-            status,
-            code,
-            answer=result.answer,
-            outcome=outcome.model_dump(include=set(STORED_OUTCOME)),
-            attempt=attempt,
-        )
+        try:
+            self.store.finish(
+                result.run_id,
+                status,
+                code,
+                answer=result.answer,
+                outcome=outcome.model_dump(include=set(STORED_OUTCOME)),
+                attempt=attempt,
+            )
+        except UsageError as exc:  # the store went away at the very end: the answer stays the user's
+            outcome.exit_code = EXIT_FAILED
+            outcome.error = (
+                f"the run finished ({status}), but its end was not recorded: {exc.problem}; its record still "
+                "says running, and `heron resume` would take its last step again"
+            )
         return outcome
 
     # -- pieces -------------------------------------------------------------------------------------

@@ -144,7 +144,13 @@ class OTelExporter:
         spans.run.add_event("hint", {"text": event.text}, _ns(event.time))
 
     def _on_tool_check(self, spans: _RunSpans, event: Any) -> None:
-        attributes = {"tool": event.tool, "fits": event.fits, "yes": event.yes, "bias": event.bias}
+        attributes = {
+            "tool": event.tool,
+            "fits": event.fits,
+            "yes": event.yes,
+            "bias": event.bias,
+            "bias_asked": event.bias_asked,
+        }
         spans.run.add_event("tool_check", {**attributes, "kept": event.kept}, _ns(event.time))
 
     def _on_repeat_set_aside(self, spans: _RunSpans, event: Any) -> None:

@@ -126,7 +126,10 @@ class ToolCheckEvent(_Event):
     # the model's P(Yes) against No, its Yes-bias divided out (agents/policies/first_call_check.py)
     fits: float
     yes: float  # P(Yes) as the model gave it for this request
-    bias: float  # the mean P(Yes) it gave for the content-free requests "N/A", "" and "[MASK]"
+    # the mean P(Yes) it gave for the content-free requests "N/A", "" and "[MASK]"; when fewer were
+    # asked (the verdict was certain before), the bound of that mean on the verdict's side
+    bias: float
+    bias_asked: int = 3  # how many of the three content-free requests were asked
     kept: bool  # False: the call was set aside and the turn taken again without this tool
 
 

@@ -19,6 +19,13 @@ the grey heron's wingspan?" first called calculator, then answered 1.5 m; "Summa
 little egret." first called python, then answered that it had no notes; BENCHMARKS.md, "Did the
 search find anything?".) No threshold is fitted.
 
+The verdict needs only whether the request's P(Yes) is above the bias or below it, so heron asks
+"N/A" first, then the request, and the other content-free requests only while the verdict is open:
+each unasked P(Yes) lies between 0 and 1, which bounds their mean (a request judged 0.99 against a
+first 0.85 is above any mean the other two could make, 0.95 at most). The verdict is the one all
+four questions give; a clear one costs two questions instead of four. What was asked is kept per
+model and tool, and the next request to that tool asks only what its own verdict still needs.
+
 Only the first turn of a request whose answer is offered is checked: later turns follow tool
 results, and plan steps and forced tool choices have already decided. A backend that cannot score
 replies (a served model) is not checked. The agent adds :class:`FirstCallCheck` to its policies as
@@ -27,9 +34,9 @@ replies (a served model) is not checked. The agent adds :class:`FirstCallCheck` 
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
-from statistics import fmean
 
 from heron.agents.actions import ToolCallAction
 from heron.agents.config import AgentConfig
@@ -41,8 +48,10 @@ from heron.llm.yes_no import CONTENT_FREE, ask_yes_no, calibrated, judges_reliab
 from heron.tools import Tool
 from heron.tracing import ToolCheckEvent
 
-# each model's Yes-rate per tool (name, description) on the content-free request: asked once
-_BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
+# each model's P(Yes) per tool (name, description) for the content-free requests asked so far, in
+# the order of CONTENT_FREE: the same for every request, so asked once
+_BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], list[float]]] = weakref.WeakKeyDictionary()
+_ASKING = threading.Lock()  # (agents sharing a model: each content-free request asked once, in order)
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,42 @@ class ToolFit:
     """The model's answer to "can this tool do what the request asks?"."""
 
     yes: float  # P(Yes) for the request
-    bias: float  # the mean P(Yes) for the content-free requests
-    fits: float  # P(Yes) with the bias divided out; the call goes ahead when it is at least 0.5
+    free: tuple[float, ...]  # P(Yes) for the content-free requests asked (the first 1 to 3 of CONTENT_FREE)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every content-free request was asked: the bias is then known, not bounded."""
+        return len(self.free) == len(CONTENT_FREE)
+
+    @property
+    def bias(self) -> float:
+        """The mean P(Yes) for the content-free requests; with some unasked, the bound of that mean on the
+        verdict's side: the highest it could be for a kept call, the lowest for a set-aside one."""
+        low, high = self._bias_bounds()
+        return high if self.yes >= high else low
+
+    def _bias_bounds(self) -> tuple[float, float]:
+        """The lowest and highest the mean could be, each unasked P(Yes) being between 0 and 1."""
+        low = sum(self.free) / len(CONTENT_FREE)
+        return low, low + (len(CONTENT_FREE) - len(self.free)) / len(CONTENT_FREE)
+
+    @property
+    def fits(self) -> float:
+        """P(Yes) with the bias divided out (a bound of it, on the same side of 0.5, when the bias is)."""
+        return calibrated(self.yes, self.bias)
+
+    @property
+    def decided(self) -> bool:
+        """Whether the verdict is certain: the request's P(Yes) is above every mean the content-free
+        requests could have, or below every one."""
+        low, high = self._bias_bounds()
+        return self.yes >= high or self.yes < low
+
+    @property
+    def kept(self) -> bool:
+        """The verdict: the call goes ahead when the fit is at least 0.5 (the request's P(Yes) at least
+        the bias)."""
+        return self.fits >= 0.5
 
 
 def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
@@ -62,19 +105,22 @@ def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
     return judges_reliably(llm)
 
 
-def tool_fit(llm: LLM, request: str, tool: Tool) -> ToolFit | None:
+def tool_fit(llm: LLM, request: str, tool: Tool, *, whole: bool = False) -> ToolFit | None:
     """How well ``tool`` fits ``request`` by the model's own judgement; None when the backend cannot
-    score replies. The content-free questions go first (and only once per model and tool): the
-    prompts share the tool's part, which the KV cache then holds for the next."""
+    score replies. The content-free requests are asked only while the verdict is open (all of them
+    with ``whole``, for a measured bias), each once per model and tool; the prompts share the tool's
+    part, which the KV cache then holds for the next."""
     if not isinstance(llm, ScoresOptions):  # a server returns no scores of given replies
         return None
-    biases = _BIASES.setdefault(llm, {})
-    key = (tool.name, tool.description)
-    bias = biases.get(key)
-    if bias is None:  # the same for every request to this tool: asked once per model and tool
-        bias = biases[key] = fmean(_yes_probability(llm, free, tool) for free in CONTENT_FREE)
-    yes = _yes_probability(llm, request, tool)
-    return ToolFit(yes=yes, bias=bias, fits=calibrated(yes, bias))
+    with _ASKING:
+        free = _BIASES.setdefault(llm, {}).setdefault((tool.name, tool.description), [])
+        if not free:
+            free.append(_yes_probability(llm, CONTENT_FREE[0], tool))
+        fit = ToolFit(yes=_yes_probability(llm, request, tool), free=tuple(free))
+        while not fit.complete and (whole or not fit.decided):
+            free.append(_yes_probability(llm, CONTENT_FREE[len(free)], tool))
+            fit = ToolFit(yes=fit.yes, free=tuple(free))
+        return fit
 
 
 def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:
@@ -137,7 +183,8 @@ class FirstCallCheck(TurnPolicy):
                     fits=round(fit.fits, 4),
                     yes=round(fit.yes, 4),
                     bias=round(fit.bias, 4),
-                    kept=fit.fits >= 0.5,
+                    bias_asked=len(fit.free),
+                    kept=fit.kept,
                 )
             )
         return self._fits[key]

@@ -60,7 +60,13 @@ def render_event(event: Any, verbose: bool = False) -> str:
         return f"{step}[dim]hint: {escape(_clip(event.text, 200))}[/]"
     if kind == "tool_check":
         verdict = "fits the request" if event.kept else "does not fit the request"
-        odds = f"P(yes) {event.yes:.2f}, {event.bias:.2f} for any request: {event.fits:.2f}"
+        if event.bias_asked >= 3:
+            odds = f"P(yes) {event.yes:.2f}, {event.bias:.2f} for any request: {event.fits:.2f}"
+        else:  # the content-free requests asked bound the bias far enough for the verdict
+            side, beyond = ("at most", "or more") if event.kept else ("at least", "or less")
+            odds = (
+                f"P(yes) {event.yes:.2f}, {side} {event.bias:.2f} for any request: {event.fits:.2f} {beyond}"
+            )
         return f"{step}[dim]check: {escape(event.tool)} {verdict} ({odds})[/]"
     if kind == "repeat_set_aside":
         names = ", ".join(event.tools)

@@ -541,3 +541,23 @@ def test_a_run_store_gone_mid_run_fails_the_run_with_exit_1_and_says_how_to_resu
     assert (outcome.status, outcome.exit_code) == ("error", 1)
     assert "connection refused; the run stopped after step 1" in outcome.error
     assert f"`heron resume {outcome.run_id}`" in outcome.error
+
+
+def test_a_run_store_gone_at_the_runs_end_keeps_the_answer_and_fails_with_exit_1(tmp_path: Path) -> None:
+    """The run finished and its answer is the user's; only its record failed. Not exit 2 ("nothing
+    ran"): the outcome carries the answer, exit 1, and says what the store still holds."""
+    from heron.errors import UsageError
+
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: add\ntools: [calculator]\n")
+    runner = TaskRunner(load_settings(), ScriptedLLM([call("calculator", expression="1+2"), answer("3")]))
+
+    def store_gone(*args: Any, **kwargs: Any) -> None:
+        raise UsageError("the run store db.internal failed: connection refused", "check the database")
+
+    runner.store.finish = store_gone  # type: ignore[method-assign]
+    with runner:
+        outcome = runner.run(task)
+    assert (outcome.status, outcome.exit_code, outcome.answer) == ("succeeded", 1, "3")
+    assert "the run finished (succeeded), but its end was not recorded" in outcome.error
+    assert "connection refused" in outcome.error

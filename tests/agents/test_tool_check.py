@@ -16,11 +16,15 @@ from heron.llm import ScriptedLLM
 from heron.llm.yes_no import JUDGE_MIN_PARAMETERS, calibrated
 from heron.tracing import read_trace
 
-# scores of the replies Yes, yes, No, no: first for the three content-free requests (the model's
-# Yes-bias), then for the request itself
-BIAS = [[math.log(0.6), math.log(0.3), math.log(0.08), math.log(0.02)]] * 3  # P(Yes) 0.9 whatever is asked
-SAYS_LESS_YES = [math.log(0.4), math.log(0.2), math.log(0.3), math.log(0.1)]  # 0.6: below its bias
+# scores of the replies Yes, yes, No, no, in the order the check asks: the content-free "N/A", the
+# request, then the other content-free requests while the verdict is open
+FREE = [math.log(0.6), math.log(0.3), math.log(0.08), math.log(0.02)]  # P(Yes) 0.9 whatever is asked
+SAYS_LESS_YES = [math.log(0.45), math.log(0.25), math.log(0.2), math.log(0.1)]  # 0.7: below its bias
 SAYS_MORE_YES = [math.log(0.7), math.log(0.29), math.log(0.005), math.log(0.005)]  # 0.99: above it
+# 0.7 against a first 0.9: the mean could still be 0.3 to 0.97, and 0.6 to 0.93 after the second
+UNFIT = [FREE, SAYS_LESS_YES, FREE, FREE]
+# 0.99 is above every mean a first 0.9 allows (0.97 at most): the other two are not asked
+FIT = [FREE, SAYS_MORE_YES]
 
 
 def call(tool: str, **arguments: object) -> dict:
@@ -39,17 +43,17 @@ def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_aga
     demo_tools: list, ledger: Path
 ) -> None:
     # add is judged unfit, then the other tool, delete_everything, too: the turn offers the answer alone
-    script = [call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")]
+    script = [call("add", a=1, b=2), *UNFIT, *UNFIT, answer("About 95 kcal.")]
     llm = ScriptedLLM(script)
     with _agent(llm, demo_tools) as agent:
         result = agent.run("How many calories does an apple have?")
     assert result.answer == "About 95 kcal." and result.status == "succeeded"
     assert not ledger.exists()  # the tool never ran
-    *content_free, question = llm.calls[1:5]
+    first_free, question, *content_free = llm.calls[1:5]
     assert question.method == "score_options" and question.choices == ("Yes", "yes", "No", "no")
     prompt = question.messages[-1].content
     assert "How many calories does an apple have?" in prompt and "add: Add two integers." in prompt
-    asked = [c.messages[-1].content for c in content_free]  # "N/A", the empty request, "[MASK]"
+    asked = [c.messages[-1].content for c in (first_free, *content_free)]  # "N/A", "", "[MASK]"
     assert "Request: N/A" in asked[0] and "Request: \n" in asked[1] and "Request: [MASK]" in asked[2]
     assert all("add: Add" in prompt for prompt in asked)
     assert "delete_everything" in llm.calls[8].messages[-1].content  # the other tool, asked the same way
@@ -58,15 +62,15 @@ def test_a_first_call_the_model_judges_unfit_is_set_aside_and_the_turn_taken_aga
     assert "final_answer" in str(retry.schema) and not {"add", "delete_everything"} & set(_offered(retry))
     assert [m.role for m in retry.messages] == ["system", "user"]
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
-    # P(Yes) 0.6 where the model says 0.9 to any request: calibrated, 0.14
+    # P(Yes) 0.7 where the model says 0.9 to any request: calibrated, 0.21
     assert [(c.tool, c.kept, c.yes, c.bias, round(c.fits, 2)) for c in checks] == [
-        ("add", False, 0.6, 0.9, 0.14),
-        ("delete_everything", False, 0.6, 0.9, 0.14),
+        ("add", False, 0.7, 0.9, 0.21),
+        ("delete_everything", False, 0.7, 0.9, 0.21),
     ]
 
 
 def test_a_first_call_the_model_judges_fit_goes_ahead(demo_tools: list, ledger: Path) -> None:
-    llm = ScriptedLLM([call("add", a=2, b=40), *BIAS, SAYS_MORE_YES, answer("42")])
+    llm = ScriptedLLM([call("add", a=2, b=40), *FIT, answer("42")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("What is 2 + 40?")
     assert result.answer == "42" and ledger.read_text() == "add 2 40\n"
@@ -76,24 +80,25 @@ def test_a_first_call_the_model_judges_fit_goes_ahead(demo_tools: list, ledger: 
 
 def test_the_models_yes_bias_for_a_tool_is_asked_once(demo_tools: list, ledger: Path) -> None:
     # the content-free question depends on the tool only: a second request to it asks the request alone
-    llm = ScriptedLLM([call("add", a=2, b=40), *BIAS, SAYS_MORE_YES, answer("42")])
+    llm = ScriptedLLM([call("add", a=2, b=40), *FIT, answer("42")])
     llm.add(call("add", a=1, b=1), SAYS_MORE_YES, answer("2"))
     with _agent(llm, demo_tools) as agent:
         first, second = agent.run("What is 2 + 40?"), agent.run("What is 1 + 1?")
     assert (first.answer, second.answer) == ("42", "2")
     asked = [c.messages[-1].content for c in llm.calls if c.method == "score_options"]
-    assert ["Request: N/A" in prompt for prompt in asked] == [True, False, False, False, False]
-    assert "What is 2 + 40?" in asked[3] and "What is 1 + 1?" in asked[4]
+    assert ["Request: N/A" in prompt for prompt in asked] == [True, False, False]
+    assert "What is 2 + 40?" in asked[1] and "What is 1 + 1?" in asked[2]
     checks = [e for e in read_trace(second.trace_path) if e.type == "tool_check"]
-    assert [(c.tool, c.kept, c.bias) for c in checks] == [("add", True, 0.9)]
+    # the bias is bounded by the one content-free request asked: 0.97 at most, below the request's 0.99
+    assert [(c.tool, c.kept, c.bias, c.bias_asked) for c in checks] == [("add", True, 0.9667, 1)]
 
 
 def test_only_the_first_turn_of_a_free_request_is_checked(demo_tools: list, ledger: Path) -> None:
     # later turns follow tool results: the second call is not asked about
-    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_MORE_YES, call("add", a=3, b=3), answer("6")])
+    llm = ScriptedLLM([call("add", a=1, b=2), *FIT, call("add", a=3, b=3), answer("6")])
     with _agent(llm, demo_tools) as agent:
         agent.run("1+2, then 3+3")
-    assert [c.method for c in llm.calls].count("score_options") == 4  # the bias (3), then the request
+    assert [c.method for c in llm.calls].count("score_options") == 2  # "N/A", then the request
     # a direct answer is not checked
     llm = ScriptedLLM([answer("hello")])
     with _agent(llm, demo_tools) as agent:
@@ -193,14 +198,14 @@ def test_the_check_shows_in_the_cli_trace_and_in_opentelemetry(demo_tools: list)
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    llm = ScriptedLLM([call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, *BIAS, SAYS_LESS_YES, answer("Eight.")])
+    llm = ScriptedLLM([call("add", a=1, b=2), *UNFIT, *UNFIT, answer("Eight.")])
     with _agent(llm, demo_tools) as agent:
         agent.callbacks.append(OTelExporter(provider))
         result = agent.run("How many legs does a spider have?")
     check, _ = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     line = render_event(check)
     assert "add does not fit the request" in line
-    assert "0.60, 0.90 for any request" in line
+    assert "0.70, 0.90 for any request" in line
     (run,) = [s for s in memory.get_finished_spans() if s.name == "heron.run"]
     event, _ = [e for e in run.events if e.name == "tool_check"]
     assert event.attributes["tool"] == "add" and event.attributes["kept"] is False
@@ -211,7 +216,7 @@ def test_a_first_turn_of_several_calls_goes_ahead_when_any_of_its_tools_fits(
 ) -> None:
     # a request that asks for two things fits neither tool whole; the turn runs if one of them fits
     batch = [call("delete_everything"), call("add", a=2, b=40)]
-    llm = ScriptedLLM([batch, *BIAS, SAYS_LESS_YES, *BIAS, SAYS_MORE_YES, answer("42")])
+    llm = ScriptedLLM([batch, *UNFIT, *FIT, answer("42")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("Clear the ledger, and what is 2 + 40?")
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
@@ -223,7 +228,7 @@ def test_a_first_turn_of_several_calls_none_of_whose_tools_fits_is_set_aside(
     demo_tools: list, ledger: Path
 ) -> None:
     batch = [call("add", a=1, b=2), call("add", a=3, b=4)]
-    llm = ScriptedLLM([batch, *BIAS, SAYS_LESS_YES, *BIAS, SAYS_LESS_YES, answer("About 95 kcal.")])
+    llm = ScriptedLLM([batch, *UNFIT, *UNFIT, answer("About 95 kcal.")])
     with _agent(llm, demo_tools) as agent:
         result = agent.run("How many calories does an apple have?")
     checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
@@ -250,7 +255,7 @@ def test_after_a_call_is_set_aside_the_tools_judged_fit_are_offered_without_the_
         return "little egret: wingspan 95 cm"
 
     add = demo_tools[0]
-    script = [call("add", a=1, b=2), *BIAS, SAYS_LESS_YES, *BIAS, SAYS_MORE_YES, call("notes", query="egret")]
+    script = [call("add", a=1, b=2), *UNFIT, *FIT, call("notes", query="egret")]
     llm = ScriptedLLM([*script, answer("95 cm")])
     with _agent(llm, [add, notes]) as agent:
         result = agent.run("What wingspan do my notes give for the little egret?")
@@ -258,8 +263,8 @@ def test_after_a_call_is_set_aside_the_tools_judged_fit_are_offered_without_the_
     assert [(c.tool, c.kept) for c in checks] == [("add", False), ("notes", True)]  # notes asked once
     calls = [e.tool for e in read_trace(result.trace_path) if e.type == "tool_call"]
     assert calls == ["notes"] and not ledger.exists() and result.answer == "95 cm"
-    assert _offered(llm.calls[9]) == ["notes"]  # no answer: the model had chosen to act
-    assert "final_answer" in _offered(llm.calls[10])  # the next turn, after the result, as usual
+    assert _offered(llm.calls[7]) == ["notes"]  # no answer: the model had chosen to act
+    assert "final_answer" in _offered(llm.calls[8])  # the next turn, after the result, as usual
 
 
 def _offered(call: object) -> list[str]:
@@ -286,8 +291,45 @@ def test_a_task_files_first_call_is_checked_only_when_the_task_asks(tmp_path: Pa
     assert outcome.status == "succeeded" and "score_options" not in [c.method for c in llm.calls]
     assert "3" in str(llm.calls[1].messages[-1].content)  # the calculator ran: its result is in view
     # asked to check, the scripted model judges the calculator unfit: the call is set aside, never made
-    llm = SizedScriptedLLM([call("calculator", expression="1+2"), *BIAS, SAYS_LESS_YES, answer("3")])
+    llm = SizedScriptedLLM([call("calculator", expression="1+2"), *UNFIT, answer("3")])
     outcome = TaskRunner(load_settings(), llm).run(checked)
     assert [c.method for c in llm.calls].count("score_options") == 4
     checks = [e for e in read_trace(Path(outcome.trace_path)) if e.type == "tool_check"]
     assert [(e.tool, e.kept) for e in checks] == [("calculator", False)]
+
+
+def test_a_verdict_reached_with_fewer_content_free_requests_is_the_one_all_three_give() -> None:
+    """The check stops asking content-free requests once their unasked P(Yes) (each between 0 and 1)
+    could not move the mean across the request's own: over a grid of values, every early verdict is the
+    verdict of all four questions, and a clear one takes fewer questions."""
+    from itertools import product
+
+    from heron.agents.policies.first_call_check import ToolFit
+
+    grid = [0.0, 0.05, 0.3, 0.5, 0.62, 0.8, 0.9, 0.97, 1.0]
+    asked_fewer = 0
+    for yes, *free in product(grid, repeat=4):
+        whole = ToolFit(yes=yes, free=tuple(free))
+        assert whole.decided and whole.kept == (calibrated(yes, sum(free) / 3) >= 0.5)
+        for count in (1, 2):
+            early = ToolFit(yes=yes, free=tuple(free[:count]))
+            if early.decided:
+                asked_fewer += 1
+                assert early.kept == whole.kept, (yes, free, count)
+                assert (early.fits >= 0.5) == whole.kept  # the traced fit is on the verdict's side
+    assert asked_fewer > 1000  # (a verdict that is never early would pass the loop above)
+    clear = ToolFit(yes=0.99, free=(0.9,))
+    assert clear.decided and clear.kept and round(clear.bias, 4) == 0.9667 and not clear.complete
+    assert not ToolFit(yes=0.7, free=(0.9,)).decided and not ToolFit(yes=0.7, free=(0.9, 0.9)).decided
+    assert ToolFit(yes=0.2, free=(0.9,)).decided  # below the lowest mean a first 0.9 allows (0.3)
+
+
+def test_a_bias_bounded_by_fewer_content_free_requests_shows_as_a_bound(demo_tools: list) -> None:
+    from heron.cli.render import render_event
+
+    llm = ScriptedLLM([call("add", a=2, b=40), *FIT, answer("42")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("What is 2 + 40?")
+    (check,) = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    assert check.bias_asked == 1 and check.kept
+    assert "P(yes) 0.99, at most 0.97 for any request: 0.77 or more" in render_event(check)
