@@ -15,7 +15,7 @@ import re
 import warnings
 
 from heron.config import SandboxSettings
-from heron.tools.context import ToolContext
+from heron.tools.context import ToolContext, current_call
 from heron.tools.declaration import LongText, tool
 from heron.tools.results import Risk, ToolResult
 
@@ -39,7 +39,8 @@ def python_tool(code: LongText, ctx: ToolContext) -> ToolResult:
         code: Python source code to run
     """
     repaired = breaks_in_strings_escaped(code)
-    result = ctx.sandbox.run_cell(repaired or code)
+    scope = current_call.get()  # a cancel of the calling run stops the cell, or keeps it from starting
+    result = ctx.sandbox.run_cell(repaired or code, cancelled=scope.cancelled if scope else None)
     note = ESCAPED_NOTE if repaired is not None else ""
     text = note + result.to_text()
     if not result.ok and ("ModuleNotFoundError" in text or _INSTALLING.search(code)):

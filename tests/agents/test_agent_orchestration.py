@@ -882,6 +882,51 @@ def test_cancelling_the_caller_stops_a_cell_its_sub_agent_runs(tmp_path: Path) -
     assert len(sub_llm.calls) == 1 and len(llm.calls) == 1  # no model turn after the cancel
 
 
+def test_a_cancel_just_before_a_cell_starts_keeps_it_from_running(tmp_path: Path) -> None:
+    """A cancel after the loop's last check but before the cell reached the sandbox found no cell to
+    stop, and the cell then ran to its wall-clock limit (15 minutes here). The sandbox reads the
+    run's cancel as the cell becomes stoppable: the cell does not start."""
+    from heron.config import load_settings
+    from heron.tools.builtin import tools_by_name
+
+    sleeper = "open('ran', 'w').close()\nimport time\ntime.sleep(600)"
+    llm = ScriptedLLM([call("python", code=sleeper), answer("done")])
+    workspace = tmp_path / "ws"
+    settings = load_settings()
+    patient = settings.model_copy(
+        update={"sandbox": settings.sandbox.model_copy(update={"wall_seconds": 900})}
+    )
+    with Agent(
+        llm, tools=[tools_by_name()["python"]], workspace=workspace, approve=approve_all, settings=patient
+    ) as agent:
+        sandbox = agent.context.sandbox
+        starting = sandbox.start
+
+        def cancelled_while_starting() -> None:  # (inside run_cell, before the cell is sent)
+            starting()
+            agent.cancel()
+
+        sandbox.start = cancelled_while_starting  # type: ignore[method-assign]
+        raised: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                agent.run("Sleep, please.")
+            except BaseException as exc:
+                raised.append(exc)
+
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        runner.join(timeout=60)
+        stuck = runner.is_alive()
+        if stuck:
+            sandbox.interrupt("the test gave up")
+            runner.join()
+    assert not stuck, "the cell ran although its run was cancelled before it started"
+    assert [type(e) for e in raised] == [RunCancelledError]
+    assert not (workspace / "ran").exists()
+
+
 def test_a_cancel_while_no_cell_runs_keeps_the_sandboxs_variables(tmp_path: Path) -> None:
     """Ctrl-C while the model writes must not cost the cells' state: only a running cell is stopped."""
     from heron.tools.builtin import tools_by_name

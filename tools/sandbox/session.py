@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -80,26 +81,34 @@ class Sandbox:
                 self._retire_worker()
                 self._worker = self._launch()
 
-    def run_cell(self, code: str, timeout: float | None = None) -> CellResult:
-        """Run ``code`` in the session; ``timeout`` overrides the wall-clock limit of the settings."""
+    def run_cell(
+        self, code: str, timeout: float | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> CellResult:
+        """Run ``code`` in the session; ``timeout`` overrides the wall-clock limit of the settings.
+        ``cancelled``: whether the run asking was cancelled; read as the cell becomes what
+        ``interrupt`` stops, so a cancel just before the cell starts is not missed (the cell does not
+        run) and one after it stops the cell."""
         with self._lock:
             lost, removed = self._take_loss()
             self.start()
             worker = self._worker
             assert worker is not None
-            wall = timeout if timeout is not None else self.settings.wall_seconds
-            before = snapshot(self.workspace)
-            started = time.monotonic()
-            request = {
-                "op": "run",
-                "code": code,
-                "cpu_seconds": self.settings.cpu_seconds,
-                "max_chars": self.settings.output_max_chars,
-            }
-            worker.set_busy(True)
             with self._cell_lock:
+                if cancelled is not None and cancelled():
+                    self._pending_loss = lost  # (told with the next cell that runs)
+                    return CellResult(error="the cell did not run: the run was cancelled")
                 self._cell_worker = worker  # what ``interrupt`` may stop: only a running cell's worker
             try:
+                wall = timeout if timeout is not None else self.settings.wall_seconds
+                before = snapshot(self.workspace)
+                started = time.monotonic()
+                request = {
+                    "op": "run",
+                    "code": code,
+                    "cpu_seconds": self.settings.cpu_seconds,
+                    "max_chars": self.settings.output_max_chars,
+                }
+                worker.set_busy(True)
                 reply, failure = worker.request(request, deadline=started + wall, max_bytes=self._max_reply())
             finally:
                 with self._cell_lock:
