@@ -60,6 +60,7 @@ class ChatSession:
         self.state.usage = Usage()  # a message's result and trace give its own tokens, not the sum so far
         self.state.call_counts.clear()
         self.state.tool_errors = 0  # (the turn after a failed call, and the result, count this message's)
+        self.state.denied_calls = 0
         self.state.searches = 0  # a search for an earlier message found nothing for this one
         self.questions.add(text)
         try:

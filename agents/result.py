@@ -43,7 +43,9 @@ class RunResult(BaseModel):
     ``answer_cut``: the answer reached its length limit (``AgentConfig.answer_chars``) and ends where
     the limit cut it. ``failed_calls``: the request's tool calls that ended in an error (a call the
     user denied is not one); an answer given after one may rest on what the model assumed instead of
-    what the tool would have said.
+    what the tool would have said. ``denied_calls``: the request's calls the approver did not approve;
+    they did not run, whatever the answer says (the model's answer after a refused ``write_file`` has
+    said that the file now holds the text).
     """
 
     run_id: str
@@ -60,6 +62,7 @@ class RunResult(BaseModel):
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     plan: list[PlanStep] = Field(default_factory=list)
     failed_calls: int = 0
+    denied_calls: int = 0
 
     @property
     def budget_exhausted(self) -> bool:
@@ -150,6 +153,7 @@ def conclude_run(
         artifacts=state.artifacts,
         plan=state.plan,
         failed_calls=state.tool_errors,
+        denied_calls=state.denied_calls,
     )
     tracer.emit(
         AnswerEvent(
@@ -177,6 +181,7 @@ def conclude_run(
             usage=state.usage.model_dump(),
             seconds=time.perf_counter() - started,
             failed_calls=state.tool_errors,
+            denied_calls=state.denied_calls,
         )
     )
     return result
@@ -192,4 +197,5 @@ def ended_by_error(state: RunState, exc: BaseException, seconds: float) -> RunFi
         seconds=seconds,
         error=f"{type(exc).__name__}: {exc}",
         failed_calls=state.tool_errors,
+        denied_calls=state.denied_calls,
     )

@@ -48,7 +48,16 @@ class CheckResult(BaseModel):
 
 
 # what the run store keeps of an outcome besides its own columns, so a finished run reads back whole
-STORED_OUTCOME = ("note", "answer_cut", "stopped_by", "citations", "checks", "artifacts", "failed_calls")
+STORED_OUTCOME = (
+    "note",
+    "answer_cut",
+    "stopped_by",
+    "citations",
+    "checks",
+    "artifacts",
+    "failed_calls",
+    "denied_calls",
+)
 
 
 class TaskOutcome(BaseModel):
@@ -71,6 +80,7 @@ class TaskOutcome(BaseModel):
     error: str = ""
     node: str = ""  # where the run ran (its last part, after a resume)
     failed_calls: int = 0  # tool calls that ended in an error (RunResult.failed_calls)
+    denied_calls: int = 0  # calls the approver did not approve (RunResult.denied_calls)
 
     @classmethod
     def from_record(cls, record: RunRecord, workspace: Path, trace: Path) -> TaskOutcome:
@@ -386,6 +396,7 @@ class TaskRunner:
             trace_path=str(result.trace_path or ""),
             node=self.node,
             failed_calls=result.failed_calls,
+            denied_calls=result.denied_calls,
         )
         try:
             self.store.finish(

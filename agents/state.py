@@ -56,6 +56,7 @@ class RunState(BaseModel):
     call_counts: dict[str, int] = Field(default_factory=dict)  # repeated-call detection
     last_call_failed: bool = False  # the last tool call's result was an error
     tool_errors: int = 0  # failed or rejected tool calls so far (a plan step that adds some is re-planned)
+    denied_calls: int = 0  # risky calls the approver did not approve (they did not run)
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     tokens_spent: int = 0

@@ -212,6 +212,7 @@ class ToolCaller:
                 )
             )
             if decision.decision == "denied":
+                state.denied_calls += 1
                 pending.message = _said_by_heron(
                     state,
                     render(

@@ -167,6 +167,7 @@ class RunFinishedEvent(_Event):
     seconds: float
     error: str = ""
     failed_calls: int = 0  # the request's tool calls that ended in an error
+    denied_calls: int = 0  # the request's calls the approver did not approve (they did not run)
 
 
 TraceEvent = Annotated[

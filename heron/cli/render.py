@@ -100,3 +100,12 @@ def _short(arguments: dict[str, Any]) -> str:
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def calls_not_made(failed: int, denied: int) -> list[str]:
+    """What a run's status line adds about calls whose results its answer could not rest on: those
+    that failed and those the approver did not approve (they did not run, whatever the answer says)."""
+    parts = [f"{failed} failed call{'s' * (failed != 1)}"] if failed else []
+    if denied:
+        parts.append(f"{denied} call{'s' * (denied != 1)} not approved, not run")
+    return parts

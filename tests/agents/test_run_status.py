@@ -131,6 +131,42 @@ def test_a_task_run_says_how_many_calls_failed_in_its_outcome_trace_and_printout
     assert "1 failed call" in capsys.readouterr().out
 
 
+def test_a_run_says_how_many_calls_were_not_approved_in_its_result_trace_and_printouts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The default model, its write_file refused, answered "The file 'todo.txt' now contains ... 'pay
+    rent'" (status succeeded): the status line says that a call was not approved and did not run."""
+    from rich.console import Console
+
+    from heron.agents.approval import deny_all
+    from heron.cli.repl_view import ReplView
+    from heron.cli.run import _print_outcome
+    from heron.tools.builtin import tools_by_name
+
+    replies = [call("write_file", path="todo.txt", content="pay rent"), answer("todo.txt now says pay rent.")]
+    llm = ScriptedLLM(replies)
+    with Agent(
+        llm, tools=[tools_by_name()["write_file"]], workspace=tmp_path / "ws", approve=deny_all
+    ) as agent:
+        chat = agent.chat()
+        result = chat.send("Add pay rent to todo.txt")
+        llm.add(answer("Hello."))
+        second = chat.send("Hi")  # (counted per message)
+    assert (result.status, result.denied_calls, result.failed_calls) == ("succeeded", 1, 0)
+    assert second.denied_calls == 0 and not (tmp_path / "ws" / "todo.txt").exists()
+    finished, _ = [e for e in read_trace(result.trace_path) if e.type == "run_finished"]  # one a message
+    assert finished.denied_calls == 1
+    view = ReplView(Console(width=200, record=True))
+    view._show_finished(finished)
+    assert "tokens generated; 1 call not approved, not run)" in view.console.export_text()
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: write the file\ntools: [write_file]\n")
+    done = TaskRunner(load_settings(), ScriptedLLM(replies)).run(task)  # (a task's approver: none, denied)
+    assert (done.status, done.denied_calls) == ("succeeded", 1)
+    _print_outcome(done, as_json=False)
+    assert "(1 step, 1 call not approved, not run)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("max_steps", [None, 1])
 def test_the_answer_carries_the_number_of_the_turn_that_wrote_it(max_steps: int | None) -> None:
     """`heron run -v` printed "3 model: ..." then "2 answer: ..." for the same turn."""

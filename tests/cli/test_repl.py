@@ -210,7 +210,7 @@ def test_the_status_line_says_how_many_tool_calls_failed(chat) -> None:
     term = chat("--no-memory", replies=[calc_call("2 +* 3"), answer("It is 5.")])
     term.child.sendline("what is 2 plus 3?")
     term.expect("It is 5.")
-    term.expect("tokens generated; 1 tool call failed)")
+    term.expect("tokens generated; 1 failed call)")
     term.expect(PROMPT)
 
 
