@@ -131,8 +131,22 @@ def judge(llm: LocalLLM, request: str, tools: list[Tool], bias: str) -> dict[str
             free = first_call_check._yes_probability(llm, masked, tool)
             rate = (3 * fit.bias + free) / 4
         fitted = calibrated(fit.yes, rate)
-        fits[tool.name] = {"yes": round(fit.yes, 3), "bias": round(rate, 3), "fits": round(fitted, 3)}
+        fits[tool.name] = {
+            "yes": round(fit.yes, 3),
+            "bias": round(rate, 3),
+            "fits": round(fitted, 3),
+            "questions": questions_asked(fit),
+        }
     return fits
+
+
+def questions_asked(fit: first_call_check.ToolFit) -> int:
+    """How many questions heron's check asks about a tool new to it: "N/A", the request, then the other
+    content-free requests only while the verdict is open."""
+    for count in range(1, len(fit.free) + 1):
+        if first_call_check.ToolFit(yes=fit.yes, free=fit.free[:count]).decided:
+            return 1 + count
+    return 1 + len(fit.free)
 
 
 def _cases(
@@ -190,7 +204,11 @@ def main() -> None:
     for category in args.categories:
         mine = [r for r in rows if r["category"] == category]
         what = "no tool fits" if category == "irrelevance" else "the needed tool fits"
-        print(f"{category:15} {sum(r['right'] for r in mine)}/{len(mine)} right ({what})")
+        asked = [f["questions"] for r in mine for f in r["fits"].values()]
+        print(
+            f"{category:15} {sum(r['right'] for r in mine)}/{len(mine)} right ({what}); "
+            f"questions per new tool {sum(asked) / max(1, len(asked)):.2f} of 4"
+        )
     OUT.mkdir(exist_ok=True)
     (OUT / args.out).write_text(
         json.dumps(
