@@ -360,7 +360,8 @@ class RunStore:
             set_={"created": insert.excluded.created, "state": insert.excluded.state},
         )
         with self._transaction() as db:
-            values: dict[str, Any] = {"updated": time.time()}
+            # (the goal too: a run recorded before its task file loaded has none until its first step)
+            values: dict[str, Any] = {"updated": time.time(), "goal": state.goal}
             if kv_state is not None:
                 values |= {"kv_state": kv_state, "kv_node": kv_node or this_node()}
             self._update_run(db, state.run_id, attempt, values)  # first: it takes the row's lock

@@ -224,3 +224,5 @@ def test_a_task_whose_tools_do_not_load_on_the_worker_is_stored_and_resumes_once
     with TaskRunner(settings, ScriptedLLM([answer])) as runner:
         outcome = runner.resume("units-0001")
     assert (outcome.run_id, outcome.status, outcome.answer) == ("units-0001", "succeeded", "Done.")
+    with RunStore.from_settings(settings) as store:
+        assert store.get("units-0001").goal == "Say done."  # (recorded empty: the task did not load)
