@@ -13,6 +13,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from heron.agents.budget import Budget
+from heron.errors import RunCancelledError
 from heron.tools import Artifact, Tool, ToolResult, tool
 from heron.tools.context import current_call
 from heron.tracing import EventCallback
@@ -33,15 +34,21 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
             own = budget or agent.config.budget
             if scope.tokens_left is not None:  # no more than the caller has left
                 own = own.model_copy(update={"max_tokens": max(64, min(own.max_tokens, scope.tokens_left))})
-            result = agent.run(
-                task,
-                budget=own,
-                callbacks=[functools.partial(_forward_written, scope.emit)],
-                run_id=f"{scope.run_id}.{name}-{scope.call_id[:6]}",
-                parent=(scope.run_id, scope.call_id),
-                approve=scope.approve,
-                caller_cancelled=scope.cancelled,
-            )
+            run_id = f"{scope.run_id}.{name}-{scope.call_id[:6]}"
+            generated = _Generated(run_id)
+            try:
+                result = agent.run(
+                    task,
+                    budget=own,
+                    callbacks=[functools.partial(_forward_written, scope.emit), generated],
+                    run_id=run_id,
+                    parent=(scope.run_id, scope.call_id),
+                    approve=scope.approve,
+                    caller_cancelled=scope.cancelled,
+                )
+            except RunCancelledError:  # its tokens were spent all the same: the caller pays them
+                scope.tokens += generated.tokens
+                raise
             scope.tokens += result.usage.completion_tokens
         text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
         if result.answer_cut:  # the caller's model should know the sub-agent's answer ends unfinished
@@ -66,3 +73,18 @@ def _forward_written(emit: EventCallback, event: Any) -> None:
     progress, which belong to the sub-run's own answer and bars)."""
     if getattr(event, "type", "") not in ("token", "tool_progress"):
         emit(event)
+
+
+class _Generated:
+    """Counts the tokens a sub-run (and the sub-runs it starts) generates, from its model turns' events:
+    what its caller pays when the run is stopped before its result says so."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.tokens = 0
+
+    def __call__(self, event: Any) -> None:
+        if event.type == "model_turn" and (
+            event.run_id == self.run_id or event.run_id.startswith(self.run_id + ".")
+        ):
+            self.tokens += event.completion_tokens

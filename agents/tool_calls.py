@@ -181,7 +181,8 @@ class ToolCaller:
                     raise RunCancelledError("the run was cancelled")
                 outcome = self._run(state.run_id, step, pending)
                 if self.cancelled():  # a cell the cancel stopped has no result of its own: the call
-                    raise RunCancelledError("the run was cancelled")  # stays pending (a resume makes it)
+                    self._charge(state, outcome.tokens)  # stays pending (a resume makes it); a stopped
+                    raise RunCancelledError("the run was cancelled")  # sub-run's tokens are still spent
                 self._record(state, pending, outcome)
                 checkpoint(state)
         for pending in batch:
@@ -272,13 +273,17 @@ class ToolCaller:
             result = ToolResult(text=f"{exc}{cause}", is_error=True)
         return _Outcome(result, time.perf_counter() - started, tokens=scope.tokens)
 
+    def _charge(self, state: RunState, tokens: int) -> None:
+        """A sub-agent's generated tokens, counted as the run's own, in its budget and its usage."""
+        if tokens:
+            state.tokens_spent += tokens
+            state.usage = state.usage + Usage(completion_tokens=tokens)
+            self.spend(tokens)
+
     def _record(self, state: RunState, pending: PendingCall, outcome: _Outcome) -> None:
         """A finished call into the run's state: its trace event, files, citations and tool message."""
         result = outcome.result
-        if outcome.tokens:  # a sub-agent's: counted as the run's own, in its budget and its usage
-            state.tokens_spent += outcome.tokens
-            state.usage = state.usage + Usage(completion_tokens=outcome.tokens)
-            self.spend(outcome.tokens)
+        self._charge(state, outcome.tokens)
         artifacts = [a.model_dump(mode="json") for a in result.artifacts]
         state.artifacts.extend(a for a in artifacts if a.get("kind") in ("file", "image"))
         self.tracer.emit(

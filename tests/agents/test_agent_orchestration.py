@@ -880,6 +880,11 @@ def test_cancelling_the_caller_stops_a_cell_its_sub_agent_runs(tmp_path: Path) -
     finished = {e.run_id: e.status for e in events if e.type == "run_finished"}
     assert len(finished) == 2 and set(finished.values()) == {"cancelled"}
     assert len(sub_llm.calls) == 1 and len(llm.calls) == 1  # no model turn after the cancel
+    # the stopped sub-run's tokens were spent all the same: the caller's usage holds them
+    generated = {e.run_id: e.usage["completion_tokens"] for e in events if e.type == "run_finished"}
+    sub_run = next(r for r in generated if r != trace.stem)
+    own = sum(e.completion_tokens for e in events if e.type == "model_turn" and e.run_id == trace.stem)
+    assert generated[sub_run] > 0 and generated[trace.stem] == own + generated[sub_run]
 
 
 def test_a_cancel_just_before_a_cell_starts_keeps_it_from_running(tmp_path: Path) -> None:
