@@ -830,6 +830,21 @@ def test_a_cancel_while_python_runs_stops_the_cell_and_makes_no_further_call(tmp
     assert len(llm.calls) == 1  # no model turn after the cancel
 
 
+def _running(agent: Agent, goal: str) -> tuple[threading.Thread, list[BaseException]]:
+    """``agent.run(goal)`` started in a thread of its own, and the list that gets what it raises."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            agent.run(goal)
+        except BaseException as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    return runner, raised
+
+
 def test_cancelling_the_caller_stops_a_cell_its_sub_agent_runs(tmp_path: Path) -> None:
     """The caller's cancel reaches a sub-agent's running cell: without it the sub-run would wait for
     the cell's wall-clock limit (15 minutes here) before it saw the cancel."""
@@ -855,16 +870,7 @@ def test_cancelling_the_caller_stops_a_cell_its_sub_agent_runs(tmp_path: Path) -
                 threading.Event().wait(0.05)
             agent.cancel()  # the caller's user gives up; the cell runs in the sub-agent's sandbox
 
-        raised: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                agent.run("Sleep, please.")
-            except BaseException as exc:
-                raised.append(exc)
-
-        runner = threading.Thread(target=run, daemon=True)
-        runner.start()
+        runner, raised = _running(agent, "Sleep, please.")
         cancel_once_the_cell_runs()
         runner.join(timeout=120)  # the stopped cell ends the run in seconds; the limit is 900 s
         stuck = runner.is_alive()
@@ -912,16 +918,7 @@ def test_a_cancel_just_before_a_cell_starts_keeps_it_from_running(tmp_path: Path
             agent.cancel()
 
         sandbox.start = cancelled_while_starting  # type: ignore[method-assign]
-        raised: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                agent.run("Sleep, please.")
-            except BaseException as exc:
-                raised.append(exc)
-
-        runner = threading.Thread(target=run, daemon=True)
-        runner.start()
+        runner, raised = _running(agent, "Sleep, please.")
         runner.join(timeout=60)
         stuck = runner.is_alive()
         if stuck:
