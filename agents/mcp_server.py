@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heron.agents.approval import deny_all
 from heron.agents.http_gate import LOOPBACK_HOSTS, LOOPBACK_ORIGINS, RequestGate
 from heron.config import Settings
 from heron.errors import HeronError, ModelRetry, UsageError
 from heron.tools import Tool, ToolContext, ToolResult, calculator, list_files, python_tool, read_file, tool
+from heron.tools.context import CallScope
 
 if TYPE_CHECKING:
     from heron.llm.base import LLM
@@ -276,8 +278,12 @@ class HeronMCPServer:
                 if cancelled.is_set():
                     return ToolResult.error("cancelled by the client before it ran")
                 self._running[served.tool.name] = me
+                # the scope's cancel reaches a cell about to start, which ``stop`` would not find yet
+                scope = CallScope(
+                    "mcp", params.name, lambda event: None, deny_all, cancelled=cancelled.is_set
+                )
                 try:
-                    with self.context.progress_to(progress):
+                    with self.context.calling(scope), self.context.progress_to(progress):
                         return served.tool.invoke(params.arguments or {}, self.context)
                 finally:
                     self._running[served.tool.name] = None

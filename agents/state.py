@@ -55,7 +55,9 @@ class RunState(BaseModel):
     searches: int = 0  # finished calls of tools that cite (retrieve), whether or not they found anything
     call_counts: dict[str, int] = Field(default_factory=dict)  # repeated-call detection
     last_call_failed: bool = False  # the last tool call's result was an error
-    tool_errors: int = 0  # failed or rejected tool calls so far (a plan step that adds some is re-planned)
+    tool_errors: int = (
+        0  # calls that failed, were cut or named no tool (a plan step that adds some is re-planned)
+    )
     denied_calls: int = 0  # risky calls the approver did not approve (they did not run)
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

@@ -13,7 +13,6 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from heron.agents.budget import Budget
-from heron.errors import RunCancelledError
 from heron.tools import Artifact, Tool, ToolResult, tool
 from heron.tools.context import current_call
 from heron.tracing import EventCallback
@@ -40,13 +39,14 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
                 result = agent.run(
                     task,
                     budget=own,
-                    callbacks=[functools.partial(_forward_written, scope.emit), generated],
+                    # (counted first: a later callback may stop the run, e.g. heron chat's Ctrl-C)
+                    callbacks=[generated, functools.partial(_forward_written, scope.emit)],
                     run_id=run_id,
                     parent=(scope.run_id, scope.call_id),
                     approve=scope.approve,
                     caller_cancelled=scope.cancelled,
                 )
-            except RunCancelledError:  # its tokens were spent all the same: the caller pays them
+            except BaseException:  # stopped or failed: its tokens were spent all the same, the caller pays
                 scope.tokens += generated.tokens
                 raise
             scope.tokens += result.usage.completion_tokens

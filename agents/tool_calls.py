@@ -181,8 +181,10 @@ class ToolCaller:
                     raise RunCancelledError("the run was cancelled")
                 outcome = self._run(state.run_id, step, pending)
                 if self.cancelled():  # a cell the cancel stopped has no result of its own: the call
-                    self._charge(state, outcome.tokens)  # stays pending (a resume makes it); a stopped
-                    raise RunCancelledError("the run was cancelled")  # sub-run's tokens are still spent
+                    if outcome.tokens:  # stays pending (a resume makes it); a stopped sub-run's
+                        self._charge(state, outcome.tokens)  # tokens are spent all the same
+                        checkpoint(state)
+                    raise RunCancelledError("the run was cancelled")
                 self._record(state, pending, outcome)
                 checkpoint(state)
         for pending in batch:

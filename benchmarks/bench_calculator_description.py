@@ -37,8 +37,8 @@ def main() -> None:
     for label, description in (("current", calculator.description), ("names its functions", NAMED)):
         calculator.description = description
         started = time.perf_counter()
-        serves = [tool_fit(llm, request, calculator, whole=True) for request in SERVES]
-        does_not = [tool_fit(llm, request, calculator, whole=True) for request in DOES_NOT]
+        serves = [tool_fit(llm, request, calculator, measure_bias=True) for request in SERVES]
+        does_not = [tool_fit(llm, request, calculator, measure_bias=True) for request in DOES_NOT]
         kept = sum(f is not None and f.fits >= 0.5 for f in serves)
         set_aside = sum(f is not None and f.fits < 0.5 for f in does_not)
         right = f"should call {kept}/{len(SERVES)} kept, should not {set_aside}/{len(DOES_NOT)} set aside"

@@ -123,7 +123,7 @@ def judge(llm: LocalLLM, request: str, tools: list[Tool], bias: str) -> dict[str
     content-free request of the request's own length)."""
     fits = {}
     for tool in tools:
-        fit = first_call_check.tool_fit(llm, request, tool, whole=True)
+        fit = first_call_check.tool_fit(llm, request, tool, measure_bias=True)
         assert fit is not None
         rate = fit.bias
         if bias == "masked":

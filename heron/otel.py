@@ -168,6 +168,8 @@ class OTelExporter:
             self._end_tool(spans, call_id, event.time, error="run ended")
         run = spans.run
         run.set_attribute("heron.status", event.status)
+        run.set_attribute("heron.failed_calls", event.failed_calls)
+        run.set_attribute("heron.denied_calls", event.denied_calls)
         for key, value in event.usage.items():
             if isinstance(value, int | float):
                 run.set_attribute(f"heron.usage.{key}", value)

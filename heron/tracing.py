@@ -123,13 +123,14 @@ class ToolCheckEvent(_Event):
 
     type: Literal["tool_check"] = "tool_check"
     tool: str
-    # the model's P(Yes) against No, its Yes-bias divided out (agents/policies/first_call_check.py)
+    # the model's P(Yes) against No, its Yes-bias divided out (agents/policies/first_call_check.py);
+    # a bound of it, on the verdict's side, when bias_asked < 3
     fits: float
     yes: float  # P(Yes) as the model gave it for this request
     # the mean P(Yes) it gave for the content-free requests "N/A", "" and "[MASK]"; when fewer were
     # asked (the verdict was certain before), the bound of that mean on the verdict's side
     bias: float
-    bias_asked: int = 3  # how many of the three content-free requests were asked
+    bias_asked: int = 3  # how many of the three content-free requests were asked (3 in older traces)
     kept: bool  # False: the call was set aside and the turn taken again without this tool
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from heron.agents.actions import ToolCallAction
 from heron.agents.config import AgentConfig
@@ -48,15 +48,26 @@ from heron.llm.yes_no import CONTENT_FREE, ask_yes_no, calibrated, judges_reliab
 from heron.tools import Tool
 from heron.tracing import ToolCheckEvent
 
-# each model's P(Yes) per tool (name, description) for the content-free requests asked so far, in
-# the order of CONTENT_FREE: the same for every request, so asked once
-_BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], list[float]]] = weakref.WeakKeyDictionary()
-_ASKING = threading.Lock()  # (agents sharing a model: each content-free request asked once, in order)
+
+@dataclass
+class _Asked:
+    """The model's P(Yes) for the content-free requests asked so far about one tool, in the order of
+    CONTENT_FREE: the same for every request, so each is asked once. ``lock``: agents sharing the
+    model extend the list one at a time."""
+
+    free: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# per model, per tool (name, description)
+_BIASES: weakref.WeakKeyDictionary[LLM, dict[tuple[str, str], _Asked]] = weakref.WeakKeyDictionary()
+_BIASES_LOCK = threading.Lock()  # (only while an entry is looked up or added)
 
 
 @dataclass(frozen=True)
 class ToolFit:
-    """The model's answer to "can this tool do what the request asks?"."""
+    """The model's answer to "can this tool do what the request asks?". Built by :func:`tool_fit`,
+    whose fits are always ``decided``; an undecided one's ``bias`` and ``kept`` mean nothing."""
 
     yes: float  # P(Yes) for the request
     free: tuple[float, ...]  # P(Yes) for the content-free requests asked (the first 1 to 3 of CONTENT_FREE)
@@ -105,22 +116,26 @@ def checks_first_call(config: AgentConfig, llm: LLM) -> bool:
     return judges_reliably(llm)
 
 
-def tool_fit(llm: LLM, request: str, tool: Tool, *, whole: bool = False) -> ToolFit | None:
+def tool_fit(llm: LLM, request: str, tool: Tool, *, measure_bias: bool = False) -> ToolFit | None:
     """How well ``tool`` fits ``request`` by the model's own judgement; None when the backend cannot
     score replies. The content-free requests are asked only while the verdict is open (all of them
-    with ``whole``, for a measured bias), each once per model and tool; the prompts share the tool's
-    part, which the KV cache then holds for the next."""
+    with ``measure_bias``, for a measured bias), each once per model and tool; the prompts share the
+    tool's part, which the KV cache then holds for the next."""
     if not isinstance(llm, ScoresOptions):  # a server returns no scores of given replies
         return None
-    with _ASKING:
-        free = _BIASES.setdefault(llm, {}).setdefault((tool.name, tool.description), [])
-        if not free:
-            free.append(_yes_probability(llm, CONTENT_FREE[0], tool))
-        fit = ToolFit(yes=_yes_probability(llm, request, tool), free=tuple(free))
-        while not fit.complete and (whole or not fit.decided):
-            free.append(_yes_probability(llm, CONTENT_FREE[len(free)], tool))
-            fit = ToolFit(yes=fit.yes, free=tuple(free))
-        return fit
+    with _BIASES_LOCK:
+        asked = _BIASES.setdefault(llm, {}).setdefault((tool.name, tool.description), _Asked())
+    with asked.lock:
+        if not asked.free:
+            asked.free.append(_yes_probability(llm, CONTENT_FREE[0], tool))
+        free = tuple(asked.free)
+    fit = ToolFit(yes=_yes_probability(llm, request, tool), free=free)
+    while not fit.complete and (measure_bias or not fit.decided):
+        with asked.lock:
+            if len(asked.free) == len(fit.free):  # (another request may have asked it meanwhile)
+                asked.free.append(_yes_probability(llm, CONTENT_FREE[len(asked.free)], tool))
+            fit = ToolFit(yes=fit.yes, free=tuple(asked.free))
+    return fit
 
 
 def _yes_probability(llm: LLM, request: str, tool: Tool) -> float:

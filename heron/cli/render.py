@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from heron.llm.yes_no import CONTENT_FREE
 from heron.status import describe
 
 
@@ -60,7 +61,7 @@ def render_event(event: Any, verbose: bool = False) -> str:
         return f"{step}[dim]hint: {escape(_clip(event.text, 200))}[/]"
     if kind == "tool_check":
         verdict = "fits the request" if event.kept else "does not fit the request"
-        if event.bias_asked >= 3:
+        if event.bias_asked >= len(CONTENT_FREE):
             odds = f"P(yes) {event.yes:.2f}, {event.bias:.2f} for any request: {event.fits:.2f}"
         else:  # the content-free requests asked bound the bias far enough for the verdict
             side, beyond = ("at most", "or more") if event.kept else ("at least", "or less")
@@ -88,6 +89,7 @@ def render_event(event: Any, verbose: bool = False) -> str:
             f"{int(usage.get('prompt_tokens', 0))} prompt "
             f"({int(usage.get('cached_prompt_tokens', 0))} reused), "
             f"{int(usage.get('completion_tokens', 0))} generated"
+            + "".join(f"; {part}" for part in calls_in_doubt(event.failed_calls, event.denied_calls))
             + (f"; error: {escape(event.error)}" if event.error else "")
         )
     return ""
@@ -102,7 +104,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def calls_not_made(failed: int, denied: int) -> list[str]:
+def calls_in_doubt(failed: int, denied: int) -> list[str]:
     """What a run's status line adds about calls whose results its answer could not rest on: those
     that failed and those the approver did not approve (they did not run, whatever the answer says)."""
     parts = [f"{failed} failed call{'s' * (failed != 1)}"] if failed else []

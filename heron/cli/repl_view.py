@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from heron.agents import ApprovalRequest, ApprovalResult
-from heron.cli.render import calls_not_made, render_event
+from heron.cli.render import calls_in_doubt, render_event
 from heron.cli.repl_input import LineReader, PipedLines, answer_reader
 from heron.errors import ContextOverflowError, HeronError, UsageError
 from heron.status import CUT_NOTE, describe
@@ -147,7 +147,7 @@ class ReplView:
         # a chat session's usage adds up over the conversation: count this question's own turns
         tokens = self._generated or int(event.usage.get("completion_tokens", 0))
         status = describe(event.status, event.stopped_by or "")
-        not_made = calls_not_made(getattr(event, "failed_calls", 0), getattr(event, "denied_calls", 0))
+        not_made = calls_in_doubt(getattr(event, "failed_calls", 0), getattr(event, "denied_calls", 0))
         failures = "".join(f"; {part}" for part in not_made)
         self.console.print(f"[dim]({status} in {event.seconds:.1f}s, {tokens} tokens generated{failures})[/]")
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from heron.cli.app import app
-from heron.cli.render import calls_not_made
+from heron.cli.render import calls_in_doubt
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
 from heron.status import CUT_NOTE, describe
@@ -339,7 +339,7 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     colour = "green" if outcome.exit_code == 0 else "red"
     status = describe(outcome.status, outcome.stopped_by)
     where = f" on {outcome.node}" if outcome.node and "/" in outcome.node else ""  # a cluster worker
-    failed = "".join(f", {part}" for part in calls_not_made(outcome.failed_calls, outcome.denied_calls))
+    failed = "".join(f", {part}" for part in calls_in_doubt(outcome.failed_calls, outcome.denied_calls))
     console.print(
         f"[bold {colour}]{status}[/] run {outcome.run_id} "
         f"({outcome.steps} step{'s' * (outcome.steps != 1)}{failed}{escape(where)})"

@@ -159,8 +159,8 @@ def test_a_request_no_tool_serves_is_answered_directly_and_one_that_fits_calls_t
 
     capital_question, rain_question = "What is the capital of Australia?", "Will it rain in Lyon today?"
     with Agent(tools=[get_weather]) as agent:
-        capital_fit = tool_fit(agent.llm, capital_question, get_weather, whole=True)
-        rain_fit = tool_fit(agent.llm, rain_question, get_weather, whole=True)
+        capital_fit = tool_fit(agent.llm, capital_question, get_weather, measure_bias=True)
+        rain_fit = tool_fit(agent.llm, rain_question, get_weather, measure_bias=True)
         capital = agent.run(capital_question)
         rain = agent.run(rain_question)
     assert capital_fit is not None and rain_fit is not None

@@ -139,6 +139,7 @@ def test_a_run_says_how_many_calls_were_not_approved_in_its_result_trace_and_pri
     from rich.console import Console
 
     from heron.agents.approval import deny_all
+    from heron.cli.render import render_event
     from heron.cli.repl_view import ReplView
     from heron.cli.run import _print_outcome
     from heron.tools.builtin import tools_by_name
@@ -156,6 +157,7 @@ def test_a_run_says_how_many_calls_were_not_approved_in_its_result_trace_and_pri
     assert second.denied_calls == 0 and not (tmp_path / "ws" / "todo.txt").exists()
     finished, _ = [e for e in read_trace(result.trace_path) if e.type == "run_finished"]  # one a message
     assert finished.denied_calls == 1
+    assert "generated; 1 call not approved, not run" in render_event(finished)  # heron trace's line
     view = ReplView(Console(width=200, record=True))
     view._show_finished(finished)
     assert "tokens generated; 1 call not approved, not run)" in view.console.export_text()

@@ -333,3 +333,23 @@ def test_a_bias_bounded_by_fewer_content_free_requests_shows_as_a_bound(demo_too
     (check,) = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
     assert check.bias_asked == 1 and check.kept
     assert "P(yes) 0.99, at most 0.97 for any request: 0.77 or more" in render_event(check)
+
+
+def test_a_later_request_asks_only_the_content_free_requests_its_own_verdict_still_needs(
+    demo_tools: list, ledger: Path
+) -> None:
+    """The first request to add was clear after "N/A"; the second's verdict is open, so it asks the
+    other two ("" and "[MASK]"), each once, in order, and is judged against the whole bias."""
+    add = demo_tools[0]
+    llm = ScriptedLLM([call("add", a=2, b=40), *FIT, answer("42")])
+    llm.add(call("add", a=1, b=2), SAYS_LESS_YES, FREE, FREE, answer("About 95 kcal."))
+    with _agent(llm, [add]) as agent:
+        first = agent.run("What is 2 + 40?")
+        second = agent.run("How many calories does an apple have?")
+    asked = [c.messages[-1].content for c in llm.calls if c.method == "score_options"]
+    assert len(asked) == 5
+    assert "Request: N/A" in asked[0] and "What is 2 + 40?" in asked[1]
+    assert "How many calories" in asked[2] and "Request: \n" in asked[3] and "Request: [MASK]" in asked[4]
+    checks = [e for e in read_trace(second.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept, c.bias, c.bias_asked) for c in checks] == [("add", False, 0.9, 3)]
+    assert (first.answer, second.answer) == ("42", "About 95 kcal.") and ledger.read_text() == "add 2 40\n"

@@ -88,32 +88,35 @@ class Sandbox:
         ``cancelled``: whether the run asking was cancelled; read as the cell becomes what
         ``interrupt`` stops, so a cancel just before the cell starts is not missed (the cell does not
         run) and one after it stops the cell."""
+        not_run = CellResult(error="the cell did not run: the run was cancelled")
         with self._lock:
+            if cancelled is not None and cancelled():  # (before a loss between cells is told)
+                return not_run
             lost, removed = self._take_loss()
             self.start()
             worker = self._worker
             assert worker is not None
+            wall = timeout if timeout is not None else self.settings.wall_seconds
+            before = snapshot(self.workspace)
+            request = {
+                "op": "run",
+                "code": code,
+                "cpu_seconds": self.settings.cpu_seconds,
+                "max_chars": self.settings.output_max_chars,
+            }
             with self._cell_lock:
-                if cancelled is not None and cancelled():
-                    self._pending_loss = lost  # (told with the next cell that runs)
-                    return CellResult(error="the cell did not run: the run was cancelled")
+                if cancelled is not None and cancelled():  # (the loss is told with the next cell)
+                    self._pending_loss = lost
+                    return not_run.model_copy(update={"removed_files": removed})
                 self._cell_worker = worker  # what ``interrupt`` may stop: only a running cell's worker
+            started = time.monotonic()
+            worker.set_busy(True)
             try:
-                wall = timeout if timeout is not None else self.settings.wall_seconds
-                before = snapshot(self.workspace)
-                started = time.monotonic()
-                request = {
-                    "op": "run",
-                    "code": code,
-                    "cpu_seconds": self.settings.cpu_seconds,
-                    "max_chars": self.settings.output_max_chars,
-                }
-                worker.set_busy(True)
                 reply, failure = worker.request(request, deadline=started + wall, max_bytes=self._max_reply())
             finally:
                 with self._cell_lock:
                     self._cell_worker = None
-            worker.set_busy(False)
+                worker.set_busy(False)
             elapsed = time.monotonic() - started
             if failure is not None:
                 return self._after_failure(worker, failure, before, elapsed, wall, lost, removed)
