@@ -125,6 +125,7 @@ class TurnOffer:
             batch=batch,
             after_error=_after_error(state),
             tool_errors=state.tool_errors,
+            last_called=_last_called(state),
         )
 
     def _specs_for(self, request: str) -> list[ActionSpec]:
@@ -140,6 +141,16 @@ class TurnOffer:
                 )
             self._specs = (request, specs)
         return self._specs[1]
+
+
+def _last_called(state: RunState) -> frozenset[str]:
+    """The tools whose results end the messages: the calls of the turn this one follows."""
+    names = []
+    for message in reversed(state.messages):
+        if message.role != "tool":
+            break
+        names.append(message.name or "")
+    return frozenset(names)
 
 
 def _after_error(state: RunState) -> bool:

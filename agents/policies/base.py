@@ -74,6 +74,7 @@ class Turn:
     set_aside: frozenset[str] = frozenset()
     after_error: bool = False  # the turn follows the results of calls that failed (no plan step)
     tool_errors: int = 0  # the run's failed calls so far
+    last_called: frozenset[str] = frozenset()  # the tools of the turn whose results this one follows
 
 
 class TurnPolicy:

@@ -19,7 +19,7 @@ from heron.agents.policies import TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.state import PlanStep, RunState
 from heron.errors import RunCancelledError, UsageError
 from heron.llm import ScriptedLLM
-from heron.tools import Tool, ToolResult, tool
+from heron.tools import Risk, Tool, ToolResult, tool
 from heron.tracing import AnswerEvent, read_trace
 
 
@@ -993,6 +993,63 @@ def test_the_turn_after_a_failed_call_offers_tools_only_up_to_tries_after_error(
     with Agent(llm, tools=[run_code], config=AgentConfig(tries_after_error=0)) as agent:
         agent.run("Total?")
     assert "final_answer" in _offered(llm.calls[1])
+
+
+def test_the_turn_after_a_failed_call_offers_no_high_risk_tool_the_model_did_not_call() -> None:
+    """Kept from answering after a look-up failed, the default model called a user's high-risk
+    archive_file that the request never mentioned (approved: files archived). The try-again turn
+    offers the tools it called and the low-risk ones; a failed high-risk call may be fixed."""
+    archived: list[str] = []
+
+    @tool(risk=Risk.HIGH)
+    def archive_file(file: str) -> str:
+        """Archive a sales file. Irreversible.
+
+        Args:
+            file: the file's name
+        """
+        archived.append(file)
+        return f"archived {file}"
+
+    llm = ScriptedLLM(
+        [call("run_code", code="undefined * 3"), call("run_code", code="0.4 * 3"), answer("1.2")]
+    )
+    with Agent(llm, tools=[run_code, archive_file], approve=approve_all) as agent:
+        agent.run("What is 0.4 * 3?")
+    assert _offered(llm.calls[1]) == ["run_code"]  # not archive_file, not the answer
+    assert not archived
+
+    @tool(risk=Risk.HIGH)
+    def run_risky(code: str) -> ToolResult:
+        """Run a line of code with side effects.
+
+        Args:
+            code: the code
+        """
+        return run_code.invoke({"code": code}, None)  # type: ignore[arg-type]
+
+    llm = ScriptedLLM([call("run_risky", code="undefined"), call("run_risky", code="1"), answer("7.7")])
+    with Agent(llm, tools=[run_risky, archive_file], approve=approve_all) as agent:
+        agent.run("Run it.")
+    assert _offered(llm.calls[1]) == ["run_risky"]  # the failed call's own tool: the model fixes it
+    # no tool left to offer (the only one is high-risk and was not called): the answer stays offered
+    from heron.agents.policies.after_error import TryAgainAfterError
+    from heron.agents.policies.base import Allowed, Turn
+
+    turn = Turn(
+        run_id="r",
+        request="q",
+        step=1,
+        first=False,
+        offered=Allowed(),
+        llm=llm,
+        tools={"archive_file": archive_file},
+        emit=lambda event: None,
+        after_error=True,
+        tool_errors=1,
+        last_called=frozenset({"run_code"}),
+    )
+    assert TryAgainAfterError(tries=2).allowed(turn) is None
 
 
 def test_only_the_turn_right_after_failed_calls_is_a_try_again() -> None:
