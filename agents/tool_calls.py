@@ -271,7 +271,8 @@ class ToolCaller:
             told = not isinstance(exc, ArgumentsRetry)  # the tool's own words, not heron's
             return _Outcome(ToolResult(text=str(exc), is_error=True), seconds, hint, tool_problem=told)
         except (RunError, UsageError) as exc:  # the tool failed; the model sees why and goes on
-            cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+            said = f"{type(exc.__cause__).__name__}: {exc.__cause__}" if exc.__cause__ else ""
+            cause = f" ({said})" if said and said not in str(exc) else ""  # (often already in the message)
             result = ToolResult(text=f"{exc}{cause}", is_error=True)
         return _Outcome(result, time.perf_counter() - started, tokens=scope.tokens)
 

@@ -473,8 +473,9 @@ class Settings(BaseSettings):
             if not path.is_file():
                 raise ModelLoadError(
                     f"model file not found: {path}",
-                    "set HERON_MODEL_PATH (or model_path in heron.toml) to an existing .gguf file, "
-                    f"or unset it to use `model` ({self.model})",
+                    "give the path of an existing .gguf file where this one was given (the model argument "
+                    "of Agent or --model, HERON_MODEL_PATH, or model_path in heron.toml), or leave it out "
+                    f"to use `model` ({self.model})",
                 )
             return path
         return resolve_model(self.model, self.models_dir)

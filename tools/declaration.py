@@ -199,7 +199,8 @@ def _type_hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
 def _check_parameter_kind(param: inspect.Parameter, where: str) -> None:
     if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
         raise ToolDeclarationError(
-            f"{where} takes *{param.name} / **{param.name}; a tool needs named, typed parameters",
+            f"{where} takes {'*' if param.kind is inspect.Parameter.VAR_POSITIONAL else '**'}{param.name};"
+            " a tool needs named, typed parameters",
             "list each argument as its own typed parameter",
         )
     if param.kind is inspect.Parameter.POSITIONAL_ONLY:

@@ -31,7 +31,7 @@ def ingest(
         help="Chroma collection; default: the memory.collection setting ('heron').",
     ),
 ) -> None:
-    """Add .txt, .md, .html, .pdf and source files to vector memory for retrieval.
+    """Add .txt, .md, .html, .pdf, .csv and source files to vector memory for retrieval.
 
     Re-running writes only what changed: unchanged files are skipped, edited files replace their chunks,
     files removed from an ingested folder lose theirs. Unreadable, binary or empty files are reported and

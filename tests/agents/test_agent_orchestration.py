@@ -1063,3 +1063,24 @@ def test_only_the_turn_right_after_failed_calls_is_a_try_again() -> None:
     assert not _after_error(state.model_copy(update={"messages": [*state.messages, Message.user("Hello")]}))
     assert not _after_error(state.model_copy(update={"plan": [PlanStep(do="compute")]}))
     assert not _after_error(state.model_copy(update={"last_call_failed": False}))
+
+
+def test_a_tools_exception_reaches_the_model_once_not_twice() -> None:
+    """The message named the exception, then repeated it as the cause in brackets: the same words
+    twice in what the model reads, in the trace and in OpenTelemetry."""
+
+    @tool
+    def revenue(file: str) -> float:
+        """A sales file's revenue.
+
+        Args:
+            file: the file's name
+        """
+        raise FileNotFoundError(f"no sales file named {file!r}")
+
+    llm = ScriptedLLM([call("revenue", file="west.csv"), answer("There is no west.csv.")])
+    with Agent(llm, tools=[revenue]) as agent:
+        agent.run("Revenue of west.csv?")
+    told = llm.calls[1].messages[-1].content
+    assert "FileNotFoundError: no sales file named 'west.csv'" in told
+    assert told.count("no sales file named") == 1, told
