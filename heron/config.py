@@ -693,7 +693,10 @@ def _describe_validation_error(
         loc = [str(p) for p in err["loc"] if not str(p).startswith(("int", "literal[", "function-"))]
         key = ".".join(loc) or "(settings)"
         if err["type"] == "extra_forbidden":
-            msg = "unknown key: not a heron setting (check the spelling; `heron config` lists them)"
+            close = _close_key(loc)
+            msg = "unknown key: not a heron setting" + (
+                f"; did you mean `{close}`?" if close else " (check the spelling; `heron config` lists them)"
+            )
         else:
             msg = err["msg"]
         where = _value_source(loc, files, overrides)
@@ -704,6 +707,23 @@ def _describe_validation_error(
     if files:
         lines.append("  config files read: " + ", ".join(str(path) for path, _ in files))
     return "\n".join(lines)
+
+
+def _close_key(loc: list[str]) -> str | None:
+    """The setting beside the unknown key at ``loc`` spelt most like it (``agent.max_steps`` for
+    ``agent.max_stesp``), or None."""
+    import difflib
+
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = (
+            model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        )
+        model = field.annotation if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)) or not loc:
+        return None
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.75)
+    return ".".join([*loc[:-1], close[0]]) if close else None
 
 
 def _value_source(loc: list[str], files: list[tuple[Path, dict[str, Any]]], overrides: dict[str, Any]) -> str:

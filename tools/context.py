@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from heron.config import Settings, load_settings
+from heron.errors import UsageError
 from heron.gpu_share import GpuShare
 
 if TYPE_CHECKING:
@@ -82,7 +83,14 @@ class ToolContext(Generic[DepsT]):
         gpu: GpuShare | None = None,
     ) -> None:
         self.workspace = Path(workspace).expanduser().resolve()
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        try:
+            self.workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in its way, no rights
+            raise UsageError(
+                f"the workspace {self.workspace} cannot be made: {exc.strerror or exc}",
+                "give a folder you can write to (the workspace argument, --workspace, or HERON_DATA_DIR, "
+                "under which the default workspace is made)",
+            ) from exc
         self.settings = settings if settings is not None else load_settings()
         self.deps = deps
         self._sandbox = sandbox

@@ -216,7 +216,13 @@ def _check_image_model(settings: Settings) -> Check:
 
 def _check_chroma(settings: Settings) -> Check:
     if settings.chroma.mode == "embedded":
-        return Check("chroma", "ok", f"embedded database at {settings.chroma_path()}")
+        where = settings.chroma_path()
+        blocked = next((p for p in (where, *where.parents) if p.exists() and not p.is_dir()), None)
+        if blocked is not None:  # (the data dir's own check says what to set)
+            return Check(
+                "chroma", "problem", f"embedded database at {where}: {blocked} is a file, not a folder"
+            )
+        return Check("chroma", "ok", f"embedded database at {where}")
     url = f"http://{settings.chroma.host}:{settings.chroma.port}/api/v2/heartbeat"
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
@@ -361,6 +367,9 @@ def _check_data_dir(settings: Settings) -> Check:
         probe = probe.parent
     if probe.is_dir() and _writable(probe):
         return Check("data dir", "ok", f"{path}" + ("" if path.exists() else " (created on first use)"))
+    if probe.exists() and not probe.is_dir():
+        what = f"{path} is a file, not a folder" if probe == path else f"{probe}, part of {path}, is a file"
+        return Check("data dir", "problem", what, "set HERON_DATA_DIR to a folder (or a path to create)")
     return Check("data dir", "problem", f"{path} is not writable", "set HERON_DATA_DIR to a writable folder")
 
 

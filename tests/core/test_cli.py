@@ -282,3 +282,32 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(monkeypatch:
     assert line["status"] == "warn" and "HERON_MODLE" in line["detail"]
     with pytest.warns(SettingsWarning, match="HERON_MODLE"):
         load_settings()
+
+
+def test_a_misspelt_nested_variable_is_refused_with_the_setting_it_resembles(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HERON_AGENT__MAX_STESP", "3")
+    assert main(["config"]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert "`agent.max_stesp` = '3' (environment variable HERON_AGENT__MAX_STESP)" in err
+    assert "did you mean `agent.max_steps`?" in err
+
+
+def test_a_data_dir_that_is_a_file_is_named_so_by_doctor_and_the_sdk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from heron.errors import UsageError
+    from heron.tools import ToolContext
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    monkeypatch.setenv("HERON_DATA_DIR", str(a_file))
+    checks = {c["name"]: c for c in json.loads(_heron("doctor", "--json").stdout)}
+    assert (
+        checks["data dir"]["status"] == "problem"
+        and "is a file, not a folder" in checks["data dir"]["detail"]
+    )
+    assert checks["chroma"]["status"] == "problem" and "is a file" in checks["chroma"]["detail"]
+    with pytest.raises(UsageError, match=r"the workspace .* cannot be made: Not a directory"):
+        ToolContext(a_file / "workspace")
