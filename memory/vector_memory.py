@@ -21,13 +21,13 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
 from heron.config import COLLECTION_NAME_RULE, Settings, collection_name_problem
 from heron.errors import ConfigError, UsageError
-from heron.memory.chroma_client import open_chroma_client
+from heron.memory.chroma_client import ServerCalls, open_chroma_client
 from heron.memory.embeddings import Embedder
 from heron.memory.lexical import LexicalIndex
 from heron.memory.passages import HEADING_KEY, SOURCE_KEY, Passage, chunk_id, indexed_text
@@ -89,12 +89,13 @@ class VectorMemory:
     def collection(self) -> Collection:
         """The Chroma collection, created (cosine space, no embedding function) on first use."""
         if self._collection is None:
-            self._collection = self.client.get_or_create_collection(
+            collection = self.client.get_or_create_collection(
                 self.collection_name,
                 embedding_function=None,
                 configuration={"hnsw": HNSW_CONFIGURATION},
                 metadata={REVISION_KEY: uuid.uuid4().hex},
             )
+            self._collection = self._served(collection)
         return self._collection
 
     def close(self) -> None:
@@ -356,7 +357,13 @@ class VectorMemory:
 
     def _fresh_collection(self) -> Collection:
         """The collection as stored now (metadata written by other processes included)."""
-        return self.client.get_collection(self.collection_name, embedding_function=None)
+        return self._served(self.client.get_collection(self.collection_name, embedding_function=None))
+
+    def _served(self, collection: Collection) -> Collection:
+        """A server's collection says so when the server stops answering (see ServerCalls)."""
+        if self.settings.chroma.mode == "server":
+            return cast("Collection", ServerCalls(collection, self.settings))
+        return collection
 
     def _check_dimension(self, dimension: int) -> None:
         stored = (self.collection.metadata or {}).get(DIMENSION_KEY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -51,14 +52,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real `chroma run` on 127.0.0.1 (free port, temp path), stopped at the end; yields the port."""
+@contextlib.contextmanager
+def running_chroma(path: Path) -> Iterator[int]:
+    """A real `chroma run` on 127.0.0.1 (free port, its database under ``path``), stopped when the
+    block ends; yields the port."""
     import sys
 
     chroma = Path(sys.executable).parent / "chroma"
     port = _free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
     log = (path / "server.log").open("wb")
     env = dict(os.environ, ANONYMIZED_TELEMETRY="False")
     process = subprocess.Popen(
@@ -89,6 +90,13 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real `chroma run` for the whole session (see ``running_chroma``); yields the port."""
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as port:
+        yield port
 
 
 @pytest.fixture
