@@ -29,6 +29,7 @@ from heron.agents.approval import deny_all
 from heron.agents.http_gate import LOOPBACK_HOSTS, LOOPBACK_ORIGINS, RequestGate
 from heron.config import Settings
 from heron.errors import HeronError, ModelRetry, UsageError
+from heron.status import calls_in_doubt
 from heron.tools import Tool, ToolContext, ToolResult, calculator, list_files, python_tool, read_file, tool
 from heron.tools.context import CallScope
 
@@ -191,7 +192,8 @@ class HeronMCPServer:
                 agent.close()
         sources = "\n".join(f"- [{c.id}] {c.source}: {c.text[:200]}" for c in result.citations)
         text = result.answer if result.answered else f"(no answer: {result.note})"
-        lines = [text, f"\nstatus: {result.describe_status()}; run id: {result.run_id}"]
+        doubt = "".join(f"; {part}" for part in calls_in_doubt(result.failed_calls, result.denied_calls))
+        lines = [text, f"\nstatus: {result.describe_status()}{doubt}; run id: {result.run_id}"]
         if sources:
             lines.insert(1, f"\nSources:\n{sources}")
         return ToolResult(text="\n".join(lines), is_error=not result.succeeded)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.markup import escape
 
 from heron.llm.yes_no import CONTENT_FREE
-from heron.status import describe
+from heron.status import calls_in_doubt, describe
 
 
 def render_event(event: Any, verbose: bool = False) -> str:
@@ -102,12 +102,3 @@ def _short(arguments: dict[str, Any]) -> str:
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def calls_in_doubt(failed: int, denied: int) -> list[str]:
-    """What a run's status line adds about calls whose results its answer could not rest on: those
-    that failed and those the approver did not approve (they did not run, whatever the answer says)."""
-    parts = [f"{failed} failed call{'s' * (failed != 1)}"] if failed else []
-    if denied:
-        parts.append(f"{denied} call{'s' * (denied != 1)} not approved, not run")
-    return parts

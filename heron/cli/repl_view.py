@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from heron.agents import ApprovalRequest, ApprovalResult
-from heron.cli.render import calls_in_doubt, render_event
+from heron.cli.render import render_event
 from heron.cli.repl_input import LineReader, PipedLines, answer_reader
 from heron.errors import ContextOverflowError, HeronError, UsageError
-from heron.status import CUT_NOTE, describe
+from heron.status import CUT_NOTE, calls_in_doubt, describe
 
 _SNIPPET_CHARS = 160
 _BAR_CELLS = 24

@@ -13,10 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from heron.cli.app import app
-from heron.cli.render import calls_in_doubt
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
-from heron.status import CUT_NOTE, describe
+from heron.status import CUT_NOTE, calls_in_doubt, describe
 
 if TYPE_CHECKING:
     from heron.agents.run_store import RunRecord

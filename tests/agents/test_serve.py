@@ -48,7 +48,7 @@ def test_the_openai_client_gets_an_answer_with_the_tool_calls_in_the_extension_f
     assert reply.choices[0].message.content == "17*23 is 391."
     assert reply.choices[0].finish_reason == "stop"
     heron = reply.model_extra["heron"]
-    assert heron["status"] == "succeeded"
+    assert heron["status"] == "succeeded" and (heron["failed_calls"], heron["denied_calls"]) == (0, 0)
     call_event, result_event = heron["events"]
     assert (call_event["tool"], call_event["arguments"]) == ("calculator", {"expression": "17*23"})
     assert result_event["text"] == "391"
