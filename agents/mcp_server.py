@@ -192,7 +192,7 @@ class HeronMCPServer:
                 agent.close()
         sources = "\n".join(f"- [{c.id}] {c.source}: {c.text[:200]}" for c in result.citations)
         text = result.answer if result.answered else f"(no answer: {result.note})"
-        doubt = "".join(f"; {part}" for part in calls_in_doubt(result.failed_calls, result.denied_calls))
+        doubt = calls_in_doubt(result.failed_calls, result.denied_calls)
         lines = [text, f"\nstatus: {result.describe_status()}{doubt}; run id: {result.run_id}"]
         if sources:
             lines.insert(1, f"\nSources:\n{sources}")

@@ -55,9 +55,8 @@ class RunState(BaseModel):
     searches: int = 0  # finished calls of tools that cite (retrieve), whether or not they found anything
     call_counts: dict[str, int] = Field(default_factory=dict)  # repeated-call detection
     last_call_failed: bool = False  # the last tool call's result was an error
-    tool_errors: int = (
-        0  # calls that failed, were cut or named no tool (a plan step that adds some is re-planned)
-    )
+    # calls that failed, were cut or named no tool (a plan step that adds some is re-planned)
+    tool_errors: int = 0
     denied_calls: int = 0  # risky calls the approver did not approve (they did not run)
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

@@ -714,15 +714,13 @@ def _close_key(loc: list[str]) -> str | None:
     ``agent.max_stesp``), or None."""
     import difflib
 
-    model: Any = Settings
+    group: type[BaseModel] | None = Settings
     for part in loc[:-1]:
-        field = (
-            model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        )
-        model = field.annotation if field is not None else None
-    if not (isinstance(model, type) and issubclass(model, BaseModel)) or not loc:
+        info = group.model_fields.get(part) if group is not None else None
+        group = _settings_group(info.annotation) if info is not None else None
+    if group is None or not loc:
         return None
-    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(loc[-1], list(group.model_fields), n=1, cutoff=0.75)
     return ".".join([*loc[:-1], close[0]]) if close else None
 
 

@@ -62,13 +62,14 @@ def run_status(stopped_by: StoppedBy, answered: bool, checks_passed: bool = True
 CUT_NOTE = "(the answer reached its length limit and was cut off; AgentConfig.answer_chars sets the limit)"
 
 
-def calls_in_doubt(failed: int, denied: int) -> list[str]:
+def calls_in_doubt(failed: int, denied: int, separator: str = "; ") -> str:
     """What a run's status line adds about calls whose results its answer could not rest on: those
-    that failed and those the approver did not approve (they did not run, whatever the answer says)."""
+    that failed and those the approver did not approve (they did not run, whatever the answer says),
+    each after ``separator``; empty when there are none."""
     parts = [f"{failed} failed call{'s' * (failed != 1)}"] if failed else []
     if denied:
         parts.append(f"{denied} call{'s' * (denied != 1)} not approved, not run")
-    return parts
+    return "".join(separator + part for part in parts)
 
 
 def describe(status: str, stopped_by: str = "") -> str:

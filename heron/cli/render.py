@@ -89,7 +89,7 @@ def render_event(event: Any, verbose: bool = False) -> str:
             f"{int(usage.get('prompt_tokens', 0))} prompt "
             f"({int(usage.get('cached_prompt_tokens', 0))} reused), "
             f"{int(usage.get('completion_tokens', 0))} generated"
-            + "".join(f"; {part}" for part in calls_in_doubt(event.failed_calls, event.denied_calls))
+            + calls_in_doubt(event.failed_calls, event.denied_calls)
             + (f"; error: {escape(event.error)}" if event.error else "")
         )
     return ""

@@ -147,8 +147,7 @@ class ReplView:
         # a chat session's usage adds up over the conversation: count this question's own turns
         tokens = self._generated or int(event.usage.get("completion_tokens", 0))
         status = describe(event.status, event.stopped_by or "")
-        not_made = calls_in_doubt(getattr(event, "failed_calls", 0), getattr(event, "denied_calls", 0))
-        failures = "".join(f"; {part}" for part in not_made)
+        failures = calls_in_doubt(getattr(event, "failed_calls", 0), getattr(event, "denied_calls", 0))
         self.console.print(f"[dim]({status} in {event.seconds:.1f}s, {tokens} tokens generated{failures})[/]")
 
     # -- approvals --------------------------------------------------------------------------------

@@ -338,7 +338,7 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     colour = "green" if outcome.exit_code == 0 else "red"
     status = describe(outcome.status, outcome.stopped_by)
     where = f" on {outcome.node}" if outcome.node and "/" in outcome.node else ""  # a cluster worker
-    failed = "".join(f", {part}" for part in calls_in_doubt(outcome.failed_calls, outcome.denied_calls))
+    failed = calls_in_doubt(outcome.failed_calls, outcome.denied_calls, separator=", ")
     console.print(
         f"[bold {colour}]{status}[/] run {outcome.run_id} "
         f"({outcome.steps} step{'s' * (outcome.steps != 1)}{failed}{escape(where)})"
