@@ -14,6 +14,8 @@ from typing import Literal
 
 from langchain_text_splitters import Language
 
+from heron.quiet import hushed
+
 Kind = Literal["text", "markdown", "html", "pdf", "code"]
 
 MAX_FILE_BYTES = 64 * 2**20  # larger files are almost always data dumps, not documents
@@ -151,10 +153,14 @@ def _pdf_pages(data: bytes) -> list[Section]:
     from pypdf.errors import PyPdfError
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableFileError("encrypted PDF")
-        return [Section(page.extract_text() or "", page=i) for i, page in enumerate(reader.pages, start=1)]
+        # pypdf's warnings ("invalid pdf header") say less than the skipped file's reason in the report
+        with hushed():
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise UnreadableFileError("encrypted PDF")
+            return [
+                Section(page.extract_text() or "", page=i) for i, page in enumerate(reader.pages, start=1)
+            ]
     except UnreadableFileError:
         raise
     except (PyPdfError, ValueError, KeyError, OSError) as exc:
@@ -175,7 +181,6 @@ _BLOCK_TAGS = [
     "article",
     "header",
     "footer",
-    "nav",
     "aside",
     "main",
     "table",
@@ -190,11 +195,14 @@ _BLOCK_TAGS = [
 
 
 def html_to_text(html: str) -> str:
-    """The visible text of an HTML page, headings written as Markdown ``#`` lines for the splitter."""
+    """The visible text of an HTML page, headings written as Markdown ``#`` lines for the splitter.
+
+    A ``<nav>`` element (the page's links to other pages, by HTML's definition) is left out: a
+    recipe page's "Home | Recipes | Contact" became a passage of its own, which searches returned."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "head"]):
+    for tag in soup(["script", "style", "noscript", "template", "svg", "head", "nav"]):
         tag.decompose()
     for level in range(1, 7):
         for heading in soup.find_all(f"h{level}"):

@@ -64,7 +64,8 @@ def test_python_is_split_at_function_boundaries() -> None:
 
 def test_html_keeps_visible_text_and_headings_only() -> None:
     text = html_to_text(
-        "<h1>Title</h1><script>evil()</script><p>One <b>bold</b> word.</p><h2>Sub</h2><p>Two</p>"
+        "<nav>Home | Recipes</nav><h1>Title</h1><script>evil()</script><p>One <b>bold</b> word.</p>"
+        "<h2>Sub</h2><p>Two</p>"
     )
     assert text == "# Title\n\nOne bold word.\n\n## Sub\n\nTwo"
 
@@ -92,6 +93,19 @@ def test_unusable_files_raise_a_short_reason(name: str, data: bytes, reason: str
     with pytest.raises(UnreadableFileError) as caught:
         load_document(Path(name), data)
     assert caught.value.reason.startswith(reason)
+
+
+def test_a_corrupt_pdf_is_reported_by_its_reason_without_pypdf_warnings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """pypdf logs "invalid pdf header" and "EOF marker not found" for such a file; ingestion's report
+    already names it and why, so a program using heron saw the same problem twice, once in pypdf's
+    words."""
+    with pytest.raises(UnreadableFileError) as caught:
+        load_document(Path("corrupt.pdf"), b"\\\x10\xa2\xb3T not a pdf at all")
+    assert caught.value.reason.startswith("not a readable PDF")
+    # (with no handler of the program's own, Python writes a library's warnings to stderr)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
 
 
 def _markdown_chunks(text: str, chunk_size: int = 1000, overlap: int = 100) -> list[Chunk]:
