@@ -14,7 +14,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel
 
-from heron.errors import ModelRetry
+from heron.errors import ModelRetry, ToolExecutionError
 from heron.tools.base import Tool, check_tool_name
 from heron.tools.context import ToolContext
 from heron.tools.json_schema_args import args_model_from_json_schema
@@ -25,21 +25,22 @@ def to_langchain(heron_tool: Tool, ctx: ToolContext[Any]) -> StructuredTool:
     """A LangChain ``StructuredTool`` that runs ``heron_tool`` with ``ctx``.
 
     It answers in LangChain's ``content_and_artifact`` format (the artifacts are heron
-    :class:`Artifact` objects). Bad arguments and failed calls raise ``ToolException`` with the
-    message for the model, which LangChain hands back as an error ``ToolMessage``.
+    :class:`Artifact` objects). Bad arguments, failed calls and exceptions the tool raised raise
+    ``ToolException`` with the message for the model, which LangChain hands back as an error
+    ``ToolMessage`` (``handle_tool_error``).
     """
 
     def run(**kwargs: Any) -> tuple[str, list[Artifact]]:
         try:
             result = heron_tool.invoke(kwargs, ctx)
-        except ModelRetry as exc:
+        except (ModelRetry, ToolExecutionError) as exc:
             raise ToolException(str(exc)) from exc
         return _content_and_artifact(result)
 
     async def arun(**kwargs: Any) -> tuple[str, list[Artifact]]:
         try:
             result = await heron_tool.ainvoke(kwargs, ctx)
-        except ModelRetry as exc:
+        except (ModelRetry, ToolExecutionError) as exc:
             raise ToolException(str(exc)) from exc
         return _content_and_artifact(result)
 

@@ -69,6 +69,18 @@ def test_bad_arguments_reach_a_langchain_agent_as_an_error_message(ctx: ToolCont
     assert message.content == "use a word of at most 3 letters"
 
 
+def test_a_heron_tool_that_raises_reaches_a_langchain_agent_as_an_error_message(ctx: ToolContext) -> None:
+    @tool
+    def inventory(item: str) -> str:
+        """Looks an item up."""
+        raise RuntimeError(f"the inventory server is down (asked for {item})")
+
+    message = to_langchain(inventory, ctx).invoke(
+        {"type": "tool_call", "name": "inventory", "args": {"item": "pen"}, "id": "3"}
+    )
+    assert message.status == "error" and "the inventory server is down (asked for pen)" in message.content
+
+
 class SearchArgs(BaseModel):
     query: str = Field(description="what to look for")
     limit: int = Field(3, ge=1, le=10, description="how many hits")
