@@ -3,8 +3,8 @@
 The caller writes a ``task``; the sub-agent runs it to an answer with its own tools, memory and
 budget, and its answer (with the passages it cited) is the tool's result. Called from a run, the
 sub-run nests under the caller: its events go to the caller's trace, its risky calls to the
-caller's approver, its tokens count against the caller's budget, and it stops when the caller's run
-is cancelled.
+caller's approver (those not approved count among the caller's ``denied_calls``), its tokens count
+against the caller's budget, and it stops when the caller's run is cancelled.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
                 scope.tokens += generated.tokens
                 raise
             scope.tokens += result.usage.completion_tokens
+            scope.denied += result.denied_calls
         text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
         if result.answer_cut:  # the caller's model should know the sub-agent's answer ends unfinished
             text += " [cut off at the answer's length limit]"

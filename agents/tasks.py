@@ -243,7 +243,8 @@ def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) 
 
 def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: tuple[str, ...]) -> None:
     """Every tool name, sub-agent, approval and the goal's template, all problems in one error."""
-    problems = []
+    problems: list[str] = []
+    hints: list[str] = []
     sub_agents = [a.name for a in task.agents]
     lists: list[tuple[tuple[str | int, ...], list[str], tuple[str, ...]]]
     lists = [(("tools",), task.tools, (*available, *sub_agents))]
@@ -256,6 +257,7 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
                     load_tool_reference(name, path.parent)
                 except TaskFileError as exc:
                     problems.append(f"{path}:{_line(node, (*where, i))}: {label}[{i}]: {exc.problem}")
+                    hints.append(exc.hint)
             elif name not in known:
                 unknown = (
                     "a sub-agent cannot call another" if name in sub_agents else f"unknown tool {name!r}"
@@ -282,7 +284,6 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
         problems.append(
             f"{path}:{_line(node, ('tools',))}: tools: retrieve/remember need a `memory:` section"
         )
-    hints = []
     if problems:
         own = "your own: `module:function` (a @tool next to the task file)"
         hints.append(f"built-in tools: {', '.join(available)}; {own}")
@@ -292,7 +293,7 @@ def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: 
         problems.append(f"{path}:{_line(node, ('goal',))}: goal: {exc}")
         hints.append("add the missing name under `inputs:`")
     if problems:
-        raise TaskFileError("\n".join(problems), "; ".join(hints))
+        raise TaskFileError("\n".join(problems), "; ".join(dict.fromkeys(h for h in hints if h)))
 
 
 def tool_name(entry: str) -> str:
@@ -306,6 +307,7 @@ def load_tool_reference(reference: str, folder: Path) -> Any:
     import sys
 
     from heron.tools import Tool
+    from heron.tools.declaration import deps_required
 
     module_name, _, attribute = reference.partition(":")
     added = str(folder.resolve())
@@ -325,6 +327,15 @@ def load_tool_reference(reference: str, folder: Path) -> Any:
         raise TaskFileError(
             f"{reference!r} is not a heron tool (got {type(found).__name__})",
             "decorate the function with @heron.tool",
+        )
+    deps = deps_required(found)
+    if deps is not None:
+        kind = getattr(deps, "__name__", repr(deps))
+        raise TaskFileError(
+            f"tool {reference!r} needs deps (ToolContext[{kind}]), which a task file cannot give: "
+            "every call of it would fail",
+            f"run it from Python (Agent(tools=[...], deps={kind}(...))), or let the tool work without "
+            f"them (ToolContext[{kind} | None], and a default when ctx.deps is None)",
         )
     return found
 

@@ -28,7 +28,8 @@ class CallScope:
     """The run a tool call belongs to, for a tool that runs an agent of its own (``Agent.as_tool``):
     its trace events go to ``emit`` (the caller's trace), its risky calls to ``approve`` (the
     caller's approver), it generates at most ``tokens_left`` tokens, and those it generates are added
-    to ``tokens`` (the caller's budget pays them); it stops when ``cancelled()`` says the caller's
+    to ``tokens`` (the caller's budget pays them), its calls not approved to ``denied`` (the
+    caller's count); it stops when ``cancelled()`` says the caller's
     run was cancelled."""
 
     run_id: str
@@ -37,6 +38,7 @@ class CallScope:
     approve: Callable[[Any], Any]
     tokens_left: int | None = None  # what the caller's budget has left to generate
     tokens: int = 0
+    denied: int = 0  # risky calls of the agent the tool ran that the approver did not approve
     cancelled: Callable[[], bool] = lambda: False  # the caller's run was cancelled: stop with it
     _stops: list[Callable[[], None]] = field(default_factory=list, repr=False)
 

@@ -186,6 +186,23 @@ def is_context_annotation(annotation: Any) -> bool:
     return annotation is ToolContext or typing.get_origin(annotation) is ToolContext
 
 
+def deps_required(tool: Tool) -> Any:
+    """The deps type a tool's ``ToolContext[Deps]`` parameter asks for; None when the tool takes no
+    context, a bare ``ToolContext``, or deps that may be missing (``ToolContext[Deps | None]``,
+    ``ToolContext[Any]``). A task file gives no deps: such a tool fails its every call there."""
+    name = tool._context_param
+    if name is None:
+        return None
+    try:
+        annotation = typing.get_type_hints(tool._function).get(name)
+    except (NameError, TypeError):  # (checked at declaration; a hint that stopped resolving says nothing)
+        return None
+    (deps,) = typing.get_args(annotation) or (None,)
+    if deps is None or deps is Any or type(None) in typing.get_args(deps):
+        return None
+    return deps
+
+
 def _type_hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn, include_extras=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,42 @@ def test_custom_tool_reference(tmp_path: Path) -> None:
     assert load_task(_write(tmp_path, delegated, "t4.yaml")).task.approval.allow == ["shout"]
     with pytest.raises(TaskFileError, match="cannot import"):
         load_task(_write(tmp_path, "goal: x\ntools: ['nowhere:shout']\n", "t2.yaml"))
+
+
+def test_a_tool_that_needs_deps_is_refused_where_a_task_file_cannot_give_them(tmp_path: Path) -> None:
+    (tmp_path / "dep_tools.py").write_text(
+        textwrap.dedent('''
+            from dataclasses import dataclass
+            from heron import tool, ToolContext
+
+            @dataclass
+            class Shop:
+                name: str
+
+            @tool
+            def shop_name(ctx: ToolContext[Shop]) -> str:
+                """The shop's name."""
+                return ctx.deps.name
+
+            @tool
+            def maybe_name(ctx: ToolContext[Shop | None]) -> str:
+                """The shop's name, if there is a shop."""
+                return ctx.deps.name if ctx.deps else "none"
+
+            @tool
+            def no_deps(ctx: ToolContext) -> str:
+                """The workspace."""
+                return str(ctx.workspace)
+        ''')
+    )
+    with pytest.raises(TaskFileError) as caught:
+        load_task(_write(tmp_path, "goal: x\ntools: ['dep_tools:shop_name']\n"))
+    assert "needs deps (ToolContext[Shop])" in str(caught.value) and "deps=Shop(...)" in str(caught.value)
+    written = "goal: x\ntools: ['dep_tools:maybe_name', 'dep_tools:no_deps']\n"
+    assert load_task(_write(tmp_path, written, "t2.yaml")).task.tools == [
+        "dep_tools:maybe_name",
+        "dep_tools:no_deps",
+    ]
 
 
 def test_missing_task_file(tmp_path: Path) -> None:
