@@ -48,9 +48,10 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
                 )
             except BaseException:  # stopped or failed: its tokens were spent all the same, the caller pays
                 scope.tokens += generated.tokens
+                scope.denied += generated.denied
                 raise
             scope.tokens += result.usage.completion_tokens
-            scope.denied += result.denied_calls
+            scope.denied += generated.denied
         text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
         if result.answer_cut:  # the caller's model should know the sub-agent's answer ends unfinished
             text += " [cut off at the answer's length limit]"
@@ -77,15 +78,19 @@ def _forward_written(emit: EventCallback, event: Any) -> None:
 
 
 class _Generated:
-    """Counts the tokens a sub-run (and the sub-runs it starts) generates, from its model turns' events:
-    what its caller pays when the run is stopped before its result says so."""
+    """Counts the tokens a sub-run (and the sub-runs it starts) generates, from its model turns' events,
+    and the calls their approver did not approve: what its caller pays and reports, also when the run
+    is stopped before its result says so."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.tokens = 0
+        self.denied = 0
 
     def __call__(self, event: Any) -> None:
-        if event.type == "model_turn" and (
-            event.run_id == self.run_id or event.run_id.startswith(self.run_id + ".")
-        ):
+        if not (event.run_id == self.run_id or event.run_id.startswith(self.run_id + ".")):
+            return
+        if event.type == "model_turn":
             self.tokens += event.completion_tokens
+        elif event.type == "approval" and event.decision == "denied":
+            self.denied += 1

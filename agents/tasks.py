@@ -244,7 +244,7 @@ def load_task(path: Path | str, available_tools: tuple[str, ...] = KNOWN_TOOLS) 
 def _check_names(task: TaskFile, path: Path, node: yaml.Node | None, available: tuple[str, ...]) -> None:
     """Every tool name, sub-agent, approval and the goal's template, all problems in one error."""
     problems: list[str] = []
-    hints: list[str] = []
+    hints: list[str | None] = []
     sub_agents = [a.name for a in task.agents]
     lists: list[tuple[tuple[str | int, ...], list[str], tuple[str, ...]]]
     lists = [(("tools",), task.tools, (*available, *sub_agents))]
@@ -307,7 +307,6 @@ def load_tool_reference(reference: str, folder: Path) -> Any:
     import sys
 
     from heron.tools import Tool
-    from heron.tools.declaration import deps_required
 
     module_name, _, attribute = reference.partition(":")
     added = str(folder.resolve())
@@ -328,7 +327,7 @@ def load_tool_reference(reference: str, folder: Path) -> Any:
             f"{reference!r} is not a heron tool (got {type(found).__name__})",
             "decorate the function with @heron.tool",
         )
-    deps = deps_required(found)
+    deps = found.required_deps
     if deps is not None:
         kind = getattr(deps, "__name__", repr(deps))
         raise TaskFileError(

@@ -11,11 +11,13 @@ and their Python warnings. heron's own messages and every error stay visible.
 
 A program that uses heron as a library keeps its own logging; only the model preparation heron does
 on its own behalf (loading, exporting and quantizing the embedding model) runs :func:`hushed`, since
-those bars and that advice are about heron's internals, not about the program.
+those bars and that advice are about heron's internals, not about the program, and reading a PDF runs
+:func:`quiet_logger` for pypdf alone (its warnings repeat the reason ingestion reports).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -160,6 +162,48 @@ class _Hush:
 
 
 _hush = _Hush()
+
+
+class _QuietLogger:
+    """One library logger held at ERROR while any ``quiet_logger`` block for it runs (blocks in
+    several threads overlap: the first to enter saves its level, the last to leave puts it back)."""
+
+    def __init__(self, name: str) -> None:
+        self.logger = logging.getLogger(name)
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._level = logging.NOTSET
+
+    @contextmanager
+    def block(self) -> Iterator[None]:
+        with self._lock:
+            self._depth += 1
+            if self._depth == 1:
+                self._level = self.logger.level
+                self.logger.setLevel(max(self._level, logging.ERROR))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.logger.setLevel(self._level)
+
+
+_quiet_loggers: dict[str, _QuietLogger] = {}
+_quiet_loggers_lock = threading.Lock()
+
+
+def quiet_logger(name: str) -> contextlib.AbstractContextManager[None]:
+    """The library logger ``name`` (and its children) says only errors for the length of a block:
+    for a library heron calls on a file the user gave it, whose warnings repeat what heron reports
+    (pypdf's "invalid pdf header" for a file ingestion skips with its reason). Nothing else changes,
+    and ``heron -v`` or a program logging ``heron`` at INFO leaves it alone."""
+    if _verbose or logging.getLogger("heron").isEnabledFor(logging.INFO):
+        return contextlib.nullcontext()
+    with _quiet_loggers_lock:
+        quiet = _quiet_loggers.setdefault(name, _QuietLogger(name))
+    return quiet.block()
 
 
 def _transformers_logging() -> Any:

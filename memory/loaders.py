@@ -14,7 +14,7 @@ from typing import Literal
 
 from langchain_text_splitters import Language
 
-from heron.quiet import hushed
+from heron.quiet import quiet_logger
 
 Kind = Literal["text", "markdown", "html", "pdf", "code"]
 
@@ -154,7 +154,7 @@ def _pdf_pages(data: bytes) -> list[Section]:
 
     try:
         # pypdf's warnings ("invalid pdf header") say less than the skipped file's reason in the report
-        with hushed():
+        with quiet_logger("pypdf"):
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise UnreadableFileError("encrypted PDF")

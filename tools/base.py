@@ -78,6 +78,7 @@ class Tool:
         function: Callable[..., Any],
         risk: Risk = Risk.LOW,
         context_param: str | None = None,
+        required_deps: Any = None,
         schema: dict[str, Any] | None = None,
         cites: bool = False,
         think: bool = False,
@@ -93,6 +94,8 @@ class Tool:
         self.risk = Risk(risk)
         self._function = function
         self._context_param = context_param
+        # the deps its ``ToolContext[Deps]`` needs (None: none, or they may be None): a task file gives none
+        self.required_deps = required_deps
         self._schema = schema
         self.is_async = asyncio.iscoroutinefunction(function)
         # arguments that are data the model composes (file text, code): the agent's repetition

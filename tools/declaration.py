@@ -31,6 +31,7 @@ class FunctionSpec:
     description: str
     args_model: type[BaseModel]
     context_param: str | None
+    required_deps: Any = None  # the type of ``ToolContext[Deps]``'s deps, unless they may be None
 
 
 @overload
@@ -100,6 +101,7 @@ def tool(
             function=fn,
             risk=risk,
             context_param=spec.context_param,
+            required_deps=spec.required_deps,
             cites=cites,
             think=think,
             concurrent=concurrent,
@@ -133,6 +135,7 @@ def describe_function(
         )
     fields: dict[str, Any] = {}
     context_param: str | None = None
+    required_deps: Any = None
     for param in inspect.signature(fn).parameters.values():
         _check_parameter_kind(param, where)
         if param.name not in hints:
@@ -143,7 +146,7 @@ def describe_function(
             )
         annotation = hints[param.name]
         if is_context_annotation(annotation):
-            context_param = param.name
+            context_param, required_deps = param.name, _required_deps(annotation)
             continue
         _check_parameter_type(annotation, param.name, where)
         default = ... if param.default is inspect.Parameter.empty else param.default
@@ -164,6 +167,7 @@ def describe_function(
         description=description or parsed.description or doc.strip(),
         args_model=args_model,
         context_param=context_param,
+        required_deps=required_deps,
     )
 
 
@@ -186,19 +190,11 @@ def is_context_annotation(annotation: Any) -> bool:
     return annotation is ToolContext or typing.get_origin(annotation) is ToolContext
 
 
-def deps_required(tool: Tool) -> Any:
-    """The deps type a tool's ``ToolContext[Deps]`` parameter asks for; None when the tool takes no
-    context, a bare ``ToolContext``, or deps that may be missing (``ToolContext[Deps | None]``,
-    ``ToolContext[Any]``). A task file gives no deps: such a tool fails its every call there."""
-    name = tool._context_param
-    if name is None:
-        return None
-    try:
-        annotation = typing.get_type_hints(tool._function).get(name)
-    except (NameError, TypeError):  # (checked at declaration; a hint that stopped resolving says nothing)
-        return None
-    (deps,) = typing.get_args(annotation) or (None,)
-    if deps is None or deps is Any or type(None) in typing.get_args(deps):
+def _required_deps(context: Any) -> Any:
+    """The deps type a ``ToolContext[Deps]`` annotation asks for; None for a bare ``ToolContext`` or
+    deps that may be missing (``ToolContext[Deps | None]``, ``ToolContext[Any]``, ``[object]``)."""
+    (deps,) = typing.get_args(context) or (None,)
+    if deps is None or deps is Any or deps is object or type(None) in typing.get_args(deps):
         return None
     return deps
 

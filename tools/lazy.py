@@ -80,6 +80,7 @@ class LazyTool(Tool):
             function=self._loaded_call(),
             risk=type(self).tool_risk,
             context_param=spec.context_param,
+            required_deps=spec.required_deps,
             cites=type(self).tool_cites,
             think=type(self).tool_think,
             concurrent=type(self).tool_concurrent,

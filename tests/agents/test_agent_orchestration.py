@@ -374,6 +374,22 @@ def test_a_tool_steps_note_follows_its_successful_call_and_only_the_note_is_offe
     assert any("7 herons at the weir" in m.content for m in llm.calls[2].messages if m.role == "assistant")
 
 
+def test_a_short_result_gets_no_note_turn_however_long_the_request_restated_after_it(
+    demo_tools: list,
+) -> None:
+    """The step's result is the tool's text: the request restated after it (heron's, up to 400
+    characters) neither makes a short result long enough for a note turn nor fills the step's record."""
+    llm = ScriptedLLM([call("add", a=2, b=5), answer("7")])
+    states: list[RunState] = []
+    request = "Add 2 and 5. " + "Then say what the sum is, in words a child understands. " * 4
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run(request, plan=[{"do": "add", "tool": "add"}, "answer"], on_step=states.append)
+    assert result.answer == "7" and len(llm.calls) == 2  # the call and the answer: no note between
+    assert "The user's request is still" in llm.calls[1].messages[-2].content  # (the model is told it)
+    (record,) = states[-1].step_results
+    assert record.startswith("add -> [add result]\n7\n(budget left: ") and "request" not in record
+
+
 def test_without_step_notes_a_tool_step_ends_with_its_call(demo_tools: list, ledger: Path) -> None:
     llm = ScriptedLLM([call("add", a=2, b=5), answer("7")])
     with _agent(llm, demo_tools, step_notes=False) as agent:
@@ -787,6 +803,19 @@ def test_a_sub_agents_tokens_count_against_the_callers_budget_and_its_approvals_
     assert result.stopped_by == "max_tokens"  # the sub-agent's 60-word answer spent the caller's budget
     # and the run's usage says so: a run stopped at 64 tokens does not show fewer
     assert result.usage.completion_tokens >= 64
+
+
+def test_a_sub_agent_that_fails_after_a_call_was_not_approved_still_reports_it_to_the_caller(
+    demo_tools: list,
+) -> None:
+    sub_llm = ScriptedLLM([call("delete_everything"), RuntimeError("the sub-agent's model crashed")])
+    llm = ScriptedLLM([call("helper", task="clean up"), answer("it failed")])
+    with (
+        Agent(sub_llm, tools=demo_tools) as sub,
+        Agent(llm, tools=[sub.as_tool("helper", "Cleans up.")]) as agent,  # the default approver denies
+    ):
+        result = agent.run("Clean up, please.")
+    assert result.failed_calls == 1 and result.denied_calls == 1, (result.failed_calls, result.denied_calls)
 
 
 def test_the_caller_is_told_when_a_sub_agents_answer_was_cut_at_its_length_limit() -> None:

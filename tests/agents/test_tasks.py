@@ -135,6 +135,7 @@ def test_a_tool_that_needs_deps_is_refused_where_a_task_file_cannot_give_them(tm
         textwrap.dedent('''
             from dataclasses import dataclass
             from heron import tool, ToolContext
+            from heron.tools import LazyTool
 
             @dataclass
             class Shop:
@@ -154,11 +155,19 @@ def test_a_tool_that_needs_deps_is_refused_where_a_task_file_cannot_give_them(tm
             def no_deps(ctx: ToolContext) -> str:
                 """The workspace."""
                 return str(ctx.workspace)
+
+            class ShopLabel(LazyTool, name="shop_label"):
+                def run(self, ctx: ToolContext[Shop]) -> str:
+                    """The shop's label."""
+                    return ctx.deps.name
+
+            shop_label = ShopLabel()
         ''')
     )
-    with pytest.raises(TaskFileError) as caught:
-        load_task(_write(tmp_path, "goal: x\ntools: ['dep_tools:shop_name']\n"))
-    assert "needs deps (ToolContext[Shop])" in str(caught.value) and "deps=Shop(...)" in str(caught.value)
+    for name in ("shop_name", "shop_label"):  # a function or a class-based tool
+        with pytest.raises(TaskFileError) as caught:
+            load_task(_write(tmp_path, f"goal: x\ntools: ['dep_tools:{name}']\n"))
+        assert "needs deps (ToolContext[Shop])" in str(caught.value) and "deps=Shop(...)" in caught.value.hint
     written = "goal: x\ntools: ['dep_tools:maybe_name', 'dep_tools:no_deps']\n"
     assert load_task(_write(tmp_path, written, "t2.yaml")).task.tools == [
         "dep_tools:maybe_name",
