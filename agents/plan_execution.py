@@ -18,7 +18,6 @@ from heron.agents.loop import StepLoop
 from heron.agents.planner import make_plan
 from heron.agents.state import PlanStep, RunState
 from heron.agents.templates import render
-from heron.agents.tool_calls import REQUEST_NOTE
 from heron.errors import OutputTruncatedError, UsageError
 from heron.llm.base import LLM
 from heron.llm.types import Message
@@ -103,7 +102,6 @@ class PlanExecution:
             if state.last_call_failed and self.config.planning != "always":
                 return self._stop_plan(state, loop, current.tool)
             result = next((m.content for m in reversed(state.messages) if m.role == "tool"), "")
-            result = REQUEST_NOTE.sub("", result)  # (the restated request is not what the step found)
             # the step's note: what a long result holds that the task needs, in the model's words (not
             # on resume after the note); a short result is kept whole as the step's result
             if (

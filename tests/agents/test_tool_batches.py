@@ -116,21 +116,13 @@ def test_concurrent_tools_run_together_and_results_keep_the_calls_order(tmp_path
     assert [e.tool for e in events if isinstance(e, ToolResultEvent)] == ["slow_lookup", "slow_lookup"]
 
 
-def test_herons_notes_copied_into_an_argument_are_not_sent_to_the_tool(tmp_path: Path) -> None:
+def test_herons_budget_note_copied_into_an_argument_is_not_sent_to_the_tool(tmp_path: Path) -> None:
     log.clear()
-    state = RunState(run_id="r", goal="Convert 250 EUR\n(to USD) and note it")
+    state = RunState(run_id="r", goal="g")
     copied = "250 EUR = 270.00 USD\n(budget left: 11 steps, 19938 tokens)"  # a result, as the model copied it
     _caller(tmp_path, []).call_batch(state, [call("write_down", text=copied)], "final_answer")
     assert log == ["start 250 EUR = 270.00 USD", "end 250 EUR = 270.00 USD"]
-    told = state.messages[-1].content
-    assert "(budget left: " in told  # the model is still told
-    # the restated request (on one line) is heron's note too: copied, it is left out as well
-    request_note = told[told.index("\n(The text above") : told.index("\n(budget left")]
-    assert request_note.endswith("The user's request is still: Convert 250 EUR (to USD) and note it)")
-    log.clear()
-    copied = "250 EUR = 270.00 USD" + request_note + "\n(budget left: 10 steps, 19900 tokens)\nDone."
-    _caller(tmp_path, []).call_batch(state, [call("write_down", text=copied)], "final_answer")
-    assert log == ["start 250 EUR = 270.00 USD\nDone.", "end 250 EUR = 270.00 USD\nDone."]
+    assert "(budget left: " in state.messages[-1].content  # the model is still told
 
 
 @tool
