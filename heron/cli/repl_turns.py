@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,11 @@ from heron.tracing import EventCallback, RunFinishedEvent
 Work = Callable[[Sequence[EventCallback]], Any]
 """A question's run: called in the worker thread with the callbacks it must pass to the run."""
 
-_POLL_SECONDS = 0.25  # how often the main thread wakes; a waiting queue.get is also woken by Ctrl-C
+# How often the main thread looks for the worker's events. It sleeps between looks rather than wait in
+# queue.get: a Ctrl-C that lands inside a Condition's wait can leave its lock released twice, and
+# the turn then ended in "unexpected error (RuntimeError): release unlocked lock" instead of stopping
+# (the risky call it should have stopped ran). A sleep is interrupted cleanly.
+_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -150,8 +155,9 @@ class TurnRunner:
         while True:
             try:
                 try:
-                    kind, payload = inbox.get(timeout=_POLL_SECONDS)
+                    kind, payload = inbox.get_nowait()
                 except queue.Empty:
+                    time.sleep(_POLL_SECONDS)
                     continue
                 if kind == "done":
                     return display_error
