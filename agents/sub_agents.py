@@ -48,10 +48,10 @@ def sub_agent_tool(agent: Agent, name: str, description: str, budget: Budget | N
                 )
             except BaseException:  # stopped or failed: its tokens were spent all the same, the caller pays
                 scope.tokens += generated.tokens
-                scope.denied += generated.denied
                 raise
+            finally:  # (from its approval events: also when it stopped before its result could say so)
+                scope.denied += generated.denied
             scope.tokens += result.usage.completion_tokens
-            scope.denied += generated.denied
         text = result.answer if result.answered else f"(no answer: {result.note or result.status})"
         if result.answer_cut:  # the caller's model should know the sub-agent's answer ends unfinished
             text += " [cut off at the answer's length limit]"

@@ -29,8 +29,7 @@ class CallScope:
     its trace events go to ``emit`` (the caller's trace), its risky calls to ``approve`` (the
     caller's approver), it generates at most ``tokens_left`` tokens, and those it generates are added
     to ``tokens`` (the caller's budget pays them), its calls not approved to ``denied`` (the
-    caller's count); it stops when ``cancelled()`` says the caller's
-    run was cancelled."""
+    caller's count); it stops when ``cancelled()`` says the caller's run was cancelled."""
 
     run_id: str
     call_id: str
