@@ -19,7 +19,11 @@ BUDGET_NOTE = re.compile(r"\s*\(budget left: -?\d+ steps, \d+ tokens(?:, \d+ s)?
 
 
 class Budget(BaseModel):
-    """Limits of one run. Defaults come from ``[agent]`` in heron.toml."""
+    """Limits of one run. Defaults come from ``[agent]`` in heron.toml.
+
+    ``max_steps`` counts the model turns that may call tools. When a limit is reached, one more turn,
+    which may only answer, gives the answer; so a run stopped by ``max_steps`` reports
+    ``max_steps + 1`` steps (``Budget(max_steps=1)``: one turn of calls, then the answer)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -43,6 +43,34 @@ def traceable_numbers(text: str) -> set[str]:
     return found
 
 
+# a number with thousands separators (``12,345.67``), read as one number
+_GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,]|\.\d)")
+
+
+def _numbers_in(text: str) -> list[str]:
+    """Every number standing alone in ``text``, as written, thousands separators taken out."""
+    text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
+    return _NUMBER.findall(text)
+
+
+def unsourced_numbers(answer: str, sources: Iterable[str]) -> list[str]:
+    """The numbers of ``answer`` that none of ``sources`` shows (the request, tool results, passages):
+    figures the model wrote from its own memory or arithmetic. A number counts as shown when a
+    source holds it as written or rounded to as many decimals as the answer gives (``151.67`` for a
+    result's ``151.66666``). Numbers that tracing leaves out are left out too (single digits: a
+    count, an index). In the order the answer gives them, each once, thousands separators taken out."""
+    shown = [float(n) for text in sources for n in _numbers_in(text)]
+    missing = []
+    for written in dict.fromkeys(_numbers_in(answer)):
+        if not traceable_numbers(written):
+            continue
+        decimals = len(written.partition(".")[2])
+        value = float(written)
+        if not any(abs(round(number, decimals) - value) < 10 ** -(decimals + 6) for number in shown):
+            missing.append(written)
+    return missing
+
+
 def sources_of_numbers(
     messages: Iterable[Message],
     passages: Mapping[str, Mapping[str, Any]],

@@ -11,12 +11,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from heron.agents.actions import FinalAction
+from heron.agents.budget import BUDGET_NOTE
 from heron.agents.provenance import (
     references_moved_to_citations,
     sharing_words,
     shown_in,
     sources_of_numbers,
     sources_of_words,
+    unsourced_numbers,
 )
 from heron.agents.state import PlanStep, RunState
 from heron.errors import RunCancelledError
@@ -45,7 +47,10 @@ class RunResult(BaseModel):
     user denied is not one); an answer given after one may rest on what the model assumed instead of
     what the tool would have said. ``denied_calls``: the request's calls the approver did not approve;
     they did not run, whatever the answer says (the model's answer after a refused ``write_file`` has
-    said that the file now holds the text).
+    said that the file now holds the text). ``unsourced_numbers``: the answer's numbers that neither the
+    request nor any tool result or passage shows, as written or rounded (see
+    :func:`heron.agents.provenance.unsourced_numbers`): the model's own figures, from its memory or
+    its own arithmetic, which no tool checked.
     """
 
     run_id: str
@@ -63,6 +68,7 @@ class RunResult(BaseModel):
     plan: list[PlanStep] = Field(default_factory=list)
     failed_calls: int = 0
     denied_calls: int = 0
+    unsourced_numbers: list[str] = Field(default_factory=list)
 
     @property
     def budget_exhausted(self) -> bool:
@@ -138,6 +144,10 @@ def conclude_run(
     cited = cited_passages(state, final)
     answered, note = answer_verdict(state, final, require_citations, cited)
     cited = cited if answered else []
+    # what the model was shown: the conversation's own messages and tool results, heron's budget note
+    # taken out of them (a figure copied from it is no fact)
+    shown = [BUDGET_NOTE.sub("", m.content) for m in state.messages if m.role != "assistant"]
+    unsourced = unsourced_numbers(final.answer, shown) if answered else []
     result = RunResult(
         run_id=state.run_id,
         answer=final.answer if answered else "",
@@ -154,6 +164,7 @@ def conclude_run(
         plan=state.plan,
         failed_calls=state.tool_errors,
         denied_calls=state.denied_calls,
+        unsourced_numbers=unsourced,
     )
     tracer.emit(
         AnswerEvent(
@@ -167,6 +178,7 @@ def conclude_run(
             answered=answered,
             note=note,
             cut=result.answer_cut,
+            unsourced=unsourced,
             retrieved=list(state.passages.values()),
         )
     )

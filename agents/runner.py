@@ -57,6 +57,7 @@ STORED_OUTCOME = (
     "artifacts",
     "failed_calls",
     "denied_calls",
+    "unsourced_numbers",
 )
 
 
@@ -81,6 +82,7 @@ class TaskOutcome(BaseModel):
     node: str = ""  # where the run ran (its last part, after a resume)
     failed_calls: int = 0  # tool calls that ended in an error (RunResult.failed_calls)
     denied_calls: int = 0  # calls the approver did not approve (RunResult.denied_calls)
+    unsourced_numbers: list[str] = Field(default_factory=list)  # (RunResult.unsourced_numbers)
 
     @classmethod
     def from_record(cls, record: RunRecord, workspace: Path, trace: Path) -> TaskOutcome:
@@ -397,6 +399,7 @@ class TaskRunner:
             node=self.node,
             failed_calls=result.failed_calls,
             denied_calls=result.denied_calls,
+            unsourced_numbers=result.unsourced_numbers,
         )
         try:
             self.store.finish(

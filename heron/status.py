@@ -19,7 +19,7 @@ Two more statuses exist only in the run store, for runs not finished: ``running`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 # Exit codes of `heron run` and every other command: 0 succeeded, 1 the run or command failed,
@@ -60,6 +60,16 @@ def run_status(stopped_by: StoppedBy, answered: bool, checks_passed: bool = True
 
 # what heron says under an answer that ends where its length limit cut it (RunResult.answer_cut)
 CUT_NOTE = "(the answer reached its length limit and was cut off; AgentConfig.answer_chars sets the limit)"
+
+
+def unsourced_note(numbers: Sequence[str]) -> str:
+    """The line under an answer whose numbers nothing the model was shown holds (the request, a tool
+    result, a passage): they are its own figures, which no tool checked; empty when there are none."""
+    if not numbers:
+        return ""
+    shown = ", ".join(numbers[:6]) + (f" and {len(numbers) - 6} more" if len(numbers) > 6 else "")
+    own = "figure" if len(numbers) == 1 else "figures"
+    return f"(no tool result, document or the request shows {shown}: the model's own {own}, unchecked)"
 
 
 def calls_in_doubt(failed: int, denied: int, separator: str = "; ") -> str:

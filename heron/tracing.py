@@ -157,6 +157,7 @@ class AnswerEvent(_Event):
     answered: bool = True  # False: no answer of the model's own (``note`` says why); ``text`` is empty
     note: str = ""
     cut: bool = False  # the answer reached its length limit and ends where the limit cut it
+    unsourced: list[str] = Field(default_factory=list)  # its numbers no tool result or passage shows
     retrieved: list[dict[str, Any]] = Field(default_factory=list)  # every passage the run saw
 
 

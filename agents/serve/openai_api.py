@@ -275,6 +275,7 @@ def _completion(run: LiveRun, model: str) -> dict[str, Any]:
             "steps": result.steps,
             "failed_calls": result.failed_calls,
             "denied_calls": result.denied_calls,
+            "unsourced_numbers": result.unsourced_numbers,
             "citations": [c.model_dump(mode="json") for c in result.citations],
             "events": [e for e in run.events if e.get("type") in KEPT],
             "answer_tokens": answer_tokens(run.events, result.answer),

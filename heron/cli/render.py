@@ -8,7 +8,7 @@ from typing import Any
 from rich.markup import escape
 
 from heron.llm.yes_no import CONTENT_FREE
-from heron.status import calls_in_doubt, describe
+from heron.status import calls_in_doubt, describe, unsourced_note
 
 
 def render_event(event: Any, verbose: bool = False) -> str:
@@ -79,7 +79,8 @@ def render_event(event: Any, verbose: bool = False) -> str:
         flag = "" if event.stopped_by == "answer" else f" [red](stopped by {event.stopped_by})[/]"
         if not event.answered:
             return f"{step}[bold red]no answer[/]{flag}: {escape(event.note)}"
-        return f"{step}[bold green]answer[/]{flag}: {escape(event.text)}{cites}"
+        unsourced = f"\n      [yellow]{escape(unsourced_note(event.unsourced))}[/]" if event.unsourced else ""
+        return f"{step}[bold green]answer[/]{flag}: {escape(event.text)}{cites}{unsourced}"
     if kind == "run_finished":
         usage = event.usage
         status = describe(event.status, event.stopped_by or "")

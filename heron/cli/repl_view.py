@@ -12,7 +12,7 @@ from heron.agents import ApprovalRequest, ApprovalResult
 from heron.cli.render import render_event
 from heron.cli.repl_input import LineReader, PipedLines, answer_reader
 from heron.errors import ContextOverflowError, HeronError, UsageError
-from heron.status import CUT_NOTE, calls_in_doubt, describe
+from heron.status import CUT_NOTE, calls_in_doubt, describe, unsourced_note
 
 _SNIPPET_CHARS = 160
 _BAR_CELLS = 24
@@ -132,6 +132,8 @@ class ReplView:
             self.console.print(f"[bold green]heron:[/]{flag} {escape(event.text)}", highlight=False)
         if event.answered and event.cut:
             self.console.print(f"[yellow]{CUT_NOTE}[/]", highlight=False)
+        if event.answered and event.unsourced:
+            self.console.print(f"[yellow]{escape(unsourced_note(event.unsourced))}[/]", highlight=False)
         if event.citations:
             # a citation names a passage by its id or by its source, depending on the tool
             passages = {str(p.get(key)): p for p in event.retrieved for key in ("source", "id") if p.get(key)}

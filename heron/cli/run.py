@@ -15,7 +15,7 @@ from rich.markup import escape
 from heron.cli.app import app
 from heron.config import load_settings
 from heron.errors import HeronError, UsageError
-from heron.status import CUT_NOTE, calls_in_doubt, describe
+from heron.status import CUT_NOTE, calls_in_doubt, describe, unsourced_note
 
 if TYPE_CHECKING:
     from heron.agents.run_store import RunRecord
@@ -347,6 +347,10 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         console.print(f"[bold]answer:[/] {escape(outcome.answer)}", highlight=False)
         if outcome.answer_cut:
             console.print(f"  [yellow]{CUT_NOTE}[/]", highlight=False)
+        if outcome.unsourced_numbers:
+            console.print(
+                f"  [yellow]{escape(unsourced_note(outcome.unsourced_numbers))}[/]", highlight=False
+            )
     elif outcome.stopped_by:
         console.print(
             f"[bold]answer:[/] none ({escape(outcome.note or 'the model gave no answer')})", highlight=False

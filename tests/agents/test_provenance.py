@@ -13,6 +13,7 @@ from heron.agents.provenance import (
     sources_of_numbers,
     sources_of_words,
     traceable_numbers,
+    unsourced_numbers,
 )
 from heron.llm import ScriptedLLM
 from heron.llm.types import Message
@@ -331,3 +332,18 @@ def test_a_file_contains_check_names_the_text_it_looked_for(tmp_path: Path) -> N
     assert words.passed and words.check == "file_contains stats.json '\"words\": 58'"
     assert not sentences.passed and "'\"sentences\": 5'" in sentences.check
     assert sentences.detail == f"not in {tmp_path / 'stats.json'}"
+
+
+def test_unsourced_numbers_are_those_no_source_shows_as_written_or_rounded() -> None:
+    shown = ["Mean: 151.66666666666666", "north.csv: 203.0 USD", "rate 0.92, total 1,234,567"]
+    assert unsourced_numbers("The mean is 151.67 cm, about 152 cm or 151.7 cm.", shown) == []
+    assert unsourced_numbers("north.csv made 203 USD; 1,234,567 in all at 0.92.", shown) == []
+    # a sum the model did itself, a figure it made up, each once and in the answer's order
+    assert unsourced_numbers("203.0 + 245.4 = 448.4, or 412.53 euros; 448.4.", shown) == [
+        "245.4",
+        "448.4",
+        "412.53",
+    ]
+    # single digits are too common to judge (a count, a list's numbers), as in tracing
+    assert unsourced_numbers("There are 3 files: 1. a.csv 2. b.csv", []) == []
+    assert unsourced_numbers("151.6 cm", shown) == ["151.6"]  # rounded, 151.67 is 151.7, not 151.6

@@ -169,6 +169,48 @@ def test_a_run_says_how_many_calls_were_not_approved_in_its_result_trace_and_pri
     assert "(1 step, 1 call not approved, not run)" in capsys.readouterr().out
 
 
+def test_numbers_no_tool_result_shows_are_named_in_the_result_trace_and_printouts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A newcomer's run listed the sales files, then answered "The combined revenue in euros is
+    12345.67." (status succeeded): no tool had given that figure. The status stays the model's own
+    answer; result, trace and printouts name the figure as the model's own, unchecked."""
+    from rich.console import Console
+
+    from heron.cli.render import render_event
+    from heron.cli.repl_view import ReplView
+    from heron.cli.run import _print_outcome
+
+    @tool
+    def mean(values: list[float]) -> float:
+        """The mean of some numbers.
+
+        Args:
+            values: the numbers
+        """
+        return sum(values) / len(values)
+
+    replies = [call("mean", values=[175, 95, 185]), answer("151.67 on average, which is 12,345.67 in euros.")]
+    result, _ = _run(replies, [mean], goal="The mean of 175, 95 and 185, in euros.")
+    assert (result.status, result.unsourced_numbers) == ("succeeded", ["12345.67"])  # 151.67: rounded
+    answer_event = next(e for e in read_trace(result.trace_path) if isinstance(e, AnswerEvent))
+    assert answer_event.unsourced == ["12345.67"]
+    note = "no tool result, document or the request shows 12345.67: the model's own figure, unchecked"
+    assert note in render_event(answer_event)  # heron trace
+    view = ReplView(Console(width=300, record=True))
+    view._show_answer(answer_event)
+    assert note in view.console.export_text()  # heron chat
+    # a number the request gives, or a tool result shows, is not the model's own
+    result, _ = _run([call("add", a=2, b=40), answer("2 and 40 make 42.")], [add], goal="Add 2 and 40.")
+    assert result.unsourced_numbers == []
+    task = tmp_path / "task.yaml"
+    task.write_text("goal: add the numbers\ntools: [calculator]\n")
+    done = TaskRunner(load_settings(), ScriptedLLM([answer("The total is 77.5.")])).run(task)
+    assert (done.status, done.unsourced_numbers) == ("succeeded", ["77.5"])
+    _print_outcome(done, as_json=False)
+    assert "shows 77.5: the model's own figure" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("max_steps", [None, 1])
 def test_the_answer_carries_the_number_of_the_turn_that_wrote_it(max_steps: int | None) -> None:
     """`heron run -v` printed "3 model: ..." then "2 answer: ..." for the same turn."""
