@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from heron.errors import ModelRetry, ToolDeclarationError, ToolExecutionError, UsageError
+from heron.errors import ArgumentsRetry, ModelRetry, ToolDeclarationError, ToolExecutionError, UsageError
 from heron.tools import LazyTool, Risk, Tool, ToolContext, ToolResult, tool
 
 
@@ -324,3 +324,22 @@ def test_class_based_tool_without_run_or_docstring_is_refused() -> None:
         NoRun()
     with pytest.raises(ToolDeclarationError, match="tool `undocumented` has no docstring"):
         Undocumented()
+
+
+def test_arguments_are_converted_as_pydantic_s_lax_mode_does_and_wrong_ones_say_what_is_expected() -> None:
+    """docs/sdk.md: a call from outside the grammar may give "3.5" for a float or "yes" for a bool;
+    a value that cannot be converted is an invalid-arguments error naming the argument."""
+
+    @tool
+    def scaled(flag: bool, x: float) -> str:
+        """Scale.
+
+        Args:
+            flag: whether to scale
+            x: the number
+        """
+        return f"{flag} {x}"
+
+    assert scaled.validate_args({"flag": "yes", "x": "3.5"}).model_dump() == {"flag": True, "x": 3.5}
+    with pytest.raises(ArgumentsRetry, match=r"`x`: Input should be a valid number.*got 'abc'"):
+        scaled.validate_args({"flag": True, "x": "abc"})
