@@ -334,11 +334,12 @@ class Agent:
 
     def stream(self, goal: str, *, budget: Budget | None = None) -> Iterator[Any]:
         """Yield trace events as they happen (model turns, tool calls, results, the answer), then the
-        :class:`RunResult`. Closing it early (``break`` out of ``for e in agent.stream(...)`` drops
-        and so closes it; a stream kept in a variable needs ``close()``) or Ctrl-C while it waits
-        cancels the run and waits for it: the model turn stops at its next token, a running ``python``
-        cell is stopped, any other tool call already running finishes first; the trace says
-        "cancelled"."""
+        :class:`RunResult`. A tool call is made only once its event has been read: a stream kept in
+        a variable and no longer read stops before its next call. Closing it early (``break`` out of
+        ``for e in agent.stream(...)`` drops and so closes it; a stream kept in a variable needs
+        ``close()``) or Ctrl-C while it waits cancels the run and waits for it: the model turn stops
+        at its next token, a running ``python`` cell is stopped, any other tool call already running
+        finishes first; the trace says "cancelled"."""
         return events_of(lambda callback: self.run(goal, budget=budget, callbacks=[callback]), self.cancel)
 
     def astream(self, goal: str, *, budget: Budget | None = None) -> AsyncIterator[Any]:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from heron.agents.actions import FINAL_ANSWER, STEP_DONE
-from heron.tracing import EventCallback
+from heron.tracing import EventCallback, ToolCallEvent
 
 _DONE = object()
 
@@ -109,17 +109,24 @@ class AnswerStream:
 
 
 class _RunInThread:
-    """``run(callback)`` in a daemon worker thread, its events queued for one reader."""
+    """``run(callback)`` in a daemon worker thread, its events queued for one reader.
+
+    A tool call runs only once the reader has taken its event (:class:`ToolCallEvent`): a stream kept
+    in a variable and no longer read stops before its next call, instead of making it in the
+    background (a risky one included); closing the stream then cancels the run there."""
 
     def __init__(self, run: Callable[[EventCallback], Any], cancel: Callable[[], None]) -> None:
         self.events: queue.Queue[Any] = queue.Queue()
         self.outcome: dict[str, Any] = {}
         self.finished = False  # the reader has seen the run's end
         self._cancel = cancel
+        self._read = threading.Condition()  # guards the two counts and ``_stopped``
+        self._put = self._taken = 0  # events queued, events the reader has taken
+        self._stopped = False  # the reader is gone
 
         def work() -> None:
             try:
-                self.outcome["result"] = run(self.events.put)
+                self.outcome["result"] = run(self.hand_out)
             except BaseException as exc:  # handed to the reader by ``result``
                 self.outcome["error"] = exc
             finally:
@@ -128,17 +135,34 @@ class _RunInThread:
         self.thread = threading.Thread(target=work, name="heron-agent-run", daemon=True)
         self.thread.start()
 
+    def hand_out(self, event: Any) -> None:
+        """Queue ``event`` for the reader (the run's callback, in the worker's threads); for a tool
+        call's event, wait until the reader has taken it or is gone."""
+        with self._read:
+            self.events.put(event)
+            self._put += 1
+            if isinstance(event, ToolCallEvent):
+                mine = self._put
+                self._read.wait_for(lambda: self._taken >= mine or self._stopped)
+
     def take(self, event: Any) -> bool:
         """Whether ``event`` is one to hand out (False once the run has ended)."""
+        with self._read:
+            self._taken += 1
+            self._read.notify_all()
         if event is _DONE:
             self.finished = True
         return not self.finished
 
     def stop(self) -> None:
         """The reader is done: cancel the run unless it ended, then wait for the worker (the current
-        model turn stops at its next token; a running tool call finishes first)."""
+        model turn stops at its next token; a running tool call finishes first, a waiting one is not
+        made)."""
         if not self.finished and self.thread.is_alive():
             self._cancel()
+        with self._read:
+            self._stopped = True
+            self._read.notify_all()
         self.thread.join()
 
     def result(self) -> Any:

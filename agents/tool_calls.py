@@ -169,6 +169,8 @@ class ToolCaller:
                 self._record(state, pending, _Outcome(ToolResult(text=problem, is_error=True), 0.0, hint))
         self._approve(state, [p for p in todo if p.message is None], final)
         runnable = [p for p in todo if p.message is None]
+        if runnable and self.cancelled():  # (a stream's reader that left before the calls ran)
+            raise RunCancelledError("the run was cancelled")
         step = state.step + 1
         if len(runnable) > 1 and all(self.tools[p.tool].concurrent for p in runnable):
             with ThreadPoolExecutor(len(runnable), thread_name_prefix="heron-tool") as pool:
