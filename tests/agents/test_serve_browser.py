@@ -135,3 +135,26 @@ def test_a_generated_image_shows_inline_with_its_provenance_and_reports_open(
         browser.close()
     assert all(u.startswith(url) for u in requests), requests
     assert any("/files/images/" in u for u in requests)
+
+
+def test_the_status_line_names_the_answer_s_numbers_no_tool_result_shows(settings: Settings) -> None:
+    """As `heron chat` does: a figure nothing the model was shown holds is named under the status, in
+    the chat and in the run's timeline."""
+    from playwright.sync_api import expect, sync_playwright
+
+    llm = ScriptedLLM([{"action": "final_answer", "answer": "It is 12345.67 euros.", "citations": []}])
+    own = "no tool result, document or the request shows 12345.67: the model's own figure, unchecked"
+    with served(create_app(settings, llm=llm)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("#question", "What is the combined revenue in euros?")
+        page.press("#question", "Enter")
+        status = page.locator(".msg.assistant").last.locator(".status")
+        expect(status).to_have_text(re.compile("succeeded"), timeout=60_000)
+        assert own in status.inner_text()
+        page.click("#nav-runs")
+        page.locator("#runs tbody tr").first.click()
+        expect(page.locator("#timeline li").first).to_be_visible()
+        assert own in page.locator("#timeline").inner_text()
+        browser.close()

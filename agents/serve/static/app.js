@@ -202,9 +202,23 @@ async function ask(question) {
       const toggle = el("button", { type: "button", class: "secondary confidence-toggle", onclick: () => { view.hidden = !view.hidden; } }, "confidence");
       msg.append(toggle, view);
     }
-    status.textContent = `${final.status}${final.note ? ": " + final.note : ""}${final.error ? ": " + final.error : ""}`;
+    status.textContent = `${final.status}${final.note ? ": " + final.note : ""}${final.error ? ": " + final.error : ""}${doubts(final)}`;
     if (text) history.push({ role: "user", content: question }, { role: "assistant", content: text });
   }
+}
+
+// what a result's status adds, as the CLI says it: calls that failed or were not approved, and the
+// answer's numbers that nothing the model was shown holds
+function doubts(r) {
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const parts = [];
+  if (r.failed_calls) parts.push(`${plural(r.failed_calls, "failed call")}`);
+  if (r.denied_calls) parts.push(`${plural(r.denied_calls, "call")} not approved, not run`);
+  const numbers = r.unsourced_numbers || r.unsourced || [];
+  if (numbers.length) {
+    parts.push(`no tool result, document or the request shows ${numbers.join(", ")}: the model's own figure${numbers.length === 1 ? "" : "s"}, unchecked`);
+  }
+  return parts.map((part) => "; " + part).join("");
 }
 
 // -- runs and a run's timeline ---------------------------------------------------------------------
@@ -233,8 +247,8 @@ function describe(e) {
     case "hint": return "heron to the model";
     case "tool_check": return `first-call check: ${e.tool} ${e.kept ? "kept" : "set aside"}`;
     case "repeat_set_aside": return `set aside: a repeat of an earlier ${e.tools.join(", ")} call`;
-    case "answer": return e.answered ? `answer (citing ${e.citations.join(", ") || "nothing"})` : `no answer: ${e.note}`;
-    case "run_finished": return `finished: ${e.status}${e.error ? " (" + e.error + ")" : ""} after ${fmtSeconds(e.seconds)}`;
+    case "answer": return e.answered ? `answer (citing ${e.citations.join(", ") || "nothing"})${doubts({ unsourced: e.unsourced })}` : `no answer: ${e.note}`;
+    case "run_finished": return `finished: ${e.status}${e.error ? " (" + e.error + ")" : ""} after ${fmtSeconds(e.seconds)}${doubts({ failed_calls: e.failed_calls, denied_calls: e.denied_calls })}`;
     default: return e.type;
   }
 }
