@@ -21,6 +21,7 @@ newcomer's trial, and citations traced from the answer's words") has the measure
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -45,28 +46,41 @@ def traceable_numbers(text: str) -> set[str]:
 
 # a number with thousands separators (``12,345.67``), read as one number
 _GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,]|\.\d)")
+# a number in what the model was shown: digits alone make it (``sales_2024.csv``, ``12km``, ``14:30``)
+_SHOWN_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?!\d|\.\d)")
+# a list's item number at the start of a line ("10. north.csv"): a place in a list, not a figure
+_LIST_MARK = re.compile(r"^[ \t]*\d+[.)][ \t]", re.MULTILINE)
 
 
-def _numbers_in(text: str) -> list[str]:
-    """Every number standing alone in ``text``, as written, thousands separators taken out."""
-    text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
-    return _NUMBER.findall(text)
+def _shown_values(sources: Iterable[str]) -> list[float]:
+    """Every number the sources hold, sorted: with thousands separators read both ways (``1,200,300``
+    is a number or a CSV row of three), a percentage also as its fraction's hundred times."""
+    values = []
+    for text in sources:
+        for grouped in _GROUPED.findall(text):
+            values.append(float(grouped.replace(",", "")))
+        values.extend(float(n) for n in _SHOWN_NUMBER.findall(text))
+    return sorted(values + [v * 100 for v in values if v < 1])
 
 
 def unsourced_numbers(answer: str, sources: Iterable[str]) -> list[str]:
     """The numbers of ``answer`` that none of ``sources`` shows (the request, tool results, passages):
     figures the model wrote from its own memory or arithmetic. A number counts as shown when a
-    source holds it as written or rounded to as many decimals as the answer gives (``151.67`` for a
-    result's ``151.66666``). Numbers that tracing leaves out are left out too (single digits: a
-    count, an index). In the order the answer gives them, each once, thousands separators taken out."""
-    shown = [float(n) for text in sources for n in _numbers_in(text)]
+    source holds a value within one unit of the answer's last digit: rounded or cut to as many
+    decimals as the answer gives (``151.67`` or ``151.66`` for a result's ``151.66666``; ``92%`` for
+    ``0.92``). Numbers that tracing leaves out are left out too (single digits: a count, an index), as
+    are a list's item numbers. In the order the answer gives them, each once, thousands separators
+    taken out."""
+    shown = _shown_values(sources)
+    answer = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), _LIST_MARK.sub("", answer))
     missing = []
-    for written in dict.fromkeys(_numbers_in(answer)):
+    for written in dict.fromkeys(_NUMBER.findall(answer)):
         if not traceable_numbers(written):
             continue
-        decimals = len(written.partition(".")[2])
+        unit = 10.0 ** -len(written.partition(".")[2])
         value = float(written)
-        if not any(abs(round(number, decimals) - value) < 10 ** -(decimals + 6) for number in shown):
+        nearest = bisect.bisect_left(shown, value - unit + unit * 1e-6)
+        if nearest == len(shown) or shown[nearest] >= value + unit - unit * 1e-6:
             missing.append(written)
     return missing
 

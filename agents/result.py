@@ -144,9 +144,14 @@ def conclude_run(
     cited = cited_passages(state, final)
     answered, note = answer_verdict(state, final, require_citations, cited)
     cited = cited if answered else []
-    # what the model was shown: the conversation's own messages and tool results, heron's budget note
-    # taken out of them (a figure copied from it is no fact)
-    shown = [BUDGET_NOTE.sub("", m.content) for m in state.messages if m.role != "assistant"]
+    # what the model was shown: the conversation's messages and tool results, and in a chat the
+    # answers to earlier messages (flagged there if they were the model's own); heron's budget note
+    # taken out (a figure copied from it is no fact)
+    shown = [
+        BUDGET_NOTE.sub("", m.content)
+        for index, m in enumerate(state.messages)
+        if m.role != "assistant" or index < state.request_start
+    ]
     unsourced = unsourced_numbers(final.answer, shown) if answered else []
     result = RunResult(
         run_id=state.run_id,

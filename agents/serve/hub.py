@@ -276,6 +276,7 @@ class AgentHub:
                 if state is None:
                     state = agent.new_state(run.goal, run_id=run.run_id)
                     state.messages[1:1] = history  # earlier turns between the system prompt and the goal
+                    state.request_start = 1 + len(history)  # this request's messages: from the goal on
                 result = agent.continue_run(state, on_step=self.store.checkpoint)
         except RunCancelledError:
             return "cancelled", ""

@@ -336,14 +336,20 @@ def test_a_file_contains_check_names_the_text_it_looked_for(tmp_path: Path) -> N
 
 def test_unsourced_numbers_are_those_no_source_shows_as_written_or_rounded() -> None:
     shown = ["Mean: 151.66666666666666", "north.csv: 203.0 USD", "rate 0.92, total 1,234,567"]
-    assert unsourced_numbers("The mean is 151.67 cm, about 152 cm or 151.7 cm.", shown) == []
-    assert unsourced_numbers("north.csv made 203 USD; 1,234,567 in all at 0.92.", shown) == []
+    assert unsourced_numbers("The mean is 151.67 cm (151.66 cut), about 152 cm or 151.7 cm.", shown) == []
+    assert unsourced_numbers("north.csv made 203 USD; 1,234,567 in all at 0.92, or 92%.", shown) == []
     # a sum the model did itself, a figure it made up, each once and in the answer's order
-    assert unsourced_numbers("203.0 + 245.4 = 448.4, or 412.53 euros; 448.4.", shown) == [
-        "245.4",
-        "448.4",
-        "412.53",
-    ]
-    # single digits are too common to judge (a count, a list's numbers), as in tracing
-    assert unsourced_numbers("There are 3 files: 1. a.csv 2. b.csv", []) == []
-    assert unsourced_numbers("151.6 cm", shown) == ["151.6"]  # rounded, 151.67 is 151.7, not 151.6
+    made_up = "203.0 + 245.4 = 448.4, or 412.53 euros; 448.4."
+    assert unsourced_numbers(made_up, shown) == ["245.4", "448.4", "412.53"]
+    assert unsourced_numbers("151.5 cm, or 150 cm", shown) == ["151.5", "150"]  # more than a unit off
+    # single digits are too common to judge (a count), as are a list's item numbers
+    assert unsourced_numbers("There are 3 files:\n10. a.csv\n11. b.csv", []) == []
+
+
+def test_a_number_counts_as_shown_wherever_a_source_holds_its_digits() -> None:
+    """Halves round either way; digits inside a file name, a unit or a time are read; a CSV row's
+    values are read one by one as well as as one grouped number."""
+    assert unsourced_numbers("13 and 2.68 and 0.13", ["12.5, 2.675 and 0.125"]) == []
+    listing = "sales_2024.csv 12km 2048KB 2024-03-15T14:30:00"
+    assert unsourced_numbers("The 2024 sales: 12 km, 2048 KB, at 14:30.", [listing]) == []
+    assert unsourced_numbers("200 and 300 (1,200,300 in all)", ["100,200,300", "1200300"]) == []

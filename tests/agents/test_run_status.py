@@ -200,9 +200,15 @@ def test_numbers_no_tool_result_shows_are_named_in_the_result_trace_and_printout
     view = ReplView(Console(width=300, record=True))
     view._show_answer(answer_event)
     assert note in view.console.export_text()  # heron chat
-    # a number the request gives, or a tool result shows, is not the model's own
-    result, _ = _run([call("add", a=2, b=40), answer("2 and 40 make 42.")], [add], goal="Add 2 and 40.")
-    assert result.unsourced_numbers == []
+    # a number the request gives, or a tool result shows, is not the model's own; nor, in a chat, a
+    # figure an earlier message's tool gave
+    llm = ScriptedLLM(
+        [call("add", a=2, b=40), answer("2 and 40 make 42."), answer("It was 42; 58 more is 100.")]
+    )
+    with Agent(llm, tools=[add]) as agent:
+        chat = agent.chat()
+        assert chat.send("Add 2 and 40.").unsourced_numbers == []
+        assert chat.send("What was it, and what is 58 more?").unsourced_numbers == ["100"]
     task = tmp_path / "task.yaml"
     task.write_text("goal: add the numbers\ntools: [calculator]\n")
     done = TaskRunner(load_settings(), ScriptedLLM([answer("The total is 77.5.")])).run(task)

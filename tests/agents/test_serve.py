@@ -111,6 +111,26 @@ def test_earlier_turns_and_system_messages_reach_the_model(settings: Settings) -
     ]
 
 
+def test_a_figure_an_earlier_answer_gave_is_not_called_the_model_s_own(settings: Settings) -> None:
+    """A client sends earlier turns as text (their tool results stay with the server): a figure the
+    last answer repeats from an earlier answer is not flagged; one nothing shows is."""
+    llm = ScriptedLLM([answer("It is 151.67 cm, or 59.71 inches.")])
+    with served(create_app(profile_settings(settings), llm=llm)) as url:
+        reply = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={
+                "model": "calc",
+                "messages": [
+                    {"role": "user", "content": "What is the mean wingspan?"},
+                    {"role": "assistant", "content": "The mean wingspan is 151.67 cm."},
+                    {"role": "user", "content": "And in inches?"},
+                ],
+            },
+            timeout=60,
+        ).json()
+    assert reply["heron"]["unsourced_numbers"] == ["59.71"]
+
+
 def test_requests_for_one_model_take_turns_and_never_mix(settings: Settings) -> None:
     """Four runs of two turns each (a calculator call, then the answer), sent at once: every run's
     turns come in one block (a run holds the model from its first turn to its last)."""
