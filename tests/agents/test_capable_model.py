@@ -233,7 +233,8 @@ def test_a_question_answered_without_tools_gets_its_whole_answer(isolated_heron:
     sentences. With answers bounded at 400 characters the answer ended mid-word ("This phenomenon is
     a by") and was labelled succeeded; an answer with a thought before it began mid-sentence, the
     model having written its start into the thought. Now it is whole; and where a bound does cut an
-    answer, the result says so."""
+    answer, the result says so (asked without tools: with them, the model first writes a long Python
+    program, which the first-call check sets aside, and that takes two minutes on 2 cores)."""
     from heron import Agent, AgentConfig
     from heron.agents import approve_all
     from heron.tools import builtin_tools
@@ -241,9 +242,7 @@ def test_a_question_answered_without_tools_gets_its_whole_answer(isolated_heron:
     question = "Why is the sky blue? Explain in a few sentences."
     with Agent(tools=builtin_tools(), approve=approve_all, workspace=isolated_heron) as agent:
         whole = agent.run(question)
-        short = Agent(
-            agent.llm, tools=builtin_tools(), approve=approve_all, config=AgentConfig(answer_chars=150)
-        ).run(question)
+        short = Agent(agent.llm, config=AgentConfig(answer_chars=150)).run(question)
     assert whole.status == "succeeded" and not whole.answer_cut, whole.answer
     text = whole.answer.strip()
     assert text[0].isupper() and text[-1] in ".!?" and "scatter" in text.lower(), text
