@@ -214,7 +214,7 @@ function doubts(r) {
   const parts = [];
   if (r.failed_calls) parts.push(`${plural(r.failed_calls, "failed call")}`);
   if (r.denied_calls) parts.push(`${plural(r.denied_calls, "call")} not approved, not run`);
-  const numbers = r.unsourced_numbers || r.unsourced || [];
+  const numbers = r.unsourced_numbers || [];
   if (numbers.length) {
     parts.push(`no tool result, document or the request shows ${numbers.join(", ")}: the model's own figure${numbers.length === 1 ? "" : "s"}, unchecked`);
   }
@@ -247,7 +247,7 @@ function describe(e) {
     case "hint": return "heron to the model";
     case "tool_check": return `first-call check: ${e.tool} ${e.kept ? "kept" : "set aside"}`;
     case "repeat_set_aside": return `set aside: a repeat of an earlier ${e.tools.join(", ")} call`;
-    case "answer": return e.answered ? `answer (citing ${e.citations.join(", ") || "nothing"})${doubts({ unsourced: e.unsourced })}` : `no answer: ${e.note}`;
+    case "answer": return e.answered ? `answer (citing ${e.citations.join(", ") || "nothing"})${doubts({ unsourced_numbers: e.unsourced })}` : `no answer: ${e.note}`;
     case "run_finished": return `finished: ${e.status}${e.error ? " (" + e.error + ")" : ""} after ${fmtSeconds(e.seconds)}${doubts({ failed_calls: e.failed_calls, denied_calls: e.denied_calls })}`;
     default: return e.type;
   }
