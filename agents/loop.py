@@ -35,7 +35,7 @@ from heron.agents.policies.base import Allowed, TurnPolicy
 from heron.agents.state import RunState
 from heron.agents.templates import render
 from heron.agents.tool_calls import ToolCaller
-from heron.agents.turn_formats import GenericFormat, TurnFormat, TurnRequest
+from heron.agents.turn_formats import GenericFormat, SetAside, TurnFormat, TurnRequest
 from heron.agents.turn_offer import TurnOffer
 from heron.errors import OutputTruncatedError, RunCancelledError
 from heron.llm.base import LLM, ReportsLogprobs
@@ -164,9 +164,15 @@ class StepLoop:
         specs, final_kind = self.offer.offer(state, final, tools, only_tool, fixed_args or {}, set_aside)
         single = only_tool is not None or self.config.tool_choice not in TOOL_CHOICE_MODES
         max_calls = 1 if single else self.config.parallel_calls
-        action, string_chars = self._decode(state, specs, final_kind, final, max_calls)
+        offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
+        judge = None
+        if offered.answer and specs:  # the policies may end the turn at its first call's name
+            judge = lambda name: self.offer.judge_name(state, name, offered)  # noqa: E731
+        action, string_chars = self._decode(state, specs, final_kind, final, max_calls, judge)
         if isinstance(action, FinalAction):
             return action
+        if isinstance(action, SetAside):  # ended at the name: the model chooses again without that tool
+            return self._set_aside(state, final, frozenset({action.tool}), set_aside)
         calls = calls_of(action)
         if specs and final_kind is not None and all(made_key(c) in state.call_counts for c in calls):
             # Only calls already made, whose results the model has: made again they could only repeat
@@ -177,19 +183,18 @@ class StepLoop:
                     run_id=state.run_id, step=state.step + 1, tools=sorted({c.tool for c in calls})
                 )
             )
-            return self._set_aside(state, final, calls, set_aside)
-        offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
+            return self._set_aside(state, final, frozenset(c.tool for c in calls), set_aside)
         reviewed = self.offer.review(state, calls, specs, offered, string_chars)
         if reviewed is None:  # set aside: the model chooses again as if it had not written the calls
-            return self._set_aside(state, final, calls, set_aside)
+            return self._set_aside(state, final, frozenset(c.tool for c in calls), set_aside)
         return batch_of(reviewed)
 
     def _set_aside(
-        self, state: RunState, final: str | None, calls: list[ToolCallAction], set_aside: frozenset[str]
+        self, state: RunState, final: str | None, tools: frozenset[str], set_aside: frozenset[str]
     ) -> Any:
-        """The turn taken again as if the model had not written ``calls``, without their tools."""
+        """The turn taken again as if the model had not written it, without ``tools``."""
         state.messages.pop()
-        excluded = frozenset(set_aside | {c.tool for c in calls})
+        excluded = frozenset(set_aside | tools)
         if excluded == set_aside:  # (a backend that ignores the grammar named a set-aside tool again)
             return self.model_turn(state, final, tools=False)
         return self.model_turn(state, final, set_aside=excluded)
@@ -201,10 +206,12 @@ class StepLoop:
         final: str | None,
         answer_kind: str | None,
         max_calls: int,
-    ) -> tuple[ToolCallAction | CallBatch | FinalAction, int]:
+        judge: Callable[[str], bool] | None = None,
+    ) -> tuple[ToolCallAction | CallBatch | FinalAction | SetAside, int]:
         """The model's turn in the turn format, under the grammar of ``specs`` and ``final``, appended
         to the history and traced; with the string length bound its arguments were written under.
-        ``answer_kind``: the run's final action (an answer is that, offered or not)."""
+        ``answer_kind``: the run's final action (an answer is that, offered or not). ``judge``: asked
+        with the first call's tool once its name is written (False ends the turn there: SetAside)."""
         min_citations = 1 if self.config.require_citations and state.passages else 0
 
         def request(shrink: int) -> TurnRequest:
@@ -219,6 +226,7 @@ class StepLoop:
                 argument_chars=max(10, self.config.argument_chars // shrink),
                 max_calls=max_calls,
                 made_calls=frozenset(state.call_counts),
+                judge_name=judge,
             )
 
         string_chars = max(10, self.config.argument_chars)
@@ -258,7 +266,7 @@ class StepLoop:
                 }
             )
             turn = self.format.decode(self.llm, state.messages, request(4), options)
-        usage = self.llm.last_usage
+        usage = turn.usage or self.llm.last_usage
         logprobs = self.llm.last_logprobs if isinstance(self.llm, ReportsLogprobs) else None
         state.messages.append(Message.assistant(turn.text))
         state.usage = state.usage + usage

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import weakref
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,10 +50,10 @@ from heron.agents.listing import tool_listing
 from heron.agents.streaming import AnswerStream, TextStream
 from heron.agents.templates import render
 from heron.errors import ModelError, UsageError
-from heron.llm.base import LLM, DecodesGrammar
+from heron.llm.base import LLM, DecodesGrammar, ResumesReplies
 from heron.llm.schema import grammar_of_rules
 from heron.llm.tool_formats import FORMATS, TOOL_FORMATS, ToolFormat, declarations
-from heron.llm.types import GenerationOptions, Message
+from heron.llm.types import GenerationOptions, Message, Usage
 from heron.tools import Tool
 
 CUT_MARGIN = 10  # an answer ending this close to its length bound was cut by it (answer_was_cut)
@@ -77,12 +77,23 @@ class TurnRequest:
     argument_chars: int
     max_calls: int
     made_calls: frozenset[str] = frozenset()  # the :func:`call_key` of each call the run made
+    # asked with the first call's tool as soon as its name is written, before its arguments: False
+    # ends the turn there (a backend that cannot go on with a reply it began is not asked)
+    judge_name: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A turn ended at its first call's name, which ``TurnRequest.judge_name`` turned down."""
+
+    tool: str
 
 
 @dataclass(frozen=True)
 class DecodedTurn:
     text: str  # what the model wrote, as it goes into the history
-    action: ToolCallAction | CallBatch | FinalAction
+    action: ToolCallAction | CallBatch | FinalAction | SetAside
+    usage: Usage | None = None  # for a turn decoded in two calls (judged at a name); else the model's last
 
 
 class TurnFormat(Protocol):
@@ -136,17 +147,66 @@ class GenericFormat:
             specs = {s.name: s for s in request.specs}
             made = request.made_calls
             options = options.model_copy(update={"stop_when": lambda text: _ends_batch(text, specs, made)})
-            text = llm.grammar_chat(messages, _lines_grammar(request), options).text
+            grammar = _lines_grammar(request)
+            text, refused, usage = _judged_decode(llm, messages, grammar, options, request, _generic_name)
+            if refused is not None:
+                return DecodedTurn(text, SetAside(refused), usage)
             lines = _lines_made_together(text, specs, made)
             actions = [parse_action(json.loads(line), request.answer_kind) for line in lines]
             if len(actions) > 1:
                 calls = [a for a in actions if isinstance(a, ToolCallAction)]
-                return DecodedTurn("\n".join(lines), batch_of(calls))
-            return DecodedTurn(lines[0], _marked_cut(actions[0], request))
+                return DecodedTurn("\n".join(lines), batch_of(calls), usage)
+            return DecodedTurn(lines[0], _marked_cut(actions[0], request), usage)
         schema = _turn_schema(request, final=request.final, thought_chars=request.thought_chars)
         value = llm.structured_json(messages, schema, options)
         action = _marked_cut(parse_action(value, request.answer_kind), request)
         return DecodedTurn(json.dumps(value, ensure_ascii=False), action)
+
+
+def _judged_decode(
+    llm: DecodesGrammar,
+    messages: Sequence[Message],
+    grammar: str,
+    options: GenerationOptions,
+    request: TurnRequest,
+    first_name: Callable[[str], str | None],
+) -> tuple[str, str | None, Usage | None]:
+    """The turn's text under ``grammar``; with ``request.judge_name``, decoded in two calls: up to the
+    first call's tool name (``first_name`` reads it from the text so far), then, when the judge keeps
+    it, on from there, as one decode would have gone (``GenerationOptions.reply_start``). Returns the
+    text, the tool the judge turned down (the text then ends at its name), and the usage of both calls
+    (None: one call, the model's ``last_usage``). Turns that ask for logprobs are decoded in one call."""
+    judge = request.judge_name
+    if judge is None or options.logprobs or not isinstance(llm, ResumesReplies):
+        return llm.grammar_chat(messages, grammar, options).text, None, None
+    names = {s.name for s in request.specs}
+    ends = options.stop_when
+
+    def named(text: str) -> bool:
+        return first_name(text) in names
+
+    paused = options.model_copy(update={"stop_when": lambda text: named(text) or bool(ends and ends(text))})
+    begun = llm.grammar_chat(messages, grammar, paused)
+    usage = begun.usage
+    name = first_name(begun.text)
+    if name not in names:  # (an answer, or a turn the caller's own stop_when ended)
+        return begun.text, None, usage
+    if not judge(name):
+        return begun.text, name, usage
+    rest_options = options.model_copy(
+        update={
+            "reply_start": begun.text,
+            "max_tokens": max(1, options.max_tokens - usage.completion_tokens),
+        }
+    )
+    rest = llm.grammar_chat(messages, grammar, rest_options)
+    return begun.text + rest.text, None, usage + rest.usage
+
+
+def _generic_name(text: str) -> str | None:
+    """The tool a generic turn's first call names, once the name is whole."""
+    called = _CALLED.match(text)
+    return called.group(1) if called else None
 
 
 def _marked_cut(action: ToolCallAction | CallBatch | FinalAction, request: TurnRequest) -> Any:
@@ -279,9 +339,13 @@ class NativeFormat:
         text_chars = request.answer_chars if request.final is not None else None
         grammar = self.syntax.grammar(call_schema, request.max_calls, text_chars, self._sources_rule(request))
         options = options.model_copy(update={"tools": self.declarations})
-        text = llm.grammar_chat(messages, grammar, options).text
+        text, refused, usage = _judged_decode(
+            llm, messages, grammar, options, request, self.syntax.first_name
+        )
+        if refused is not None:
+            return DecodedTurn(text, SetAside(refused), usage)
         text = self._made_together(text, request.specs, request.made_calls)
-        return DecodedTurn(text, self._action(text, request))
+        return DecodedTurn(text, self._action(text, request), usage)
 
     def _made_together(self, text: str, specs: Sequence[ActionSpec], made: Collection[str] = ()) -> str:
         """The turn as far as its calls are made (:func:`made_together`); the dropped calls are

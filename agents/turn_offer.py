@@ -78,6 +78,12 @@ class TurnOffer:
             final = FINAL_ANSWER
         return specs, final
 
+    def judge_name(self, state: RunState, tool: str, offered: Allowed) -> bool:
+        """Whether the turn may go on to write the arguments of its first call, to ``tool``: every
+        policy says so (``TurnPolicy.judge_name``)."""
+        turn = self._turn(state, offered)
+        return all(policy.judge_name(tool, turn) for policy in self.policies)
+
     def review(
         self,
         state: RunState,

@@ -150,6 +150,7 @@ def _summary(
 
 def run_heron(llm: LocalLLM, items: list[Item], variant: Variant, settings: Settings) -> dict[str, Any]:
     correct = parsed = calls = matched = 0
+    scored: list[dict[str, Any]] = []
     # one tool gate (its MiniLM embedder) for all items, loaded before the clock starts as the
     # peers' models are; the items' tools differ, so each gets its own Agent
     policies = [ToolGate.from_settings(settings)] if variant.gate else []
@@ -174,8 +175,10 @@ def run_heron(llm: LocalLLM, items: list[Item], variant: Variant, settings: Sett
         calls += bool(made)
         correct += calls_are_correct(item, made)
         matched += calls_matched(item, made) if item.parallel else 0
+        scored.append({"id": item.id, "correct": calls_are_correct(item, made), "calls": made})
     seconds = time.perf_counter() - started
-    return _summary(items, correct, parsed, calls, seconds, matched)
+    # each item's calls, to tell which items two runs (an A/B of a change) score differently
+    return {**_summary(items, correct, parsed, calls, seconds, matched), "items": scored}
 
 
 def _score_replies(name: str, items: list[Item], reply: Any) -> dict[str, Any]:

@@ -9,6 +9,9 @@ order:
   policies intersect.
 - ``arguments_schema(tool, schema, request)``: the argument schema a tool offers for a request
   (the grammar then admits only what it describes).
+- ``judge_name(tool, turn)``: on a turn that offered the answer, the tool its first call names, as
+  soon as the model has written the name: False ends the turn there and sets it aside, before the
+  arguments are written (a local model goes on with the turn when every policy says True).
 - ``review(call, turn)``: a look at the parsed tool call before it runs: the call to make (possibly
   changed), or None to set it aside so the model chooses again without its tool (honoured only on a turn that
   offered the answer).
@@ -87,6 +90,12 @@ class TurnPolicy:
     def arguments_schema(self, tool: Tool, schema: dict[str, Any], request: str) -> dict[str, Any]:
         """The argument schema ``tool`` offers for ``request`` (``schema`` is a copy: edit freely)."""
         return schema
+
+    def judge_name(self, tool: str, turn: Turn) -> bool:
+        """Whether a turn whose first call names ``tool`` may go on to write its arguments (``turn``
+        as for ``allowed``). Say False only where ``review`` would set aside every turn that starts so:
+        it saves decoding arguments nobody uses, and must not change which turns are kept."""
+        return True
 
     def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
         """The call to make; None sets it aside. A turn with a call set aside is set aside whole (its

@@ -26,6 +26,12 @@ first 0.85 is above any mean the other two could make, 0.95 at most). The verdic
 four questions give; a clear one costs two questions instead of four. What was asked is kept per
 model and tool, and the next request to that tool asks only what its own verdict still needs.
 
+A local model is asked as soon as the first call's tool is named, before the arguments are written
+(``judge_name``): when neither that tool nor any other offered one fits, the turn ends there; else
+the model goes on writing it, exactly as it would have without the pause, and the whole turn is
+reviewed as above. A set-aside call then costs no argument decoding (for "Why is the sky blue?" the
+default model had written an 848-token program before it was set aside).
+
 Only the first turn of a request whose answer is offered is checked: later turns follow tool
 results, and plan steps and forced tool choices have already decided. A backend that cannot score
 replies (a served model) is not checked. The agent adds :class:`FirstCallCheck` to its policies as
@@ -164,6 +170,21 @@ class FirstCallCheck(TurnPolicy):
             return None
         fitting = frozenset(name for name, fits in judged if fits is not None and fits >= 0.5)
         return Allowed(answer=False, tools=fitting) if fitting else Allowed(answer=True, tools=frozenset())
+
+    def judge_name(self, tool: str, turn: Turn) -> bool:
+        """The first call's tool, as soon as the model names it: the turn goes on when that tool fits,
+        or when another offered tool does (the turn may call it too, and ``review`` keeps a turn when
+        any of its tools fits). When none fits, ``review`` would set the turn aside whatever its
+        arguments say, so it ends here, before they are written (a program of hundreds of tokens
+        for "Why is the sky blue?")."""
+        if not (turn.first and turn.offered.answer) or tool not in turn.tools:
+            return True
+        names = [tool, *(n for n in turn.tools if n != tool and turn.offered.admits(n))]
+        for name in names:
+            fits = self._fit(turn, name)
+            if fits is None or fits >= 0.5:
+                return True
+        return False
 
     def review(self, call: ToolCallAction, turn: Turn) -> ToolCallAction | None:
         """A turn of several calls is kept when any of its tools fits: the request needs tools then,

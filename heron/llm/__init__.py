@@ -13,7 +13,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from heron.llm.base import LLM, DecodesGrammar, KeepsState, ReportsLogprobs, ScoresOptions, option_scorer
+from heron.llm.base import (
+    LLM,
+    DecodesGrammar,
+    KeepsState,
+    ReportsLogprobs,
+    ResumesReplies,
+    ScoresOptions,
+    option_scorer,
+)
 from heron.llm.best_of import best_of
 from heron.llm.fake import ScriptedLLM
 from heron.llm.http import HTTPLLM
@@ -46,6 +54,7 @@ __all__ = [
     "Message",
     "RepetitionControl",
     "ReportsLogprobs",
+    "ResumesReplies",
     "ScoresOptions",
     "ScriptedLLM",
     "TokenLogprob",

@@ -86,6 +86,16 @@ class DecodesGrammar(Protocol):
 
 
 @runtime_checkable
+class ResumesReplies(Protocol):
+    """A backend that goes on with a reply an earlier call began and ``stop_when`` ended
+    (``GenerationOptions.reply_start``), as if the reply had not stopped (``LocalLLM``). A caller can
+    then look at a reply's start, ask the model other things, and let the reply go on."""
+
+    @property
+    def resumes_replies(self) -> bool: ...
+
+
+@runtime_checkable
 class ReportsLogprobs(Protocol):
     """A backend that tells the log-probability of each token its last call generated, when the call
     asked for them (``GenerationOptions.logprobs``), also under a grammar (``LocalLLM``)."""

@@ -162,6 +162,12 @@ class HTTPLLM:
     def _body(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
         if not messages:
             raise UsageError("no messages to send to the model", "pass at least one Message.user(...)")
+        if options.reply_start:
+            raise UsageError(
+                "GenerationOptions.reply_start needs heron's own decode loop; a served model cannot go on "
+                "with a reply it did not keep",
+                "send the whole request again, without reply_start",
+            )
         if options.logit_bias is not None:
             raise UsageError(
                 "GenerationOptions.logit_bias needs heron's own decode loop; a served model cannot take it",

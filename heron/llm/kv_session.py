@@ -69,6 +69,17 @@ class KVSession:
         self.decode(prompt[reuse:])
         return reuse
 
+    def keep_prefix(self, tokens: Sequence[int]) -> int:
+        """Keep the longest common prefix of the cache and ``tokens`` (all but the last at most) and
+        return its length; the caller evaluates the rest. For a reply that goes on where an earlier
+        call stopped: its unevaluated tokens are then evaluated as that call would have."""
+        if len(tokens) + 1 > self.n_ctx:
+            raise ContextOverflowError(
+                f"the prompt and the reply begun have {len(tokens)} tokens; they do not fit the context "
+                f"of {self.n_ctx} tokens (shorten the history, or raise context_size)"
+            )
+        return self.truncate(min(common_prefix_length(self.tokens, tokens), len(tokens) - 1))
+
     def truncate(self, n: int) -> int:
         """Drop cached tokens from position ``n`` on; return how many are kept."""
         if n >= len(self.tokens):

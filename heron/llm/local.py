@@ -60,6 +60,17 @@ class _Outcome:
     usage: Usage = field(default_factory=Usage)
 
 
+@dataclass(frozen=True)
+class _Reply:
+    """What the last decode wrote, for a call that goes on with it (``GenerationOptions.reply_start``):
+    its prompt, the tokens it wrote (sampled or forced), and whether the last of them were a forced run
+    (the next token is then sampled, not forced)."""
+
+    prompt: list[int]
+    tokens: list[int]
+    jumped: bool
+
+
 class LocalLLM:
     """A chat model in this process (llama.cpp). Thread-safe: concurrent callers wait their turn.
 
@@ -107,6 +118,7 @@ class LocalLLM:
         self._guard = CallGuard("LocalLLM", on_enter=self._ensure_resident)
         self._last_usage = Usage()
         self._last_logprobs: list[TokenLogprob] | None = None
+        self._last_reply: _Reply | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
@@ -141,6 +153,11 @@ class LocalLLM:
     def gpu_layers(self) -> int:
         """Layers offloaded to a GPU as passed to llama.cpp (-1 = all, 0 = none)."""
         return self._require().gpu_layers
+
+    @property
+    def resumes_replies(self) -> bool:
+        """A reply ``stop_when`` ended goes on with ``GenerationOptions.reply_start`` (ResumesReplies)."""
+        return True
 
     @property
     def last_usage(self) -> Usage:
@@ -256,21 +273,39 @@ class LocalLLM:
         started = time.perf_counter()
         session = self._session
         prompt = self._prompt_tokens(messages, options.tools)
-        cached = session.prefill(prompt)
+        start, jumped = self._reply_start(prompt, options.reply_start)
+        chosen: list[int] = []  # tokens written (sampled or forced) that the cache does not hold yet
+        if start:  # the cache holds what the earlier call evaluated; the rest is evaluated as it would have
+            cached = session.keep_prefix(prompt + start)
+            chosen = (prompt + start)[cached:]
+        else:
+            cached = session.prefill(prompt)
         seed = options.seed if options.seed is not None else self._seed
         text = StopTextStream(options.stop)
         logprobs: list[TokenLogprob] | None = [] if options.logprobs else None
         generated = 0
         outcome.finish_reason = "length"
         sampler = TokenSampler(session.n_vocab, options, seed, grammar)
-        biases = self._logit_biases(options, prompt, structured=grammar is not None)
+        biases = self._logit_biases(options, prompt, structured=grammar is not None, begun=len(start))
         # forced text carries no logprobs of its own, so a call that asks for them samples every token
         fast_forward = grammar is not None and options.fast_forward and not options.logprobs
         forced = self._forced_text() if fast_forward else None
 
-        written: list[str] = []  # the reply so far, for options.stop_when
+        written: list[str] = [options.reply_start] if start else []  # the reply so far, for stop_when
         lookup = LookupDraft(prompt, options.draft_tokens) if options.draft_tokens else None
-        chosen: list[int] = []  # tokens written (sampled or forced) that the cache does not hold yet
+        reply = list(start)  # every token of the reply, the begun part too (the next _Reply)
+        for token in start:  # the grammar, the biases and the lookup as the earlier call left them
+            if not sampler.accept_forced(token):
+                sampler.close()
+                raise UsageError(
+                    f"the reply to go on from does not fit the grammar: {options.reply_start!r}",
+                    "pass as reply_start the text an earlier call under the same grammar wrote",
+                )
+            piece = session.piece(token).decode("utf-8", errors="ignore")
+            for bias in biases:
+                bias.feed(token, piece)
+            if lookup is not None:
+                lookup.push(token)
         guessed: list[int] = []  # guessed tokens the cache holds after the last kept one, not yet sampled
         guess_size = 0  # how many tokens the last guess held
         guessed_total = kept = 0
@@ -284,6 +319,7 @@ class LocalLLM:
                 lookup.push(token)
             delta = text.push(piece)
             written.append(delta)
+            reply.append(token)
             return delta
 
         def asked_to_stop() -> bool:
@@ -298,11 +334,14 @@ class LocalLLM:
 
         try:
             while generated < options.max_tokens:
-                if forced is not None:
+                if forced is not None and not jumped:
                     jump, ends = self._jump(forced, sampler, options.max_tokens - generated)
                     if jump or ends:  # the grammar decides what comes next, not a guess
                         drop_guess()
                     generated += len(jump)
+                    jumped = bool(
+                        jump
+                    )  # (the next token is sampled: a call going on from here skips the jump)
                     delta = "".join(emit(token) for token in jump)
                     if delta:
                         if options.on_text is not None:
@@ -347,6 +386,7 @@ class LocalLLM:
                         )
                     )
                 delta = emit(token)
+                jumped = False
                 if delta:
                     if options.on_text is not None:
                         options.on_text(delta)
@@ -371,6 +411,7 @@ class LocalLLM:
         finally:
             drop_guess()
             sampler.close()
+            self._last_reply = _Reply(prompt, reply, jumped)
             outcome.logprobs = self._last_logprobs = logprobs
             outcome.usage = self._last_usage = Usage(
                 prompt_tokens=len(prompt),
@@ -380,6 +421,19 @@ class LocalLLM:
                 guessed_tokens=guessed_total,
                 guessed_kept=kept,
             )
+
+    def _reply_start(self, prompt: list[int], begun: str) -> tuple[list[int], bool]:
+        """The tokens of ``begun`` (``GenerationOptions.reply_start``) and whether they end with a forced
+        run: the last decode's own, when it had this prompt and wrote this text, so the reply goes on
+        exactly as that decode would have; else the text tokenized (special tokens included)."""
+        if not begun:
+            return [], False
+        last = self._last_reply
+        if last is not None and last.prompt == prompt:
+            pieces = b"".join(self._session.piece(token) for token in last.tokens)
+            if pieces.decode("utf-8", errors="ignore") == begun:
+                return list(last.tokens), last.jumped
+        return list(self._llama.tokenize(begun.encode(), add_bos=False, special=True)), False
 
     def _jump(self, forced: ForcedText, sampler: TokenSampler, limit: int) -> tuple[list[int], bool]:
         """The tokens of the text the grammar forces now (at most ``limit``, fed to the grammar), and
@@ -401,16 +455,19 @@ class LocalLLM:
         return tokens, ends
 
     def _logit_biases(
-        self, options: GenerationOptions, prompt: Sequence[int], structured: bool
+        self, options: GenerationOptions, prompt: Sequence[int], structured: bool, begun: int = 0
     ) -> list[LogitBias]:
-        """What shifts logits in this call: the caller's bias, the repetition penalty (both optional)."""
+        """What shifts logits in this call: the caller's bias, the repetition penalty (both optional).
+        ``begun``: tokens of a reply begun earlier, fed to them before the call's own."""
         biases: list[LogitBias] = []
         if options.logit_bias is not None:
             biases.append(options.logit_bias(self._vocabulary()))
         control = options.repetition
         if control is not None:
             breakers = self._breaker_tokens(control.sequence_breakers)
-            biases.append(RepetitionPenalty(control, breakers, options.max_tokens, prompt, structured))
+            biases.append(
+                RepetitionPenalty(control, breakers, options.max_tokens + begun, prompt, structured)
+            )
         if options.string_bounds and structured:
             if self._quote_adds is None:
                 self._quote_adds = chars_before_quote(self._token_texts())

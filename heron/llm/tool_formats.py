@@ -141,6 +141,21 @@ class ToolFormat:
             return ParsedTurn(text.strip(), ())
         return ParsedTurn(prose, calls)
 
+    def first_name(self, text: str) -> str | None:
+        """The tool the first call of a turn being written names, once its name is whole; None before
+        that, and for a turn of text.
+
+        >>> hermes = FORMATS["hermes"]
+        >>> hermes.first_name('<tool_call>\\n{"name": "pyth')
+        >>> hermes.first_name('<tool_call>\\n{"name": "python"')
+        'python'
+        """
+        start = text.find(self.opening) if self.opening else _json_start(text)
+        if start < 0:
+            return None
+        named = _NAMED.match(text, start + len(self.opening))
+        return named.group(1) if named else None
+
     def write(self, calls: Sequence[NativeCall], text: str = "") -> str:
         """A turn as the model writes it (what ``parse`` reads back)."""
         if len(calls) > 1 and not self.parallel:
@@ -185,6 +200,9 @@ def declarations(tools: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[
     return [
         {"type": "function", "function": {"name": n, "description": d, "parameters": p}} for n, d, p in tools
     ]
+
+
+_NAMED = re.compile(r'\s*\[?\s*\{\s*"name"\s*:\s*"([^"\\]+)"')  # a call's start, its name whole
 
 
 def _json_start(text: str) -> int:

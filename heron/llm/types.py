@@ -123,6 +123,13 @@ class GenerationOptions(BaseModel):
         "the prompt, as its ``tools`` variable; for a model's native tool calls (heron.llm.tool_formats). "
         "LocalLLM only",
     )
+    reply_start: str = Field(
+        "",
+        description="the reply begins with this text, written by an earlier call that stop_when ended: "
+        "the call goes on from it (under the grammar as it stands after it) and returns only what "
+        "follows. Where that call was the model's last, with the same prompt, the reply goes on "
+        "exactly as it would have without the stop. LocalLLM only (heron.llm.base.ResumesReplies)",
+    )
     on_text: Callable[[str], None] | None = Field(
         None,
         exclude=True,

@@ -233,8 +233,9 @@ def test_a_question_answered_without_tools_gets_its_whole_answer(isolated_heron:
     sentences. With answers bounded at 400 characters the answer ended mid-word ("This phenomenon is
     a by") and was labelled succeeded; an answer with a thought before it began mid-sentence, the
     model having written its start into the thought. Now it is whole; and where a bound does cut an
-    answer, the result says so (asked without tools: with them, the model first writes a long Python
-    program, which the first-call check sets aside, and that takes two minutes on 2 cores)."""
+    answer, the result says so (asked without tools). With the tools, the model's first turn calls
+    one (it wrote an 848-token Python program, two minutes on 2 cores, before the first-call check set
+    it aside): the check now asks as soon as the tool is named, and the turn ends there."""
     from heron import Agent, AgentConfig
     from heron.agents import approve_all
     from heron.tools import builtin_tools
@@ -244,6 +245,10 @@ def test_a_question_answered_without_tools_gets_its_whole_answer(isolated_heron:
         whole = agent.run(question)
         short = Agent(agent.llm, config=AgentConfig(answer_chars=150)).run(question)
     assert whole.status == "succeeded" and not whole.answer_cut, whole.answer
+    events = read_trace(whole.trace_path)
+    assert not [e for e in events if e.type == "tool_call"]
+    for turn in [e for e in events if e.type == "model_turn"][:-1]:  # set aside: ended at the tool's name
+        assert turn.completion_tokens <= 16, turn.output
     text = whole.answer.strip()
     assert text[0].isupper() and text[-1] in ".!?" and "scatter" in text.lower(), text
     assert short.answer_cut and len(short.answer) <= 150, short.answer

@@ -4,6 +4,7 @@ exact control of every turn and of the Yes/No scores."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.policies.first_call_check import checks_first_call, tool_fit
 from heron.agents.state import PlanStep
-from heron.llm import ScriptedLLM
+from heron.llm import Completion, GenerationOptions, ScriptedLLM, Usage
 from heron.llm.yes_no import JUDGE_MIN_PARAMETERS, calibrated
 from heron.tracing import read_trace
 
@@ -353,3 +354,74 @@ def test_a_later_request_asks_only_the_content_free_requests_its_own_verdict_sti
     checks = [e for e in read_trace(second.trace_path) if e.type == "tool_check"]
     assert [(c.tool, c.kept, c.bias, c.bias_asked) for c in checks] == [("add", False, 0.9, 3)]
     assert (first.answer, second.answer) == ("42", "About 95 kcal.") and ledger.read_text() == "add 2 40\n"
+
+
+class ScriptedResumingLLM(ScriptedLLM):
+    """A scripted model that, like LocalLLM, decodes a turn under a grammar (``grammar_chat``) and goes
+    on with a turn it began (``reply_start``): a scripted turn is played up to where ``stop_when``
+    ends it, and a call with ``reply_start`` plays the rest of that same turn. ``turns``: the options
+    of each ``grammar_chat`` call."""
+
+    native_tool_format = None
+    resumes_replies = True
+
+    def __init__(self, replies: list) -> None:
+        super().__init__(replies)
+        self.turns: list[GenerationOptions] = []
+        self._whole = ""
+
+    def grammar_chat(self, messages: list, grammar: str, options: GenerationOptions) -> Completion:
+        self.turns.append(options)
+        if options.reply_start:
+            assert self._whole.startswith(options.reply_start), (self._whole, options.reply_start)
+            text = self._whole[len(options.reply_start) :]
+        else:
+            reply = self._next(self._record("chat", messages, options))
+            lines = reply if isinstance(reply, list) else [reply]
+            text = self._whole = "\n".join(json.dumps(line) for line in lines)
+            ends = options.stop_when or (lambda _: False)
+            text = next((text[:n] for n in range(1, len(text)) if ends(text[:n])), text)
+        return Completion(text=text, usage=Usage(completion_tokens=len(text)))
+
+
+def test_a_first_call_none_of_whose_tools_fits_ends_at_its_name(demo_tools: list, ledger: Path) -> None:
+    """A local model is asked as soon as the first call names its tool: when no offered tool fits,
+    the turn ends there, before its arguments are written (the default model had written an 848-token
+    program for "Why is the sky blue?" before the check set it aside)."""
+    llm = ScriptedResumingLLM([call("add", a=1, b=2), *UNFIT, *UNFIT, answer("About 95 kcal.")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("How many calories does an apple have?")
+    assert result.answer == "About 95 kcal." and result.status == "succeeded" and not ledger.exists()
+    turns = [e for e in read_trace(result.trace_path) if e.type == "model_turn"]
+    assert turns[0].output == '{"action": "add"' and turns[0].completion_tokens == len(turns[0].output)
+    # one decode for the first turn (no arguments written), then the answer alone (a JSON schema)
+    assert [bool(t.reply_start) for t in llm.turns] == [False]
+    assert [c.method for c in llm.calls if c.method != "score_options"] == ["chat", "structured_json"]
+    checks = [e for e in read_trace(result.trace_path) if e.type == "tool_check"]
+    assert [(c.tool, c.kept) for c in checks] == [("add", False), ("delete_everything", False)]
+
+
+def test_a_first_call_whose_tool_fits_goes_on_from_its_name(demo_tools: list, ledger: Path) -> None:
+    llm = ScriptedResumingLLM([call("add", a=2, b=40), *FIT, answer("42")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("What is 2 + 40?")
+    assert result.answer == "42" and ledger.read_text() == "add 2 40\n"
+    first, rest = llm.turns[:2]
+    assert first.stop_when is not None and rest.reply_start == '{"action": "add"'
+    turns = [e for e in read_trace(result.trace_path) if e.type == "model_turn"]
+    whole = json.dumps(call("add", a=2, b=40))
+    # the history and the trace hold the turn whole; its tokens are both decodes'
+    assert turns[0].output == whole and turns[0].completion_tokens == len(whole)
+
+
+def test_a_first_call_goes_on_when_another_offered_tool_fits(demo_tools: list, ledger: Path) -> None:
+    # the turn may go on to call the tool that fits too: it is written whole and reviewed as before
+    # (here it calls only the unfit one, so the review sets it aside, and the fit tool is offered)
+    delete = call("delete_everything", path="old_logs")
+    llm = ScriptedResumingLLM([call("add", a=1, b=2), *UNFIT, *FIT, delete, answer("Deleted.")])
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("Delete the folder old_logs.")
+    assert [bool(t.reply_start) for t in llm.turns[:3]] == [False, True, False]
+    turns = [e for e in read_trace(result.trace_path) if e.type == "model_turn"]
+    assert [t.output for t in turns[:2]] == [json.dumps(call("add", a=1, b=2)), json.dumps(delete)]
+    assert result.answer == "Deleted."

@@ -18,6 +18,7 @@ from heron.llm import (
     LocalLLM,
     Message,
     RepetitionControl,
+    ResumesReplies,
     ScoresOptions,
     best_of,
     option_scorer,
@@ -113,3 +114,10 @@ def test_server_cannot_score_given_options_nor_keep_state(http: HTTPLLM) -> None
     assert not isinstance(http, ScoresOptions) and not isinstance(http, KeepsState)
     with pytest.raises(UsageError, match="cannot score given replies"):
         option_scorer(http).score_options(MESSAGES, ["Paris", "Berlin"])
+
+
+def test_server_cannot_go_on_with_a_reply_begun_earlier(http: HTTPLLM) -> None:
+    # the server keeps nothing of a reply between requests: heron's pause at a tool's name needs its own loop
+    assert not isinstance(http, ResumesReplies)
+    with pytest.raises(UsageError, match="reply_start needs heron's own decode loop"):
+        http.chat(MESSAGES, GenerationOptions(max_tokens=8, reply_start='{"name": "'))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ from heron.config import load_settings
 from heron.errors import ContextOverflowError, ModelError, StateFileError, UsageError
 from heron.llm import LLM, GenerationOptions, KeepsState, LocalLLM, Message, ScoresOptions, best_of, open_llm
 from heron.llm.devices import gpu_offload_supported
+from heron.llm.schema import grammar_for
 from heron.llm.state_file import read_state_file, write_state_file
+from heron.llm.types import RepetitionControl
 
 pytestmark = pytest.mark.model
 
@@ -79,6 +82,58 @@ def test_stop_when_ends_the_reply_where_the_callers_test_first_holds(llm: LocalL
     free = llm.grammar_chat(question, grammar, GREEDY.model_copy(update={"max_tokens": 100})).text
     forced = llm.grammar_chat(question, grammar, options)
     assert forced.finish_reason == "stop" and len(forced.text.split()) == 4 and free.startswith(forced.text)
+
+
+CALL_GRAMMAR = grammar_for(
+    {
+        "type": "object",
+        "properties": {
+            "name": {"enum": ["get_weather", "get_time", "convert_units"]},
+            "arguments": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+                "required": ["city", "unit"],
+            },
+        },
+        "required": ["name", "arguments"],
+    }
+)
+
+
+def test_a_reply_stopped_anywhere_goes_on_as_if_it_had_not_stopped(llm: LocalLLM) -> None:
+    """A caller stops a reply (stop_when), asks the model something else, and lets the reply go on
+    (reply_start): the text is the one decode would have written, whether the stop fell after a
+    sampled token or after a run the grammar forced, with the repetition penalty on as in agent turns."""
+    question = ask("What is the weather in Lyon, in celsius? Call a tool.")
+    options = GREEDY.model_copy(update={"max_tokens": 60, "repetition": RepetitionControl()})
+    whole = llm.grammar_chat(question, CALL_GRAMMAR, options)
+    assert json.loads(whole.text)["name"] in {"get_weather", "get_time", "convert_units"}
+    for cut in range(1, len(whole.text)):
+        stopped = options.model_copy(update={"stop_when": lambda text, cut=cut: len(text) >= cut})
+        begun = llm.grammar_chat(question, CALL_GRAMMAR, stopped)
+        assert begun.finish_reason == "stop" and whole.text.startswith(begun.text), (cut, begun.text)
+        llm.score_options(ask("Is this a question?"), ["Yes", "No"])  # the model asked something else
+        left = max(1, options.max_tokens - begun.usage.completion_tokens)
+        rest = llm.grammar_chat(
+            question, CALL_GRAMMAR, options.model_copy(update={"reply_start": begun.text, "max_tokens": left})
+        )
+        assert begun.text + rest.text == whole.text, cut
+        assert begun.usage.completion_tokens + rest.usage.completion_tokens == whole.usage.completion_tokens
+        assert rest.usage.cached_prompt_tokens >= rest.usage.prompt_tokens  # the cache kept the reply begun
+
+
+def test_a_reply_begun_elsewhere_goes_on_under_the_grammar_and_one_that_breaks_it_is_refused(
+    llm: LocalLLM,
+) -> None:
+    # not the model's last reply: the text is tokenized, and the reply goes on from it under the grammar
+    question = ask("What time is it in Oslo? Call a tool.")
+    begun = '{"name": "get_weather", "arguments": {"city": "Os'
+    rest = llm.grammar_chat(question, CALL_GRAMMAR, GREEDY.model_copy(update={"reply_start": begun}))
+    call = json.loads(begun + rest.text)
+    assert call["name"] == "get_weather" and call["arguments"]["city"].startswith("Os")
+    with pytest.raises(UsageError, match="does not fit the grammar"):
+        llm.grammar_chat(question, CALL_GRAMMAR, GREEDY.model_copy(update={"reply_start": '{"city": 3'}))
+    assert llm.chat(ask("Say hi."), GREEDY).text  # the model is usable after the refusal
 
 
 def test_max_tokens_ends_with_finish_reason_length(llm: LocalLLM) -> None:
