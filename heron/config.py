@@ -414,7 +414,13 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default_factory=default_models_dir, description="where named models are assembled (`heron models`)"
     )
-    context_size: int = Field(8192, ge=256, description="tokens; capped by the model's trained context")
+    context_size: int = Field(
+        8192,
+        ge=256,
+        description="tokens; capped by the model's trained context. The KV cache holds it twice: the "
+        "conversation, and the prompts heron scores beside it (about 230 MB each for the default "
+        "model at 8192)",
+    )
     gpu_layers: int | Literal["auto"] = Field(
         "auto", description="'auto' = all when llama.cpp has GPU offload"
     )

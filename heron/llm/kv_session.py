@@ -2,8 +2,11 @@
 state snapshots.
 
 ``LocalLLM`` keeps two sequences in one context: the conversation it generates for (sequence 0) and
-the prompts it scores (sequence 1), so a scored question never displaces the conversation. Both draw
-on the context's cells; when one needs room the other holds, the other is dropped (``make_room``).
+the prompts it scores (sequence 1), so a scored question never displaces the conversation. Each has
+cells of its own (llama.cpp's per-sequence KV streams, ``kv_unified`` off): in one shared set of cells
+the scored prompts sat between the conversation's tokens, which changed the order of attention's
+floating-point sums, so a greedy reply could depend on what had been scored before it (a haiku came
+out different after a few scored questions; with cells of its own it is the same as on a fresh model).
 """
 
 from __future__ import annotations
@@ -22,19 +25,17 @@ from heron.llm.sampling import logprob_rows
 class KVSession:
     """Tracks which tokens sit in one KV-cache sequence so a new prompt evaluates only what changed.
 
-    ``neighbour``: the session of another sequence sharing the context's cells (its tokens count
-    against this one's room, and it is cleared when this one needs the cells). Not thread-safe: its
-    owner (``LocalLLM``) serializes callers.
+    Not thread-safe: its owner (``LocalLLM``) serializes callers.
     """
 
-    def __init__(self, llama: Any, seq: int = 0, neighbour: KVSession | None = None) -> None:
+    def __init__(self, llama: Any, seq: int = 0) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
         self._lib = llama_cpp
         self.ctx = llama.ctx
         self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
-        self.n_ctx = int(llama.n_ctx())
+        self.n_ctx = int(llama_cpp.llama_n_ctx_seq(self.ctx))  # this sequence's own cells
         self.n_vocab = int(llama.n_vocab())
         self.n_batch = int(llama.n_batch)
         self._memory = llama_cpp.llama_get_memory(self.ctx)
@@ -43,9 +44,6 @@ class KVSession:
         self._pieces: dict[int, bytes] = {}
         self.tokens: list[int] = []
         self.seq = seq
-        self.neighbour = neighbour
-        if neighbour is not None:
-            neighbour.neighbour = self
 
     # --- the cache -------------------------------------------------------------------------------
 
@@ -96,12 +94,8 @@ class KVSession:
         self.tokens.clear()
 
     def make_room(self, n: int) -> bool:
-        """Whether ``n`` more tokens fit after this sequence's; the neighbour is dropped if that makes
-        them fit. (More than the context never fits: ``prefill`` says so with its own error.)"""
-        if n <= self.room:
-            return True
-        if self.neighbour is not None and self.neighbour.tokens:
-            self.neighbour.clear()
+        """Whether ``n`` more tokens fit after this sequence's. (More than the context never fits:
+        ``prefill`` says so with its own error.)"""
         return n <= self.room
 
     def decode(self, tokens: Sequence[int], logits_for_all: bool = False) -> np.ndarray | None:
@@ -173,9 +167,8 @@ class KVSession:
 
     @property
     def room(self) -> int:
-        """Tokens that still fit in the context after this sequence's and its neighbour's."""
-        held = len(self.neighbour.tokens) if self.neighbour is not None else 0
-        return self.n_ctx - len(self.tokens) - held
+        """Tokens that still fit in this sequence's cells."""
+        return self.n_ctx - len(self.tokens)
 
     # --- tokens ----------------------------------------------------------------------------------
 
@@ -249,7 +242,6 @@ class KVSession:
                 f"the saved state holds {len(tokens)} tokens, more than the context of {self.n_ctx}"
             )
         self.clear()
-        self.make_room(len(tokens))
         buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         if self._lib.llama_state_seq_set_data(self.ctx, buffer, len(data), self.seq) == 0:
             self.clear()

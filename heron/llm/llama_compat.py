@@ -64,7 +64,8 @@ def safe_model_params() -> Iterator[None]:
 
 @contextmanager
 def heron_load_params() -> Iterator[None]:
-    """``safe_model_params``, and a context of ``SEQUENCES`` sequences in one unified KV cache."""
+    """``safe_model_params``, and a context of ``SEQUENCES`` sequences, each in its own KV cells (the
+    context's n_ctx is shared out: pass ``SEQUENCES`` times the tokens one sequence needs)."""
     import llama_cpp.llama_cpp as raw
 
     with safe_model_params(), _PATCH_LOCK:
@@ -73,7 +74,7 @@ def heron_load_params() -> Iterator[None]:
         def two_sequences() -> raw.llama_context_params:
             params = original()
             params.n_seq_max = SEQUENCES
-            params.kv_unified = True
+            params.kv_unified = False  # a stream of cells per sequence: one never moves the other's
             return params
 
         raw.llama_context_default_params = two_sequences

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from heron.errors import ModelLoadError
 from heron.llm.devices import cpu_threads, resolve_gpu_layers
 from heron.llm.gguf_file import GGUFHeader, read_gguf_header
-from heron.llm.llama_compat import heron_load_params
+from heron.llm.llama_compat import SEQUENCES, heron_load_params
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def load_llama(
         with heron_load_params():
             llama = Llama(
                 model_path=str(model_path),
-                n_ctx=n_ctx,
+                n_ctx=n_ctx * SEQUENCES,  # each sequence holds n_ctx tokens
                 n_batch=min(512, n_ctx),
                 n_gpu_layers=n_gpu_layers,
                 n_threads=n_threads,

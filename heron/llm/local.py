@@ -675,9 +675,9 @@ class LocalLLM:
 
 
 def _sessions(loaded: LoadedModel) -> tuple[KVSession, KVSession]:
-    """The conversation's KV sequence and the scoring one, sharing the context's cells."""
+    """The conversation's KV sequence and the scoring one, each in its own cells."""
     chat = KVSession(loaded.llama, seq=0)
-    return chat, KVSession(loaded.llama, seq=1, neighbour=chat)
+    return chat, KVSession(loaded.llama, seq=1)
 
 
 def _template_for(loaded: LoadedModel) -> ChatTemplate:
