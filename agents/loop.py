@@ -166,7 +166,8 @@ class StepLoop:
         max_calls = 1 if single else self.config.parallel_calls
         offered = Allowed(answer=final_kind is not None, tools=frozenset(s.name for s in specs))
         judge = None
-        if offered.answer and specs:  # the policies may end the turn at its first call's name
+        if offered.answer and specs and self.offer.judges_name(state, offered):
+            # a policy may end the turn at its first call's name
             judge = lambda name: self.offer.judge_name(state, name, offered)  # noqa: E731
         action, string_chars = self._decode(state, specs, final_kind, final, max_calls, judge)
         if isinstance(action, FinalAction):

@@ -175,9 +175,11 @@ def _judged_decode(
     first call's tool name (``first_name`` reads it from the text so far), then, when the judge keeps
     it, on from there, as one decode would have gone (``GenerationOptions.reply_start``). Returns the
     text, the tool the judge turned down (the text then ends at its name), and the usage of both calls
-    (None: one call, the model's ``last_usage``). Turns that ask for logprobs are decoded in one call."""
+    (None: one call, the model's ``last_usage``). Decoded in one call, judged after it by the review:
+    turns that ask for logprobs, and sampled turns (the rest would draw other random numbers)."""
     judge = request.judge_name
-    if judge is None or options.logprobs or not isinstance(llm, ResumesReplies):
+    one_call = options.logprobs or options.temperature > 0 or not isinstance(llm, ResumesReplies)
+    if judge is None or one_call:
         return llm.grammar_chat(messages, grammar, options).text, None, None
     names = {s.name for s in request.specs}
     ends = options.stop_when
@@ -199,8 +201,21 @@ def _judged_decode(
             "max_tokens": max(1, options.max_tokens - usage.completion_tokens),
         }
     )
-    rest = llm.grammar_chat(messages, grammar, rest_options)
-    return begun.text + rest.text, None, usage + rest.usage
+    try:
+        rest = llm.grammar_chat(messages, grammar, rest_options)
+    except UsageError:
+        # the model could not go on with the text (another caller's decode came in between, and the
+        # text, tokenized again, reads otherwise): the turn is decoded again in one call
+        return llm.grammar_chat(messages, grammar, options).text, None, None
+    # one prompt, written in two calls: its tokens count once, the reply's and the seconds add up
+    both = usage + rest.usage
+    return (
+        begun.text + rest.text,
+        None,
+        both.model_copy(
+            update={"prompt_tokens": usage.prompt_tokens, "cached_prompt_tokens": usage.cached_prompt_tokens}
+        ),
+    )
 
 
 def _generic_name(text: str) -> str | None:

@@ -78,6 +78,11 @@ class TurnOffer:
             final = FINAL_ANSWER
         return specs, final
 
+    def judges_name(self, state: RunState, offered: Allowed) -> bool:
+        """Whether a policy may end this turn at its first call's name (the decode then pauses there)."""
+        turn = self._turn(state, offered)
+        return any(policy.judges_name(turn) for policy in self.policies)
+
     def judge_name(self, state: RunState, tool: str, offered: Allowed) -> bool:
         """Whether the turn may go on to write the arguments of its first call, to ``tool``: every
         policy says so (``TurnPolicy.judge_name``)."""

@@ -9,9 +9,10 @@ order:
   policies intersect.
 - ``arguments_schema(tool, schema, request)``: the argument schema a tool offers for a request
   (the grammar then admits only what it describes).
-- ``judge_name(tool, turn)``: on a turn that offered the answer, the tool its first call names, as
-  soon as the model has written the name: False ends the turn there and sets it aside, before the
-  arguments are written (a local model goes on with the turn when every policy says True).
+- ``judges_name(turn)`` and ``judge_name(tool, turn)``: on a turn that offered the answer and that a
+  policy judges (``judges_name``), the tool its first call names, as soon as the model has written
+  the name: False ends the turn there and sets it aside, before the arguments are written (a local
+  model at temperature 0 goes on with the turn when every policy says True).
 - ``review(call, turn)``: a look at the parsed tool call before it runs: the call to make (possibly
   changed), or None to set it aside so the model chooses again without its tool (honoured only on a turn that
   offered the answer).
@@ -90,6 +91,12 @@ class TurnPolicy:
     def arguments_schema(self, tool: Tool, schema: dict[str, Any], request: str) -> dict[str, Any]:
         """The argument schema ``tool`` offers for ``request`` (``schema`` is a copy: edit freely)."""
         return schema
+
+    def judges_name(self, turn: Turn) -> bool:
+        """Whether this policy may turn down, on this turn, the tool its first call names: the decode
+        pauses at the name only where one does. A policy that overrides ``judge_name`` says here
+        which turns it judges."""
+        return False
 
     def judge_name(self, tool: str, turn: Turn) -> bool:
         """Whether a turn whose first call names ``tool`` may go on to write its arguments (``turn``

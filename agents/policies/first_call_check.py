@@ -171,6 +171,10 @@ class FirstCallCheck(TurnPolicy):
         fitting = frozenset(name for name, fits in judged if fits is not None and fits >= 0.5)
         return Allowed(answer=False, tools=fitting) if fitting else Allowed(answer=True, tools=frozenset())
 
+    def judges_name(self, turn: Turn) -> bool:
+        """The turns ``review`` checks: a fresh request's first, with the answer offered."""
+        return turn.first and turn.offered.answer
+
     def judge_name(self, tool: str, turn: Turn) -> bool:
         """The first call's tool, as soon as the model names it: the turn goes on when that tool fits,
         or when another offered tool does (the turn may call it too, and ``review`` keeps a turn when

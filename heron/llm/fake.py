@@ -157,6 +157,11 @@ class ScriptedLLM:
         schema: Any = None,
         choices: tuple[str, ...] = (),
     ) -> RecordedCall:
+        if options is not None and options.reply_start:
+            raise UsageError(
+                "ScriptedLLM cannot go on with a reply begun by an earlier call (reply_start)",
+                "script the whole reply; heron pauses a reply only on a backend that ResumesReplies",
+            )
         call = RecordedCall(method, tuple(messages), options, schema, choices)
         self.calls.append(call)
         return call

@@ -2,8 +2,10 @@
 
 **Two KV sequences.** ``LocalLLM`` scores prompts (yes/no checks, judges) in a second sequence of the
 context so they never displace the conversation it generates for. ``Llama`` creates its context with
-one sequence; heron asks for two, in one unified cache (``kv_unified``: both draw on the same
-``n_ctx`` cells, and each may use all of them).
+one sequence; heron asks for two, each with KV cells of its own (``kv_unified`` off: llama.cpp
+gives each sequence ``n_ctx / 2`` cells, so the loader passes twice the context a sequence needs).
+In one unified set of cells the scored prompts sat between the conversation's tokens and changed
+the order of attention's floating-point sums: a greedy reply depended on what had been scored.
 
 **No AMX kernels.** A llama-cpp-python 0.3.36 built with ``GGML_NATIVE`` on a CPU with AMX (Sapphire
 Rapids and later) runs weights through ggml's AMX "extra buffer type", and its

@@ -49,6 +49,7 @@ T = TypeVar("T", bound=BaseModel)
 
 _GRAMMAR_CACHE_SIZE = 32
 _BACKEND = "llama.cpp"
+_KV_CELLS = "per-sequence"  # the layout a saved state needs (heron.llm.llama_compat)
 
 
 @dataclass
@@ -355,6 +356,10 @@ class LocalLLM:
                         break
                 if chosen:  # evaluate them with any forced text after them, and a guess, in one batch
                     guess = lookup.guess(room=options.max_tokens - generated - 1) if lookup else []
+                    if (
+                        guess and len(chosen) + len(guess) > session.n_batch
+                    ):  # (a reply begun, evaluated again)
+                        guess = []
                     if guess and not session.make_room(len(chosen) + len(guess)):
                         guess = []
                     if not session.make_room(len(chosen)):
@@ -415,7 +420,7 @@ class LocalLLM:
             outcome.logprobs = self._last_logprobs = logprobs
             outcome.usage = self._last_usage = Usage(
                 prompt_tokens=len(prompt),
-                cached_prompt_tokens=cached,
+                cached_prompt_tokens=min(cached, len(prompt)),  # (a reply begun is not prompt)
                 completion_tokens=generated,
                 seconds=time.perf_counter() - started,
                 guessed_tokens=guessed_total,
@@ -431,7 +436,7 @@ class LocalLLM:
         last = self._last_reply
         if last is not None and last.prompt == prompt:
             pieces = b"".join(self._session.piece(token) for token in last.tokens)
-            if pieces.decode("utf-8", errors="ignore") == begun:
+            if pieces.decode("utf-8", errors="replace") == begun:  # (as the text stream decodes it)
                 return list(last.tokens), last.jumped
         return list(self._llama.tokenize(begun.encode(), add_bos=False, special=True)), False
 
@@ -537,6 +542,7 @@ class LocalLLM:
             header = {
                 "backend": _BACKEND,
                 "model": self._fingerprint(),
+                "kv_cells": _KV_CELLS,
                 "n_tokens": len(tokens),
                 "payload_bytes": len(payload),
             }
@@ -552,6 +558,12 @@ class LocalLLM:
                     f"{self._fingerprint()}",
                     "load it into an LLM opened with the same model file and LoRA adapter",
                 )
+            if header.get("kv_cells") != _KV_CELLS:
+                raise StateFileError(
+                    f"{path} was saved by a heron whose conversation and scored prompts shared one set "
+                    "of KV cells; this one keeps them apart, and llama.cpp cannot load the old layout",
+                    "nothing is lost: the prompt is evaluated again; a state saved now loads",
+                )
             n = int(header["n_tokens"])
             if n > self._session.n_ctx:
                 raise StateFileError(
@@ -561,6 +573,7 @@ class LocalLLM:
             tokens = np.frombuffer(payload[: 4 * n], dtype="<i4").tolist()
             try:
                 self._session.restore(tokens, payload[4 * n :])
+                self._last_reply = None  # (the reply it recorded is not what the cache holds now)
             except ModelError as exc:
                 raise StateFileError(f"cannot restore {path}: {exc}", "save the state again") from exc
 

@@ -13,6 +13,7 @@ from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.policies.first_call_check import checks_first_call, tool_fit
 from heron.agents.state import PlanStep
+from heron.errors import UsageError
 from heron.llm import Completion, GenerationOptions, ScriptedLLM, Usage
 from heron.llm.yes_no import JUDGE_MIN_PARAMETERS, calibrated
 from heron.tracing import read_trace
@@ -365,14 +366,19 @@ class ScriptedResumingLLM(ScriptedLLM):
     native_tool_format = None
     resumes_replies = True
 
-    def __init__(self, replies: list) -> None:
+    def __init__(self, replies: list, *, refuses_to_go_on: bool = False) -> None:
         super().__init__(replies)
         self.turns: list[GenerationOptions] = []
         self._whole = ""
+        self.refuses_to_go_on = refuses_to_go_on  # as LocalLLM does with a text its grammar rejects
 
     def grammar_chat(self, messages: list, grammar: str, options: GenerationOptions) -> Completion:
         self.turns.append(options)
+        # a prompt of 100 tokens, 40 of them cached; going on, the whole prompt is
+        usage = Usage(prompt_tokens=100, cached_prompt_tokens=100 if options.reply_start else 40)
         if options.reply_start:
+            if self.refuses_to_go_on:
+                raise UsageError("the reply to go on from does not fit the grammar", "")
             assert self._whole.startswith(options.reply_start), (self._whole, options.reply_start)
             text = self._whole[len(options.reply_start) :]
         else:
@@ -381,7 +387,7 @@ class ScriptedResumingLLM(ScriptedLLM):
             text = self._whole = "\n".join(json.dumps(line) for line in lines)
             ends = options.stop_when or (lambda _: False)
             text = next((text[:n] for n in range(1, len(text)) if ends(text[:n])), text)
-        return Completion(text=text, usage=Usage(completion_tokens=len(text)))
+        return Completion(text=text, usage=usage.model_copy(update={"completion_tokens": len(text)}))
 
 
 def test_a_first_call_none_of_whose_tools_fits_ends_at_its_name(demo_tools: list, ledger: Path) -> None:
@@ -410,8 +416,36 @@ def test_a_first_call_whose_tool_fits_goes_on_from_its_name(demo_tools: list, le
     assert first.stop_when is not None and rest.reply_start == '{"action": "add"'
     turns = [e for e in read_trace(result.trace_path) if e.type == "model_turn"]
     whole = json.dumps(call("add", a=2, b=40))
-    # the history and the trace hold the turn whole; its tokens are both decodes'
+    # the history and the trace hold the turn whole; its tokens are both decodes', its prompt counts once
     assert turns[0].output == whole and turns[0].completion_tokens == len(whole)
+    assert (turns[0].prompt_tokens, turns[0].cached_prompt_tokens) == (100, 40)
+
+
+def test_only_the_turns_the_check_judges_pause_at_the_name(demo_tools: list, ledger: Path) -> None:
+    # a later turn (after a result) is not checked, so it is decoded in one call
+    script = [call("add", a=1, b=2), *FIT, call("add", a=3, b=3), answer("6")]
+    llm = ScriptedResumingLLM(script)
+    with _agent(llm, demo_tools) as agent:
+        agent.run("1+2, then 3+3")
+    assert [bool(t.reply_start) for t in llm.turns] == [False, True, False, False]
+    assert ledger.read_text() == "add 1 2\nadd 3 3\n"
+    # a sampled first turn is decoded in one call (going on would draw other random numbers) and
+    # judged after it, as before
+    llm = ScriptedResumingLLM([call("add", a=2, b=40), *FIT, answer("42")])
+    with _agent(llm, demo_tools, temperature=0.5) as agent:
+        assert agent.run("What is 2 + 40?").answer == "42"
+    assert [bool(t.reply_start) for t in llm.turns] == [False, False]
+    assert llm.turns[0].stop_when is not None and not llm.turns[0].stop_when('{"action": "add"')
+
+
+def test_a_turn_the_model_cannot_go_on_with_is_decoded_again_whole(demo_tools: list, ledger: Path) -> None:
+    # another caller's decode came in between and the begun text no longer fits: one call, no pause
+    script = [call("add", a=2, b=40), *FIT, call("add", a=2, b=40), answer("42")]
+    llm = ScriptedResumingLLM(script, refuses_to_go_on=True)
+    with _agent(llm, demo_tools) as agent:
+        result = agent.run("What is 2 + 40?")
+    assert result.answer == "42" and ledger.read_text() == "add 2 40\n"
+    assert [bool(t.reply_start) for t in llm.turns][:3] == [False, True, False]
 
 
 def test_a_first_call_goes_on_when_another_offered_tool_fits(demo_tools: list, ledger: Path) -> None:

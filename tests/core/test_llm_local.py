@@ -119,7 +119,7 @@ def test_a_reply_stopped_anywhere_goes_on_as_if_it_had_not_stopped(llm: LocalLLM
         )
         assert begun.text + rest.text == whole.text, cut
         assert begun.usage.completion_tokens + rest.usage.completion_tokens == whole.usage.completion_tokens
-        assert rest.usage.cached_prompt_tokens >= rest.usage.prompt_tokens  # the cache kept the reply begun
+        assert rest.usage.cached_prompt_tokens == rest.usage.prompt_tokens  # the cache kept the prompt
 
 
 def test_a_reply_begun_elsewhere_goes_on_under_the_grammar_and_one_that_breaks_it_is_refused(
@@ -212,6 +212,10 @@ def test_state_from_another_model_or_damaged_is_refused(llm: LocalLLM, tmp_path:
     write_state_file(other, {**header, "model": {"file": "other.gguf", "bytes": 1}}, payload)
     with pytest.raises(StateFileError, match="another model"):
         llm.load_state(other)
+    shared = tmp_path / "shared-cells.kv"  # saved before the sequences had KV cells of their own
+    write_state_file(shared, {k: v for k, v in header.items() if k != "kv_cells"}, payload)
+    with pytest.raises(StateFileError, match="shared one set of KV cells"):
+        llm.load_state(shared)
     truncated = tmp_path / "truncated.kv"
     truncated.write_bytes(good.read_bytes()[:-100])
     with pytest.raises(StateFileError, match="truncated"):
