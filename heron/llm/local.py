@@ -295,6 +295,16 @@ class LocalLLM:
         written: list[str] = [options.reply_start] if start else []  # the reply so far, for stop_when
         lookup = LookupDraft(prompt, options.draft_tokens) if options.draft_tokens else None
         reply = list(start)  # every token of the reply, the begun part too (the next _Reply)
+
+        def feed(token: int) -> bytes:
+            """Tell the biases and the lookup a token of the reply; its bytes."""
+            piece = session.piece(token)
+            for bias in biases:
+                bias.feed(token, piece.decode("utf-8", errors="ignore"))
+            if lookup is not None:
+                lookup.push(token)
+            return piece
+
         for token in start:  # the grammar, the biases and the lookup as the earlier call left them
             if not sampler.accept_forced(token):
                 sampler.close()
@@ -302,23 +312,14 @@ class LocalLLM:
                     f"the reply to go on from does not fit the grammar: {options.reply_start!r}",
                     "pass as reply_start the text an earlier call under the same grammar wrote",
                 )
-            piece = session.piece(token).decode("utf-8", errors="ignore")
-            for bias in biases:
-                bias.feed(token, piece)
-            if lookup is not None:
-                lookup.push(token)
+            feed(token)
         guessed: list[int] = []  # guessed tokens the cache holds after the last kept one, not yet sampled
         guess_size = 0  # how many tokens the last guess held
         guessed_total = kept = 0
         row = -1  # the position of the last batch whose logits give the next token (-1: its last)
 
         def emit(token: int) -> str:
-            piece = session.piece(token)
-            for bias in biases:
-                bias.feed(token, piece.decode("utf-8", errors="ignore"))
-            if lookup is not None:
-                lookup.push(token)
-            delta = text.push(piece)
+            delta = text.push(feed(token))
             written.append(delta)
             reply.append(token)
             return delta
