@@ -39,7 +39,7 @@ from heron.agents.turn_formats import GenericFormat, SetAside, TurnFormat, TurnR
 from heron.agents.turn_offer import TurnOffer
 from heron.errors import OutputTruncatedError, RunCancelledError
 from heron.llm.base import LLM, ReportsLogprobs
-from heron.llm.types import GenerationOptions, Message, RepetitionControl
+from heron.llm.types import GenerationOptions, Message, RepetitionControl, Usage
 from heron.status import StoppedBy
 from heron.tools import Tool, ToolContext
 from heron.tracing import HintEvent, ModelTurnEvent, RepeatSetAsideEvent, TokenEvent, Tracer
@@ -255,9 +255,11 @@ class StepLoop:
         started = time.perf_counter()
         try:
             turn = self.format.decode(self.llm, state.messages, request(1), options)
-        except OutputTruncatedError:
+        except OutputTruncatedError as exc:
             # cut off by the token limit (a rambling string): once more, with twice the tokens and
             # strings a quarter as long, which fits even at one character per token
+            self._spend_cut(state, step, exc, started)
+            started = time.perf_counter()
             stream.reset()
             string_chars = max(10, self.config.argument_chars // 4)
             options = options.model_copy(
@@ -266,14 +268,15 @@ class StepLoop:
                     "string_bounds": argument_bounds(specs, string_chars),
                 }
             )
-            turn = self.format.decode(self.llm, state.messages, request(4), options)
+            try:
+                turn = self.format.decode(self.llm, state.messages, request(4), options)
+            except OutputTruncatedError as again:
+                self._spend_cut(state, step, again, started)
+                raise
         usage = turn.usage or self.llm.last_usage
         logprobs = self.llm.last_logprobs if isinstance(self.llm, ReportsLogprobs) else None
         state.messages.append(Message.assistant(turn.text))
-        state.usage = state.usage + usage
-        spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
-        state.tokens_spent += spent
-        self.tracker.spend(tokens=spent)
+        self._spend(state, usage)
         self.tracer.emit(
             ModelTurnEvent(
                 run_id=state.run_id,
@@ -287,6 +290,30 @@ class StepLoop:
             )
         )
         return turn.action, string_chars
+
+    def _spend(self, state: RunState, usage: Usage) -> None:
+        state.usage = state.usage + usage
+        spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
+        state.tokens_spent += spent
+        self.tracker.spend(tokens=spent)
+
+    def _spend_cut(self, state: RunState, step: int, exc: OutputTruncatedError, started: float) -> None:
+        """A decode the token limit cut: its tokens count against the budget like any other, and the
+        trace shows what it wrote (else the seconds it took would show nowhere)."""
+        usage = self.llm.last_usage
+        self._spend(state, usage)
+        self.tracer.emit(
+            ModelTurnEvent(
+                run_id=state.run_id,
+                step=step,
+                output=exc.text,
+                prompt_tokens=usage.prompt_tokens,
+                cached_prompt_tokens=usage.cached_prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                seconds=round(time.perf_counter() - started, 4),
+                cut=True,
+            )
+        )
 
     def repetition(self, specs: Sequence[ActionSpec]) -> RepetitionControl | None:
         """The turn's repetition control: the configured one, leaving alone the arguments that the

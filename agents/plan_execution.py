@@ -23,7 +23,7 @@ from heron.llm.base import LLM
 from heron.llm.types import Message
 from heron.status import StoppedBy
 from heron.tools import Tool
-from heron.tracing import PlanEvent, Tracer
+from heron.tracing import NoteSetAsideEvent, PlanEvent, Tracer
 
 # a tool step's result up to this long is the step's result as it is; a longer one is first written
 # down by the model (``AgentConfig.step_notes``): the length a step's record keeps (a benchmark may
@@ -164,15 +164,27 @@ class PlanExecution:
     def _note_step(self, loop: StepLoop, state: RunState) -> FinalAction | None:
         """One turn after a plan step's successful call: the model writes down what the step found
         (``step_done`` with the facts and their passages). None when a budget ended or the note ran
-        past the turn's tokens: the raw result then stands as the step's result."""
+        past the turn's tokens or to its length limit: the raw result then stands as the step's
+        result. A note that long copies the result again or loops, restating its lines with other
+        numbers (the default model, in `make demo`, wrote a 90 cm wingspan no passage gives, and its
+        next step's code repeated the note's numbers for a thousand tokens), so it is taken out of the
+        conversation with the request for it: later turns see the tool's result, not the note."""
         if loop.tracker.exhausted() is not None:
             return None
+        asked = len(state.messages)
         loop.hint(state, render("agent_step_note", step_done=STEP_DONE, native=loop.format.key != "generic"))
         try:
             action = loop.model_turn(state, STEP_DONE, tools=False)
-        except OutputTruncatedError:  # ran past the turn's tokens: the raw result stands
+        except OutputTruncatedError:  # ran past the turn's tokens (the trace shows it): the raw result stands
+            del state.messages[asked:]
             action = None
-        if action is not None and state.messages[-1].role == "assistant":
+        if isinstance(action, FinalAction) and action.cut:
+            loop.tracer.emit(
+                NoteSetAsideEvent(run_id=state.run_id, step=state.step + 1, chars=len(action.answer))
+            )
+            del state.messages[asked:]
+            action = None
+        elif action is not None and state.messages[-1].role == "assistant":
             state.step_notes.append(state.messages[-1].content)  # a copy of the results, not a use of them
         loop.finish_step(state)
         return action if isinstance(action, FinalAction) else None  # (None: a backend without grammars)

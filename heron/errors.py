@@ -89,7 +89,12 @@ class ModelError(RunError):
 class OutputTruncatedError(ModelError):
     """A structured output ran past its ``max_tokens`` before its JSON was complete. The agent's loop
     handles this one (it tells the model and gives the turn more tokens); every other ``ModelError``
-    (a context overflow, a server's HTTP error, a failed decode) ends the run with status ``error``."""
+    (a context overflow, a server's HTTP error, a failed decode) ends the run with status ``error``.
+    ``text``: what was decoded before the limit, so a trace can show what ran long."""
+
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
 
 
 class ContextOverflowError(ModelError):

@@ -156,6 +156,9 @@ class OTelExporter:
     def _on_repeat_set_aside(self, spans: _RunSpans, event: Any) -> None:
         spans.run.add_event("repeat_set_aside", {"tools": list(event.tools)}, _ns(event.time))
 
+    def _on_note_set_aside(self, spans: _RunSpans, event: Any) -> None:
+        spans.run.add_event("note_set_aside", {"chars": event.chars}, _ns(event.time))
+
     def _on_answer(self, spans: _RunSpans, event: Any) -> None:
         spans.run.set_attribute("heron.answer", event.text)
         spans.run.set_attribute("heron.citations", list(event.citations))

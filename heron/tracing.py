@@ -55,6 +55,9 @@ class ModelTurnEvent(_Event):
     seconds: float
     # each generated token and its log-probability, when the agent records them (token_logprobs)
     logprobs: list[tuple[str, float]] | None = None
+    # the decode ran past the turn's token limit before its reply was complete: ``output`` is what it
+    # wrote until then, and the turn is taken again (or given up) as the next events show
+    cut: bool = False
 
 
 class ToolCallEvent(_Event):
@@ -142,6 +145,15 @@ class RepeatSetAsideEvent(_Event):
     tools: list[str]
 
 
+class NoteSetAsideEvent(_Event):
+    """A plan step's note ran to its length limit: a note that long copies the result again or loops
+    (lines restated with other numbers). It was taken out of the conversation with the request for it,
+    and the tool's own result is the step's result (agents/plan_execution.py)."""
+
+    type: Literal["note_set_aside"] = "note_set_aside"
+    chars: int  # the note's length, the limit's
+
+
 class TokenEvent(_Event):
     """A streamed text delta of the final answer; streamed to callbacks, not written to the file."""
 
@@ -185,6 +197,7 @@ TraceEvent = Annotated[
     | RunResumedEvent
     | ToolCheckEvent
     | RepeatSetAsideEvent
+    | NoteSetAsideEvent
     | TokenEvent
     | AnswerEvent
     | RunFinishedEvent,

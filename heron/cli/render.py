@@ -30,6 +30,8 @@ def render_event(event: Any, verbose: bool = False) -> str:
     if kind == "model_turn":
         reuse = f"{event.cached_prompt_tokens}/{event.prompt_tokens} prompt tokens reused"
         text = f"{step}[dim]model: {event.completion_tokens} tokens in {event.seconds:.2f}s, {reuse}[/]"
+        if event.cut:
+            text += " [red]cut off at the turn's token limit[/]"
         return text + (f"\n      [dim]{escape(event.output[:300])}[/]" if verbose else "")
     if kind == "tool_call":
         return f"{step}[yellow]call[/] {event.tool}({escape(_short(event.arguments))})"
@@ -72,6 +74,11 @@ def render_event(event: Any, verbose: bool = False) -> str:
     if kind == "repeat_set_aside":
         names = ", ".join(event.tools)
         return f"{step}[dim]set aside: a repeat of an earlier {escape(names)} call; asked again without it[/]"
+    if kind == "note_set_aside":
+        return (
+            f"{step}[dim]note set aside: it ran to its limit of {event.chars} characters; the step's "
+            "result is the tool's own[/]"
+        )
     if kind == "answer":
         cites = (
             f" [cyan]{escape(' '.join('[' + c + ']' for c in event.citations))}[/]" if event.citations else ""

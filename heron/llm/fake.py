@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from heron.errors import UsageError
+from heron.errors import OutputTruncatedError, UsageError
 from heron.llm.call_guard import CallGuard
 from heron.llm.prefix import common_prefix_length
 from heron.llm.schema import parse_json_output, validate_structured
@@ -177,6 +177,8 @@ class ScriptedLLM:
         reply = self._replies.popleft()
         if callable(reply) and not isinstance(reply, type | BaseModel):
             reply = reply(call)
+        if isinstance(reply, OutputTruncatedError):
+            self._account(call, reply.text)  # a cut decode generated tokens all the same
         if isinstance(reply, BaseException):
             raise reply
         return reply

@@ -91,12 +91,15 @@ class RepetitionPenalty:
             if self.control.strings_only and not cursor.in_text:
                 return _NO_IDS, _NO_AMOUNTS
             if cursor.in_string_value and cursor.value_key in self.control.free_keys:
-                return _NO_IDS, _NO_AMOUNTS
+                free = self.control.free_allowed_length
+                return (_NO_IDS, _NO_AMOUNTS) if free is None else self.penalties(free)
         return self.penalties()
 
-    def penalties(self) -> tuple[np.ndarray, np.ndarray]:
-        """The DRY penalties for the next token, whatever the scope: ids and (negative) amounts."""
-        n, allowed = self._n, self.control.allowed_length
+    def penalties(self, allowed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The DRY penalties for the next token, whatever the scope: ids and (negative) amounts;
+        repeats count from ``allowed`` tokens on (default: the control's ``allowed_length``)."""
+        n = self._n
+        allowed = self.control.allowed_length if allowed is None else allowed
         if n < 2:
             return _NO_IDS, _NO_AMOUNTS
         lengths = self._match[: n - 1]  # a match ending at i is continued by the token at i + 1

@@ -176,7 +176,8 @@ def check_complete(text: str, finish_reason: str, max_tokens: int) -> None:
         raise OutputTruncatedError(
             f"structured output was cut off after max_tokens={max_tokens} before the JSON was complete "
             f"(got {len(text)} characters); raise GenerationOptions.max_tokens or bound the schema's "
-            "strings and arrays (maxLength, maxItems)"
+            "strings and arrays (maxLength, maxItems)",
+            text=text,
         )
 
 

@@ -18,7 +18,7 @@ from heron.agents.budget import Budget
 from heron.agents.config import AgentConfig
 from heron.agents.policies import TOOLS_ONLY, Allowed, Turn, TurnPolicy
 from heron.agents.state import PlanStep, RunState
-from heron.errors import RunCancelledError, UsageError
+from heron.errors import OutputTruncatedError, RunCancelledError, UsageError
 from heron.llm import ScriptedLLM
 from heron.tools import Risk, Tool, ToolResult, tool
 from heron.tracing import AnswerEvent, read_trace
@@ -349,6 +349,29 @@ def test_a_tool_steps_note_follows_its_successful_call_and_only_the_note_is_offe
     assert note_turn.schema["properties"]["action"]["const"] == "step_done"  # no tool, no answer
     # the last step's turn reads the note as the model's own earlier turn
     assert any("7 herons at the weir" in m.content for m in llm.calls[2].messages if m.role == "assistant")
+
+
+@pytest.mark.parametrize("ending", ["length limit", "token limit"])
+def test_a_note_that_runs_to_its_limit_is_taken_out_and_the_raw_result_stands(
+    demo_tools: list, ledger: Path, ending: str
+) -> None:
+    """A note that long restates the result or loops: later turns see the tool's result, not the note
+    nor the request for it, and the trace says so."""
+    looping = ("7 herons at the weir, 5 herons at the weir, " * 10)[:195]  # ends at the 200-char limit
+    cut = OutputTruncatedError("structured output was cut off after max_tokens=1024", text=looping)
+    noted = [note(looping)] if ending == "length limit" else [cut, cut]
+    llm = ScriptedLLM([call("survey", site="weir"), *noted, answer("7")])
+    states: list[RunState] = []
+    with _agent(llm, [*demo_tools, survey], answer_chars=200) as agent:
+        plan = [{"do": "read", "tool": "survey"}, "answer"]
+        result = agent.run("how many herons at the weir?", plan=plan, on_step=states.append)
+    assert result.answer == "7" and result.status == "succeeded"
+    last = llm.calls[-1].messages
+    assert not any("5 herons" in m.content or "write down what this step found" in m.content for m in last)
+    assert last[-2].role == "tool" and "total count: 7 herons" in last[-2].content  # then the last step's
+    assert states[-1].step_notes == []
+    set_aside = [e for e in read_trace(result.trace_path) if e.type == "note_set_aside"]
+    assert [e.chars for e in set_aside] == ([195] if ending == "length limit" else [])
 
 
 def test_without_step_notes_a_tool_step_ends_with_its_call(demo_tools: list, ledger: Path) -> None:

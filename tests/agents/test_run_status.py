@@ -568,6 +568,21 @@ def test_a_reply_cut_by_its_token_limit_is_told_to_the_model_and_the_run_goes_on
     assert told.startswith("[your reply was cut off]") and "max_tokens" not in told  # for the model
 
 
+def test_a_cut_decode_shows_in_the_trace_with_what_it_wrote_and_its_tokens_count() -> None:
+    """Two cut decodes took most of a demo's nine minutes and showed nowhere: each is now a model
+    turn marked cut, holding its text, and its tokens count against the budget."""
+    rambling = '{"action": "add", "thought": "' + "and so on " * 20
+    cut = OutputTruncatedError("structured output was cut off after max_tokens=512", text=rambling)
+    result, _ = _run([cut, cut, call("add", a=2, b=40), answer("42")], [add])
+    turns = [e for e in read_trace(result.trace_path) if e.type == "model_turn"]
+    assert [t.cut for t in turns] == [True, True, False, False]
+    assert turns[0].output == rambling and turns[0].completion_tokens == len(rambling.split())
+    assert result.usage.completion_tokens == sum(t.completion_tokens for t in turns)
+    from heron.cli.render import render_event
+
+    assert "cut off at the turn's token limit" in render_event(turns[0])
+
+
 @pytest.mark.parametrize(
     "failure",
     [

@@ -97,13 +97,33 @@ def test_under_a_grammar_only_string_values_are_penalised() -> None:
     assert got == {" gh": pytest.approx(0.8)}  # and never the closing quote '"}'
 
 
-def test_values_of_free_keys_are_never_penalised_and_still_count_as_earlier_text() -> None:
+def test_values_of_free_keys_may_repeat_up_to_their_own_length_and_still_count_as_earlier_text() -> None:
     answer = ['{"', "k", '": "', " cd", " ef", " gh", " cd", " ef"]
     assert penalty(answer, RepetitionControl(free_keys=("k",)), structured=True) == {}
     assert penalty(answer, RepetitionControl(free_keys=("other",)), structured=True) != {}
     assert penalty(answer, RepetitionControl(free_keys=("k",), strings_only=False), structured=True) == {}
     # plain text has no keys: the control acts throughout
     assert penalty(["a", "b", "c", "a", "b"], RepetitionControl(free_keys=("k",))) != {}
+
+
+def test_a_free_keys_value_that_loops_past_free_allowed_length_is_penalised() -> None:
+    """Code may repeat itself a while (a copy); a verbatim repeat past ``free_allowed_length`` tokens
+    within one line is a loop: the token that would go on with it loses as DRY says, from there."""
+    start = ['{"', "k", '": "']
+    loop = [" cd", " ef", " gh"] * 5  # its last 12 tokens repeat the 12 that start 3 tokens earlier
+    control = RepetitionControl(free_keys=("k",), free_allowed_length=10)
+    got = penalty(start + loop, control, structured=True)
+    assert got == {" cd": pytest.approx(0.8 * 1.75 ** (12 - 10))}
+    assert penalty(start + loop[:12], control, structured=True) == {}  # a repeat of 9: under 10
+    assert (
+        penalty(start + loop, control.model_copy(update={"free_allowed_length": None}), structured=True) == {}
+    )
+    default = RepetitionControl(free_keys=("k",))
+    assert default.free_allowed_length == 64
+    assert penalty(start + [" cd", " ef", " gh"] * 22, default, structured=True) == {}  # 63 repeated
+    assert penalty(start + [" cd", " ef", " gh"] * 23, default, structured=True) == {
+        " cd": pytest.approx(0.8 * 1.75**2)
+    }
 
 
 def test_each_string_value_is_compared_with_itself_only() -> None:
