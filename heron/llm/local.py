@@ -400,6 +400,8 @@ class LocalLLM:
                 if text.stopped or (delta and asked_to_stop()):
                     outcome.finish_reason = "stop"
                     break
+                if any(isinstance(b, RepetitionPenalty) and b.looping for b in biases):
+                    break  # a free value loops (RepetitionControl.free_loop_tokens): cut, as by the limit
                 if guessed and token == guessed[0]:  # guessed right: the cache already holds it
                     guessed.pop(0)
                     kept += 1

@@ -90,16 +90,25 @@ class RepetitionPenalty:
         if cursor is not None:
             if self.control.strings_only and not cursor.in_text:
                 return _NO_IDS, _NO_AMOUNTS
-            if cursor.in_string_value and cursor.value_key in self.control.free_keys:
-                free = self.control.free_allowed_length
-                return (_NO_IDS, _NO_AMOUNTS) if free is None else self.penalties(free)
+            if self._in_free_value():
+                return _NO_IDS, _NO_AMOUNTS
         return self.penalties()
 
-    def penalties(self, allowed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The DRY penalties for the next token, whatever the scope: ids and (negative) amounts;
-        repeats count from ``allowed`` tokens on (default: the control's ``allowed_length``)."""
+    @property
+    def looping(self) -> bool:
+        """Whether a free key's value now repeats ``control.free_loop_tokens`` tokens of its own
+        text verbatim: a loop, which its decode ends as cut (see ``RepetitionControl``)."""
+        limit = self.control.free_loop_tokens
         n = self._n
-        allowed = self.control.allowed_length if allowed is None else allowed
+        return limit is not None and n > 1 and self._in_free_value() and int(self._match[:n].max()) >= limit
+
+    def _in_free_value(self) -> bool:
+        cursor = self._cursor
+        return cursor is not None and cursor.in_string_value and cursor.value_key in self.control.free_keys
+
+    def penalties(self) -> tuple[np.ndarray, np.ndarray]:
+        """The DRY penalties for the next token, whatever the scope: ids and (negative) amounts."""
+        n, allowed = self._n, self.control.allowed_length
         if n < 2:
             return _NO_IDS, _NO_AMOUNTS
         lengths = self._match[: n - 1]  # a match ending at i is continued by the token at i + 1

@@ -44,13 +44,16 @@ class RepetitionControl(BaseModel):
     closing quote of a string stay free. ``strings_only``: in structured output, JSON's structure is
     free (keys, numbers, punctuation: a list of numbers may repeat); string values and text outside
     the JSON (a native tool format's plain-text answer) are penalised, as plain text is throughout.
-    ``free_keys``: in structured output, string values under these keys may repeat their own text
-    (data the model copies or composes, where repeats are the content: a file's text, code) up to
-    ``free_allowed_length`` tokens; only a longer verbatim repeat, which within one line (the
-    breakers end a repeat) is a loop rather than a copy, loses ``multiplier * base ** (n -
-    free_allowed_length)`` (the default model once wrote ``[185, 175, 185, 95, 95, ...`` for three
-    thousand tokens of one code argument); None: never penalised. An agent fills ``free_keys`` from
-    its tools' ``repeats_allowed`` arguments, by name, for the tools offered in the turn.
+    ``free_keys``: in structured output, string values under these keys are never penalised (data the
+    model copies or composes, where repeats are the content: a file's text, code; a penalty there
+    corrupts the copy, "a wingspan o 167"); an agent fills it from its tools' ``repeats_allowed``
+    arguments, by name, for the tools offered in the turn. ``free_loop_tokens``: such a value that
+    repeats this many tokens of its own text verbatim (with no sequence breaker between: in JSON a
+    quote or a colon; an escaped newline is not one) is looping, not copying, and ``LocalLLM`` ends
+    the decode there as cut by the token limit (``OutputTruncatedError``), so the caller's remedy
+    for a cut turn applies at once (the agent takes the turn again with strings a quarter as long)
+    instead of after the whole token limit: the default model once wrote ``\\b`` a thousand times
+    into one regular expression. None: never.
     ``per_value``: in structured output, each string value is compared with itself only, so a value
     may restate another (an answer restating a thought, two calls writing the same
     text); loops happen within a value. The text compared against is what the model writes in this
@@ -69,7 +72,7 @@ class RepetitionControl(BaseModel):
     sequence_breakers: tuple[str, ...] = ("\n", ":", '"', "*")
     strings_only: bool = True
     free_keys: tuple[str, ...] = ()
-    free_allowed_length: int | None = Field(64, ge=1)
+    free_loop_tokens: int | None = Field(64, ge=2)
     per_value: bool = True
     prompt_tokens: int = Field(0, ge=0)
 

@@ -106,24 +106,28 @@ def test_values_of_free_keys_may_repeat_up_to_their_own_length_and_still_count_a
     assert penalty(["a", "b", "c", "a", "b"], RepetitionControl(free_keys=("k",))) != {}
 
 
-def test_a_free_keys_value_that_loops_past_free_allowed_length_is_penalised() -> None:
-    """Code may repeat itself a while (a copy); a verbatim repeat past ``free_allowed_length`` tokens
-    within one line is a loop: the token that would go on with it loses as DRY says, from there."""
+def test_a_free_keys_value_that_repeats_free_loop_tokens_of_itself_is_looping() -> None:
+    """Code may repeat itself a while (a copy) unpenalised; a verbatim repeat of ``free_loop_tokens``
+    within one value is a loop, which the decode then ends as cut."""
+
+    def state(tokens: list[str], control: RepetitionControl) -> RepetitionPenalty:
+        dry = RepetitionPenalty(control, breaker_tokens(VOCAB, control.sequence_breakers), 4, (), True)
+        for text in tokens:
+            dry.feed(ID[text], text)
+        return dry
+
     start = ['{"', "k", '": "']
-    loop = [" cd", " ef", " gh"] * 5  # its last 12 tokens repeat the 12 that start 3 tokens earlier
-    control = RepetitionControl(free_keys=("k",), free_allowed_length=10)
-    got = penalty(start + loop, control, structured=True)
-    assert got == {" cd": pytest.approx(0.8 * 1.75 ** (12 - 10))}
-    assert penalty(start + loop[:12], control, structured=True) == {}  # a repeat of 9: under 10
-    assert (
-        penalty(start + loop, control.model_copy(update={"free_allowed_length": None}), structured=True) == {}
-    )
-    default = RepetitionControl(free_keys=("k",))
-    assert default.free_allowed_length == 64
-    assert penalty(start + [" cd", " ef", " gh"] * 22, default, structured=True) == {}  # 63 repeated
-    assert penalty(start + [" cd", " ef", " gh"] * 23, default, structured=True) == {
-        " cd": pytest.approx(0.8 * 1.75**2)
-    }
+    control = RepetitionControl(free_keys=("k",), free_loop_tokens=10)
+    assert not state(start + [" cd", " ef", " gh"] * 4, control).looping  # repeats 9 tokens of itself
+    looped = state(start + [" cd", " ef", " gh"] * 4 + [" cd"], control)
+    assert looped.looping and looped.adjustment()[0].size == 0  # never penalised, only found looping
+    off = control.model_copy(update={"free_loop_tokens": None})
+    assert not state(start + [" cd", " ef", " gh"] * 5, off).looping
+    other = RepetitionControl(free_keys=("other",), free_loop_tokens=10)  # not a free value: DRY's
+    assert not state(start + [" cd", " ef", " gh"] * 5, other).looping
+    breaks = [" cd", " ef", " gh", "\n"] * 5  # each line repeats the last: within a line, 3 tokens
+    assert not state(start + breaks, control).looping
+    assert RepetitionControl().free_loop_tokens == 64
 
 
 def test_each_string_value_is_compared_with_itself_only() -> None:

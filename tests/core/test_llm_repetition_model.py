@@ -4,6 +4,7 @@ and the penalties equal llama.cpp's own DRY sampler's."""
 from __future__ import annotations
 
 import ctypes
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from heron.bundled import bundled_gguf_path
-from heron.errors import ModelError
+from heron.errors import ModelError, OutputTruncatedError
 from heron.llm import GenerationOptions, LocalLLM, Message, RepetitionControl
 from heron.llm.repetition import RepetitionPenalty
 
@@ -68,6 +69,19 @@ def test_an_answer_that_loops_on_a_sentence_stops_repeating_with_the_control(llm
     controlled = answer(llm, "Write a story about a heron.", RepetitionControl())
     assert controlled["action"] == "final_answer"
     assert most_repeated_sentence(controlled["answer"]) <= 2
+
+
+def test_a_free_value_that_loops_ends_the_decode_as_cut_where_the_loop_shows(llm: LocalLLM) -> None:
+    """A free key's value (code, a file's text) is never penalised; where it repeats
+    ``free_loop_tokens`` of its own tokens, the decode ends as cut right there, not at the limit."""
+    free = RepetitionControl(free_keys=("answer",), free_loop_tokens=None)
+    looping = answer(llm, "Write a story about a heron.", free)["answer"]
+    assert most_repeated_sentence(looping) > 5  # unpenalised, the loop runs to the answer's bound
+    whole = llm.last_usage.completion_tokens
+    with pytest.raises(OutputTruncatedError) as cut:
+        answer(llm, "Write a story about a heron.", free.model_copy(update={"free_loop_tokens": 16}))
+    assert llm.last_usage.completion_tokens < whole / 2
+    assert looping.startswith(json.loads(cut.value.text + '"}')["answer"])  # the same decode, ended early
 
 
 COUNTING_QUESTIONS = [
