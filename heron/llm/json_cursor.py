@@ -27,6 +27,8 @@ class JsonCursor:
     in_string: bool = False
     string_is_key: bool = False
     escaped: bool = False
+    # line breaks written in string values (JSON's escaped \n) and in text outside the JSON
+    line_breaks: int = 0
     _key_chars: list[str] = field(default_factory=list)
 
     @property
@@ -56,6 +58,8 @@ class JsonCursor:
         if self.in_string:
             if self.escaped:
                 self.escaped = False
+                if char == "n" and not self.string_is_key:
+                    self.line_breaks += 1
             elif char == "\\":
                 self.escaped = True
             elif char == '"':
@@ -67,6 +71,8 @@ class JsonCursor:
                 self._key_chars.append(char)
             return
         top = self.frames[-1] if self.frames else None
+        if char == "\n" and top is None:
+            self.line_breaks += 1
         if char == '"':
             self.in_string = True
             self.string_is_key = top is not None and top.bracket == "{" and top.expects_key

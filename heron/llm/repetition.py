@@ -73,14 +73,17 @@ class RepetitionPenalty:
         self._push(token)
         cursor = self._cursor
         if cursor is not None:
-            was_in_value = cursor.in_string_value
+            was_in_value, breaks = cursor.in_string_value, cursor.line_breaks
             cursor.feed(text)
             if self.control.per_value and cursor.in_string_value and not was_in_value:
                 self._restart()  # a new string value: its own text
+            if cursor.line_breaks != breaks or (cursor.in_string_value and not was_in_value):
+                self._line_start = self._n  # a new line of a value begins after this token
 
     def _restart(self) -> None:
         """Forget the output so far: only the prompt's counted tail is earlier text."""
         self._n = 0  # (entries past _n are never read: each is set when its token is pushed)
+        self._line_start = 0  # where the line being written began (for ``looping``)
         for token in self._context:
             self._push(token)
 
@@ -96,11 +99,14 @@ class RepetitionPenalty:
 
     @property
     def looping(self) -> bool:
-        """Whether a free key's value now repeats ``control.free_loop_tokens`` tokens of its own
-        text verbatim: a loop, which its decode ends as cut (see ``RepetitionControl``)."""
+        """Whether the line a free key's value is writing now repeats ``control.free_loop_tokens``
+        tokens of its earlier text verbatim: a loop, which its decode ends as cut (see
+        ``RepetitionControl``). Within the line: a file may hold the same line several times."""
         limit = self.control.free_loop_tokens
         n = self._n
-        return limit is not None and n > 1 and self._in_free_value() and int(self._match[:n].max()) >= limit
+        if limit is None or n - self._line_start < limit or not self._in_free_value():
+            return False
+        return int(self._match[:n].max()) >= limit
 
     def _in_free_value(self) -> bool:
         cursor = self._cursor

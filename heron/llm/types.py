@@ -47,9 +47,10 @@ class RepetitionControl(BaseModel):
     ``free_keys``: in structured output, string values under these keys are never penalised (data the
     model copies or composes, where repeats are the content: a file's text, code; a penalty there
     corrupts the copy, "a wingspan o 167"); an agent fills it from its tools' ``repeats_allowed``
-    arguments, by name, for the tools offered in the turn. ``free_loop_tokens``: such a value that
-    repeats this many tokens of its own text verbatim (with no sequence breaker between: in JSON a
-    quote or a colon; an escaped newline is not one) is looping, not copying, and ``LocalLLM`` ends
+    arguments, by name, for the tools offered in the turn. ``free_loop_tokens``: such a value whose
+    line being written (since its last line break) repeats this many tokens of its earlier text
+    verbatim (with no sequence breaker between: in JSON a quote or a colon) is looping, not copying
+    (a file may hold a line several times), and ``LocalLLM`` ends
     the decode there as cut by the token limit (``OutputTruncatedError``), so the caller's remedy
     for a cut turn applies at once (the agent takes the turn again with strings a quarter as long)
     instead of after the whole token limit: the default model once wrote ``\\b`` a thousand times

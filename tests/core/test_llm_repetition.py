@@ -15,7 +15,7 @@ from heron.llm.types import RepetitionControl
 
 # a toy vocabulary: one token per text
 VOCAB = [*"abcy", "\n", '{"', "k", '": "', " cd", " ef", " gh", '"}', "[", "1", ", ", "2", "]", "z"]
-VOCAB += ['", "', "j"]
+VOCAB += ['", "', "j", "\\n"]  # the last: JSON's escaped line break, as a token's text
 ID = {text: i for i, text in enumerate(VOCAB)}
 CONTROL = RepetitionControl()  # multiplier 0.8, base 1.75, allowed_length 2
 
@@ -127,6 +127,10 @@ def test_a_free_keys_value_that_repeats_free_loop_tokens_of_itself_is_looping() 
     assert not state(start + [" cd", " ef", " gh"] * 5, other).looping
     breaks = [" cd", " ef", " gh", "\n"] * 5  # each line repeats the last: within a line, 3 tokens
     assert not state(start + breaks, control).looping
+    lines = [" cd", " ef", " gh", " cd", " ef", "\\n"] * 4  # a file's line, escaped, four times
+    assert not state(start + lines, control).looping  # each line is its own: a copy, not a loop
+    one_line = lines + [" cd", " ef", " gh"] * 4 + [" cd"]  # then a line that loops on itself
+    assert state(start + one_line, control).looping
     assert RepetitionControl().free_loop_tokens == 64
 
 
