@@ -276,42 +276,40 @@ class StepLoop:
         usage = turn.usage or self.llm.last_usage
         logprobs = self.llm.last_logprobs if isinstance(self.llm, ReportsLogprobs) else None
         state.messages.append(Message.assistant(turn.text))
-        self._spend(state, usage)
+        self._record(state, step, turn.text, usage, started, logprobs=logprobs)
+        return turn.action, string_chars
+
+    def _spend_cut(self, state: RunState, step: int, exc: OutputTruncatedError, started: float) -> None:
+        """A decode the token limit cut: its tokens count against the budget like any other, and the
+        trace shows what it wrote (else the seconds it took would show nowhere)."""
+        self._record(state, step, exc.text, self.llm.last_usage, started, cut=True)
+
+    def _record(
+        self,
+        state: RunState,
+        step: int,
+        output: str,
+        usage: Usage,
+        started: float,
+        logprobs: Sequence[Any] | None = None,
+        cut: bool = False,
+    ) -> None:
+        """One decode's tokens spent (against the budget) and its model_turn event traced."""
+        state.usage = state.usage + usage
+        spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
+        state.tokens_spent += spent
+        self.tracker.spend(tokens=spent)
         self.tracer.emit(
             ModelTurnEvent(
                 run_id=state.run_id,
                 step=step,
-                output=turn.text,
+                output=output,
                 prompt_tokens=usage.prompt_tokens,
                 cached_prompt_tokens=usage.cached_prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 seconds=round(time.perf_counter() - started, 4),
                 logprobs=[(t.token, round(t.logprob, 4)) for t in logprobs] if logprobs else None,
-            )
-        )
-        return turn.action, string_chars
-
-    def _spend(self, state: RunState, usage: Usage) -> None:
-        state.usage = state.usage + usage
-        spent = usage.completion_tokens  # generated tokens: independent of cache hits, so runs repeat
-        state.tokens_spent += spent
-        self.tracker.spend(tokens=spent)
-
-    def _spend_cut(self, state: RunState, step: int, exc: OutputTruncatedError, started: float) -> None:
-        """A decode the token limit cut: its tokens count against the budget like any other, and the
-        trace shows what it wrote (else the seconds it took would show nowhere)."""
-        usage = self.llm.last_usage
-        self._spend(state, usage)
-        self.tracer.emit(
-            ModelTurnEvent(
-                run_id=state.run_id,
-                step=step,
-                output=exc.text,
-                prompt_tokens=usage.prompt_tokens,
-                cached_prompt_tokens=usage.cached_prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                seconds=round(time.perf_counter() - started, 4),
-                cut=True,
+                cut=cut,
             )
         )
 
